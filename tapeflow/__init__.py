@@ -1,0 +1,58 @@
+"""tapeflow: a NumPy-native deep-learning framework.
+
+Tensors and their operations, automatic differentiation with ``GradientTape``, and (in subpackages) Keras-style
+layers, models and training. Users write ``import tapeflow as tp``.
+
+Example:
+    >>> import tapeflow as tp
+    >>> tp.multiply([[1, 3], [2, 4]], [[5, 7], [6, 8]])
+    tapeflow.Tensor([[ 5 21] [12 32]], shape=(2, 2), dtype=int32)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tapeflow import dtypes, random
+from tapeflow._backend import set_backend
+from tapeflow._tensor import Tensor, Variable
+from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
+from tapeflow.creation import (
+    arange, as_tensor, constant, convert_to_tensor, eye, fill, full, linspace, one_hot, ones, range, zeros,
+)
+from tapeflow.dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, uint8
+from tapeflow.errors import DTypeError, ShapeError
+from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
+from tapeflow.ops import __all__ as _ops_all
+
+bool = bool_  # noqa: A001 - TensorFlow's name, tp.bool
+__version__ = "0.1.0"
+
+# Subpackages load on first use, so `import tapeflow` stays fast and optional extras stay optional.
+_LAZY_MODULES = {
+    "math", "nn", "linalg", "layers", "models", "losses", "metrics", "optimizers", "callbacks", "activations",
+    "initializers", "regularizers", "data", "datasets", "utils", "plot", "experiments", "distributed",
+    "wrappers", "saving",
+}
+_LAZY_ATTRS = {
+    "Sequential": "tapeflow.models",
+    "Model": "tapeflow.models",
+    "Input": "tapeflow.layers",
+    "array_reshape": "tapeflow.utils",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"tapeflow.{name}")
+    if name in _LAZY_ATTRS:
+        return getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
+    raise AttributeError(f"module 'tapeflow' has no attribute {name!r}")
+
+
+__all__ = [
+    "Tensor", "Variable", "GradientTape", "constant", "as_tensor", "convert_to_tensor", "zeros", "ones", "fill",
+    "full", "eye", "range", "arange", "linspace", "one_hot", "grad", "value_and_grad", "custom_gradient",
+    "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "float16", "float32",
+    "float64", "int8", "int16", "int32", "int64", "uint8", "bool", *_ops_all,
+]

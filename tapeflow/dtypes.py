@@ -1,0 +1,82 @@
+"""Data types and the promotion rules.
+
+tapeflow's dtypes are NumPy dtypes: ``tp.float32 is numpy.dtype("float32")``. The rules:
+
+* Python floats become ``float32`` and Python ints ``int32`` (TensorFlow's defaults); ``bool`` stays ``bool``.
+* NumPy arrays keep their dtype.
+* A Python scalar never upcasts a tensor: ``float16_tensor * 2.5`` is ``float16``, ``int32_tensor + 1`` is
+  ``int32`` (NumPy's "weak scalar" rule, NEP 50).
+* Two tensors of different dtypes promote as NumPy does (``float32 + float64 -> float64``); use :func:`tp.cast`
+  to choose explicitly.
+
+Example:
+    >>> import tapeflow as tp
+    >>> tp.constant(1.5).dtype, tp.constant(2).dtype
+    (dtype('float32'), dtype('int32'))
+    >>> (tp.constant([1.0, 2.0], dtype="float16") * 2.5).dtype
+    dtype('float16')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapeflow.errors import DTypeError
+
+float16 = np.dtype("float16")
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+uint8 = np.dtype("uint8")
+bool_ = np.dtype("bool")
+
+_NAMES = {
+    "float16": float16, "half": float16, "float32": float32, "float": float32, "float64": float64,
+    "double": float64, "int8": int8, "int16": int16, "int32": int32, "int64": int64, "uint8": uint8,
+    "bool": bool_,
+}
+floatx = float32
+
+
+def as_dtype(dtype) -> np.dtype | None:
+    """Return the NumPy dtype named by ``dtype`` (a string, NumPy type or dtype); ``None`` stays ``None``.
+
+    Raises:
+        DTypeError: for a name tapeflow does not know.
+    """
+    if dtype is None or isinstance(dtype, np.dtype):
+        return dtype
+    if isinstance(dtype, str):
+        try:
+            return _NAMES[dtype]
+        except KeyError:
+            raise DTypeError(f"Unknown dtype {dtype!r}. Choose one of {sorted(_NAMES)}.") from None
+    if dtype is bool:
+        return bool_
+    if dtype is float:
+        return float32
+    if dtype is int:
+        return int32
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"Unknown dtype {dtype!r}. Choose one of {sorted(_NAMES)}.") from None
+
+
+def is_floating(dtype) -> bool:
+    """True for float16/32/64."""
+    return np.dtype(dtype).kind == "f"
+
+
+def default_dtype_of(value) -> np.dtype:
+    """The dtype a Python value gets: floats float32, ints int32, bools bool (nested lists follow their items)."""
+    arr = np.asarray(value)
+    kind = arr.dtype.kind
+    if kind == "f":
+        return float32
+    if kind in "iu":
+        return int32
+    return arr.dtype

@@ -1,0 +1,290 @@
+"""Every tapeflow op, under NumPy's names, plus the operators and NumPy dispatch they give to Tensor."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from tapeflow import _backend as B
+from tapeflow._tensor import Tensor
+from tapeflow.ops import elementwise as _ew
+from tapeflow.ops import reduction as _red
+from tapeflow.ops._registry import REGISTRY, Op, defop, nondiff
+from tapeflow.ops.elementwise import (
+    abs, add, cast, ceil, clip as _clip, cos, divide, equal, exp, expm1, floor, floor_divide, greater,
+    greater_equal, identity, isfinite, isnan, less, less_equal, log, log1p, logical_and, logical_not,
+    logical_or, logical_xor, maximum, minimum, mod, multiply, negative, not_equal, ones_like as _ones_like, power,
+    round as _round, sign, sin, sqrt, square, subtract, tan, where as _where, zeros_like as _zeros_like,
+)
+from tapeflow.ops.indexing import all_dims, gather, getitem, newaxis, take
+from tapeflow.ops.linalg import dot, einsum, matmul, outer, tensordot
+from tapeflow.ops.linalg import matmul_op as _matmul_op
+from tapeflow.ops.nn import elu, erf, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, silu, softmax, softplus
+from tapeflow.ops.nn import tanh
+from tapeflow.ops.shape import (
+    broadcast_to, concat, concatenate, expand_dims, flatten, flip, pad, repeat, reshape, split, squeeze, stack,
+    swapaxes, tile, transpose, unstack,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")] + [
+    "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "norm", "argmax", "argmin", "cumsum",
+    "cumprod", "reduce_any", "reduce_all", "clip", "where", "round", "zeros_like", "ones_like", "stop_gradient",
+]
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (all axes when None).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.sum([[1.0, 2.0], [3.0, 4.0]], axis=0)
+        tapeflow.Tensor([4. 6.], shape=(2,), dtype=float32)
+    """
+    return _red.sum(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``."""
+    return _red.mean(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    """Maximum over ``axis``; the gradient is shared equally among tied maxima (as TensorFlow does)."""
+    return _red.max(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    """Minimum over ``axis``; the gradient is shared equally among tied minima."""
+    return _red.min(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def prod(x, axis=None, keepdims=False):
+    """Product over ``axis``; the gradient is exact even where elements are zero."""
+    return _red.prod(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance over ``axis`` (``ddof=1`` for the sample variance).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.var([1.0, 2.0, 3.0, 4.0])
+        tapeflow.Tensor(1.25, shape=(), dtype=float32)
+    """
+    axis = _axis(axis)
+    centered = subtract(x, _red.mean(x, axis=axis, keepdims=True))
+    n = _red._count(centered, axis)
+    return _red.sum(square(centered), axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """Standard deviation over ``axis``."""
+    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
+    return _red.logsumexp(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector norm over ``axis``: Euclidean by default, ``ord=1`` the sum of absolute values, ``ord=inf`` the
+    largest absolute value (TensorFlow's ``tf.norm`` for vectors; a matrix is treated as one vector)."""
+    axis = _axis(axis)
+    if ord in (None, 2, "euclidean", "fro"):
+        return sqrt(_red.sum(square(x), axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return _red.sum(abs(x), axis=axis, keepdims=keepdims)
+    if ord in (np.inf, "inf"):
+        return _red.max(abs(x), axis=axis, keepdims=keepdims)
+    return power(_red.sum(power(abs(x), ord), axis=axis, keepdims=keepdims), 1.0 / ord)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest element along ``axis`` (int64; no gradient)."""
+    return _red.argmax(x, axis=axis, keepdims=keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest element along ``axis`` (int64; no gradient)."""
+    return _red.argmin(x, axis=axis, keepdims=keepdims)
+
+
+def cumsum(x, axis=0):
+    """Cumulative sum along ``axis``."""
+    return _red.cumsum(x, axis=axis)
+
+
+def cumprod(x, axis=0):
+    """Cumulative product along ``axis``."""
+    return _red.cumprod(x, axis=axis)
+
+
+def reduce_any(x, axis=None, keepdims=False):
+    """Logical OR over ``axis``."""
+    return _red.any(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_all(x, axis=None, keepdims=False):
+    """Logical AND over ``axis``."""
+    return _red.all(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
+    """Limit values to ``[min, max]``; the gradient passes where ``x`` was not clipped.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.clip([-2.0, 0.5, 3.0], 0.0, 1.0)
+        tapeflow.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)
+    """
+    return _clip(x, lo=_unwrap(min), hi=_unwrap(max))
+
+
+def where(condition, x=None, y=None):
+    """Pick ``x`` where ``condition`` holds, else ``y`` (broadcast); with only a condition, the indices where it
+    holds (NumPy's ``nonzero``)."""
+    if x is None and y is None:
+        return tuple(Tensor(i) for i in B.xp.nonzero(_unwrap(condition)))
+    return _where(condition, x, y)
+
+
+def round(x, decimals=0):  # noqa: A001
+    """Round half to even (zero gradient)."""
+    return _round(x, decimals=decimals)
+
+
+def zeros_like(x, dtype=None):
+    """Zeros with the shape (and dtype) of ``x``."""
+    return _zeros_like(x, dtype=dtype)
+
+
+def ones_like(x, dtype=None):
+    """Ones with the shape (and dtype) of ``x``."""
+    return _ones_like(x, dtype=dtype)
+
+
+def stop_gradient(x):
+    """The value of ``x`` as a constant: no gradient flows through it.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> x = tp.Variable(3.0)
+        >>> with tp.GradientTape() as tape:
+        ...     y = x * tp.stop_gradient(x)
+        >>> tape.gradient(y, x)
+        tapeflow.Tensor(3.0, shape=(), dtype=float32)
+    """
+    return _ew.stop_gradient_op(x)
+
+
+def _unwrap(x):
+    return x._value if isinstance(x, Tensor) else x
+
+
+# --- Tensor operators ----------------------------------------------------------------------------------------
+def _reflect(op):
+    return lambda self, other: op(other, self)
+
+
+_OPERATORS = {
+    "__add__": add, "__sub__": subtract, "__mul__": multiply, "__truediv__": divide, "__pow__": power,
+    "__matmul__": _matmul_op,
+    "__floordiv__": floor_divide, "__mod__": mod, "__lt__": less, "__le__": less_equal, "__gt__": greater,
+    "__ge__": greater_equal, "__eq__": equal, "__ne__": not_equal, "__and__": logical_and, "__or__": logical_or,
+    "__xor__": logical_xor,
+}
+for _name, _op in _OPERATORS.items():
+    setattr(Tensor, _name, _op)
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "floordiv", "mod", "and", "or", "xor"):
+    setattr(Tensor, f"__r{_name}__", _reflect(_OPERATORS[f"__{_name}__"]))
+Tensor.__neg__ = negative
+Tensor.__pos__ = identity
+Tensor.__abs__ = abs
+Tensor.__invert__ = logical_not
+Tensor.__getitem__ = getitem
+Tensor.__round__ = lambda self, ndigits=None: round(self, ndigits or 0)
+Tensor.T = property(lambda self: transpose(self))
+for _name in ("reshape", "sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin", "flatten",
+              "squeeze", "transpose", "cumsum"):
+    setattr(Tensor, _name, globals()[_name])
+Tensor.astype = cast
+
+# --- NumPy dispatch: np.exp(t), np.sum(t), np.matmul(t, w) run the tapeflow op and stay on the tape ----------
+_UFUNCS = {
+    np.add: add, np.subtract: subtract, np.multiply: multiply, np.divide: divide, np.true_divide: divide,
+    np.negative: negative, np.power: power, np.square: square, np.sqrt: sqrt, np.exp: exp, np.log: log,
+    np.log1p: log1p, np.expm1: expm1, np.abs: abs, np.absolute: abs, np.sign: sign, np.maximum: maximum,
+    np.minimum: minimum, np.sin: sin, np.cos: cos, np.tan: tan, np.tanh: tanh, np.floor: floor, np.ceil: ceil,
+    np.matmul: matmul, np.equal: equal, np.not_equal: not_equal, np.less: less, np.less_equal: less_equal,
+    np.greater: greater, np.greater_equal: greater_equal, np.logical_and: logical_and, np.logical_or: logical_or,
+    np.logical_xor: logical_xor, np.logical_not: logical_not, np.floor_divide: floor_divide, np.mod: mod,
+    np.isnan: isnan, np.isfinite: isfinite, np.positive: identity,
+}
+_FUNCTIONS = {
+    np.sum: sum, np.mean: mean, np.max: max, np.amax: max, np.min: min, np.amin: min, np.prod: prod,
+    np.var: var, np.std: std, np.argmax: argmax, np.argmin: argmin, np.reshape: reshape,
+    np.transpose: transpose, np.expand_dims: expand_dims, np.squeeze: squeeze, np.concatenate: concatenate,
+    np.stack: stack, np.tile: tile, np.repeat: repeat, np.broadcast_to: broadcast_to, np.flip: flip,
+    np.dot: dot, np.tensordot: tensordot, np.einsum: einsum, np.outer: outer, np.where: where, np.clip: clip,
+    np.take: take, np.cumsum: cumsum, np.cumprod: cumprod, np.round: round, np.zeros_like: zeros_like,
+    np.ones_like: ones_like, np.swapaxes: swapaxes, np.split: split,
+}
+
+
+def _is_tracked(args):
+    stack = list(args)
+    while stack:
+        a = stack.pop()
+        if isinstance(a, Tensor) and a._node is not None:
+            return True
+        if isinstance(a, (list, tuple)):
+            stack.extend(a)
+    return False
+
+
+def _plain(a):
+    if isinstance(a, Tensor):
+        return a._value
+    if isinstance(a, (list, tuple)):
+        return type(a)(_plain(x) for x in a)
+    return a
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    op = _UFUNCS.get(ufunc)
+    if op is not None and method == "__call__" and not kwargs:
+        return op(*inputs)
+    if kwargs.get("out") is not None:
+        raise TypeError(f"np.{ufunc.__name__}(..., out=...): tapeflow Tensors are immutable")
+    return _fallback(f"np.{ufunc.__name__}", getattr(ufunc, method), inputs, kwargs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    fn = _FUNCTIONS.get(func)
+    if fn is not None:
+        return fn(*args, **kwargs)
+    return _fallback(f"np.{func.__name__}", func, args, kwargs)
+
+
+def _fallback(name, func, args, kwargs):
+    out = func(*_plain(list(args)), **{k: _plain(v) for k, v in kwargs.items()})
+    if not isinstance(out, B.ndarray) or out.dtype == object:
+        return out  # shapes, sizes, Python values
+    if _is_tracked(args) or _is_tracked(list(kwargs.values())):
+        raise TypeError(
+            f"{name} has no tapeflow op, so it would cut the gradient path. Use a tapeflow op, or call it on "
+            f"x.numpy() if no gradient is wanted."
+        )
+    return Tensor(out)
+
+
+Tensor.__array_ufunc__ = _array_ufunc
+Tensor.__array_function__ = _array_function
+
+del _name, _op

@@ -1,0 +1,119 @@
+"""Indexing ``t[key]`` and gathering: every NumPy index form, differentiable.
+
+Integers (negative ones count from the end), slices with any step, ``...`` (also ``tp.all_dims()``), ``None``
+(``tp.newaxis``), integer arrays and boolean masks. The gradient scatters back with addition, so an element
+picked twice receives both gradients.
+"""
+
+from __future__ import annotations
+
+from tapeflow import _backend as B
+from tapeflow._tensor import Tensor
+from tapeflow.ops._registry import defop
+
+xp = B.xp
+
+
+def _normalize_key(key):
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    for k in key:
+        if isinstance(k, Tensor):
+            k = k._value
+        elif isinstance(k, list):
+            k = xp.asarray(k)
+        if isinstance(k, B.ndarray) and k.ndim == 0 and k.dtype.kind in "iu":
+            k = int(k)
+        out.append(k)
+    return tuple(out)
+
+
+def _explain_index(x, key):
+    shape = xp.shape(x)
+    axis = 0
+    for k in key:
+        if k is None:
+            continue
+        if k is Ellipsis:
+            axis = len(shape) - sum(1 for j in key if j is not None and j is not Ellipsis) + axis
+            continue
+        if isinstance(k, int):
+            if axis >= len(shape):
+                return f"too many indices for a tensor of shape {shape}"
+            if not -shape[axis] <= k < shape[axis]:
+                return f"index {k} is out of range for axis {axis} with size {shape[axis]}"
+        if isinstance(k, B.ndarray) and k.dtype.kind in "iu" and k.size and axis < len(shape):
+            bad = k[(k >= shape[axis]) | (k < -shape[axis])]
+            if bad.size:
+                return f"index {int(bad.flat[0])} is out of range for axis {axis} with size {shape[axis]}"
+        axis += k.ndim if isinstance(k, B.ndarray) and k.dtype == bool else 1
+    return f"invalid index {key!r} for a tensor of shape {shape}"
+
+
+def _scatter_add(g, key, shape):
+    out = xp.zeros(shape, dtype=g.dtype)
+    if all(isinstance(k, (slice, int)) or k is None or k is Ellipsis for k in key):
+        out[key] = g  # basic indexing never repeats an element
+    else:
+        xp.add.at(out, key, g)
+    return out
+
+
+scatter_add_op = defop(
+    "scatter_add",
+    _scatter_add,
+    lambda g, out, gy, key, shape: getitem_op(g, key=key),
+    save_inputs=False,
+)
+
+getitem_op = defop(
+    "getitem",
+    lambda x, key: x[key],
+    lambda g, out, x, key: scatter_add_op(g, key=key, shape=x.shape),
+    save_inputs=False,
+    explain=_explain_index,
+)
+
+
+def getitem(x, key):
+    """``x[key]`` as an op (see the module docstring for the index forms).
+
+    Example:
+        >>> import numpy as np, tapeflow as tp
+        >>> t = tp.constant(np.arange(12).reshape(3, 4))
+        >>> t[-1, 1:], t[..., ::-2].shape, t[None, :, 0].shape
+        (tapeflow.Tensor([ 9 10 11], shape=(3,), dtype=int64), (3, 2), (1, 3))
+    """
+    return getitem_op(x, key=_normalize_key(key))
+
+
+def gather(params, indices, axis=0):
+    """Pick slices of ``params`` along ``axis`` at integer ``indices`` (TensorFlow's ``tf.gather``; alias ``take``).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.gather([10.0, 20.0, 30.0], [2, 0, 2])
+        tapeflow.Tensor([30. 10. 30.], shape=(3,), dtype=float32)
+    """
+    ndim = len(params.shape) if hasattr(params, "shape") else xp.ndim(params)
+    ax = axis % ndim
+    idx = indices._value if isinstance(indices, Tensor) else xp.asarray(indices)
+    return getitem_op(params, key=(slice(None),) * ax + (idx,))
+
+
+def take(x, indices, axis=None):
+    """NumPy's ``take``: like :func:`gather`, over the flattened tensor when ``axis`` is None."""
+    if axis is None:
+        from tapeflow.ops.shape import flatten
+
+        return gather(flatten(x), indices, axis=0)
+    return gather(x, indices, axis=axis)
+
+
+def all_dims():
+    """``...``: every remaining dimension, as R's ``all_dims()``; ``t[tp.all_dims(), 0] == t[..., 0]``."""
+    return Ellipsis
+
+
+newaxis = None

@@ -1,0 +1,151 @@
+"""Reductions over axes (``axis`` may be None, an int or a tuple; ``keepdims`` keeps reduced axes as size 1)."""
+
+from __future__ import annotations
+
+from tapeflow import _backend as B
+from tapeflow.ops._registry import defop, nondiff
+
+xp = B.xp
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(a % ndim if ndim else 0 for a in axis))
+
+
+def _restore(t, x, axis, keepdims):
+    """Give a reduced gradient (or output) back its reduced axes, as size-1 dims, so it broadcasts over x."""
+    from tapeflow.ops.shape import reshape
+
+    if keepdims or x.ndim == 0:
+        return t
+    shape = list(x.shape)
+    for a in _axes(axis, x.ndim):
+        shape[a] = 1
+    return reshape(t, tuple(shape))
+
+
+def _spread(g, x, axis, keepdims):
+    """Broadcast a reduced gradient back over x's shape."""
+    from tapeflow.ops.shape import broadcast_to
+
+    return broadcast_to(_restore(g, x, axis, keepdims), x.shape)
+
+
+def _count(x, axis):
+    n = 1
+    for a in _axes(axis, x.ndim):
+        n *= x.shape[a]
+    return n
+
+
+sum = defop(  # noqa: A001 - NumPy's name
+    "sum",
+    lambda x, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
+    lambda g, out, x, axis=None, keepdims=False: _spread(g, x, axis, keepdims),
+    save_inputs=False,
+)
+mean = defop(
+    "mean",
+    lambda x, axis=None, keepdims=False: xp.mean(x, axis=axis, keepdims=keepdims),
+    lambda g, out, x, axis=None, keepdims=False: _spread(g, x, axis, keepdims) / _count(x, axis),
+    save_inputs=False,
+)
+
+
+def _extremum_grad(g, out, x, axis=None, keepdims=False):
+    from tapeflow.ops.elementwise import cast, equal
+
+    hit = cast(equal(x, _restore(out, x, axis, keepdims)), g.dtype)
+    ties = sum(hit, axis=axis, keepdims=True)
+    return _restore(g, x, axis, keepdims) * hit / ties
+
+
+max = defop(  # noqa: A001
+    "max",
+    lambda x, axis=None, keepdims=False: xp.max(x, axis=axis, keepdims=keepdims),
+    _extremum_grad,
+    save_output=True,
+)
+min = defop(  # noqa: A001
+    "min",
+    lambda x, axis=None, keepdims=False: xp.min(x, axis=axis, keepdims=keepdims),
+    _extremum_grad,
+    save_output=True,
+)
+
+
+def _prod_grad(g, out, x, axis=None, keepdims=False):
+    """Product of all other elements, exact with zeros: exclusive cumulative products from both sides."""
+    from tapeflow.ops.shape import moveaxis_many, reshape
+
+    axes = _axes(axis, x.ndim)
+    moved = moveaxis_many(x, axes)
+    flat = reshape(moved, moved.shape[: x.ndim - len(axes)] + (-1,))
+    others = _exclusive_cumprod(flat, reverse=False) * _exclusive_cumprod(flat, reverse=True)
+    others = reshape(others, moved.shape)
+    others = moveaxis_many(others, axes, inverse=True)
+    return _restore(g, x, axis, keepdims) * others
+
+
+def _exclusive_cumprod(x, reverse):
+    from tapeflow.ops.shape import concatenate, flip
+    from tapeflow.ops.elementwise import ones_like
+    from tapeflow.ops.indexing import getitem
+
+    if reverse:
+        return flip(_exclusive_cumprod(flip(x, axis=-1), False), axis=-1)
+    shifted = concatenate([ones_like(getitem(x, (Ellipsis, slice(0, 1)))), getitem(x, (Ellipsis, slice(0, -1)))],
+                          axis=-1)
+    return cumprod(shifted, axis=-1)
+
+
+prod = defop(
+    "prod",
+    lambda x, axis=None, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
+    _prod_grad,
+)
+
+
+def _cumsum_grad(g, out, x, axis):
+    from tapeflow.ops.shape import flip
+
+    return flip(cumsum(flip(g, axis=axis), axis=axis), axis=axis)
+
+
+cumsum = defop("cumsum", lambda x, axis: xp.cumsum(x, axis=axis), _cumsum_grad, save_inputs=False)
+
+
+def _cumprod_grad(g, out, x, axis):
+    # d out_j / d x_i = out_j / x_i for j >= i: reverse cumulative sum of g*out, divided by x (x has no zeros
+    # on the paths tapeflow uses it; prod's gradient avoids the division).
+    from tapeflow.ops.shape import flip
+
+    return flip(cumsum(flip(g * out, axis=axis), axis=axis), axis=axis) / x
+
+
+cumprod = defop("cumprod", lambda x, axis: xp.cumprod(x, axis=axis), _cumprod_grad, save_output=True)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis if axis is not None else tuple(range(x.ndim)))
+
+
+def _logsumexp_grad(g, out, x, axis=None, keepdims=False):
+    from tapeflow.ops.elementwise import exp
+
+    return _restore(g, x, axis, keepdims) * exp(x - _restore(out, x, axis, keepdims))
+
+
+logsumexp = defop("logsumexp", _logsumexp, _logsumexp_grad, save_output=True)
+
+argmax = nondiff("argmax", lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims))
+argmin = nondiff("argmin", lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims))
+any = nondiff("any", lambda x, axis=None, keepdims=False: xp.any(x, axis=axis, keepdims=keepdims))  # noqa: A001
+all = nondiff("all", lambda x, axis=None, keepdims=False: xp.all(x, axis=axis, keepdims=keepdims))  # noqa: A001
