@@ -1,0 +1,123 @@
+"""tapeflow's benchmark harness: ``python -m bench [suite ...]`` (see ``bench/README.md``).
+
+Helpers every suite uses live here: :func:`per_call` times a function in this process, :func:`alternate` times
+code snippets in fresh subprocesses, alternating between implementations for several rounds, and :func:`rows`
+turns measurements into table rows with a ratio against a reference implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def per_call(fn, *, number=None, repeat=7, min_time=0.05):
+    """Seconds per call of ``fn()``: the median over ``repeat`` batches of ``number`` calls.
+
+    ``number`` is chosen so one batch lasts about ``min_time`` seconds when not given. The median (not the
+    minimum) is reported because the machine is shared: it is the honest typical cost.
+    """
+    fn()  # warm up caches and lazy imports
+    if number is None:
+        number, elapsed = 1, 0.0
+        while True:
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time or number >= 1 << 24:
+                break
+            number *= 2 if elapsed <= 0 else max(2, min(10, int(min_time / elapsed) + 1))
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return statistics.median(times)
+
+
+def run_snippet(code, *, timeout=600, env=None):
+    """Run ``code`` in a fresh ``python`` and return the JSON value its last stdout line prints.
+
+    The snippet must ``print(json.dumps(value))`` last. It runs with the repository root as working directory
+    and on ``sys.path``, so ``import tapeflow`` and ``import bench`` work.
+    """
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env=full_env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark snippet failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError(f"benchmark snippet printed nothing; stderr:\n{proc.stderr[-4000:]}")
+    return json.loads(lines[-1])
+
+
+def alternate(snippets, *, rounds=3, timeout=600, env=None):
+    """Time each implementation in fresh subprocesses, alternating between them for ``rounds`` rounds.
+
+    Args:
+        snippets: ``{impl_name: code}``; each code prints one number (JSON) as its last line — the measurement
+            (e.g. seconds per step). Alternating A, B, A, B, ... spreads the load of a shared machine fairly.
+        rounds: how many times each implementation runs.
+
+    Returns:
+        ``{impl_name: median measurement}`` and, under ``"_all"``, every round's values. A snippet may print a
+        dict of numbers instead (several workloads per process); its result is then a dict of medians.
+    """
+    values = {name: [] for name in snippets}
+    for r in range(rounds):
+        order = list(snippets) if r % 2 == 0 else list(reversed(list(snippets)))
+        for name in order:
+            values[name].append(run_snippet(snippets[name], timeout=timeout, env=env))
+    result = {name: _median(v) for name, v in values.items()}
+    result["_all"] = values
+    return result
+
+
+def _median(measurements):
+    if isinstance(measurements[0], dict):
+        return {k: statistics.median(float(m[k]) for m in measurements) for k in measurements[0]}
+    return statistics.median(float(m) for m in measurements)
+
+
+def rows(workload, values, *, unit, reference=None, target=None, lower_is_better=True, note=""):
+    """Table rows for one workload: one per implementation, each with its ratio against ``reference``.
+
+    Args:
+        workload: what was measured (e.g. ``"y = x*2 + 1, 4x4, taped"``).
+        values: ``{impl: value}`` in ``unit``; keys starting with ``_`` are ignored.
+        unit: e.g. ``"us"``, ``"ms"``, ``"samples/s"``.
+        reference: the implementation the ratios compare against (``None``: no ratio).
+        target: the largest acceptable ratio of tapeflow (``impl == "tapeflow"``) to the reference, or None.
+        lower_is_better: False for throughputs; the ratio is then reference/value, so smaller still means
+            faster.
+
+    Returns:
+        A list of dicts ``{workload, impl, value, unit, reference, ratio_vs_reference, target,
+        meets_target}``.
+    """
+    ref = values.get(reference) if reference else None
+    out = []
+    for impl, value in values.items():
+        if impl.startswith("_"):
+            continue
+        ratio = None
+        if ref:
+            ratio = value / ref if lower_is_better else ref / value
+        meets = None
+        if target is not None and ratio is not None and impl == "tapeflow":
+            meets = ratio <= target
+        out.append({"workload": workload, "impl": impl, "value": value, "unit": unit, "reference": reference,
+                    "ratio_vs_reference": ratio, "target": target if impl == "tapeflow" else None,
+                    "meets_target": meets, "note": note})
+    return out
