@@ -138,8 +138,7 @@ def run(quick=False):
 
     Returns:
         Rows ``{workload, impl, value, unit, reference, ratio_vs_reference, target, meets_target}``; values
-        are microseconds per call (medians). Without PyTorch installed its rows are missing and so are the ratios
-        against it.
+        are microseconds per call (medians). Without PyTorch its rows, and the ratios against it, are missing.
     """
     snippets = {"tapeflow": _TAPEFLOW, "numpy": _NUMPY}
     if _torch_available():
