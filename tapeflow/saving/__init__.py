@@ -1,0 +1,29 @@
+"""Keep and share models: the ``.tapeflow`` file format, safe loading, atomic writes.
+
+A ``.tapeflow`` file is a zip of JSON (architecture, compile settings, metadata) and safetensors (weights,
+optimizer state). Loading one builds only registered tapeflow classes and those passed in ``custom_objects``;
+it never unpickles, never imports a module named by the file, and refuses truncated, oversized or hostile
+files with a :class:`FileFormatError` or :class:`UnsafeFileError` that says what is wrong.
+
+Example:
+    >>> import numpy as np, os, tempfile
+    >>> import tapeflow as tp
+    >>> path = os.path.join(tempfile.mkdtemp(), "arrays.safetensors")
+    >>> tp.saving.save_arrays(path, {"w": np.eye(2, dtype="float32")})
+    >>> tp.saving.load_arrays(path)["w"]
+    array([[1., 0.],
+           [0., 1.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from tapeflow.saving.archive import DEFAULT_LIMITS, Limits
+from tapeflow.saving.atomic import atomic_write
+from tapeflow.saving.errors import FileFormatError, UnsafeFileError
+from tapeflow.saving.safetensors_io import load_file as load_arrays
+from tapeflow.saving.safetensors_io import save_file as save_arrays
+
+__all__ = [
+    "FileFormatError", "UnsafeFileError", "Limits", "DEFAULT_LIMITS", "atomic_write", "save_arrays",
+    "load_arrays",
+]

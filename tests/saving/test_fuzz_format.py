@@ -1,0 +1,103 @@
+"""Property-based fuzzing of the file format: whatever the bytes, the readers either return well-formed data or
+raise FileFormatError — never another exception, never a crash, never a write."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as s
+
+from tapeflow.saving import archive, safetensors_io
+from tapeflow.saving.errors import FileFormatError
+
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _valid_safetensors() -> bytes:
+    return safetensors_io.dumps({"kernel": np.arange(6, dtype="float32").reshape(2, 3),
+                                 "bias": np.zeros(3, "float64"), "step": np.array(4, "int64")},
+                                metadata={"epoch": "1"})
+
+
+def _valid_archive() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("metadata.json", archive.dumps_json(archive.new_metadata("weights")))
+        zf.writestr("model.weights.safetensors", _valid_safetensors())
+    return buf.getvalue()
+
+
+SAFETENSORS = _valid_safetensors()
+ARCHIVE = _valid_archive()
+
+
+def mutations(blob: bytes):
+    """Byte flips, overwrites with special values, truncations and insertions of a valid blob."""
+    position = s.integers(0, len(blob) - 1)
+    flip = s.tuples(s.just("flip"), position, s.integers(1, 255))
+    put = s.tuples(s.just("put"), position, s.sampled_from([0, 0x7F, 0x80, 0xFF, ord("["), ord('"'), ord("9")]))
+    cut = s.tuples(s.just("cut"), position, s.just(0))
+    insert = s.tuples(s.just("insert"), position, s.integers(0, 255))
+    return s.lists(s.one_of(flip, put, cut, insert), min_size=1, max_size=4).map(lambda ops: _apply(blob, ops))
+
+
+def _apply(blob, ops):
+    out = bytearray(blob)
+    for kind, pos, value in ops:
+        pos = min(pos, max(len(out) - 1, 0))
+        if not out:
+            break
+        if kind == "flip":
+            out[pos] ^= value
+        elif kind == "put":
+            out[pos] = value
+        elif kind == "cut":
+            del out[pos:]
+        else:
+            out.insert(pos, value)
+    return bytes(out)
+
+
+def _check_arrays(arrays, blob):
+    assert sum(a.nbytes for a in arrays.values()) <= len(blob)
+    for a in arrays.values():
+        assert isinstance(a, np.ndarray) and a.dtype.kind in "biuf"
+
+
+@FUZZ
+@given(s.binary(max_size=300))
+def test_random_bytes_never_escape_as_other_errors(blob):
+    try:
+        arrays, _ = safetensors_io.loads(blob)
+    except FileFormatError:
+        return
+    _check_arrays(arrays, blob)
+
+
+@FUZZ
+@given(mutations(SAFETENSORS))
+def test_mutated_safetensors_are_refused_or_well_formed(blob):
+    try:
+        arrays, metadata = safetensors_io.loads(blob)
+    except FileFormatError:
+        return
+    _check_arrays(arrays, blob)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+
+
+@FUZZ
+@given(mutations(ARCHIVE))
+def test_mutated_archives_are_refused_or_well_formed(tmp_path, blob):
+    folder = tmp_path / "fuzz"
+    folder.mkdir(exist_ok=True)
+    path = folder / "m.tapeflow"
+    path.write_bytes(blob)
+    try:
+        members = archive.read_archive(path)
+        safetensors_io.loads(members.get("model.weights.safetensors", SAFETENSORS))
+    except FileFormatError:
+        pass
+    assert [p.name for p in folder.iterdir()] == ["m.tapeflow"]
