@@ -1,5 +1,5 @@
-"""Property-based fuzzing of the file format: whatever the bytes, the readers either return well-formed data or
-raise FileFormatError — never another exception, never a crash, never a write."""
+"""Property-based fuzzing of the file format: whatever the bytes, the readers either return well-formed data
+or raise FileFormatError — never another exception, never a crash, never a write."""
 
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ def mutations(blob: bytes):
     """Byte flips, overwrites with special values, truncations and insertions of a valid blob."""
     position = s.integers(0, len(blob) - 1)
     flip = s.tuples(s.just("flip"), position, s.integers(1, 255))
-    put = s.tuples(s.just("put"), position, s.sampled_from([0, 0x7F, 0x80, 0xFF, ord("["), ord('"'), ord("9")]))
+    special = s.sampled_from([0, 0x7F, 0x80, 0xFF, ord("["), ord('"'), ord("9")])
+    put = s.tuples(s.just("put"), position, special)
     cut = s.tuples(s.just("cut"), position, s.just(0))
     insert = s.tuples(s.just("insert"), position, s.integers(0, 255))
-    return s.lists(s.one_of(flip, put, cut, insert), min_size=1, max_size=4).map(lambda ops: _apply(blob, ops))
+    edits = s.lists(s.one_of(flip, put, cut, insert), min_size=1, max_size=4)
+    return edits.map(lambda ops: _apply(blob, ops))
 
 
 def _apply(blob, ops):
