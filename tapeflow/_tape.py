@@ -10,7 +10,9 @@ while an outer tape records, the backward pass is itself recorded: tapes nest fo
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections import deque
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable, wrap
@@ -62,13 +64,14 @@ class Spec:
 class _Recorder:
     """The part of a tape that nodes refer to; `reset()` swaps in a fresh one."""
 
-    __slots__ = ("active", "watch_accessed", "watched", "leaf_ids", "__weakref__")
+    __slots__ = ("active", "watch_accessed", "watched", "leaf_ids", "breaks", "__weakref__")
 
     def __init__(self, watch_accessed):
         self.active = False
         self.watch_accessed = watch_accessed
         self.watched = {}  # id(tensor) -> tensor; keeps ids stable while watched
         self.leaf_ids = set()
+        self.breaks = None  # where tracked values left the tape: (node, how, call site, Variable or None)
 
     def watch(self, t):
         node = t._node
@@ -82,6 +85,43 @@ class _Recorder:
 
     def tracks(self, node) -> bool:
         return node is not None and (self in node.tapes or id(node) in self.leaf_ids)
+
+
+def note_break(t, how, into=None):
+    """Remember where a tracked value (or a Variable) left the recording tapes (``.numpy()``, ``float()``,
+    ``assign``, a non-differentiable op), so ``tape.explain`` can name the cause of a None gradient. Each entry is
+    ``(node, or the Variable when this tape never recorded it; how; file:line; assigned Variable or None)``;
+    the last 64 are kept."""
+    where = None
+    node = t._node
+    for r in _state.recording:
+        if r.tracks(node):
+            key = node
+        elif type(t) is Variable:
+            key = t
+        else:
+            continue
+        if where is None:
+            where = _call_site()
+        if r.breaks is None:
+            r.breaks = deque(maxlen=64)
+        r.breaks.append((key, how, where, into))
+
+
+def note_nondiff(op, args):
+    """A non-differentiable op (stop_gradient, argmax, a comparison) read tracked tensors: note the break."""
+    if _state.recording:
+        for a in args:
+            if isinstance(a, Tensor) and (a._node is not None or type(a) is Variable):
+                note_break(a, op.name)
+
+
+def _call_site():
+    """``file:line`` of the innermost caller outside tapeflow."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tapeflow."):
+        frame = frame.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "?"
 
 
 def record(op, args, vals, params, out):
@@ -108,8 +148,8 @@ def record(op, args, vals, params, out):
             inputs.append(v)
             shapes.append(Spec(B.xp.shape(v), getattr(v, "dtype", None)))
     tapes = tuple(r for r in recording if any(p is not None and (r in p.tapes) for p in parents))
-    if not tapes:
-        return OUTSIDE
+    if not tapes:  # untracked Variables (trainable=False, integer) give constants; others' nodes, OUTSIDE
+        return OUTSIDE if any(p is not None for p in parents) else None
     return Node(
         op,
         tuple(parents),

@@ -89,17 +89,25 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The value as a NumPy array (shares memory with the tensor: treat it as read-only)."""
+        if self._node is not None or type(self) is Variable:
+            _left_tape(self, "numpy()")
         return self._value
 
     def __array__(self, dtype=None, copy=None):
+        if self._node is not None or type(self) is Variable:
+            _left_tape(self, "np.asarray()")
         if dtype is not None and self._value.dtype != dtype:
             return self._value.astype(dtype)
         return self._value.copy() if copy else self._value
 
     def __float__(self):
+        if self._node is not None or type(self) is Variable:
+            _left_tape(self, "float()")
         return float(self._value)
 
     def __int__(self):
+        if self._node is not None or type(self) is Variable:
+            _left_tape(self, "int()")
         return int(self._value)
 
     def __index__(self):
@@ -137,7 +145,18 @@ class Tensor:
         return _format(self._value)
 
 
+def _left_tape(t, how, into=None):
+    """A tracked value leaves tapeflow (or is assigned): tell the recording tapes, for ``tape.explain``."""
+    from tapeflow import _tape
+
+    if _tape._state.recording:
+        _tape.note_break(t, how, into)
+
+
 def _format(value) -> str:
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return str(value[()])  # NumPy scalar: 10.0, not "10."
     return re.sub(r"\s*\n\s*", " ", np.array2string(np.asarray(value), separator=" "))
 
 
@@ -181,16 +200,22 @@ class Variable(Tensor):
 
     def assign(self, value):
         """Set the value (same shape; cast to the variable's dtype). Returns the variable."""
+        if isinstance(value, Tensor) and value._node is not None:
+            _left_tape(value, "assign()", self)
         self._value = B.xp.array(self._coerce(value, "assign"), copy=True)
         return self
 
     def assign_add(self, delta):
         """Add ``delta`` to the value. Returns the variable."""
+        if isinstance(delta, Tensor) and delta._node is not None:
+            _left_tape(delta, "assign_add()", self)
         self._value = self._value + self._coerce(delta, "assign_add")
         return self
 
     def assign_sub(self, delta):
         """Subtract ``delta`` from the value. Returns the variable."""
+        if isinstance(delta, Tensor) and delta._node is not None:
+            _left_tape(delta, "assign_sub()", self)
         self._value = self._value - self._coerce(delta, "assign_sub")
         return self
 

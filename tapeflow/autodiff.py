@@ -9,7 +9,7 @@ import numpy as np
 
 from tapeflow import ops
 from tapeflow._tape import Node, _flatten, _Recorder, _state, backward, release
-from tapeflow._tensor import Tensor, Variable, to_array, wrap
+from tapeflow._tensor import Tensor, Variable, to_array
 from tapeflow.dtypes import is_floating
 from tapeflow.errors import DTypeError
 from tapeflow.ops._registry import Op
@@ -202,6 +202,27 @@ class GradientTape:
         jac = self.jacobian(target, source, unconnected_gradients=unconnected_gradients)
         return None if jac is None else _batch_diag(jac, target, source)
 
+    # --- reading the tape (implemented in tapeflow.explain and tapeflow.plot) ---------------------------------
+    def summary(self, target=None):
+        """A text table of what this tape recorded (the ops behind ``target`` when given); see
+        :func:`tapeflow.explain.summary`."""
+        from tapeflow.explain import summary
+
+        return summary(self, target)
+
+    def explain(self, target, source):
+        """Why the gradient of ``target`` with respect to ``source`` is None or zero, and the fix (or the chain of
+        ops that carries it); see :func:`tapeflow.explain.explain`."""
+        from tapeflow.explain import explain
+
+        return explain(self, target, source)
+
+    def graph(self, target, **kwargs):
+        """Draw the recorded computation behind ``target`` (a matplotlib Figure); see :func:`tapeflow.plot.tape`."""
+        from tapeflow.plot import tape
+
+        return tape(self, target, **kwargs)
+
     def __repr__(self):
         return f"<tapeflow.GradientTape persistent={self._persistent} watched={len(self._recorder.watched)}>"
 
@@ -265,27 +286,41 @@ def grad(f, argnums=0):
     return wrapped
 
 
-def _custom_vjp(g, out, *inputs, fn, nvars):
+def _custom_vjp(g, out, *inputs, fn, nvars, value):
     result = fn(g)
     if nvars:
+        if not (isinstance(result, (list, tuple)) and len(result) == 2):
+            raise TypeError(
+                "custom_gradient: the function read Variables, so grad_fn(upstream, variables=None) must return "
+                "(input_gradients, variable_gradients)"
+            )
         input_grads, var_grads = result
-        return list(_as_list(input_grads)) + list(var_grads)
-    return list(_as_list(result))
+        grads = _as_list(input_grads) + list(var_grads)
+    else:
+        grads = _as_list(result)
+    if len(grads) != len(inputs):
+        raise ValueError(
+            f"custom_gradient: grad_fn returned {len(grads)} gradient(s) for {len(inputs) - nvars} input(s)"
+            + (f" and {nvars} variable(s)" if nvars else "")
+        )
+    return grads
 
 
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-_CUSTOM = Op("custom_gradient", lambda *xs, fn, nvars: None, vjp=_custom_vjp, save_inputs=False)
+_CUSTOM = Op("custom_gradient", lambda *xs, fn, nvars, value: value, vjp=_custom_vjp, save_inputs=False)
 
 
 def custom_gradient(f):
     """Decorate ``f(*x) -> (y, grad_fn)`` to give it a hand-written gradient (TensorFlow's contract).
 
-    ``grad_fn(upstream)`` returns the gradients for each input (a list when there are several). If ``f`` reads
-    Variables, ``grad_fn(upstream, variables=None)`` must take a ``variables`` argument and return
-    ``(input_grads, variable_grads)``.
+    ``grad_fn(upstream)`` returns the gradients for each input (a list when there are several; None for an input
+    with no gradient). If ``f`` reads trainable Variables, ``grad_fn(upstream, variables=None)`` must take a
+    ``variables`` argument and return ``(input_grads, variable_grads)``. ``f`` runs on the tapes as usual, so a
+    ``grad_fn`` written with tapeflow ops is itself differentiable (higher derivatives work). ``y`` must be one
+    tensor.
 
     Example:
         >>> import tapeflow as tp
@@ -303,23 +338,13 @@ def custom_gradient(f):
 
     @functools.wraps(f)
     def wrapped(*args):
-        recording = _state.recording
-        saved = list(recording)
-        watcher = GradientTape(watch_accessed_variables=True)
-        recording.clear()
-        try:
-            with watcher:
-                y, grad_fn = f(*args)
-        finally:
-            recording[:] = saved
+        with GradientTape(watch_accessed_variables=True) as watcher:  # sees the Variables f reads
+            y, grad_fn = f(*args)
         variables = [v for v in watcher.watched_variables() if not any(v is a for a in args)]
-        y = y if isinstance(y, Tensor) else Tensor(y)
-        if variables:
-            fn = functools.partial(_with_variables, grad_fn, variables)
-        else:
-            fn = grad_fn
-        result = _CUSTOM(*args, *variables, fn=fn, nvars=len(variables))
-        return wrap(y._value, result._node)
+        if not isinstance(y, Tensor):
+            y = Tensor(y)
+        fn = functools.partial(_with_variables, grad_fn, variables) if variables else grad_fn
+        return _CUSTOM(*args, *variables, fn=fn, nvars=len(variables), value=y._value)
 
     return wrapped
 

@@ -90,20 +90,38 @@ def _parse(subscripts, shapes):
 
 
 def _einsum_vjp(g, out, *xs, subscripts):
+    """Each operand's gradient is another einsum: the output gradient against the other operands. Letters summed
+    only inside the operand are broadcast back; a repeated letter (a diagonal, ``"ii"``) is put back on the
+    diagonal with an identity mask."""
     from tapeflow.ops.shape import broadcast_to, reshape
 
     ins, res = _parse(subscripts, [x.shape for x in xs])
+    used = set("".join(ins))
+    spare = iter(c for c in string.ascii_letters if c not in used)
     grads = []
     for i, (sub, x) in enumerate(zip(ins, xs)):
-        if len(set(sub)) != len(sub):
-            raise NotImplementedError(f"einsum: gradient of a repeated index in {sub!r} (a diagonal)")
         others = [s for j, s in enumerate(ins) if j != i]
-        avail = set(res).union(*others) if others else set(res)
-        keep = "".join(c for c in sub if c in avail)
+        uniq = "".join(dict.fromkeys(sub))
+        size = {c: x.shape[k] for k, c in enumerate(sub)}
+        avail = set(res).union(*others)
+        keep = "".join(c for c in uniq if c in avail)
         gi = einsum_op(g, *[y for j, y in enumerate(xs) if j != i], subscripts=",".join([res, *others]) + "->" + keep)
-        if keep != sub:  # letters summed only inside this operand: broadcast back over them
-            gi = broadcast_to(reshape(gi, tuple(x.shape[k] if c in keep else 1 for k, c in enumerate(sub))),
-                              x.shape)
+        if keep != uniq:  # letters summed only inside this operand: broadcast back over them
+            gi = broadcast_to(reshape(gi, tuple(size[c] if c in keep else 1 for c in uniq)),
+                              tuple(size[c] for c in uniq))
+        if uniq != sub:  # a diagonal: spread over fresh letters, masked to where the repeated ones agree
+            fresh, mask, seen = "", xp.ones(x.shape, dtype=g.dtype), set()
+            for k, c in enumerate(sub):
+                if c in seen:
+                    first = sub.index(c)
+                    eye_shape = [1] * len(sub)
+                    eye_shape[first], eye_shape[k] = size[c], size[c]
+                    mask = mask * xp.eye(size[c], dtype=g.dtype).reshape(eye_shape)
+                    fresh += next(spare)
+                else:
+                    seen.add(c)
+                    fresh += c
+            gi = einsum_op(gi, mask, subscripts=f"{uniq},{fresh}->{fresh}")
         grads.append(gi)
     return grads
 

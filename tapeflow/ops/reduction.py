@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from tapeflow import _backend as B
 from tapeflow.ops._registry import defop, nondiff
 
@@ -80,27 +82,15 @@ min = defop(  # noqa: A001
 
 def _prod_grad(g, out, x, axis=None, keepdims=False):
     """Product of all other elements, exact with zeros: exclusive cumulative products from both sides."""
-    from tapeflow.ops.shape import moveaxis_many, reshape
+    from tapeflow.ops.shape import flip, moveaxis_many, reshape
 
     axes = _axes(axis, x.ndim)
     moved = moveaxis_many(x, axes)
     flat = reshape(moved, moved.shape[: x.ndim - len(axes)] + (-1,))
-    others = _exclusive_cumprod(flat, reverse=False) * _exclusive_cumprod(flat, reverse=True)
-    others = reshape(others, moved.shape)
+    right = flip(_exclusive_cumprod(flip(flat, axis=-1)), axis=-1)
+    others = reshape(_exclusive_cumprod(flat) * right, moved.shape)
     others = moveaxis_many(others, axes, inverse=True)
     return _restore(g, x, axis, keepdims) * others
-
-
-def _exclusive_cumprod(x, reverse):
-    from tapeflow.ops.shape import concatenate, flip
-    from tapeflow.ops.elementwise import ones_like
-    from tapeflow.ops.indexing import getitem
-
-    if reverse:
-        return flip(_exclusive_cumprod(flip(x, axis=-1), False), axis=-1)
-    shifted = concatenate([ones_like(getitem(x, (Ellipsis, slice(0, 1)))), getitem(x, (Ellipsis, slice(0, -1)))],
-                          axis=-1)
-    return cumprod(shifted, axis=-1)
 
 
 prod = defop(
@@ -108,6 +98,28 @@ prod = defop(
     lambda x, axis=None, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
     _prod_grad,
 )
+
+
+def _shift(x, k, fill):
+    """Along the last axis: ``out[..., i] = x[..., i + k]`` (k > 0) or ``x[..., i + k]`` (k < 0), ``fill``
+    where that falls outside."""
+    from tapeflow.ops.elementwise import zeros_like
+    from tapeflow.ops.indexing import getitem
+    from tapeflow.ops.shape import concatenate
+
+    n = x.shape[-1]
+    k = builtins.max(-n, builtins.min(n, k))
+    pad = getitem(zeros_like(x), (Ellipsis, slice(0, abs(k))))
+    if fill:
+        pad = pad + fill
+    if k >= 0:
+        return concatenate([getitem(x, (Ellipsis, slice(k, None))), pad], axis=-1)
+    return concatenate([pad, getitem(x, (Ellipsis, slice(0, n + k)))], axis=-1)
+
+
+def _exclusive_cumprod(x):
+    """``[1, x0, x0 x1, ...]`` along the last axis."""
+    return _shift(cumprod(x, axis=-1), -1, 1)
 
 
 def _cumsum_grad(g, out, x, axis):
@@ -120,14 +132,23 @@ cumsum = defop("cumsum", lambda x, axis: xp.cumsum(x, axis=axis), _cumsum_grad, 
 
 
 def _cumprod_grad(g, out, x, axis):
-    # d out_j / d x_i = out_j / x_i for j >= i: reverse cumulative sum of g*out, divided by x (x has no zeros
-    # on the paths tapeflow uses it; prod's gradient avoids the division).
-    from tapeflow.ops.shape import flip
+    """Exact even where x has zeros (no division): ``dx_i = L_i R_i`` with ``L_i = x_0 ... x_{i-1}`` and
+    ``R_i = g_i + x_{i+1} R_{i+1}``, a linear recurrence solved by doubling in log2(n) steps of tapeflow ops,
+    so the gradient is itself differentiable."""
+    from tapeflow.ops.shape import moveaxis_many
 
-    return flip(cumsum(flip(g * out, axis=axis), axis=axis), axis=axis) / x
+    ax = (axis % x.ndim,)
+    x, g = moveaxis_many(x, ax), moveaxis_many(g, ax)
+    r, a = g, _shift(x, 1, 0)
+    step = 1
+    while step < x.shape[-1]:
+        r = r + a * _shift(r, step, 0)
+        a = a * _shift(a, step, 0)
+        step *= 2
+    return moveaxis_many(_exclusive_cumprod(x) * r, ax, inverse=True)
 
 
-cumprod = defop("cumprod", lambda x, axis: xp.cumprod(x, axis=axis), _cumprod_grad, save_output=True)
+cumprod = defop("cumprod", lambda x, axis: xp.cumprod(x, axis=axis), _cumprod_grad)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
