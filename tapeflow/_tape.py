@@ -89,9 +89,10 @@ class _Recorder:
 
 def note_break(t, how, into=None):
     """Remember where a tracked value (or a Variable) left the recording tapes (``.numpy()``, ``float()``,
-    ``assign``, a non-differentiable op), so ``tape.explain`` can name the cause of a None gradient. Each entry is
-    ``(node, or the Variable when this tape never recorded it; how; file:line; assigned Variable or None)``;
-    the last 64 are kept."""
+    ``assign``, a non-differentiable op), so ``tape.explain`` can name the cause of a None gradient.
+
+    Each entry is ``(node, how, file:line, assigned Variable or None)``, with the Variable itself in place of
+    the node when this tape never recorded it; the last 64 are kept."""
     where = None
     node = t._node
     for r in _state.recording:

@@ -202,7 +202,7 @@ class GradientTape:
         jac = self.jacobian(target, source, unconnected_gradients=unconnected_gradients)
         return None if jac is None else _batch_diag(jac, target, source)
 
-    # --- reading the tape (implemented in tapeflow.explain and tapeflow.plot) ---------------------------------
+    # --- reading the tape (implemented in tapeflow.explain and tapeflow.plot) -----------------------------
     def summary(self, target=None):
         """A text table of what this tape recorded (the ops behind ``target`` when given); see
         :func:`tapeflow.explain.summary`."""
@@ -211,14 +211,15 @@ class GradientTape:
         return summary(self, target)
 
     def explain(self, target, source):
-        """Why the gradient of ``target`` with respect to ``source`` is None or zero, and the fix (or the chain of
-        ops that carries it); see :func:`tapeflow.explain.explain`."""
+        """Why the gradient of ``target`` with respect to ``source`` is None or zero, and the fix (or the
+        chain of ops that carries it); see :func:`tapeflow.explain.explain`."""
         from tapeflow.explain import explain
 
         return explain(self, target, source)
 
     def graph(self, target, **kwargs):
-        """Draw the recorded computation behind ``target`` (a matplotlib Figure); see :func:`tapeflow.plot.tape`."""
+        """Draw the recorded computation behind ``target`` (a matplotlib Figure); see
+        :func:`tapeflow.plot.tape`."""
         from tapeflow.plot import tape
 
         return tape(self, target, **kwargs)

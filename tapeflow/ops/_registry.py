@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import MethodType as _MethodType
 
 from tapeflow import _backend as B
-from tapeflow._tape import record
+from tapeflow._tape import note_nondiff, record
 from tapeflow._tensor import _SCALARS, Tensor, Variable, to_array
 from tapeflow.errors import ShapeError
 
@@ -72,7 +72,13 @@ class Op:
             out = B.xp.asarray(out)
         t = _new(Tensor)
         t._value = out
-        t._node = record(self, args, vals, params, out) if tracked and self.differentiable else None
+        if not tracked:
+            t._node = None
+        elif self.differentiable:
+            t._node = record(self, args, vals, params, out)
+        else:
+            t._node = None
+            note_nondiff(self, args)  # so tape.explain can say where the gradient path was cut
         return t
 
     def __get__(self, obj, owner=None):  # so an op can serve as a Tensor method (`Tensor.__add__ = add`)
