@@ -26,6 +26,9 @@ from tapeflow.ops.shape import (
     broadcast_to, concat, concatenate, expand_dims, flatten, flip, pad, repeat, reshape, split, squeeze, stack,
     swapaxes, tile, transpose, unstack,
 )
+from tapeflow.ops import conv as _conv  # noqa: F401 - registers convolution, transposed convolution, up-sampling
+from tapeflow.ops import pooling as _pooling  # noqa: F401 - registers max pooling
+from tapeflow.ops import recurrent as _recurrent  # noqa: F401 - registers the fused LSTM, GRU and RNN ops
 
 __all__ = [name for name in dir() if not name.startswith("_")] + [
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "norm", "argmax", "argmin", "cumsum",

@@ -1,0 +1,392 @@
+"""Recurrent cell math over whole sequences (LSTM, GRU, simple RNN) with hand-written backward through time.
+
+Each op runs the recurrence for every timestep in one call: the input projection ``x @ kernel + bias`` of
+all timesteps is one matrix product done *outside* the op (by the layer, with ordinary tapeflow ops), so
+each step does only the recurrent product ``h @ recurrent_kernel`` (all gates fused into one product) and a
+handful of in-place element-wise updates. Backward through time is one loop of the same size; everything
+that does not depend on the recursion (gate derivatives, the recurrent-kernel gradient) is computed for all
+timesteps at once.
+
+Layout: time-major. ``zx`` is ``(timesteps, batch, gates * units)``; the output packs every state and gate a
+step produced, ``(timesteps, batch, k * units)``, and the public functions slice what callers want from it
+(so the saved output doubles as the record backward needs). Optional static arrays: ``mask`` ``(timesteps,
+batch, 1)`` (1 = real step, 0 = skip: the state carries over) and ``recurrent_mask`` ``(batch, units)``
+(recurrent dropout, applied to the state entering the recurrent product).
+
+The backward pass is NumPy code, not tapeflow ops, so these gradients are first-order only: asking an
+enclosing tape for a second derivative through them raises ``NotImplementedError`` rather than returning a
+wrong value."""
+
+from __future__ import annotations
+
+from tapeflow import _backend as B
+from tapeflow._tape import OUTSIDE, _state
+from tapeflow._tensor import Tensor
+from tapeflow.ops._registry import Op
+
+xp = B.xp
+
+# activation -> (forward in place, derivative from the activation's output)
+_ACTIVATIONS = {
+    "tanh": (lambda a: xp.tanh(a, out=a), lambda y: 1 - y * y),
+    "sigmoid": (lambda a: _sigmoid_(a), lambda y: y * (1 - y)),
+    "relu": (lambda a: xp.maximum(a, 0, out=a), lambda y: (y > 0).astype(y.dtype)),
+    "linear": (lambda a: a, lambda y: xp.ones_like(y)),
+    "hard_sigmoid": (lambda a: _hard_sigmoid_(a), lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6),
+}
+FUSED_ACTIVATIONS = tuple(_ACTIVATIONS)
+
+
+def _sigmoid_(a):
+    # 0.5 * (1 + tanh(a / 2)): never overflows, three in-place passes
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _hard_sigmoid_(a):
+    # Keras 3: relu6(a + 3) / 6
+    a += 3.0
+    xp.clip(a, 0.0, 6.0, out=a)
+    a /= 6.0
+    return a
+
+
+def _refuse_higher_order(name, *tensors):
+    recording = _state.recording
+    if not recording:
+        return
+    for t in tensors:
+        node = getattr(t, "_node", None)
+        if node is not None and node is not OUTSIDE and any(r in node.tapes for r in recording):
+            raise NotImplementedError(
+                f"{name}: second-order gradients through the fused recurrent op are not supported (its "
+                f"backward through time is NumPy code). Use a per-step cell with tapeflow ops for that."
+            )
+
+
+# --- LSTM ---------------------------------------------------------------------------------------------------
+def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+    act, _ = _ACTIVATIONS[activation]
+    ract, _ = _ACTIVATIONS[recurrent_activation]
+    steps, batch, four = zx.shape
+    n = four // 4
+    out = xp.empty((steps, batch, 6 * n), dtype=zx.dtype)
+    z = xp.empty((batch, four), dtype=zx.dtype)
+    h, c = h0, c0
+    for t in range(steps):
+        hr = h if recurrent_mask is None else h * recurrent_mask
+        xp.matmul(hr, u, out=z)
+        z += zx[t]
+        o_t = out[t]
+        gates = o_t[:, 2 * n:]
+        ract(z[:, : 2 * n])
+        act(z[:, 2 * n: 3 * n])
+        ract(z[:, 3 * n:])
+        gates[...] = z
+        c_new = z[:, n: 2 * n] * c
+        c_new += z[:, :n] * z[:, 2 * n: 3 * n]
+        h_new = act(c_new.copy())
+        h_new *= z[:, 3 * n:]
+        if mask is not None:
+            m = mask[t]
+            c_new = m * c_new + (1 - m) * c
+            h_new = m * h_new + (1 - m) * h
+        o_t[:, :n] = h_new
+        o_t[:, n: 2 * n] = c_new
+        h, c = o_t[:, :n], o_t[:, n: 2 * n]
+    return out
+
+
+def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh",
+              recurrent_activation="sigmoid"):
+    _refuse_higher_order("lstm", g, zx, h0, c0, u)
+    act, dact = _ACTIVATIONS[activation]
+    _, drac = _ACTIVATIONS[recurrent_activation]
+    gv, ov, uv = g._value, out._value, u._value
+    steps, batch, six = ov.shape
+    n = six // 6
+    hs, cs = ov[..., :n], ov[..., n: 2 * n]
+    gi, gf, gg, go = (ov[..., k * n: (k + 1) * n] for k in range(2, 6))
+    c_prev = xp.concatenate([c0._value[None], cs[:-1]], axis=0)
+    h_prev = xp.concatenate([h0._value[None], hs[:-1]], axis=0)
+    ac = act(cs.copy())
+    # per-step factors, for all steps at once: dz = dc * [g, c_prev, i] * act', dz_o = dh * ac * act'
+    fc = xp.empty((steps, batch, 3, n), dtype=ov.dtype)
+    xp.multiply(gg, drac(gi), out=fc[:, :, 0])
+    xp.multiply(c_prev, drac(gf), out=fc[:, :, 1])
+    xp.multiply(gi, dact(gg), out=fc[:, :, 2])
+    fo = ac * drac(go)
+    fh = go * dact(ac)  # dc += dh * o * act'(c)
+    dz = xp.empty((steps, batch, 4 * n), dtype=ov.dtype)
+    dz3 = dz.reshape(steps, batch, 4, n)
+    ut = uv.T
+    gh, gc = gv[..., :n], gv[..., n: 2 * n]
+    dh = xp.zeros((batch, n), dtype=ov.dtype)
+    dc = xp.zeros((batch, n), dtype=ov.dtype)
+    for t in range(steps - 1, -1, -1):
+        dh += gh[t]
+        dc += gc[t]
+        if mask is not None:
+            m = mask[t]
+            keep_h, keep_c = (1 - m) * dh, (1 - m) * dc
+            dh *= m
+            dc *= m
+        dc += dh * fh[t]
+        xp.multiply(dc[:, None, :], fc[t], out=dz3[t, :, :3])
+        xp.multiply(dh, fo[t], out=dz3[t, :, 3])
+        dc *= gf[t]
+        dh = dz[t] @ ut
+        if recurrent_mask is not None:
+            dh *= recurrent_mask
+        if mask is not None:
+            dh += keep_h
+            dc += keep_c
+    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+    du = hr.reshape(-1, n).T @ dz.reshape(-1, 4 * n)
+    return Tensor(dz), Tensor(dh), Tensor(dc), Tensor(du)
+
+
+lstm_op = Op("lstm", _lstm, vjp=_lstm_vjp, save_output=True)
+
+
+def lstm(zx, h0, c0, recurrent_kernel, mask=None, recurrent_mask=None, activation="tanh",
+         recurrent_activation="sigmoid"):
+    """The LSTM recurrence over a whole sequence (Keras's gate order i, f, c, o).
+
+    Args:
+        zx: ``(timesteps, batch, 4 * units)``, the input projection ``x @ kernel + bias`` of every step.
+        h0, c0: ``(batch, units)`` initial states.
+        recurrent_kernel: ``(units, 4 * units)``.
+        mask: optional array ``(timesteps, batch, 1)``, 1 for real steps; a masked step carries the state
+            over.
+        recurrent_mask: optional array ``(batch, units)`` multiplying the state before the recurrent product.
+        activation, recurrent_activation: names from :data:`FUSED_ACTIVATIONS`.
+
+    Returns:
+        ``(h_seq, h_last, c_last)``: ``(timesteps, batch, units)`` and two ``(batch, units)``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> zx, h0 = tp.zeros((5, 2, 12)), tp.zeros((2, 3))
+        >>> h, h_last, c_last = tp.ops.recurrent.lstm(zx, h0, h0, tp.zeros((3, 12)))
+        >>> h.shape, h_last.shape
+        ((5, 2, 3), (2, 3))
+    """
+    _check(zx, h0, recurrent_kernel, 4, "lstm", c0)
+    packed = lstm_op(zx, h0, c0, recurrent_kernel, mask=mask, recurrent_mask=recurrent_mask,
+                     activation=_act_name(activation), recurrent_activation=_act_name(recurrent_activation))
+    n = recurrent_kernel.shape[0]
+    return packed[:, :, :n], packed[-1, :, :n], packed[-1, :, n: 2 * n]
+
+
+# --- GRU (reset_after=True, Keras's default and cuDNN's form) -----------------------------------------------
+def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+    act, _ = _ACTIVATIONS[activation]
+    ract, _ = _ACTIVATIONS[recurrent_activation]
+    steps, batch, three = zx.shape
+    n = three // 3
+    out = xp.empty((steps, batch, 5 * n), dtype=zx.dtype)  # h, z, r, hh, rec_h
+    rec = xp.empty((batch, three), dtype=zx.dtype)
+    h = h0
+    for t in range(steps):
+        hr = h if recurrent_mask is None else h * recurrent_mask
+        xp.matmul(hr, u, out=rec)
+        rec += b
+        o_t = out[t]
+        zr = o_t[:, n: 3 * n]
+        xp.add(zx[t, :, : 2 * n], rec[:, : 2 * n], out=zr)
+        ract(zr)
+        o_t[:, 4 * n:] = rec[:, 2 * n:]
+        hh = o_t[:, 3 * n: 4 * n]
+        xp.multiply(o_t[:, 2 * n: 3 * n], rec[:, 2 * n:], out=hh)
+        hh += zx[t, :, 2 * n:]
+        act(hh)
+        zt = o_t[:, n: 2 * n]
+        h_new = zt * (h - hh)  # z * h + (1 - z) * hh
+        h_new += hh
+        if mask is not None:
+            m = mask[t]
+            h_new = m * h_new + (1 - m) * h
+        o_t[:, :n] = h_new
+        h = o_t[:, :n]
+    return out
+
+
+def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh",
+             recurrent_activation="sigmoid"):
+    _refuse_higher_order("gru", g, zx, h0, u, b)
+    _, dact = _ACTIVATIONS[activation]
+    _, drac = _ACTIVATIONS[recurrent_activation]
+    gv, ov, uv = g._value, out._value, u._value
+    steps, batch, five = ov.shape
+    n = five // 5
+    hs, zs, rs, hh, rech = (ov[..., k * n: (k + 1) * n] for k in range(5))
+    h_prev = xp.concatenate([h0._value[None], hs[:-1]], axis=0)
+    f_z = (h_prev - hh) * drac(zs)  # dz_pre = dh * f_z
+    f_a = (1 - zs) * dact(hh)  # da = dh * f_a
+    f_r = rech * drac(rs)  # dr_pre = da * f_r
+    dzx = xp.empty((steps, batch, 3 * n), dtype=ov.dtype)
+    drec = xp.empty((steps, batch, 3 * n), dtype=ov.dtype)
+    ut = uv.T
+    gh = gv[..., :n]
+    dh = xp.zeros((batch, n), dtype=ov.dtype)
+    for t in range(steps - 1, -1, -1):
+        dh += gh[t]
+        if mask is not None:
+            m = mask[t]
+            keep = (1 - m) * dh
+            dh *= m
+        d = dzx[t]
+        xp.multiply(dh, f_z[t], out=d[:, :n])
+        da = d[:, 2 * n:]
+        xp.multiply(dh, f_a[t], out=da)
+        xp.multiply(da, f_r[t], out=d[:, n: 2 * n])
+        dr = drec[t]
+        dr[:, : 2 * n] = d[:, : 2 * n]
+        xp.multiply(da, rs[t], out=dr[:, 2 * n:])
+        dh_prev = dr @ ut
+        if recurrent_mask is not None:
+            dh_prev *= recurrent_mask
+        dh *= zs[t]
+        dh += dh_prev
+        if mask is not None:
+            dh += keep
+    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+    flat = drec.reshape(-1, 3 * n)
+    du = hr.reshape(-1, n).T @ flat
+    return Tensor(dzx), Tensor(dh), Tensor(du), Tensor(flat.sum(axis=0))
+
+
+gru_op = Op("gru", _gru, vjp=_gru_vjp, save_output=True)
+
+
+def gru(zx, h0, recurrent_kernel, recurrent_bias, mask=None, recurrent_mask=None, activation="tanh",
+        recurrent_activation="sigmoid"):
+    """The GRU recurrence over a whole sequence (Keras's gate order z, r, h; ``reset_after=True``).
+
+    ``z = σ(x_z + h W_z + b_z)``, ``r = σ(x_r + h W_r + b_r)``, ``hh = tanh(x_h + r * (h W_h + b_h))``,
+    ``h' = z * h + (1 - z) * hh``, where ``x_*`` come from ``zx`` and ``W``/``b`` are the recurrent kernel and
+    bias.
+
+    Args:
+        zx: ``(timesteps, batch, 3 * units)`` input projections (input bias included).
+        h0: ``(batch, units)``.
+        recurrent_kernel: ``(units, 3 * units)``; recurrent_bias: ``(3 * units,)``.
+        mask, recurrent_mask, activation, recurrent_activation: as for :func:`lstm`.
+
+    Returns:
+        ``(h_seq, h_last)``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> h, h_last = tp.ops.recurrent.gru(tp.zeros((4, 2, 9)), tp.zeros((2, 3)), tp.zeros((3, 9)),
+        ...                                  tp.zeros((9,)))
+        >>> h.shape
+        (4, 2, 3)
+    """
+    _check(zx, h0, recurrent_kernel, 3, "gru")
+    packed = gru_op(zx, h0, recurrent_kernel, recurrent_bias, mask=mask, recurrent_mask=recurrent_mask,
+                    activation=_act_name(activation), recurrent_activation=_act_name(recurrent_activation))
+    n = recurrent_kernel.shape[0]
+    return packed[:, :, :n], packed[-1, :, :n]
+
+
+# --- simple RNN ---------------------------------------------------------------------------------------------
+def _rnn(zx, h0, u, mask=None, recurrent_mask=None, activation="tanh"):
+    act, _ = _ACTIVATIONS[activation]
+    out = xp.empty(zx.shape, dtype=zx.dtype)
+    h = h0
+    for t in range(zx.shape[0]):
+        hr = h if recurrent_mask is None else h * recurrent_mask
+        a = xp.matmul(hr, u, out=out[t])
+        a += zx[t]
+        act(a)
+        if mask is not None:
+            m = mask[t]
+            a *= m
+            a += (1 - m) * h
+        h = a
+    return out
+
+
+def _rnn_vjp(g, out, zx, h0, u, mask=None, recurrent_mask=None, activation="tanh"):
+    _refuse_higher_order("simple_rnn", g, zx, h0, u)
+    _, dact = _ACTIVATIONS[activation]
+    gv, hs, uv = g._value, out._value, u._value
+    steps, batch, n = hs.shape
+    h_prev = xp.concatenate([h0._value[None], hs[:-1]], axis=0)
+    deriv = dact(hs)
+    da = xp.empty_like(hs)
+    ut = uv.T
+    dh = xp.zeros((batch, n), dtype=hs.dtype)
+    for t in range(steps - 1, -1, -1):
+        dh += gv[t]
+        if mask is not None:
+            m = mask[t]
+            keep = (1 - m) * dh
+            dh *= m
+        xp.multiply(dh, deriv[t], out=da[t])
+        dh = da[t] @ ut
+        if recurrent_mask is not None:
+            dh *= recurrent_mask
+        if mask is not None:
+            dh += keep
+    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+    du = hr.reshape(-1, n).T @ da.reshape(-1, n)
+    return Tensor(da), Tensor(dh), Tensor(du)
+
+
+simple_rnn_op = Op("simple_rnn", _rnn, vjp=_rnn_vjp, save_output=True)
+
+
+def simple_rnn(zx, h0, recurrent_kernel, mask=None, recurrent_mask=None, activation="tanh"):
+    """The simple RNN recurrence ``h' = activation(zx_t + h @ recurrent_kernel)`` over a whole sequence.
+
+    Returns:
+        ``(h_seq, h_last)``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> h, h_last = tp.ops.recurrent.simple_rnn(tp.zeros((4, 2, 3)), tp.zeros((2, 3)), tp.zeros((3, 3)))
+        >>> h_last.shape
+        (2, 3)
+    """
+    _check(zx, h0, recurrent_kernel, 1, "simple_rnn")
+    seq = simple_rnn_op(zx, h0, recurrent_kernel, mask=mask, recurrent_mask=recurrent_mask,
+                        activation=_act_name(activation))
+    return seq, seq[-1]
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def _act_name(activation):
+    name = "linear" if activation is None else getattr(activation, "__name__", activation)
+    name = getattr(activation, "name", name) if not isinstance(name, str) else name
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"fused recurrent ops support the activations {FUSED_ACTIVATIONS}. "
+                         f"Received: activation={activation!r}")
+    return name
+
+
+def fusable(activation):
+    """Whether ``activation`` (a name, None, or a tapeflow activation function) has a fused implementation."""
+    try:
+        _act_name(activation)
+    except ValueError:
+        return False
+    return True
+
+
+def _check(zx, h0, u, gates, op, c0=None):
+    from tapeflow.errors import ShapeError
+
+    zs, hs, us = tuple(zx.shape), tuple(h0.shape), tuple(u.shape)
+    ok = len(zs) == 3 and len(hs) == 2 and len(us) == 2 and us[1] == gates * us[0] and zs[2] == us[1] \
+        and hs == (zs[1], us[0]) and (c0 is None or tuple(c0.shape) == hs)
+    if not ok:
+        extra = "" if c0 is None else f", c0.shape={tuple(c0.shape)}"
+        raise ShapeError(f"{op}: need zx (timesteps, batch, {gates} * units), h0 (batch, units), "
+                         f"recurrent_kernel (units, {gates} * units); got zx.shape={zs}, "
+                         f"h0.shape={hs}{extra}, recurrent_kernel.shape={us}")
