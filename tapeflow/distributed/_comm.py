@@ -1,0 +1,260 @@
+"""The communicator layer: one small interface over MPI, with a single-process stand-in.
+
+tapeflow talks to MPI only through :class:`Communicator`. Two implementations exist:
+
+- :class:`SingleProcess`, used when the script was not started by an MPI launcher (or mpi4py is not installed
+  and none was used). Every collective is the identity, so code written for many processes runs unchanged in
+  one.
+- :class:`MPICommunicator`, a thin wrapper over an ``mpi4py`` communicator (``MPI.COMM_WORLD`` by default).
+
+mpi4py is imported lazily, and only when the process was started by a launcher (``mpiexec``, ``mpirun``,
+``srun``; detected from the variables they set) or when the script already imported ``mpi4py.MPI`` itself. A
+plain ``python train.py`` therefore never initializes MPI. ``TAPEFLOW_MPI=0`` forces single-process mode and
+``TAPEFLOW_MPI=1`` forces MPI.
+
+When the world has more than one process, an uncaught exception in any rank prints its traceback (prefixed
+with the rank) and then calls ``MPI_Abort``, which ends every rank of the job: the other ranks would otherwise
+wait forever in their next collective.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+
+import numpy as np
+
+# Variables that MPI launchers set in every process they start: MPICH/Hydra and Intel MPI (PMI_*), Open MPI
+# (OMPI_*), PMIx-based launchers including Slurm's srun --mpi=pmix (PMIX_*), MVAPICH (MV2_*).
+_LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
+
+
+class Communicator:
+    """The collectives tapeflow needs. Subclasses implement them; all buffers are contiguous arrays.
+
+    Attributes:
+        rank: this process's index, ``0 <= rank < size``.
+        size: the number of processes.
+    """
+
+    rank = 0
+    size = 1
+
+    def allreduce_sum_(self, buf) -> None:
+        """Sum ``buf`` element-wise over all ranks, in place (every rank gets the sum)."""
+        raise NotImplementedError
+
+    def allreduce_min_max(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """Element-wise minimum and maximum of a small float64 vector over all ranks."""
+        raise NotImplementedError
+
+    def bcast_(self, buf, root=0) -> None:
+        """Overwrite ``buf`` on every rank with ``root``'s ``buf``."""
+        raise NotImplementedError
+
+    def bcast_object(self, obj, root=0):
+        """Return ``root``'s (picklable) ``obj`` on every rank."""
+        raise NotImplementedError
+
+    def barrier(self) -> None:
+        """Wait until every rank has reached this call."""
+        raise NotImplementedError
+
+    def abort(self, code=1) -> None:
+        """End every process of the job with exit status ``code``."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__} rank={self.rank} size={self.size}>"
+
+
+class SingleProcess(Communicator):
+    """The one-process world: every collective is the identity."""
+
+    def allreduce_sum_(self, buf) -> None:
+        pass
+
+    def allreduce_min_max(self, values):
+        values = np.asarray(values, dtype=np.float64)
+        return values.copy(), values.copy()
+
+    def bcast_(self, buf, root=0) -> None:
+        _check_root(root, 1)
+
+    def bcast_object(self, obj, root=0):
+        _check_root(root, 1)
+        return obj
+
+    def barrier(self) -> None:
+        pass
+
+    def abort(self, code=1) -> None:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class MPICommunicator(Communicator):
+    """Collectives over an mpi4py communicator.
+
+    Args:
+        comm: an ``mpi4py.MPI.Comm`` (for example ``MPI.COMM_WORLD`` or a sub-communicator from ``Split``).
+    """
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+
+        self._MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def allreduce_sum_(self, buf) -> None:
+        self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
+
+    def allreduce_min_max(self, values):
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        low, high = values.copy(), values.copy()
+        self.comm.Allreduce(self._MPI.IN_PLACE, low, op=self._MPI.MIN)
+        self.comm.Allreduce(self._MPI.IN_PLACE, high, op=self._MPI.MAX)
+        return low, high
+
+    def bcast_(self, buf, root=0) -> None:
+        _check_root(root, self.size)
+        self.comm.Bcast(buf, root=root)
+
+    def bcast_object(self, obj, root=0):
+        _check_root(root, self.size)
+        return self.comm.bcast(obj, root=root)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    def abort(self, code=1) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.comm.Abort(code)
+
+
+def _check_root(root, size):
+    if not isinstance(root, (int, np.integer)) or not 0 <= root < size:
+        raise ValueError(f"`root` must be a rank in [0, {size}). Received: root={root!r}")
+
+
+def launched_by_mpi(environ=None) -> bool:
+    """Whether an MPI launcher started this process (it set one of the variables launchers set)."""
+    environ = os.environ if environ is None else environ
+    return any(name in environ for name in _LAUNCHER_VARS)
+
+
+def _launcher_size(environ):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS"):
+        if environ.get(name, "").isdigit():
+            return int(environ[name])
+    return None
+
+
+def _want_mpi(environ) -> bool:
+    forced = environ.get("TAPEFLOW_MPI", "").strip().lower()
+    if forced in ("0", "false", "no", "off"):
+        return False
+    if forced in ("1", "true", "yes", "on"):
+        return True
+    if forced:
+        raise ValueError(f"TAPEFLOW_MPI must be 0 or 1 (or unset). Received: TAPEFLOW_MPI={forced!r}")
+    return "mpi4py.MPI" in sys.modules or launched_by_mpi(environ)
+
+
+_world = None
+
+
+def world() -> Communicator:
+    """The communicator of all processes of this job (created on first use, then cached).
+
+    Raises:
+        ImportError: the process was started by an MPI launcher with more than one process (or
+            ``TAPEFLOW_MPI=1``) but mpi4py is not installed; training on, each rank would silently train its
+            own model.
+    """
+    global _world
+    if _world is None:
+        environ = os.environ
+        if not _want_mpi(environ):
+            _world = SingleProcess()
+        else:
+            try:
+                from mpi4py import MPI
+            except ImportError as err:
+                n = _launcher_size(environ)
+                if n == 1 and environ.get("TAPEFLOW_MPI", "") == "":
+                    _world = SingleProcess()
+                    return _world
+                raise ImportError(
+                    f"tapeflow.distributed: this process was started by an MPI launcher (world size {n}) but "
+                    "mpi4py is not installed, so every process would train alone. Install the extra: "
+                    "pip install 'tapeflow[mpi]'"
+                ) from err
+            _world = MPICommunicator(MPI.COMM_WORLD)
+            if _world.size > 1:
+                install_abort_on_error(_world)
+    return _world
+
+
+def _reset_world_for_tests():
+    global _world
+    _world = None
+
+
+_installed_hook = None
+
+
+def install_abort_on_error(comm: Communicator) -> None:
+    """Make an uncaught exception in this rank end the whole job (after printing it) instead of a hang.
+
+    The previous ``sys.excepthook`` prints the traceback first, so the failing rank's message is what the user
+    sees; then ``comm.abort(1)`` ends every rank with a non-zero exit status. Installing twice is harmless.
+    """
+    global _installed_hook
+    if _installed_hook is not None and sys.excepthook is _installed_hook:
+        return
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        try:
+            sys.stderr.write(f"[tapeflow.distributed] rank {comm.rank} of {comm.size} failed:\n")
+            previous(exc_type, exc, tb)
+            if not issubclass(exc_type, KeyboardInterrupt):
+                sys.stderr.write(
+                    f"[tapeflow.distributed] rank {comm.rank} aborts the job so the other ranks do not wait "
+                    "forever.\n"
+                )
+        finally:
+            comm.abort(1)
+
+    sys.excepthook = _installed_hook = hook
+
+
+def signature(parts) -> float:
+    """A float64-exact checksum of a description (shapes, dtypes, names), to compare layouts across ranks."""
+    return float(zlib.crc32(repr(parts).encode()))
+
+
+def check_same_on_all_ranks(comm: Communicator, parts, what: str) -> None:
+    """Raise ``ValueError`` on every rank if ``parts`` differ between ranks (one tiny collective).
+
+    Every rank must call this at the same point. The check runs before a buffer collective whose sizes depend
+    on ``parts``, since MPI gives no defined result when ranks pass buffers of different sizes.
+    """
+    if comm.size == 1:
+        return
+    low, high = comm.allreduce_min_max([signature(parts)])
+    if low[0] != high[0]:
+        raise ValueError(
+            f"tapeflow.distributed: {what} differ between ranks (rank {comm.rank} has {_short(parts)}); "
+            "build the same model with the same variables on every rank"
+        )
+
+
+def _short(parts, limit=300):
+    text = repr(parts)
+    return text if len(text) <= limit else text[:limit] + "..."

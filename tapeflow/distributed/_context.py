@@ -1,0 +1,26 @@
+"""Which strategy is current: the innermost ``strategy.scope()`` block, if any.
+
+Kept apart from the strategy itself and free of imports, so the training code can ask "is a strategy in
+scope?" (``current()``) without loading MPI or the distributed package's collectives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+_stack = []
+
+
+def current():
+    """The strategy of the innermost active ``scope()`` block, or ``None``."""
+    return _stack[-1] if _stack else None
+
+
+@contextlib.contextmanager
+def entered(strategy):
+    """Make ``strategy`` current for the duration of a ``with`` block (blocks nest)."""
+    _stack.append(strategy)
+    try:
+        yield strategy
+    finally:
+        _stack.pop()

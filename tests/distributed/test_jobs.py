@@ -1,0 +1,105 @@
+"""Whole MPI jobs started from the single-process session: failure handling and ``tapeflow launch``.
+
+Each job runs under ``mpiexec -n 2`` with a timeout; a job still running at its timeout fails the test as a
+hang (and is killed with all its ranks).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tapeflow.distributed import launch
+
+pytestmark = pytest.mark.spawns_mpi
+
+FAILING_RANK = """
+import tapeflow as tp
+strategy = tp.distributed.DataParallel()
+w = tp.Variable([1.0, 2.0])
+strategy.broadcast([w])
+if strategy.rank == 1:
+    raise RuntimeError("rank 1 failed on purpose")
+# Rank 0 now waits in an all-reduce that rank 1 never joins: without the abort it would wait forever.
+strategy.reduce_gradients([tp.constant([1.0, 1.0])])
+strategy.barrier()
+print("rank", strategy.rank, "was not stopped")
+"""
+
+
+@pytest.mark.parametrize("via_mpi4py", [False, True], ids=["python-script", "python-m-mpi4py"])
+def test_a_failing_rank_ends_the_job_with_its_message(mpi_job, via_mpi4py):
+    job = mpi_job(FAILING_RANK, n=2, timeout=60, via_mpi4py=via_mpi4py)
+    assert job.returncode != 0
+    assert "RuntimeError: rank 1 failed on purpose" in job.output
+    assert "was not stopped" not in job.output
+    if not via_mpi4py:  # tapeflow's own hook (python -m mpi4py prints its own abort line instead)
+        assert "[tapeflow.distributed] rank 1 of 2 failed" in job.output
+
+
+def test_a_job_sees_its_world(mpi_job):
+    job = mpi_job(
+        "import tapeflow as tp\n"
+        "s = tp.distributed.DataParallel()\n"
+        "total = s.all_reduce(float(s.rank + 1), op='sum')\n"
+        "print(f'rank {tp.distributed.rank()} of {tp.distributed.size()} total {float(total.numpy()):g}')\n"
+        "tp.distributed.print0('printed once')\n",
+        n=2,
+    )
+    assert job.returncode == 0, job.output
+    assert "rank 0 of 2 total 3" in job.stdout and "rank 1 of 2 total 3" in job.stdout
+    assert job.stdout.count("printed once") == 1
+
+
+def test_tapeflow_launch_runs_a_script_on_n_processes(mpi_job, tmp_path):
+    mpi_job("", n=1)  # the fixture skips (or fails under CI) when MPI is not installed
+    script = tmp_path / "hello.py"
+    script.write_text(
+        "import sys, tapeflow as tp\n"
+        "print('hello from', tp.distributed.rank(), 'of', tp.distributed.size(), 'args', sys.argv[1:])\n"
+    )
+    cmd = [sys.executable, "-m", "tapeflow.distributed.launch", "-n", "2", str(script), "--epochs", "3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for r in range(2):
+        assert f"hello from {r} of 2 args ['--epochs', '3']" in proc.stdout
+
+
+def test_tapeflow_launch_passes_on_the_exit_status(mpi_job, tmp_path):
+    mpi_job("", n=1)
+    script = tmp_path / "fails.py"
+    script.write_text("import tapeflow as tp\nif tp.distributed.rank() == 1:\n    raise SystemExit(3)\n")
+    proc = subprocess.run([sys.executable, "-m", "tapeflow.distributed.launch", "-n", "2", str(script)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+
+
+def test_launch_command_line(tmp_path, capsys):
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("node1:4\nnode2:4\n")
+    cmd = launch.build_command("train.py", ["--lr", "0.1"], n=8, mpiexec="mpiexec", python="py",
+                               hostfile=hostfile, hydra=True, mpi_args=["-bind-to", "core"])
+    assert cmd == ["mpiexec", "-n", "8", "-f", str(hostfile), "-bind-to", "core", "py", "-m", "mpi4py",
+                   "train.py", "--lr", "0.1"]
+    ompi = launch.build_command("pkg.train", n=2, mpiexec="mpirun", python="py", hostfile="h", hydra=False,
+                                module=True)
+    assert ompi == ["mpirun", "-n", "2", "--hostfile", "h", "py", "-m", "mpi4py", "-m", "pkg.train"]
+    with pytest.raises(ValueError, match="must be a positive integer. Received: n=0"):
+        launch.build_command("train.py", n=0)
+    script = tmp_path / "train.py"
+    script.write_text("")
+    assert launch.main(["-n", "3", "--mpiexec", sys.executable, "--dry-run", str(script), "-x"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed[1:3] == ["-n", "3"] and printed[-2:] == [str(script), "-x"]
+
+
+def test_launch_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        launch.main(["-n", "2", str(tmp_path / "missing.py")])
+    assert "no such script" in capsys.readouterr().err
+    script = tmp_path / "train.py"
+    script.write_text("")
+    assert launch.main(["--mpiexec", "/nonexistent/mpiexec", str(script)]) == 2
+    assert "'/nonexistent/mpiexec' was not found" in capsys.readouterr().err
