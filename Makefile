@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,mpi]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -17,6 +17,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check tapeflow tests bench examples
 	$(PY) -m pytest
+	# Distributed tests again on 2 real MPI ranks (TAPEFLOW_TEST_WORLD_SIZE makes a silent 1-rank fallback fail).
+	TAPEFLOW_TEST_WORLD_SIZE=2 timeout 600 $(VENV)/bin/mpiexec -n 2 \
+		$(PY) -m mpi4py -m pytest tests/distributed -q -p no:cacheprovider
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
