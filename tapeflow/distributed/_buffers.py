@@ -70,15 +70,19 @@ class Layout:
                 self.buckets.append(bucket)
             bucket.add(position, shape, count)
 
-    def pack(self, bucket, arrays, tail=0):
-        """A new flat buffer of ``bucket``'s arrays (``None`` packs as zeros), with ``tail`` free slots."""
-        buf = B.xp.empty(bucket.size + tail, dtype=bucket.dtype)
+    def pack(self, bucket, arrays, tail=0, scale=None):
+        """A new flat buffer of ``bucket``'s arrays (``None`` packs as zeros; each times ``scale`` when
+        given), with ``tail`` free slots after them."""
+        xp = B.xp
+        buf = xp.empty(bucket.size + tail, dtype=bucket.dtype)
         for position, offset, _, count in bucket.entries:
             value = arrays[position]
             if value is None:
                 buf[offset:offset + count] = 0
-            else:
-                buf[offset:offset + count] = B.xp.reshape(value, (-1,))
+            elif scale is None:
+                buf[offset:offset + count] = xp.reshape(value, (-1,))
+            else:  # scaling while copying saves a pass over the buffer
+                xp.multiply(xp.reshape(value, (-1,)), scale, out=buf[offset:offset + count], casting="unsafe")
         return buf
 
     def unpack(self, bucket, buf, out):
@@ -101,6 +105,9 @@ def layout_for(specs, bucket_bytes) -> Layout:
     return layout
 
 
+_ZERO_WEIGHT = "tapeflow.distributed: the ranks' weights sum to zero, so no mean exists"
+
+
 def weighted_allreduce(comm, arrays, specs, weight=1.0, bucket_bytes=DEFAULT_BUCKET_BYTES):
     """The weighted mean over ranks of each array: ``sum_r weight_r * a_r / sum_r weight_r``.
 
@@ -120,26 +127,28 @@ def weighted_allreduce(comm, arrays, specs, weight=1.0, bucket_bytes=DEFAULT_BUC
     weight = float(weight)
     if not np.isfinite(weight) or weight < 0:
         raise ValueError(f"`weight` must be a finite number >= 0. Received: weight={weight!r}")
+    if comm.size == 1:  # the mean over one rank is its own value: no packing, no copies
+        if weight == 0.0 and any(a is not None for a in arrays):
+            raise ValueError(_ZERO_WEIGHT)
+        return list(arrays)
     layout = layout_for(specs, bucket_bytes)
     out = [None] * len(specs)
     for bucket in layout.buckets:
         n = len(bucket.entries)
-        buf = layout.pack(bucket, arrays, tail=n + 1)
+        scale = None if weight == 1.0 else bucket.dtype.type(weight)
+        buf = layout.pack(bucket, arrays, tail=n + 1, scale=scale)
         present = buf[bucket.size:bucket.size + n]
         for i, (position, *_rest) in enumerate(bucket.entries):
             present[i] = arrays[position] is not None
         buf[-1] = weight
-        if weight != 1.0:
-            buf[:bucket.size] *= buf.dtype.type(weight)
         comm.allreduce_sum_(buf)
         total_weight = float(buf[-1])
         flags = B.xp.asarray(present)
         if total_weight == 0.0:
             if bool((flags > 0).any()):
-                raise ValueError("tapeflow.distributed: the ranks' weights sum to zero, so no mean exists")
+                raise ValueError(_ZERO_WEIGHT)
             continue
-        if comm.size > 1 or weight != 1.0:
-            buf[:bucket.size] /= buf.dtype.type(total_weight)
+        buf[:bucket.size] /= buf.dtype.type(total_weight)
         data = buf[:bucket.size]
         layout.unpack(bucket, data, out)
         for i, (position, *_rest) in enumerate(bucket.entries):
