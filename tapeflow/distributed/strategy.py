@@ -182,8 +182,8 @@ class DataParallel:
 
         Example:
             >>> import tapeflow as tp
-            >>> tp.distributed.DataParallel().all_reduce(3.0, op="sum")
-            tapeflow.Tensor(3., shape=(), dtype=float32)
+            >>> float(tp.distributed.DataParallel().all_reduce(3.0, op="sum"))  # one process: the value
+            3.0
         """
         if op not in _OPS:
             raise ValueError(f"`op` must be one of {_OPS}. Received: op={op!r}")

@@ -87,7 +87,8 @@ def _mpi_available():
 def mpi_job(tmp_path):
     """Run a Python script on N processes: ``mpi_job(code, n=2, timeout=60, via_mpi4py=False)``.
 
-    Returns a ``Job`` (returncode, stdout, stderr, output, elapsed seconds). A job that outlives ``timeout``
+    Returns a ``Job`` (returncode, stdout, stderr, output, elapsed seconds); ``mpi_job.command(cmd)`` runs any
+    command the same way. A job that outlives ``timeout``
     fails the test (it would have hung). Without MPI the test skips with a reason, except under CI where it
     fails.
     """
@@ -101,18 +102,23 @@ def mpi_job(tmp_path):
         script = tmp_path / f"job_{time.monotonic_ns()}.py"
         script.write_text(code)
         cmd = [mpiexec, "-n", str(n), sys.executable] + (["-m", "mpi4py"] if via_mpi4py else [])
-        cmd += [str(script), *map(str, args)]
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-        start = time.monotonic()
-        # A session of its own, so a hung job is ended with every rank (killing mpiexec alone orphans them).
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
-                                cwd=tmp_path, start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            pytest.fail(f"the {n}-process job did not end within {timeout} s (a hang):\n{stdout}\n{stderr}")
-        return Job(proc.returncode, stdout, stderr, time.monotonic() - start)
+        return run_command(cmd + [str(script), *map(str, args)], timeout=timeout, env=env, cwd=tmp_path)
 
+    run.command = run_command
     return run
+
+
+def run_command(cmd, timeout=60, env=None, cwd=None):
+    """Run ``cmd`` (an MPI job or a launcher), failing the test as a hang if it outlives ``timeout``."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    start = time.monotonic()
+    # A session of its own, so a hung job is ended with every rank (killing mpiexec alone orphans them).
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+                            cwd=cwd, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{cmd[:4]}... did not end within {timeout} s (a hang):\n{stdout}\n{stderr}")
+    return Job(proc.returncode, stdout, stderr, time.monotonic() - start)

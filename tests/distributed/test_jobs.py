@@ -6,7 +6,6 @@ hang (and is killed with all its ranks).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -41,10 +40,11 @@ def test_a_failing_rank_ends_the_job_with_its_message(mpi_job, via_mpi4py):
 
 def test_a_job_sees_its_world(mpi_job):
     job = mpi_job(
-        "import tapeflow as tp\n"
+        "import sys, tapeflow as tp\n"
         "s = tp.distributed.DataParallel()\n"
         "total = s.all_reduce(float(s.rank + 1), op='sum')\n"
-        "print(f'rank {tp.distributed.rank()} of {tp.distributed.size()} total {float(total.numpy()):g}')\n"
+        "line = f'rank {tp.distributed.rank()} of {tp.distributed.size()} total {float(total.numpy()):g}'\n"
+        "sys.stdout.write(line + '\\n')\n"
         "tp.distributed.print0('printed once')\n",
         n=2,
     )
@@ -54,25 +54,23 @@ def test_a_job_sees_its_world(mpi_job):
 
 
 def test_tapeflow_launch_runs_a_script_on_n_processes(mpi_job, tmp_path):
-    mpi_job("", n=1)  # the fixture skips (or fails under CI) when MPI is not installed
     script = tmp_path / "hello.py"
     script.write_text(
         "import sys, tapeflow as tp\n"
-        "print('hello from', tp.distributed.rank(), 'of', tp.distributed.size(), 'args', sys.argv[1:])\n"
+        "line = f'hello from {tp.distributed.rank()} of {tp.distributed.size()} args {sys.argv[1:]}'\n"
+        "sys.stdout.write(line + '\\n')\n"  # one write per line, so the ranks' lines do not interleave
     )
     cmd = [sys.executable, "-m", "tapeflow.distributed.launch", "-n", "2", str(script), "--epochs", "3"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = mpi_job.command(cmd, timeout=60)
     assert proc.returncode == 0, proc.stderr
     for r in range(2):
         assert f"hello from {r} of 2 args ['--epochs', '3']" in proc.stdout
 
 
 def test_tapeflow_launch_passes_on_the_exit_status(mpi_job, tmp_path):
-    mpi_job("", n=1)
     script = tmp_path / "fails.py"
     script.write_text("import tapeflow as tp\nif tp.distributed.rank() == 1:\n    raise SystemExit(3)\n")
-    proc = subprocess.run([sys.executable, "-m", "tapeflow.distributed.launch", "-n", "2", str(script)],
-                          capture_output=True, text=True, timeout=60)
+    proc = mpi_job.command([sys.executable, "-m", "tapeflow.distributed.launch", "-n", "2", str(script)])
     assert proc.returncode != 0
 
 
