@@ -48,8 +48,6 @@ def as_tensor(x, dtype=None, shape=None):
     if isinstance(x, Tensor):
         t = x if dtype is None or x.dtype == as_dtype(dtype) else ops.cast(x, dtype)
     else:
-        if isinstance(x, range):
-            x = list(x)
         t = wrap(to_array(x, dtype))
     if shape is not None:
         t = ops.reshape(t, shape)

@@ -27,7 +27,8 @@ negative = defop("negative", lambda x: xp.negative(x), lambda g, out, x: -g, sav
 power = defop(
     "power",
     lambda x, y: xp.power(x, y),
-    lambda g, out, x, y: g * y * power(x, y - 1),
+    # x ** 0 is constant (its gradient 0, not 0 * x ** -1 = nan at x = 0)
+    lambda g, out, x, y: g * where(equal(y, 0), 0, y * power(x, where(equal(y, 0), 1, y) - 1)),
     lambda g, out, x, y: g * out * where(greater(x, 0), log(where(greater(x, 0), x, 1)), 0),
     save_output=True,
 )

@@ -86,7 +86,7 @@ def _prod_grad(g, out, x, axis=None, keepdims=False):
 
     axes = _axes(axis, x.ndim)
     moved = moveaxis_many(x, axes)
-    flat = reshape(moved, moved.shape[: x.ndim - len(axes)] + (-1,))
+    flat = reshape(moved, moved.shape[: x.ndim - len(axes)] + (_count(x, axes),))
     right = flip(_exclusive_cumprod(flip(flat, axis=-1)), axis=-1)
     others = reshape(_exclusive_cumprod(flat) * right, moved.shape)
     others = moveaxis_many(others, axes, inverse=True)
@@ -152,9 +152,10 @@ cumprod = defop("cumprod", lambda x, axis: xp.cumprod(x, axis=axis), _cumprod_gr
 
 
 def _logsumexp(x, axis=None, keepdims=False):
-    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.max(x, axis=axis, keepdims=True, initial=-xp.inf)  # -inf for an empty axis, whose result is -inf
     m = xp.where(xp.isfinite(m), m, 0)
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    with xp.errstate(divide="ignore"):  # log(0) = -inf is the right answer
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else xp.squeeze(out, axis=axis if axis is not None else tuple(range(x.ndim)))
 
 
