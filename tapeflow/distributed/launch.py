@@ -6,6 +6,9 @@ the one beside this Python, which the ``mpich`` wheel of ``tapeflow[mpi]`` insta
 ``-m mpi4py`` makes an exception raised in any rank, even before tapeflow is imported, abort the whole job
 instead of leaving the other ranks waiting. The exit status is ``mpiexec``'s.
 
+On one machine (no hostfile) it also sets ``OMP_NUM_THREADS`` to the cores per process when it is not set
+already, as ``torchrun`` does: N processes each running NumPy's BLAS on every core would fight over the cores.
+
 Example:
     >>> from tapeflow.distributed.launch import build_command
     >>> build_command("train.py", ["--epochs", "3"], n=4, mpiexec="mpiexec", python="python")
@@ -92,6 +95,17 @@ def build_command(script, args=(), n=1, mpiexec="mpiexec", python=None, hostfile
     return cmd + list(args)
 
 
+def threads_per_process(n, cores=None) -> int:
+    """The BLAS threads each of ``n`` processes on one machine gets: its share of the cores, at least 1.
+
+    Example:
+        >>> threads_per_process(4, cores=16), threads_per_process(4, cores=2)
+        (4, 1)
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // n)
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="tapeflow launch",
@@ -124,10 +138,16 @@ def main(argv=None) -> int:
         return 2
     cmd = build_command(opts.script, opts.args, n=opts.n, mpiexec=mpiexec, hostfile=opts.hostfile,
                         module=opts.module, mpi_args=opts.mpi_args)
+    env = dict(os.environ)
+    if not opts.hostfile and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(threads_per_process(opts.n))
     if opts.dry_run:
-        print(" ".join(cmd))
+        prefix = "" if env.get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS") else (
+            f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} "
+        )
+        print(prefix + " ".join(cmd))
         return 0
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, env=env)
     while True:
         try:
             return proc.wait()

@@ -90,6 +90,8 @@ def test_launch_command_line(tmp_path, capsys):
     script.write_text("")
     assert launch.main(["-n", "3", "--mpiexec", sys.executable, "--dry-run", str(script), "-x"]) == 0
     printed = capsys.readouterr().out.split()
+    if printed[0].startswith("OMP_NUM_THREADS="):  # set for the ranks unless the user set it
+        assert printed.pop(0) == f"OMP_NUM_THREADS={launch.threads_per_process(3)}"
     assert printed[1:3] == ["-n", "3"] and printed[-2:] == [str(script), "-x"]
 
 
