@@ -1,0 +1,18 @@
+"""Pictures of deep learning: training curves, loss surfaces, descent paths, the tape as a graph, and more.
+
+Every function returns a matplotlib Figure (matplotlib is the optional extra ``tapeflow[plot]``, imported on
+first use), draws on a given ``ax`` when passed one, works headless, and saves PNG or SVG with ``save=path``
+or :func:`save`.
+"""
+
+from tapeflow.plot._figure import save
+from tapeflow.plot.calculus import derivative, vectors
+from tapeflow.plot.curves import compare, history
+from tapeflow.plot.graph import tape
+from tapeflow.plot.surfaces import SURFACES, Surface, descend, descent_paths, loss_surface
+from tapeflow.plot.toydata import circles, two_moons
+
+__all__ = [
+    "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles", "SURFACES",
+    "Surface", "descend", "descent_paths", "loss_surface",
+]

@@ -1,0 +1,91 @@
+"""Figures without pyplot: every tapeflow plot draws on a matplotlib ``Figure`` with an Agg canvas.
+
+No global pyplot state and no GUI backend is touched, so plotting works headless, in threads and in notebooks
+(IPython displays a returned Figure). matplotlib is imported here, lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+
+def _matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError("tapeflow.plot needs matplotlib: pip install 'tapeflow[plot]'") from e
+    return Figure, FigureCanvasAgg
+
+
+def figure(figsize=(6.0, 4.0)):
+    """A new Figure with an Agg canvas attached (renders and saves without pyplot)."""
+    Figure, FigureCanvasAgg = _matplotlib()
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def axes(ax=None, figsize=(6.0, 4.0), projection=None):
+    """``(fig, ax)``: the given ``ax`` and its figure, or a new figure with one axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = figure(figsize)
+    return fig, fig.add_subplot(projection=projection)
+
+
+def panels(n, ax=None, ncols=None, size=(4.0, 3.4), projection=None):
+    """``(fig, [ax, ...])`` with ``n`` axes: the given ones (one per panel), or a new grid."""
+    if ax is not None:
+        axs = list(np.ravel(ax)) if not hasattr(ax, "figure") else [ax]
+        if len(axs) != n:
+            raise ValueError(f"`ax` must hold one axes per panel ({n}). Received: {len(axs)} axes")
+        return axs[0].figure, axs
+    ncols = ncols or min(n, 3)
+    nrows = -(-n // ncols)
+    fig = figure((size[0] * ncols, size[1] * nrows))
+    return fig, [fig.add_subplot(nrows, ncols, i + 1, projection=projection) for i in range(n)]
+
+
+def save(fig, path, dpi=100):
+    """Save ``fig`` to ``path`` (the format from the extension: .png, .svg, .pdf), atomically.
+
+    Returns:
+        The path.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower().lstrip(".") or "png"
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tapeflow-plot-", suffix="." + ext, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=ext, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def finish(fig, save_to=None):
+    """Save when asked, and return the figure."""
+    if save_to is not None:
+        save(fig, save_to)
+    return fig
+
+
+def to_numpy(x) -> np.ndarray:
+    """A float NumPy array from a Tensor, array or list (without going through the tape's notes)."""
+    value = getattr(x, "_value", x)
+    return np.asarray(value, dtype=np.float64)
+
+
+def name_of(f) -> str:
+    """A readable name for a function, op or Surface ('f' for a lambda)."""
+    name = getattr(f, "name", None) or getattr(f, "__name__", None)
+    return "f" if not isinstance(name, str) or name == "<lambda>" else name
