@@ -9,10 +9,11 @@ from tapeflow.plot._figure import save
 from tapeflow.plot.calculus import derivative, vectors
 from tapeflow.plot.curves import compare, history
 from tapeflow.plot.graph import tape
+from tapeflow.plot.networks import loss_landscape, model, transformations
 from tapeflow.plot.surfaces import SURFACES, Surface, descend, descent_paths, loss_surface
 from tapeflow.plot.toydata import circles, two_moons
 
 __all__ = [
     "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles", "SURFACES",
-    "Surface", "descend", "descent_paths", "loss_surface",
+    "Surface", "descend", "descent_paths", "loss_surface", "model", "transformations", "loss_landscape",
 ]
