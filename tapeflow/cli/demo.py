@@ -111,29 +111,8 @@ def plot_history(history, path):
     """Save the loss and metric curves of a fit ``History`` to ``path``."""
     import tapeflow as tp
 
-    plot = getattr(tp.plot, "history", None)
-    if plot is not None:
-        return plot(history, save=path)
-    return _plot_history_matplotlib(history.history, path)
-
-
-def _plot_history_matplotlib(logs, path):
-    """A minimal two-panel plot; used until ``tp.plot.history`` exists."""
-    from tapeflow.plot._figure import figure, save
-
-    metrics = [k for k in logs if not k.startswith("val_")]
-    fig = figure((5.0 * len(metrics), 3.6))
-    for i, name in enumerate(metrics):
-        ax = fig.add_subplot(1, len(metrics), i + 1)
-        epochs = np.arange(1, len(logs[name]) + 1)
-        ax.plot(epochs, logs[name], "o-", label="training")
-        if f"val_{name}" in logs:
-            ax.plot(epochs, logs[f"val_{name}"], "s--", label="validation")
-        ax.set(xlabel="epoch", ylabel=name, title=name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    save(fig, path)
-    return fig
+    title = "tapeflow demo: training history"
+    return tp.plot.history(history, save=path, title=title)
 
 
 def run(opts) -> dict:
