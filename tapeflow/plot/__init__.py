@@ -5,7 +5,7 @@ first use), draws on a given ``ax`` when passed one, works headless, and saves P
 or :func:`save`.
 """
 
-from tapeflow.plot._figure import save
+from tapeflow.plot._figure import figure, save
 from tapeflow.plot.calculus import derivative, vectors
 from tapeflow.plot.curves import compare, history
 from tapeflow.plot.graph import tape
@@ -14,6 +14,6 @@ from tapeflow.plot.surfaces import SURFACES, Surface, descend, descent_paths, lo
 from tapeflow.plot.toydata import circles, two_moons
 
 __all__ = [
-    "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles", "SURFACES",
+    "figure", "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles", "SURFACES",
     "Surface", "descend", "descent_paths", "loss_surface", "model", "transformations", "loss_landscape",
 ]

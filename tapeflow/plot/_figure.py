@@ -23,7 +23,16 @@ def _matplotlib():
 
 
 def figure(figsize=(6.0, 4.0)):
-    """A new Figure with an Agg canvas attached (renders and saves without pyplot)."""
+    """A new Figure with an Agg canvas attached (renders and saves without pyplot): add axes to it and pass
+    them as ``ax=`` to compose several tapeflow pictures.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> fig = tp.plot.figure((8, 3))
+        >>> left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        >>> tp.plot.derivative(tp.tanh, ax=left) is fig
+        True
+    """
     Figure, FigureCanvasAgg = _matplotlib()
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
