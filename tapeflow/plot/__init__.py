@@ -14,6 +14,7 @@ from tapeflow.plot.surfaces import SURFACES, Surface, descend, descent_paths, lo
 from tapeflow.plot.toydata import circles, two_moons
 
 __all__ = [
-    "figure", "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles", "SURFACES",
-    "Surface", "descend", "descent_paths", "loss_surface", "model", "transformations", "loss_landscape",
+    "figure", "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles",
+    "SURFACES", "Surface", "descend", "descent_paths", "loss_surface", "model", "transformations",
+    "loss_landscape",
 ]
