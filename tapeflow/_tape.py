@@ -16,31 +16,87 @@ from collections import deque
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable, wrap
-from tapeflow.dtypes import is_floating
+from tapeflow._tensor import wrap as _wrap
 from tapeflow.errors import ShapeError
+
+
+class _Recording(list):
+    """The recorders of the tapes recording now, innermost last; ``frozen`` is the same as a tuple, kept up to date
+    on every change so that :func:`record` can tell with one identity test that a parent node was recorded by
+    exactly the tapes recording now (then its children share the parent's ``tapes`` tuple)."""
+
+    __slots__ = ("frozen",)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.frozen = tuple(self)
+
+    def append(self, recorder):  # the hot ones (entering and leaving a tape) spelled out
+        list.append(self, recorder)
+        self.frozen = tuple(self)
+
+    def remove(self, recorder):
+        list.remove(self, recorder)
+        self.frozen = tuple(self)
+
+
+def _mutator(name):
+    method = getattr(list, name)
+
+    def mutate(self, *args):
+        result = method(self, *args)
+        self.frozen = tuple(self)
+        return result
+
+    mutate.__name__ = name
+    return mutate
+
+
+for _name in ("clear", "insert", "pop", "extend", "__setitem__", "__delitem__", "__iadd__"):
+    setattr(_Recording, _name, _mutator(_name))
+del _name
 
 
 class _State(threading.local):
     def __init__(self):
-        self.recording = []  # recorders of the tapes recording now, innermost last
+        self.recording = _Recording()  # recorders of the tapes recording now, innermost last
 
 
 _state = _State()
 
 
 class Node:
-    """One recorded op application (or a watched leaf when ``op`` is None)."""
+    """One recorded op application (or a watched leaf when ``op`` is None).
 
-    __slots__ = ("op", "parents", "inputs", "params", "out_value", "shapes", "tapes", "__weakref__")
+    ``inputs`` holds the input tensors when the op's rules need them (``save_inputs``), else None and ``specs``
+    their ``(shape, dtype)``; ``shapes`` gives :class:`Spec` objects for every input either way.
+    """
 
-    def __init__(self, op=None, parents=(), inputs=None, params=None, out_value=None, shapes=(), tapes=()):
+    __slots__ = ("op", "parents", "inputs", "params", "out_value", "specs", "tapes", "__weakref__")
+
+    def __init__(self, op=None, parents=(), inputs=None, params=None, out_value=None, specs=None, tapes=()):
         self.op = op
         self.parents = parents
         self.inputs = inputs
         self.params = params
         self.out_value = out_value
-        self.shapes = shapes
+        self.specs = specs
         self.tapes = tapes
+
+    @property
+    def shapes(self):
+        """A :class:`Spec` (shape, dtype) per input."""
+        if self.specs is not None:
+            return tuple(Spec(shape, dtype) for shape, dtype in self.specs)
+        if self.inputs is None:
+            return ()
+        return tuple(_spec_of(x) for x in self.inputs)
+
+
+def _spec_of(x):
+    if isinstance(x, Tensor):
+        return Spec(x._value.shape, x._value.dtype)
+    return Spec(B.xp.shape(x), getattr(x, "dtype", None))
 
 
 # Marks a tensor computed from tracked tensors while no tape recorded it (after a `with` block, say).
@@ -78,8 +134,13 @@ class _Recorder:
         if node is None or node is OUTSIDE:
             node = t._node = Node(tapes=(self,))
         elif self not in node.tapes:
-            keep = node.tapes if node.op is not None else tuple(r for r in node.tapes if r.active)
-            node.tapes = keep + (self,)
+            if node.op is None:  # a leaf (a Variable's): forget tapes that stopped recording, so it never grows
+                node.tapes = (*[r for r in node.tapes if r.active], self)
+            else:
+                node.tapes = node.tapes + (self,)
+        now = _state.recording.frozen
+        if node.tapes == now:
+            node.tapes = now  # share the tuple: record()'s fast path
         self.watched[id(t)] = t
         self.leaf_ids.add(id(node))
 
@@ -126,40 +187,120 @@ def _call_site():
 
 
 def record(op, args, vals, params, out):
-    """Return the node for an op output whose inputs include tracked tensors (called by the op registry)."""
+    """Return the node for an op output whose inputs include tracked tensors (called by the op registry):
+    None when no input is tracked, OUTSIDE when tracked inputs are recorded by no tape recording now."""
     recording = _state.recording
     if not recording:
         return OUTSIDE
+    now = recording.frozen
+    save = op.save_inputs
     parents = []
-    inputs = []
-    shapes = []
+    inputs = [] if save else None
+    same = True  # every tracked parent recorded by exactly the tapes recording now (the common case)
     for a, v in zip(args, vals):
-        if isinstance(a, Tensor):
-            if type(a) is Variable:
-                if a.trainable:
+        cls = a.__class__
+        if cls is Tensor:
+            p = a._node
+            if p is not None and p.tapes is not now:
+                same = False
+        elif isinstance(a, Tensor):
+            if isinstance(a, Variable):
+                if a.trainable and v.dtype.kind == "f":
                     for r in recording:
-                        if r.watch_accessed and id(a) not in r.watched and is_floating(a.dtype):
+                        if r.watch_accessed and id(a) not in r.watched:
                             r.watch(a)
-                a = wrap(a._value, a._node)  # snapshot: a later assign must not change what was recorded
-            parents.append(a._node)
-            inputs.append(a)
-            shapes.append(Spec(v.shape, v.dtype))
+                a = wrap(v, a._node)  # a snapshot: a later assign must not change what was recorded
+            p = a._node
+            same = False
         else:
-            parents.append(None)
-            inputs.append(v)
-            shapes.append(Spec(B.xp.shape(v), getattr(v, "dtype", None)))
-    tapes = tuple(r for r in recording if any(p is not None and (r in p.tapes) for p in parents))
-    if not tapes:  # untracked Variables (trainable=False, integer) give constants; others' nodes, OUTSIDE
-        return OUTSIDE if any(p is not None for p in parents) else None
-    return Node(
-        op,
-        tuple(parents),
-        tuple(inputs) if op.save_inputs else None,
-        params,
-        out if op.save_output else None,
-        tuple(shapes),
-        tapes,
-    )
+            p = None
+            a = v
+        parents.append(p)
+        if save:
+            inputs.append(a)
+    if same:
+        tapes = now
+    else:
+        found = []
+        for r in recording:
+            for p in parents:
+                if p is not None and r in p.tapes:
+                    found.append(r)
+                    break
+        if not found:  # untracked Variables (trainable=False, integer) give constants; others' nodes, OUTSIDE
+            return OUTSIDE if any(p is not None for p in parents) else None
+        tapes = now if len(found) == len(now) else tuple(found)  # share one tuple: children take the fast path
+    if save:
+        return Node(op, tuple(parents), tuple(inputs), params, out if op.save_output else None, None, tapes)
+    specs = tuple(_scalar_spec(v) for v in vals)
+    return Node(op, tuple(parents), None, params, out if op.save_output else None, specs, tapes)
+
+
+def record2(op, a, b, va, vb, out):
+    """:func:`record` for two inputs, each a Tensor, Variable or Python scalar (the arithmetic operators' hot
+    path); anything but the common case (every tracked parent recorded by exactly the tapes recording now)
+    goes to :func:`record`."""
+    recording = _state.recording
+    if not recording:
+        return OUTSIDE
+    now = recording.frozen
+    ca = a.__class__
+    if ca is Tensor:
+        pa = a._node
+        if pa is not None and pa.tapes is not now:
+            return record(op, (a, b), (va, vb), None, out)
+    elif ca is Variable:
+        pa = a._node
+        if pa is None or pa.tapes is not now:  # not yet watched by every tape recording now
+            pa = _watch_accessed(a, va, recording, now)
+            if pa is None:
+                return record(op, (a, b), (va, vb), None, out)
+        a = _wrap(va, pa)  # a snapshot: a later assign must not change what was recorded
+    else:
+        pa = None
+    cb = b.__class__
+    if cb is Tensor:
+        pb = b._node
+        if pb is not None and pb.tapes is not now:
+            return record(op, (a, b), (va, vb), None, out)
+    elif cb is Variable:
+        pb = b._node
+        if pb is None or pb.tapes is not now:
+            pb = _watch_accessed(b, vb, recording, now)
+            if pb is None:
+                return record(op, (a, b), (va, vb), None, out)
+        b = _wrap(vb, pb)
+    else:
+        pb = None
+    saved = out if op.save_output else None
+    if op.save_inputs:
+        return Node(op, (pa, pb), (a if pa is not None else va, b if pb is not None else vb), None, saved, None,
+                    now)
+    specs = ((va.shape, va.dtype) if pa is not None else _scalar_spec(va),
+             (vb.shape, vb.dtype) if pb is not None else _scalar_spec(vb))
+    return Node(op, (pa, pb), None, None, saved, specs, now)
+
+
+def _watch_accessed(v, value, recording, now):
+    """A Variable read while tapes record: let each tape that watches accessed variables watch it. Returns its
+    node when now every recording tape tracks it (else None: the caller takes the general path)."""
+    if v.trainable and value.dtype.kind == "f":
+        for r in recording:
+            if r.watch_accessed and id(v) not in r.watched:
+                r.watch(v)
+    node = v._node
+    return node if node is not None and node.tapes is now else None
+
+
+def _scalar_spec(v):
+    if v.__class__ is float or v.__class__ is int or v.__class__ is bool:
+        return (), None
+    if v.__class__ is _ndarray:
+        return v.shape, v.dtype
+    return B.xp.shape(v), getattr(v, "dtype", None)
+
+
+_ndarray = B.ndarray
 
 
 def _flatten(structure):
@@ -245,28 +386,43 @@ def backward(recorder, targets, output_gradients, sources):
 
 
 def _propagate(recorder, node, op, g, grads):
+    """Apply ``node``'s gradient rules to its output gradient ``g``; add each result, summed back to its input's
+    shape and cast to its dtype, into ``grads`` (keyed by parent node id)."""
     from tapeflow import ops
 
-    params = node.params or {}
+    params = node.params or _NO_PARAMS
     out = wrap(node.out_value, node) if op.save_output else None
-    inputs = node.inputs if node.inputs is not None else node.shapes
-    needed = [recorder.tracks(p) for p in node.parents]
+    inputs = node.inputs
+    if inputs is None:
+        inputs = node.shapes
+    parents = node.parents
+    results = None
     if op.vjp is not None:
         results = op.vjp(g, out, *inputs, **params)
-    else:
-        results = [op.grads[i](g, out, *inputs, **params) if need else None for i, need in enumerate(needed)]
-    for parent, need, gi, spec in zip(node.parents, needed, results, node.shapes):
-        if not need or gi is None:
+        if len(results) != len(parents):
+            raise ValueError(f"{op.name}: the gradient rule returned {len(results)} gradients for "
+                             f"{len(parents)} inputs")
+    leaves = recorder.leaf_ids
+    for i, parent in enumerate(parents):
+        if parent is None or not (recorder in parent.tapes or id(parent) in leaves):
+            continue
+        gi = results[i] if results is not None else op.grads[i](g, out, *inputs, **params)
+        if gi is None:
             continue
         if not isinstance(gi, Tensor):
             gi = Tensor(gi)
-        if gi._value.shape != spec.shape:
-            gi = _reduce_to_shape(gi, spec.shape, op.name)
-        if gi._value.dtype != spec.dtype:
-            gi = ops.cast(gi, spec.dtype)
+        x = inputs[i]
+        shape, dtype = x.shape, x.dtype
+        if gi._value.shape != shape:
+            gi = _reduce_to_shape(gi, shape, op.name)
+        if gi._value.dtype != dtype:
+            gi = ops.cast(gi, dtype)
         key = id(parent)
         prev = grads.get(key)
         grads[key] = gi if prev is None else ops.add(prev, gi)
+
+
+_NO_PARAMS = {}
 
 
 def _topological(recorder, roots):

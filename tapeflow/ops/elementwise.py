@@ -12,45 +12,45 @@ from tapeflow.ops._registry import defop, nondiff
 xp = B.xp
 
 # --- arithmetic ------------------------------------------------------------------------------------------------
-add = defop("add", lambda x, y: xp.add(x, y), lambda g, out, x, y: g, lambda g, out, x, y: g, save_inputs=False)
+add = defop("add", xp.add, lambda g, out, x, y: g, lambda g, out, x, y: g, save_inputs=False)
 subtract = defop(
-    "subtract", lambda x, y: xp.subtract(x, y), lambda g, out, x, y: g, lambda g, out, x, y: -g, save_inputs=False
+    "subtract", xp.subtract, lambda g, out, x, y: g, lambda g, out, x, y: -g, save_inputs=False
 )
-multiply = defop("multiply", lambda x, y: xp.multiply(x, y), lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
+multiply = defop("multiply", xp.multiply, lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
 divide = defop(
     "divide",
-    lambda x, y: xp.true_divide(x, y),
+    xp.true_divide,
     lambda g, out, x, y: g / y,
     lambda g, out, x, y: -g * x / (y * y),
 )
-negative = defop("negative", lambda x: xp.negative(x), lambda g, out, x: -g, save_inputs=False)
+negative = defop("negative", xp.negative, lambda g, out, x: -g, save_inputs=False)
 power = defop(
     "power",
-    lambda x, y: xp.power(x, y),
+    xp.power,
     # x ** 0 is constant (its gradient 0, not 0 * x ** -1 = nan at x = 0)
     lambda g, out, x, y: g * where(equal(y, 0), 0, y * power(x, where(equal(y, 0), 1, y) - 1)),
     lambda g, out, x, y: g * out * where(greater(x, 0), log(where(greater(x, 0), x, 1)), 0),
     save_output=True,
 )
-square = defop("square", lambda x: xp.square(x), lambda g, out, x: g * 2 * x)
-sqrt = defop("sqrt", lambda x: xp.sqrt(x), lambda g, out, x: g / (2 * out), save_inputs=False, save_output=True)
-exp = defop("exp", lambda x: xp.exp(x), lambda g, out, x: g * out, save_inputs=False, save_output=True)
-log = defop("log", lambda x: xp.log(x), lambda g, out, x: g / x)
-log1p = defop("log1p", lambda x: xp.log1p(x), lambda g, out, x: g / (1 + x))
-expm1 = defop("expm1", lambda x: xp.expm1(x), lambda g, out, x: g * (out + 1), save_inputs=False, save_output=True)
-abs = defop("abs", lambda x: xp.abs(x), lambda g, out, x: g * sign(x))  # noqa: A001 - NumPy's name
-sin = defop("sin", lambda x: xp.sin(x), lambda g, out, x: g * cos(x))
-cos = defop("cos", lambda x: xp.cos(x), lambda g, out, x: -g * sin(x))
-tan = defop("tan", lambda x: xp.tan(x), lambda g, out, x: g * (1 + out * out), save_output=True)
+square = defop("square", xp.square, lambda g, out, x: g * 2 * x)
+sqrt = defop("sqrt", xp.sqrt, lambda g, out, x: g / (2 * out), save_inputs=False, save_output=True)
+exp = defop("exp", xp.exp, lambda g, out, x: g * out, save_inputs=False, save_output=True)
+log = defop("log", xp.log, lambda g, out, x: g / x)
+log1p = defop("log1p", xp.log1p, lambda g, out, x: g / (1 + x))
+expm1 = defop("expm1", xp.expm1, lambda g, out, x: g * (out + 1), save_inputs=False, save_output=True)
+abs = defop("abs", xp.abs, lambda g, out, x: g * sign(x))  # noqa: A001 - NumPy's name
+sin = defop("sin", xp.sin, lambda g, out, x: g * cos(x))
+cos = defop("cos", xp.cos, lambda g, out, x: -g * sin(x))
+tan = defop("tan", xp.tan, lambda g, out, x: g * (1 + out * out), save_output=True)
 maximum = defop(
     "maximum",
-    lambda x, y: xp.maximum(x, y),
+    xp.maximum,
     lambda g, out, x, y: g * cast(greater_equal(x, y), g.dtype),
     lambda g, out, x, y: g * cast(less(x, y), g.dtype),
 )
 minimum = defop(
     "minimum",
-    lambda x, y: xp.minimum(x, y),
+    xp.minimum,
     lambda g, out, x, y: g * cast(less_equal(x, y), g.dtype),
     lambda g, out, x, y: g * cast(greater(x, y), g.dtype),
 )
@@ -61,9 +61,9 @@ def _zero_grad(g, out, x, **params):
 
 
 # Piecewise-constant functions: gradient zero almost everywhere (not None, so paths stay connected).
-sign = defop("sign", lambda x: xp.sign(x), _zero_grad, save_inputs=False)
-floor = defop("floor", lambda x: xp.floor(x), _zero_grad, save_inputs=False)
-ceil = defop("ceil", lambda x: xp.ceil(x), _zero_grad, save_inputs=False)
+sign = defop("sign", xp.sign, _zero_grad, save_inputs=False)
+floor = defop("floor", xp.floor, _zero_grad, save_inputs=False)
+ceil = defop("ceil", xp.ceil, _zero_grad, save_inputs=False)
 round = defop("round", lambda x, decimals=0: xp.round(x, decimals), _zero_grad, save_inputs=False)  # noqa: A001
 
 clip = defop(
@@ -112,17 +112,17 @@ zeros_like = nondiff("zeros_like", lambda x, dtype=None: xp.zeros_like(x, dtype=
 ones_like = nondiff("ones_like", lambda x, dtype=None: xp.ones_like(x, dtype=dtype))
 
 # --- comparisons and logic (no gradient) -----------------------------------------------------------------------
-equal = nondiff("equal", lambda x, y: xp.equal(x, y))
-not_equal = nondiff("not_equal", lambda x, y: xp.not_equal(x, y))
-less = nondiff("less", lambda x, y: xp.less(x, y))
-less_equal = nondiff("less_equal", lambda x, y: xp.less_equal(x, y))
-greater = nondiff("greater", lambda x, y: xp.greater(x, y))
-greater_equal = nondiff("greater_equal", lambda x, y: xp.greater_equal(x, y))
-logical_and = nondiff("logical_and", lambda x, y: xp.logical_and(x, y))
-logical_or = nondiff("logical_or", lambda x, y: xp.logical_or(x, y))
-logical_xor = nondiff("logical_xor", lambda x, y: xp.logical_xor(x, y))
-logical_not = nondiff("logical_not", lambda x: xp.logical_not(x))
-floor_divide = nondiff("floor_divide", lambda x, y: xp.floor_divide(x, y))
-mod = nondiff("mod", lambda x, y: xp.mod(x, y))
-isnan = nondiff("isnan", lambda x: xp.isnan(x))
-isfinite = nondiff("isfinite", lambda x: xp.isfinite(x))
+equal = nondiff("equal", xp.equal)
+not_equal = nondiff("not_equal", xp.not_equal)
+less = nondiff("less", xp.less)
+less_equal = nondiff("less_equal", xp.less_equal)
+greater = nondiff("greater", xp.greater)
+greater_equal = nondiff("greater_equal", xp.greater_equal)
+logical_and = nondiff("logical_and", xp.logical_and)
+logical_or = nondiff("logical_or", xp.logical_or)
+logical_xor = nondiff("logical_xor", xp.logical_xor)
+logical_not = nondiff("logical_not", xp.logical_not)
+floor_divide = nondiff("floor_divide", xp.floor_divide)
+mod = nondiff("mod", xp.mod)
+isnan = nondiff("isnan", xp.isnan)
+isfinite = nondiff("isfinite", xp.isfinite)
