@@ -28,6 +28,7 @@ from tapeflow.ops.shape import (
 )
 from tapeflow.ops import conv as _conv  # noqa: F401 - registers convolution, transposed convolution, up-sampling
 from tapeflow.ops import pooling as _pooling  # noqa: F401 - registers max pooling
+from tapeflow.ops import fused as _fused  # noqa: F401 - registers the fused dense and cross-entropy ops
 from tapeflow.ops import recurrent as _recurrent  # noqa: F401 - registers the fused LSTM, GRU and RNN ops
 
 __all__ = [name for name in dir() if not name.startswith("_")] + [
@@ -192,7 +193,13 @@ def _unwrap(x):
 
 # --- Tensor operators ----------------------------------------------------------------------------------------
 def _reflect(op):
-    return lambda self, other: op(other, self)
+    call2 = op.call2
+
+    def reflected(self, other):
+        return call2(other, self)
+
+    reflected.__name__ = f"reflected_{op.name}"
+    return reflected
 
 
 _OPERATORS = {
@@ -203,7 +210,7 @@ _OPERATORS = {
     "__xor__": logical_xor,
 }
 for _name, _op in _OPERATORS.items():
-    setattr(Tensor, _name, _op)
+    setattr(Tensor, _name, _op.call2)  # a plain function, so `t + 1` calls it with no extra frame
 for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "floordiv", "mod", "and", "or", "xor"):
     setattr(Tensor, f"__r{_name}__", _reflect(_OPERATORS[f"__{_name}__"]))
 Tensor.__neg__ = negative
