@@ -100,6 +100,15 @@ def _out_len(length, k, s, d, lo, hi):
 
 
 def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
+    v = _windows(x, kernel_size, strides, dilation, pads, pad_value)
+    n, c = x.shape[0], x.shape[-1]
+    nd = len(kernel_size)
+    # the one copy: windows laid out for a matrix product
+    return v.reshape(n, *v.shape[1:nd + 1], math.prod(kernel_size), c)
+
+
+def _windows(x, kernel_size, strides, dilation, pads, pad_value=0.0):
+    """A read-only view ``(batch, *out_spatial, *kernel_size, channels)`` of every window (copies to pad)."""
     n, *spatial, c = x.shape
     nd = len(kernel_size)
     out = [_out_len(L, k, s, d, lo, hi)
@@ -123,8 +132,7 @@ def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
         strides_ = (st[0], *(st[1 + i] * strides[i] for i in range(nd)),
                     *(st[1 + i] * dilation[i] for i in range(nd)), st[-1])
         v = xp.lib.stride_tricks.as_strided(x, shape, strides_, writeable=False)
-    # the one copy: windows laid out for a matrix product
-    return v.reshape(n, *out, math.prod(kernel_size), c)
+    return v
 
 
 def _fold(p, spatial, kernel_size, strides, dilation, pads):
@@ -342,10 +350,8 @@ def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None, d
         length = deconv_output_length(xs[1 + i], kernel_size[i], strides[i], dilation[i], padding,
                                       None if output_padding is None else output_padding[i])
         span = dilation[i] * (kernel_size[i] - 1) + 1
-        if output_padding is None:
-            lo = conv_pads(length, kernel_size[i], strides[i], dilation[i], padding)[0]
-        else:
-            lo = 0 if padding == "valid" else span // 2
+        # TensorFlow's placement: the exact adjoint of a convolution of the output with the same padding rule
+        lo = conv_pads(length, kernel_size[i], strides[i], dilation[i], padding)[0]
         # so that the matching convolution of the output yields x's length
         hi = (xs[1 + i] - 1) * strides[i] + span - length - lo
         out_spatial.append(length)

@@ -13,6 +13,7 @@ from tapeflow.ops.conv import (
     _extract,
     _geometry,
     _shape,
+    _windows,
     extract_patches_op,
     fold_patches_op,
     from_channels_last,
@@ -24,26 +25,38 @@ from tapeflow.ops.conv import (
 xp = B.xp
 
 
+def _fill(dtype):
+    return -xp.inf if dtype.kind == "f" else xp.iinfo(dtype).min
+
+
 def _max_pool(x, kernel_size, strides, pads):
-    fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-    return _extract(x, kernel_size, strides, (1,) * len(kernel_size), pads, fill).max(axis=-2)
+    nd = len(kernel_size)
+    windows = _windows(x, kernel_size, strides, (1,) * nd, pads, _fill(x.dtype))
+    return windows.max(axis=tuple(range(nd + 1, 2 * nd + 1)))
 
 
 def _max_pool_grad(g, out, x, kernel_size, strides, pads):
     from tapeflow.ops.elementwise import multiply
     from tapeflow.ops.shape import expand_dims
 
-    xv = x._value
-    fill = -xp.inf if xv.dtype.kind == "f" else xp.iinfo(xv.dtype).min
-    windows = _extract(xv, kernel_size, strides, (1,) * len(kernel_size), pads, fill)
-    first = windows.argmax(axis=-2)[..., None, :]
-    mask = (xp.arange(windows.shape[-2])[:, None] == first).astype(g.dtype)
-    routed = multiply(expand_dims(g, -2), mask)
+    nd = len(kernel_size)
+    xv, ov = x._value, out._value
+    windows = _windows(xv, kernel_size, strides, (1,) * nd, pads, _fill(xv.dtype))
+    # where each window's maximum sits, laid out (batch, *out, window, channels); only the first of tied
+    # maxima keeps the gradient (as TensorFlow routes it)
+    hit = windows == ov.reshape(ov.shape[:nd + 1] + (1,) * nd + ov.shape[-1:])
+    hit = hit.reshape(*ov.shape[:-1], -1, ov.shape[-1])
+    taken = hit[..., 0, :].copy()
+    for k in range(1, hit.shape[-2]):
+        row = hit[..., k, :]
+        row &= ~taken
+        taken |= row
+    routed = multiply(expand_dims(g, -2), hit.astype(g.dtype))
     return fold_patches_op(routed, spatial=tuple(x.shape[1:-1]), kernel_size=kernel_size, strides=strides,
-                           dilation=(1,) * len(kernel_size), pads=pads)
+                           dilation=(1,) * nd, pads=pads)
 
 
-max_pool_op = defop("max_pool", _max_pool, _max_pool_grad)
+max_pool_op = defop("max_pool", _max_pool, _max_pool_grad, save_output=True)
 
 
 def _pool_args(x, pool_size, strides, padding, data_format, op):

@@ -73,7 +73,7 @@ def np_conv_transpose(x, k, strides, padding, output_padding=None):
         else:
             pad = 0 if padding == "valid" else ks[i] // 2
             out = (L - 1) * st[i] + ks[i] - 2 * pad + output_padding
-            lo = pad
+            lo = keras_pads(out, ks[i], st[i], 1, padding)[0]  # TensorFlow places it as conv's adjoint
         sl.append(slice(lo, lo + out))
     return buf[(slice(None), *sl)]
 

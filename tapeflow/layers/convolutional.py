@@ -1,0 +1,497 @@
+"""Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, DepthwiseConv2D, SeparableConv2D.
+
+Each is ``build`` (create the kernel and bias) plus a short ``call`` over :mod:`tapeflow.ops.conv`, where the
+convolution is one matrix product over strided windows. Inputs are ``channels_last`` by default
+(``(batch, *spatial, channels)``); ``data_format="channels_first"`` takes ``(batch, channels, *spatial)``.
+Output lengths follow Keras: ``"valid"``: ``floor((length - dilation * (k - 1) - 1) / stride) + 1``;
+``"same"``: ``ceil(length / stride)``.
+"""
+
+from __future__ import annotations
+
+from tapeflow import activations as _activations
+from tapeflow import initializers as _initializers
+from tapeflow import regularizers as _regularizers
+from tapeflow.layers.base import Layer, register_serializable
+from tapeflow.ops import conv as C
+
+
+# --- shared argument handling (also used by the recurrent and attention layers) -----------------------------
+def set_weight_args(layer, **kwargs):
+    """Store ``*_initializer`` / ``*_regularizer`` arguments on ``layer``, resolved from names/configs."""
+    for key, value in kwargs.items():
+        if key.endswith("_initializer"):
+            value = _initializers.get(value)
+        elif key.endswith("_regularizer"):
+            value = _regularizers.get(value)
+        setattr(layer, key, value)
+
+
+def weight_config(layer, *keys):
+    """The JSON config of the ``*_initializer`` / ``*_regularizer`` attributes named by ``keys``."""
+    out = {}
+    for key in keys:
+        value = getattr(layer, key)
+        if key.endswith("_initializer"):
+            out[key] = _initializers.serialize(value)
+        else:
+            out[key] = _regularizers.serialize(value)
+    return out
+
+
+def channel_axis(data_format):
+    """The channel axis of an input in ``data_format``."""
+    return 1 if data_format == "channels_first" else -1
+
+
+def add_bias(y, bias, data_format):
+    """``y + bias`` along the channel axis."""
+    if data_format == "channels_first":
+        from tapeflow.ops import reshape
+
+        return y + reshape(bias, (-1,) + (1,) * (y.ndim - 2))
+    return y + bias
+
+
+def check_rank(layer, input_shape, rank):
+    """Raise a ShapeError naming the layer when the input is not ``(batch, *spatial[rank], channels)``."""
+    if len(input_shape) != rank + 2:
+        raise layer._shape_error(
+            f"needs a rank-{rank + 2} input (batch, {rank} spatial axes, channels)",
+            f"{rank + 2} dimensions",
+            input_shape,
+        )
+
+
+_WEIGHTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer")
+
+
+class Conv(Layer):
+    """N-d convolution layer (the base of Conv1D, Conv2D, Conv3D).
+
+    Args:
+        rank: the number of spatial axes.
+        filters: the number of output channels.
+        kernel_size: int or tuple of ``rank`` ints.
+        strides: int or tuple; ``strides > 1`` cannot be combined with ``dilation_rate > 1``.
+        padding: "valid", "same" (or "causal" for Conv1D).
+        data_format: "channels_last" (default) or "channels_first".
+        dilation_rate: int or tuple.
+        groups: split the input channels into this many groups, each convolved with its own filters.
+        activation: a name, a callable, or None.
+        use_bias: whether to add a bias per filter.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: names, objects or configs.
+
+    Shape:
+        ``(batch, *spatial, channels) -> (batch, *out_spatial, filters)`` (channels first: channels after
+        batch).
+    """
+
+    rank = None
+
+    def __init__(
+        self,
+        rank,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if not isinstance(filters, int) or filters <= 0:
+            raise ValueError(f"{name}: `filters` must be a positive integer. Received: filters={filters!r}")
+        if not isinstance(groups, int) or groups <= 0 or filters % groups:
+            raise ValueError(
+                f"{name}: `groups` must be a positive integer dividing `filters`. "
+                f"Received: groups={groups!r}, filters={filters}"
+            )
+        self.rank = rank
+        self.filters = filters
+        self.kernel_size = C.normalize_tuple(kernel_size, rank, "kernel_size", name)
+        self.strides = C.normalize_tuple(strides, rank, "strides", name)
+        self.padding = C.normalize_padding(padding, name, allow_causal=rank == 1)
+        self.data_format = C.normalize_data_format(data_format, name)
+        self.dilation_rate = C.normalize_tuple(dilation_rate, rank, "dilation_rate", name)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{name}: `strides > 1` is not compatible with `dilation_rate > 1`. Received: "
+                f"strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
+        self.groups = groups
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, self.rank)
+        channels = input_shape[channel_axis(self.data_format)]
+        if channels is None or channels % self.groups:
+            raise self._shape_error(
+                f"the channel count must be known and divisible by groups={self.groups}",
+                "channels % groups == 0",
+                input_shape,
+            )
+        self.kernel = self.add_weight(
+            "kernel",
+            (*self.kernel_size, channels // self.groups, self.filters),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
+
+    def call(self, inputs):
+        y = C.conv(
+            inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups, self.data_format
+        )
+        if self.bias is not None:
+            y = add_bias(y, self.bias, self.data_format)
+        return self.activation(y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "groups": self.groups,
+            "activation": _activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            **weight_config(self, *_WEIGHTS),
+        }
+
+
+@register_serializable
+class Conv1D(Conv):
+    """1-D convolution over ``(batch, steps, channels)``; ``padding="causal"`` makes output t see inputs <= t.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Conv1D(4, 3, padding="causal")(tp.ones((2, 10, 3))).shape
+        (2, 10, 4)
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(1, filters, kernel_size, **kwargs)
+
+
+@register_serializable
+class Conv2D(Conv):
+    """2-D convolution over images ``(batch, height, width, channels)``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> layer = tp.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")
+        >>> layer(tp.ones((2, 28, 28, 1))).shape
+        (2, 14, 14, 8)
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(2, filters, kernel_size, **kwargs)
+
+
+@register_serializable
+class Conv3D(Conv):
+    """3-D convolution over volumes or video ``(batch, depth, height, width, channels)``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Conv3D(2, 3)(tp.ones((1, 5, 6, 7, 1))).shape
+        (1, 3, 4, 5, 2)
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(3, filters, kernel_size, **kwargs)
+
+
+class ConvTranspose(Conv):
+    """N-d transposed convolution (base of Conv1D/2D/3DTranspose): a conv's input gradient run forward.
+
+    Args:
+        output_padding: None, or an int/tuple of extra output length per axis (each < its stride).
+        Others as :class:`Conv` (no ``groups``).
+
+    Shape:
+        ``(batch, *spatial, channels) -> (batch, *out_spatial, filters)``; "valid":
+        ``length * stride + max(kernel - stride, 0)``, "same": ``length * stride``.
+    """
+
+    def __init__(self, rank, filters, kernel_size, output_padding=None, **kwargs):
+        super().__init__(rank, filters, kernel_size, **kwargs)
+        if self.padding == "causal":
+            raise ValueError(f"{type(self).__name__}: `padding` must be 'valid' or 'same'. Received: causal")
+        self.output_padding = (
+            None
+            if output_padding is None
+            else C.normalize_tuple(output_padding, rank, "output_padding", type(self).__name__, minimum=0)
+        )
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, self.rank)
+        channels = input_shape[channel_axis(self.data_format)]
+        self.kernel = self.add_weight(
+            "kernel",
+            (*self.kernel_size, self.filters, channels),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
+
+    def call(self, inputs):
+        y = C.conv_transpose(
+            inputs,
+            self.kernel,
+            self.strides,
+            self.padding,
+            self.output_padding,
+            self.dilation_rate,
+            self.data_format,
+        )
+        if self.bias is not None:
+            y = add_bias(y, self.bias, self.data_format)
+        return self.activation(y)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["groups"]
+        config["output_padding"] = None if self.output_padding is None else list(self.output_padding)
+        return config
+
+
+@register_serializable
+class Conv1DTranspose(ConvTranspose):
+    """1-D transposed convolution."""
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(1, filters, kernel_size, **kwargs)
+
+
+@register_serializable
+class Conv2DTranspose(ConvTranspose):
+    """2-D transposed convolution (learned up-sampling).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(tp.ones((1, 7, 7, 4))).shape
+        (1, 14, 14, 3)
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(2, filters, kernel_size, **kwargs)
+
+
+@register_serializable
+class Conv3DTranspose(ConvTranspose):
+    """3-D transposed convolution."""
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(3, filters, kernel_size, **kwargs)
+
+
+@register_serializable
+class DepthwiseConv2D(Layer):
+    """Convolve each input channel with its own ``depth_multiplier`` filters (a grouped convolution).
+
+    Args:
+        kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias: as :class:`Conv2D`.
+        depth_multiplier: filters per input channel.
+        depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer: weights' settings.
+
+    Shape:
+        ``(batch, h, w, channels) -> (batch, h', w', channels * depth_multiplier)``; the kernel is
+        ``(kh, kw, channels, depth_multiplier)`` as in Keras.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.DepthwiseConv2D(3, depth_multiplier=2)(tp.ones((1, 5, 5, 3))).shape
+        (1, 3, 3, 6)
+    """
+
+    def __init__(
+        self,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        depth_multiplier=1,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
+            raise ValueError(
+                f"{name}: `depth_multiplier` must be a positive integer. "
+                f"Received: depth_multiplier={depth_multiplier!r}"
+            )
+        self.kernel_size = C.normalize_tuple(kernel_size, 2, "kernel_size", name)
+        self.strides = C.normalize_tuple(strides, 2, "strides", name)
+        self.padding = C.normalize_padding(padding, name)
+        self.depth_multiplier = depth_multiplier
+        self.data_format = C.normalize_data_format(data_format, name)
+        self.dilation_rate = C.normalize_tuple(dilation_rate, 2, "dilation_rate", name)
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        set_weight_args(
+            self,
+            depthwise_initializer=depthwise_initializer,
+            bias_initializer=bias_initializer,
+            depthwise_regularizer=depthwise_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
+
+    def build(self, input_shape):
+        channels = self._build_depthwise(input_shape)
+        self._build_bias(channels * self.depth_multiplier)
+
+    def _build_depthwise(self, input_shape):
+        check_rank(self, input_shape, 2)
+        channels = input_shape[channel_axis(self.data_format)]
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel",
+            (*self.kernel_size, channels, self.depth_multiplier),
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+        )
+        return channels
+
+    def _build_bias(self, size):
+        self.bias = (
+            self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
+
+    def _depthwise(self, inputs):
+        from tapeflow.ops import reshape
+
+        channels = self.depthwise_kernel.shape[-2]
+        kernel = reshape(self.depthwise_kernel, (*self.kernel_size, 1, channels * self.depth_multiplier))
+        return C.conv(
+            inputs, kernel, self.strides, self.padding, self.dilation_rate, channels, self.data_format
+        )
+
+    def call(self, inputs):
+        y = self._depthwise(inputs)
+        if self.bias is not None:
+            y = add_bias(y, self.bias, self.data_format)
+        return self.activation(y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "depth_multiplier": self.depth_multiplier,
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": _activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            **weight_config(
+                self, "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer"
+            ),
+        }
+
+
+@register_serializable
+class SeparableConv2D(DepthwiseConv2D):
+    """A depthwise convolution followed by a 1x1 (pointwise) convolution to ``filters`` channels.
+
+    Args:
+        filters: output channels. Others as :class:`DepthwiseConv2D`, plus ``pointwise_initializer`` and
+            ``pointwise_regularizer``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.SeparableConv2D(8, 3, padding="same")(tp.ones((1, 6, 6, 3))).shape
+        (1, 6, 6, 8)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        pointwise_initializer="glorot_uniform",
+        pointwise_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(kernel_size, **kwargs)
+        if not isinstance(filters, int) or filters <= 0:
+            raise ValueError(
+                f"SeparableConv2D: `filters` must be a positive integer. Received: filters={filters!r}"
+            )
+        self.filters = filters
+        set_weight_args(
+            self, pointwise_initializer=pointwise_initializer, pointwise_regularizer=pointwise_regularizer
+        )
+
+    def build(self, input_shape):
+        channels = self._build_depthwise(input_shape)
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel",
+            (1, 1, channels * self.depth_multiplier, self.filters),
+            self.pointwise_initializer,
+            regularizer=self.pointwise_regularizer,
+        )
+        self._build_bias(self.filters)
+
+    def call(self, inputs):
+        y = C.conv(self._depthwise(inputs), self.pointwise_kernel, data_format=self.data_format)
+        if self.bias is not None:
+            y = add_bias(y, self.bias, self.data_format)
+        return self.activation(y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            **weight_config(self, "pointwise_initializer", "pointwise_regularizer"),
+        }
+
+
+__all__ = [
+    "Conv",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "ConvTranspose",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+]
