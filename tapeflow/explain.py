@@ -9,6 +9,7 @@ tape (``.numpy()``, ``float()``, ``assign``, ``stop_gradient`` and other non-dif
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,12 +109,12 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
 
     def __str__(self):
-        text = [f"cause: {self.cause}", self.message]
+        text = [f"cause: {self.cause}", textwrap.fill(self.message, 100)]
         if self.where:
             text.append(f"where: {self.where}")
         text.extend(self.lines)
         if self.fix:
-            text.append(f"fix: {self.fix}")
+            text.append(textwrap.fill(f"fix: {self.fix}", 100, subsequent_indent="     "))
         return "\n".join(text)
 
     __repr__ = __str__
@@ -447,7 +448,7 @@ def _connected(tape, target, source, order, skey) -> Explanation:
     for child, node in zip(chain[1:], chain):
         g = edges.get((id(node), id(child)))
         norm = "-" if g is None else f"{float(np.linalg.norm(g._value)):.4g}"
-        lines.append(f"  -> {child.op.name:<14} gradient back along this edge: norm {norm}")
+        lines.append(f"  -> {child.op.name:<14} (sends back a gradient of norm {norm})")
     total = grads.get(skey)
     ops_ = [c.op.name for c in chain[1:]]
     if total is not None and np.any(total._value != 0):
