@@ -159,8 +159,8 @@ def test_experiments_start_every_run_from_the_same_weights(moons):
                               tp.layers.Dense(1, activation="sigmoid", kernel_initializer=init)])
 
     runs, _ = tp.experiments.compare(make, (x, y), optimizers=["sgd", "adam", "rmsprop"],
-                                     learning_rates=[1e-9], loss="binary_crossentropy", epochs=1, batch_size=160,
-                                     plot=False)
+                                     learning_rates=[1e-9], loss="binary_crossentropy", epochs=1,
+                                     batch_size=160, plot=False)
     first = [h.history["loss"][0] for h in runs.values()]
     assert len(calls) == 4  # one to take the initial weights, then one per run
     np.testing.assert_allclose(first, first[0], rtol=1e-6)
