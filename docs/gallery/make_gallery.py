@@ -57,9 +57,8 @@ def draw(out: Path, small: bool = False) -> list[Path]:
     }), "descent_paths.png")
     fig = tp.plot.figure((14.0, 8.5))  # six surfaces, drawn on the axes we pass
     axs = [fig.add_subplot(2, 3, i + 1) for i in range(6)]
-    for a, name in zip(axs, tp.plot.SURFACES):
-        lr = {"rosenbrock": 0.001, "himmelblau": 0.01, "plateau": 0.5}.get(name, 0.05)
-        tp.plot.descent_paths(name, steps=steps * 2, learning_rate=lr, ax=a, resolution=40 if small else 100)
+    for a, name in zip(axs, tp.plot.SURFACES):  # SGD, momentum, RMSprop, Adam at each surface's learning rate
+        tp.plot.descent_paths(name, steps=steps * 2, ax=a, resolution=40 if small else 100)
     save(fig, "surfaces.png")
 
     # the tape

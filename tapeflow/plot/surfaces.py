@@ -26,6 +26,7 @@ class Surface:
         minima: known minimum points ``[(x, y), ...]``.
         saddles: known saddle points.
         start: a start point for descent paths.
+        learning_rate: a learning rate at which plain SGD is stable here (the default for descent paths).
         log_scale: draw contours on a log scale (for surfaces with a huge range).
 
     Example:
@@ -34,7 +35,8 @@ class Surface:
         25.0
     """
 
-    def __init__(self, name, fn, x_range, y_range, minima=(), saddles=(), start=(0.0, 0.0), log_scale=False):
+    def __init__(self, name, fn, x_range, y_range, minima=(), saddles=(), start=(0.0, 0.0),
+                 learning_rate=0.05, log_scale=False):
         self.name = name
         self.fn = fn
         self.x_range = tuple(x_range)
@@ -42,6 +44,7 @@ class Surface:
         self.minima = [tuple(m) for m in minima]
         self.saddles = [tuple(s) for s in saddles]
         self.start = tuple(start)
+        self.learning_rate = learning_rate
         self.log_scale = log_scale
         self.__doc__ = fn.__doc__
 
@@ -82,16 +85,16 @@ def _plateau(x, y):
     return 1.0 - ops.exp(-(ops.square(x) + ops.square(y)) / 2.0)
 
 
-bowl = Surface("bowl", _bowl, (-2, 2), (-2, 2), minima=[(0, 0)], start=(-1.6, 1.2))
-valley = Surface("valley", _valley, (-6, 6), (-3, 3), minima=[(0, 0)], start=(-5.0, 2.0))
+bowl = Surface("bowl", _bowl, (-2, 2), (-2, 2), minima=[(0, 0)], start=(-1.6, 1.2), learning_rate=0.1)
+valley = Surface("valley", _valley, (-6, 6), (-3, 3), minima=[(0, 0)], start=(-5.0, 2.0), learning_rate=0.2)
 rosenbrock = Surface("rosenbrock", _rosenbrock, (-2, 2), (-1, 3), minima=[(1, 1)], start=(-1.5, 2.0),
-                     log_scale=True)
+                     learning_rate=0.0008, log_scale=True)
 saddle = Surface("saddle", _saddle, (-2, 2), (-2, 2), saddles=[(0, 0)], start=(-1.8, 0.05))
 himmelblau = Surface("himmelblau", _himmelblau, (-5, 5), (-5, 5),
                      minima=[(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
                              (3.584428, -1.848126)],
-                     start=(0.0, 0.0), log_scale=True)
-plateau = Surface("plateau", _plateau, (-4, 4), (-4, 4), minima=[(0, 0)], start=(3.0, 2.5))
+                     start=(0.0, 0.0), learning_rate=0.01, log_scale=True)
+plateau = Surface("plateau", _plateau, (-4, 4), (-4, 4), minima=[(0, 0)], start=(3.0, 2.5), learning_rate=0.5)
 
 SURFACES = {s.name: s for s in (bowl, valley, rosenbrock, saddle, himmelblau, plateau)}
 
@@ -265,7 +268,7 @@ def _default_optimizers(lr):
     }
 
 
-def descent_paths(f, start=None, optimizers=None, steps=100, learning_rate=0.05, x_range=None, y_range=None,
+def descent_paths(f, start=None, optimizers=None, steps=100, learning_rate=None, x_range=None, y_range=None,
                   resolution=100, levels=30, ax=None, save=None):
     """Run real tapeflow optimizers on ``f`` and overlay their paths on its contours.
 
@@ -273,7 +276,7 @@ def descent_paths(f, start=None, optimizers=None, steps=100, learning_rate=0.05,
         f: a surface name, a :class:`Surface` or ``f(x, y)`` written with tapeflow ops.
         start: ``(x, y)`` (a Surface brings its own).
         optimizers: ``{label: optimizer}`` (instances, classes or names); by default SGD, momentum, RMSprop
-            and Adam at ``learning_rate``.
+            and Adam at ``learning_rate`` (default: the Surface's, else 0.05).
         steps: updates per optimizer.
         x_range, y_range: the window (a Surface brings its own).
         ax: axes to draw on; save: a path to save the figure to.
@@ -293,7 +296,9 @@ def descent_paths(f, start=None, optimizers=None, steps=100, learning_rate=0.05,
     start = start if start is not None else getattr(f, "start", None)
     if start is None:
         raise ValueError("`start` is needed for a function that is not a built-in Surface. Received: None")
-    optimizers = optimizers if optimizers is not None else _default_optimizers(learning_rate)
+    if optimizers is None:
+        lr = learning_rate if learning_rate is not None else getattr(f, "learning_rate", 0.05)
+        optimizers = _default_optimizers(lr)
     paths = {label: descend(f, start, opt, steps) for label, opt in optimizers.items()}
     pts = np.concatenate([p for p, _ in paths.values()])
     X, Y, Z = grid(f, *_window(f, x_range, y_range, pts), resolution)
