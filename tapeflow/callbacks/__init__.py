@@ -1,0 +1,32 @@
+"""Callbacks (``tp.callbacks``): hooks into ``fit``/``evaluate``/``predict``.
+
+History, EarlyStopping, ModelCheckpoint, LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
+LambdaCallback, ProgbarLogger, and the :class:`Callback` base to write your own.
+
+Example:
+    >>> import tapeflow as tp
+    >>> stop = tp.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    >>> stop.mode
+    'min'
+"""
+
+from tapeflow.callbacks.base import Callback, CallbackList, History, LambdaCallback, TerminateOnNaN
+from tapeflow.callbacks.logging import CSVLogger, LearningRateScheduler
+from tapeflow.callbacks.monitor import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
+from tapeflow.callbacks.progbar import Progbar, ProgbarLogger, resolve_verbose
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "LambdaCallback",
+    "TerminateOnNaN",
+    "CSVLogger",
+    "LearningRateScheduler",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "Progbar",
+    "ProgbarLogger",
+    "resolve_verbose",
+]

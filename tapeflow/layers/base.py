@@ -1,0 +1,602 @@
+"""The ``Layer`` base class: lazily built weights, sub-layer tracking, names, configs and serialization.
+
+A layer is ``build(input_shape)`` (create weights with :meth:`Layer.add_weight`, once the first input's
+shape is
+known) plus ``call(inputs, training=None)``. Layers and Variables assigned as attributes (also inside lists,
+tuples and dicts) are tracked, so ``weights`` of a model lists every weight of every layer it holds.
+Configs are JSON-only: :func:`serialize` gives ``{"class_name", "config"}`` and :func:`deserialize` rebuilds a
+layer from a registry of known classes, refusing names it does not know.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import re
+import threading
+
+from tapeflow import _backend as B
+from tapeflow import initializers as _initializers
+from tapeflow import regularizers as _regularizers
+from tapeflow._tape import _state as _tape_state
+from tapeflow._tensor import Tensor, Variable
+from tapeflow.dtypes import as_dtype, floatx, is_floating
+from tapeflow.errors import ShapeError
+
+# --- unique names ------------------------------------------------------------------------------------------
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    """``dense``, then ``dense_1``, ``dense_2``, ... (Keras's naming)."""
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def clear_session():
+    """Restart layer-name numbering (``dense``, ``dense_1``, ...) from scratch, as
+    ``keras.backend.clear_session``."""
+    _NAME_COUNTS.clear()
+
+
+def snake_case(name: str) -> str:
+    """``BatchNormalization`` -> ``batch_normalization``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+# --- the training flag flows from an outer call to the layers it calls -------------------------------------
+class _CallContext(threading.local):
+    def __init__(self):
+        self.training = None
+
+
+_context = _CallContext()
+
+
+@contextlib.contextmanager
+def _no_recording():
+    """Run code that no tape may see (shape inference on placeholder data)."""
+    saved = list(_tape_state.recording)
+    _tape_state.recording.clear()
+    try:
+        yield
+    finally:
+        _tape_state.recording[:] = saved
+
+
+# --- serialization registry ---------------------------------------------------------------------------------
+_REGISTRY: dict[str, type] = {}
+
+
+class _CustomObjects(threading.local):
+    def __init__(self):
+        self.stack = []
+
+
+_custom = _CustomObjects()
+
+
+def register_serializable(cls=None, *, name=None):
+    """Class decorator: make ``cls`` known to :func:`deserialize` under ``name`` (default: the class name).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> @tp.layers.register_serializable
+        ... class Twice(tp.layers.Layer):
+        ...     def call(self, x):
+        ...         return x * 2.0
+        >>> tp.layers.deserialize(tp.layers.serialize(Twice(name="t"))).name
+        't'
+    """
+
+    def add(c):
+        _REGISTRY[name or c.__name__] = c
+        return c
+
+    return add if cls is None else add(cls)
+
+
+def get_registered(class_name, custom_objects=None):
+    """The class registered (or passed in ``custom_objects``) under ``class_name``.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    for scope in [custom_objects or {}, *reversed(_custom.stack)]:
+        if class_name in scope:
+            return scope[class_name]
+    try:
+        return _REGISTRY[class_name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown layer class {class_name!r}. Known classes: {sorted(_REGISTRY)}. For your own classes, "
+            f"decorate them with @tp.layers.register_serializable or pass "
+            f"custom_objects={{{class_name!r}: cls}}."
+        ) from None
+
+
+def serialize(layer) -> dict:
+    """``{"class_name": ..., "config": ...}`` for a layer (or model); plain JSON data only.
+
+    Raises:
+        TypeError: when the layer's config holds something JSON cannot represent.
+    """
+    config = layer.get_config()
+    try:
+        json.dumps(config)
+    except TypeError as e:
+        raise TypeError(
+            f"serialize: the config of layer '{layer.name}' ({type(layer).__name__}) is not JSON data: {e}"
+        ) from None
+    return {"class_name": _registered_name(type(layer)), "config": config}
+
+
+def _registered_name(cls):
+    for name, c in _REGISTRY.items():
+        if c is cls:
+            return name
+    return cls.__name__
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a layer (or model) from :func:`serialize`'s output.
+
+    Args:
+        config: a dict ``{"class_name", "config"}`` (as JSON would give it back).
+        custom_objects: ``{name: class_or_function}`` for user classes, activations, initializers.
+
+    Raises:
+        ValueError: for an unknown class name (never imports or evaluates anything by name).
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"deserialize: expected a dict with 'class_name' and 'config'. Received: {config!r}")
+    cls = get_registered(config["class_name"], custom_objects)
+    _custom.stack.append(dict(custom_objects or {}))
+    try:
+        return cls.from_config(dict(config.get("config", {})))
+    finally:
+        _custom.stack.pop()
+
+
+def custom_objects_in_scope() -> dict:
+    """The ``custom_objects`` of the :func:`deserialize` calls now running (innermost wins)."""
+    merged = {}
+    for scope in _custom.stack:
+        merged.update(scope)
+    return merged
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def _is_symbolic(x):
+    from tapeflow.layers.input import SymbolicTensor
+
+    stack = [x]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, SymbolicTensor):
+            return True
+        if isinstance(a, (list, tuple)):
+            stack.extend(a)
+        elif isinstance(a, dict):
+            stack.extend(a.values())
+    return False
+
+
+def _plain_numbers(x) -> bool:
+    """True for a (nested) list of Python numbers: one array, not a list of inputs."""
+    return isinstance(x, (list, tuple)) and all(isinstance(a, (int, float, bool)) for a in flatten(x))
+
+
+def map_structure(fn, x):
+    """Apply ``fn`` to every leaf of a nest of lists/tuples/dicts (leaves: anything else)."""
+    if isinstance(x, dict):
+        return {k: map_structure(fn, v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(map_structure(fn, v) for v in x)
+    return fn(x)
+
+
+def is_shape(x) -> bool:
+    """True for a shape tuple: ints and Nones (a tuple of shapes is a nest, not a shape)."""
+    return isinstance(x, tuple) and all(s is None or isinstance(s, int) for s in x)
+
+
+def map_shapes(fn, shapes):
+    """Apply ``fn`` to every shape in a nest of shapes."""
+    if is_shape(shapes):
+        return fn(shapes)
+    if isinstance(shapes, dict):
+        return {k: map_shapes(fn, v) for k, v in shapes.items()}
+    return type(shapes)(map_shapes(fn, s) for s in shapes)
+
+
+def flatten(x) -> list:
+    """The leaves of a nest of lists/tuples/dicts, in order."""
+    out, stack = [], [x]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, dict):
+            stack.extend(reversed(list(a.values())))
+        elif isinstance(a, (list, tuple)):
+            stack.extend(reversed(a))
+        else:
+            out.append(a)
+    return out
+
+
+def _shape_of(x):
+    return tuple(x.shape)
+
+
+def standardize_shape(shape):
+    """A shape tuple with ``None`` for unknown sizes (accepts lists and ints)."""
+    if shape is None:
+        return None
+    if isinstance(shape, int):
+        return (shape,)
+    return tuple(None if s is None else int(s) for s in shape)
+
+
+# --- the Layer ----------------------------------------------------------------------------------------------
+class Layer:
+    """Base class of every layer and model.
+
+    Subclasses implement ``build(input_shape)`` (optional: create weights with :meth:`add_weight`) and
+    ``call(inputs, training=None)``. Calling a layer converts NumPy inputs to Tensors, casts float inputs to
+    the
+    layer's ``dtype``, builds the layer on its first input, and passes ``training`` on to the layers it calls.
+
+    Args:
+        trainable: whether its weights are trained (``trainable_weights``) or frozen.
+        name: a unique name (default: the class name in snake case, numbered: ``dense``, ``dense_1``).
+        dtype: the dtype of its weights and computations (default float32).
+        input_shape: the shape of one sample, letting a ``Sequential`` model build before it sees data.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> class Scale(tp.layers.Layer):
+        ...     def build(self, input_shape):
+        ...         self.w = self.add_weight("w", (input_shape[-1],), initializer="ones")
+        ...     def call(self, x):
+        ...         return x * self.w
+        >>> layer = Scale()
+        >>> layer([[1.0, 2.0]])
+        tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+        >>> [w.name for w in layer.weights]
+        ['scale/w']
+    """
+
+    _cast_ints = True  # integer inputs become the layer's float dtype (Embedding keeps them as indices)
+
+    def __init__(
+        self,
+        trainable=True,
+        name=None,
+        dtype=None,
+        input_shape=None,
+        input_dim=None,
+        batch_input_shape=None,
+        batch_size=None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        d = self.__dict__
+        d["_own_weights"] = []
+        d["_regularized"] = []
+        d["_added_losses"] = []
+        d["_constraints"] = []
+        d["built"] = False
+        d["trainable"] = bool(trainable)
+        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
+        dtype = as_dtype(dtype) or floatx
+        self.dtype = dtype
+        self._build_input_shape = None
+        self._output_shape = None
+        self._inbound_nodes = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is None and input_shape is not None:
+            batch_input_shape = (batch_size, *standardize_shape(input_shape))
+        self._batch_input_shape = standardize_shape(batch_input_shape)
+
+    # --- tracking -------------------------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_own_weights" not in self.__dict__ and not name.startswith("__"):
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() in __init__ before assigning attributes"
+            )
+        object.__setattr__(self, name, value)
+
+    def _tracked_children(self):
+        """Layers and Variables held in attributes (and in lists/tuples/dicts there), in assignment order."""
+        layers, variables = [], []
+        for key, value in self.__dict__.items():
+            if key.startswith("_") and key not in ("_layers", "_graph_layers"):
+                continue
+            stack = [value]
+            while stack:
+                v = stack.pop()
+                if isinstance(v, Layer):
+                    if v is not self:
+                        layers.append(v)
+                elif isinstance(v, Variable):
+                    variables.append(v)
+                elif isinstance(v, (list, tuple)):
+                    stack.extend(reversed(v))
+                elif isinstance(v, dict) and key != "__dict__":
+                    stack.extend(reversed(list(v.values())))
+        return layers, variables
+
+    def _flatten_layers(self, include_self=True, trainable_only=False):
+        """Every layer reachable from this one, depth first, each once (iterative: no recursion)."""
+        out, seen = [], set()
+        stack = [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            if trainable_only and not layer.trainable:
+                continue
+            if layer is not self or include_self:
+                out.append(layer)
+            stack.extend(reversed(layer._tracked_children()[0]))
+        return out
+
+    def _collect_weights(self, trainable_only=False):
+        out, seen = [], set()
+        for layer in self._flatten_layers(trainable_only=trainable_only):
+            for v in (*layer._own_weights, *layer._tracked_children()[1]):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    @property
+    def layers(self):
+        """The layers this layer holds directly (not itself)."""
+        return self._tracked_children()[0]
+
+    @property
+    def weights(self):
+        """Every Variable of this layer and its sub-layers (trainable first within each layer)."""
+        return self._collect_weights()
+
+    variables = weights
+
+    @property
+    def trainable_weights(self):
+        """The Variables an optimizer updates: trainable ones in trainable layers."""
+        if not self.trainable:
+            return []
+        return [v for v in self._collect_weights(trainable_only=True) if v.trainable]
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        """The Variables not updated by optimizers (frozen layers, BatchNormalization's moving statistics)."""
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self._collect_weights() if id(v) not in trainable]
+
+    non_trainable_variables = non_trainable_weights
+
+    def count_params(self) -> int:
+        """The number of scalars in all weights.
+
+        Raises:
+            ValueError: when the layer is not built yet (it does not know its input shape).
+        """
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) is not built yet, so it has no weights to "
+                f"count: "
+                f"call it on data, or give its input shape (an Input, `input_shape=`, or build(input_shape))."
+            )
+        return int(sum(v.size for v in self.weights))
+
+    # --- weights --------------------------------------------------------------------------------------------
+    def add_weight(
+        self,
+        name=None,
+        shape=None,
+        initializer=None,
+        dtype=None,
+        trainable=True,
+        regularizer=None,
+        constraint=None,
+    ):
+        """Create a Variable owned by this layer.
+
+        Args:
+            name: the weight's name (the Variable is named ``"<layer>/<name>"``).
+            shape: its shape.
+            initializer: a name, an initializer, or a callable ``(shape, dtype) -> array``
+                (default: ``glorot_uniform`` for floats, zeros otherwise).
+            dtype: default the layer's dtype.
+            trainable: whether optimizers update it.
+            regularizer: a penalty on it added to :attr:`losses`.
+            constraint: a callable applied to the value after each optimizer update.
+
+        Returns:
+            The new :class:`~tapeflow.Variable`.
+        """
+        shape = tuple(int(s) for s in (shape or ()))
+        dtype = as_dtype(dtype) or self.dtype
+        if initializer is None:
+            initializer = "glorot_uniform" if is_floating(dtype) else "zeros"
+        init = _initializers.get(initializer)
+        value = B.xp.asarray(init(shape, dtype=dtype)).astype(dtype, copy=False)
+        var = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
+        self._own_weights.append(var)
+        if constraint is not None:
+            self._constraints.append((var, constraint))
+        reg = _regularizers.get(regularizer)
+        if reg is not None:
+            self._regularized.append((var, reg))
+        return var
+
+    def get_weights(self) -> list:
+        """The weights' values as NumPy arrays (copies), in :attr:`weights` order."""
+        return [B.xp.array(v._value, copy=True) for v in self.weights]
+
+    def set_weights(self, weights):
+        """Set every weight from a list of arrays in :attr:`weights` order.
+
+        Raises:
+            ValueError: when the number of arrays or any shape does not match.
+        """
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"set_weights: layer '{self.name}' has {len(mine)} weights, but {len(weights)} arrays were "
+                f"given"
+            )
+        for v, w in zip(mine, weights):
+            arr = B.xp.asarray(w)
+            if tuple(arr.shape) != v.shape:
+                raise ShapeError(
+                    f"set_weights: weight '{v.name}' has shape {v.shape}; the array given has shape "
+                    f"{arr.shape}"
+                )
+        for v, w in zip(mine, weights):
+            v.assign(w)
+
+    def _apply_constraints(self):
+        """Project constrained weights back onto their sets (run after each optimizer update)."""
+        for layer in self._flatten_layers():
+            for var, fn in layer._constraints:
+                var.assign(fn(var))
+
+    # --- losses ---------------------------------------------------------------------------------------------
+    def add_loss(self, loss):
+        """Add a scalar loss (computed in ``call``) to the training loss of the model holding this layer."""
+        self._added_losses.append(loss)
+
+    @property
+    def losses(self) -> list:
+        """Regularization penalties of every weight, and losses added in the last call (scalar tensors)."""
+        out = []
+        for layer in self._flatten_layers():
+            out.extend(reg(var) for var, reg in layer._regularized)
+            out.extend(layer._added_losses)
+        return out
+
+    # --- building and calling -------------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (override; the base creates none)."""
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        """The computation (override)."""
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for ``input_shape`` (found by running the layer on placeholder data)."""
+        from tapeflow.layers.input import SymbolicTensor
+
+        sym = map_shapes(
+            lambda s: SymbolicTensor(s, self.dtype),
+            standardize_shape(input_shape) if is_shape(tuple(input_shape)) else input_shape,
+        )
+        return map_structure(lambda t: t.shape, self(sym))
+
+    def _call_accepts(self, name):
+        cls = type(self)
+        cache = cls.__dict__.get("_call_args_cache")
+        if cache is None:
+            params = inspect.signature(cls.call).parameters
+            cache = set(params) | ({"**"} if any(p.kind == p.VAR_KEYWORD for p in params.values()) else set())
+            cls._call_args_cache = cache
+        return name in cache or "**" in cache
+
+    def _convert(self, x):
+        if isinstance(x, Tensor):
+            t = x
+        else:
+            t = Tensor(x)
+        if t.dtype != self.dtype and is_floating(self.dtype) and (self._cast_ints or is_floating(t.dtype)):
+            from tapeflow.ops import cast
+
+            t = cast(t, self.dtype)
+        return t
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        if _is_symbolic(inputs):
+            from tapeflow.layers.input import symbolic_call
+
+            return symbolic_call(self, inputs, args, kwargs, training)
+        if isinstance(inputs, (list, tuple, dict)) and not _plain_numbers(inputs):
+            inputs = map_structure(self._convert, inputs)
+        else:
+            inputs = self._convert(inputs)
+        if self._added_losses:
+            self._added_losses.clear()
+        if not self.built:
+            self._build_from(inputs)
+        outer = _context.training
+        if training is None:
+            training = outer
+        if self._call_accepts("training"):
+            kwargs["training"] = training
+        _context.training = training
+        try:
+            outputs = self.call(inputs, *args, **kwargs)
+        finally:
+            _context.training = outer
+        if self._output_shape is None:
+            self._output_shape = map_structure(lambda t: (None, *t.shape[1:]), outputs)
+        return outputs
+
+    def _build_from(self, inputs):
+        shapes = map_structure(_shape_of, inputs)
+        self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shapes)
+        with _no_recording():
+            self.build(shapes)
+        self.built = True
+
+    # --- errors ---------------------------------------------------------------------------------------------
+    def _shape_error(self, what, expected, received):
+        return ShapeError(
+            f"Layer '{self.name}' ({type(self).__name__}): {what}; expected {expected}, received input shape "
+            f"{tuple(received)}"
+        )
+
+    # --- config ---------------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments as JSON data (extend in subclasses)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """Build a layer from :meth:`get_config`'s output."""
+        return cls(**config)
+
+    @property
+    def input_shape(self):
+        """The shape (batch ``None``) the layer was built for."""
+        if self._build_input_shape is None:
+            raise AttributeError(f"Layer '{self.name}' is not built yet, so it has no input shape")
+        return self._build_input_shape
+
+    @property
+    def output_shape(self):
+        """The shape (batch ``None``) of its output, once it has been called."""
+        if self._output_shape is None:
+            raise AttributeError(f"Layer '{self.name}' has not been called yet, so it has no output shape")
+        return self._output_shape
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def in_training(training):
+    """``training`` if given, else the flag of the enclosing layer call (False outside any)."""
+    return bool(_context.training if training is None else training)

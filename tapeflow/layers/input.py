@@ -1,0 +1,194 @@
+"""Symbolic inputs for the functional API: ``tp.Input`` / ``InputLayer`` and the graph nodes layers record.
+
+Calling a layer on a :class:`SymbolicTensor` builds the layer and returns symbolic outputs, recording a
+:class:`CallNode`; ``tp.Model(inputs, outputs)`` replays those nodes on real data. Output shapes are found by
+running the layer once on placeholder zeros (batch ``None``), so every layer's shape logic lives in its
+``call``.
+"""
+
+from __future__ import annotations
+
+from tapeflow import _backend as B
+from tapeflow.dtypes import as_dtype, floatx
+from tapeflow.layers.base import (
+    Layer,
+    _no_recording,
+    flatten,
+    map_structure,
+    register_serializable,
+    standardize_shape,
+)
+
+
+class SymbolicTensor:
+    """A placeholder for data that will flow through a functional model: it knows only shape and dtype.
+
+    Args:
+        shape: the full shape, batch first (``None`` for unknown sizes).
+        dtype: the dtype.
+        node, index: the :class:`CallNode` that produced it and which of its outputs it is.
+    """
+
+    __slots__ = ("shape", "dtype", "node", "index", "name")
+
+    def __init__(self, shape, dtype=None, node=None, index=0, name=None):
+        self.shape = standardize_shape(shape)
+        self.dtype = as_dtype(dtype) or floatx
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def _unsupported(self, *args, **kwargs):
+        raise TypeError(
+            "Symbolic inputs (tp.Input) support only layer calls: use merge layers such as tp.layers.Add() "
+            "or tp.layers.Multiply() instead of operators, or a custom Layer for other math."
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _unsupported
+    __getitem__ = __array__ = _unsupported
+
+    def __repr__(self):
+        producer = f", produced by '{self.node.layer.name}'" if self.node is not None else ""
+        return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype.name}{producer}>"
+
+
+class CallNode:
+    """One call of a layer in a functional graph: its symbolic inputs, call arguments and outputs."""
+
+    __slots__ = ("layer", "inputs", "args", "kwargs", "training", "outputs")
+
+    def __init__(self, layer, inputs, args=(), kwargs=None, training=None):
+        self.layer = layer
+        self.inputs = inputs
+        self.args = args
+        self.kwargs = kwargs or {}
+        self.training = training
+        self.outputs = None
+
+    @property
+    def parent_tensors(self):
+        return (
+            [t for t in flatten(self.inputs) if isinstance(t, SymbolicTensor)]
+            if self.inputs is not None
+            else []
+        )
+
+
+def _placeholder(sym, size):
+    shape = tuple(size if s is None else s for s in sym.shape)
+    return B.xp.zeros(shape, dtype=sym.dtype)
+
+
+def symbolic_call(layer, inputs, args, kwargs, training):
+    """Call ``layer`` on symbolic inputs: build it, infer output shapes, record the node."""
+    leaves = [t for t in flatten(inputs) if isinstance(t, SymbolicTensor)]
+    varies = any(None in t.shape[1:] for t in leaves)
+    results = []
+    with _no_recording():
+        for size in (2, 3) if varies else (2,):
+            concrete = map_structure(
+                lambda t, n=size: _placeholder(t, n) if isinstance(t, SymbolicTensor) else t, inputs
+            )
+            try:
+                results.append(layer(concrete, *args, training=False, **kwargs))
+            except Exception as e:
+                raise type(e)(
+                    f"{e}\n(while calling layer '{layer.name}' on symbolic inputs "
+                    f"{[t.shape for t in leaves]})"
+                ) from e
+    node = CallNode(layer, inputs, args, kwargs, training)
+    first = flatten(results[0])
+    other = flatten(results[-1])
+    counter = iter(range(len(first)))
+
+    def make(out):
+        i = next(counter)
+        shape = [None] + list(out.shape[1:])
+        for d in range(1, len(shape)):
+            if other[i].shape[d] != out.shape[d]:
+                shape[d] = None
+        return SymbolicTensor(tuple(shape), out.dtype, node, i)
+
+    node.outputs = map_structure(make, results[0])
+    layer._inbound_nodes.append(node)
+    layer._output_shape = map_structure(lambda t: t.shape, node.outputs)
+    return node.outputs
+
+
+@register_serializable
+class InputLayer(Layer):
+    """The entry point of a functional model: holds the input's shape and dtype, passes data through.
+
+    Args:
+        shape: the shape of one sample (no batch dimension); ``None`` for a size that may vary.
+        batch_size: a fixed batch size (usually left None).
+        dtype: the input dtype (default float32; use an int type for :class:`Embedding` inputs).
+        name: the layer's name.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.InputLayer(shape=(3,), name="features").output
+        <SymbolicTensor shape=(None, 3), dtype=float32, produced by 'features'>
+    """
+
+    def __init__(
+        self,
+        shape=None,
+        batch_size=None,
+        dtype=None,
+        name=None,
+        input_shape=None,
+        batch_input_shape=None,
+        **kwargs,
+    ):
+        if shape is None:
+            shape = input_shape
+        if batch_input_shape is not None:
+            batch_size, shape = batch_input_shape[0], batch_input_shape[1:]
+        if shape is None:
+            raise ValueError("InputLayer needs the shape of one sample. Received: shape=None")
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self._batch_input_shape = (batch_size, *standardize_shape(shape))
+        self._build_input_shape = self._batch_input_shape
+        self.built = True
+        node = CallNode(self, None)
+        node.outputs = SymbolicTensor(self._batch_input_shape, self.dtype, node, 0, name=self.name)
+        self._inbound_nodes.append(node)
+        self._output_shape = self._batch_input_shape
+        self.output = node.outputs
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        return {
+            "batch_input_shape": list(self._batch_input_shape),
+            "dtype": self.dtype.name,
+            "name": self.name,
+        }
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):  # noqa: N802 - Keras's name
+    """A symbolic input for the functional API.
+
+    Args:
+        shape: the shape of one sample, without the batch dimension.
+        batch_size: an optional fixed batch size.
+        dtype: default float32.
+        name: the input's name.
+
+    Returns:
+        A :class:`SymbolicTensor` of shape ``(batch_size, *shape)``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> x = tp.Input(shape=(784,))
+        >>> y = tp.layers.Dense(10)(x)
+        >>> y.shape
+        (None, 10)
+    """
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output

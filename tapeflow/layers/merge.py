@@ -1,0 +1,164 @@
+"""Merge layers for the functional API: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate."""
+
+from __future__ import annotations
+
+from tapeflow import ops
+from tapeflow.layers.base import Layer, register_serializable
+
+
+class _Merge(Layer):
+    """Base: combines a list of at least two tensors of the same shape (broadcasting size-1 axes)."""
+
+    _min_inputs = 2
+    _max_inputs = None
+
+    def _check_inputs(self, inputs):
+        if (
+            not isinstance(inputs, (list, tuple))
+            or len(inputs) < self._min_inputs
+            or (self._max_inputs is not None and len(inputs) > self._max_inputs)
+        ):
+            count = f"exactly {self._max_inputs}" if self._max_inputs else f"at least {self._min_inputs}"
+            n = len(inputs) if isinstance(inputs, (list, tuple)) else "a single tensor"
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expects a list of {count} inputs. Received: {n}"
+            )
+
+    def build(self, input_shape):
+        self._check_inputs(input_shape)
+
+    def call(self, inputs):
+        self._check_inputs(inputs)
+        shapes = [tuple(x.shape) for x in inputs]
+        first = shapes[0]
+        for s in shapes[1:]:
+            if len(s) != len(first) or any(a != b and a != 1 and b != 1 for a, b in zip(s, first)):
+                raise self._shape_error(
+                    "inputs must have the same shape", "equal shapes", shapes
+                ).with_traceback(None)
+        return self._merge(list(inputs))
+
+
+@register_serializable
+class Add(_Merge):
+    """Element-wise sum of a list of inputs.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Add()([tp.ones((1, 2)), tp.ones((1, 2))])
+        tapeflow.Tensor([[2. 2.]], shape=(1, 2), dtype=float32)
+    """
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+@register_serializable
+class Subtract(_Merge):
+    """``inputs[0] - inputs[1]`` (exactly two inputs)."""
+
+    _max_inputs = 2
+
+    def _merge(self, xs):
+        return xs[0] - xs[1]
+
+
+@register_serializable
+class Multiply(_Merge):
+    """Element-wise product of a list of inputs.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Multiply()([tp.fill((1, 2), 3.0), tp.fill((1, 2), 2.0)])
+        tapeflow.Tensor([[6. 6.]], shape=(1, 2), dtype=float32)
+    """
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+@register_serializable
+class Average(_Merge):
+    """Element-wise mean of a list of inputs.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Average()([tp.fill((1, 2), 3.0), tp.fill((1, 2), 1.0)])
+        tapeflow.Tensor([[2. 2.]], shape=(1, 2), dtype=float32)
+    """
+
+    def _merge(self, xs):
+        return Add._merge(self, xs) / float(len(xs))
+
+
+@register_serializable
+class Maximum(_Merge):
+    """Element-wise maximum of a list of inputs."""
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = ops.maximum(out, x)
+        return out
+
+
+@register_serializable
+class Minimum(_Merge):
+    """Element-wise minimum of a list of inputs."""
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = ops.minimum(out, x)
+        return out
+
+
+@register_serializable
+class Concatenate(_Merge):
+    """Join a list of inputs along ``axis`` (every other axis must match).
+
+    Shape:
+        ``[(batch, a), (batch, b)] -> (batch, a + b)`` for ``axis=-1``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Concatenate()([tp.ones((2, 3)), tp.ones((2, 4))]).shape
+        (2, 7)
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, inputs):
+        self._check_inputs(inputs)
+        shapes = [tuple(x.shape) for x in inputs]
+        rank = len(shapes[0])
+        if not -rank <= self.axis < rank:
+            raise self._shape_error(
+                f"axis {self.axis} is out of range", f"inputs of rank > {self.axis}", shapes
+            )
+        ax = self.axis % rank
+        rest = {s[:ax] + s[ax + 1 :] for s in shapes}
+        if len({len(s) for s in shapes}) != 1 or len(rest) != 1:
+            raise self._shape_error(f"all axes but axis {self.axis} must match", "matching shapes", shapes)
+        return ops.concatenate(list(inputs), axis=ax)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+def add(inputs, **kwargs):
+    """Functional form of :class:`Add`."""
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Functional form of :class:`Concatenate`."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -1,0 +1,269 @@
+"""Normalization layers: BatchNormalization and LayerNormalization."""
+
+from __future__ import annotations
+
+from tapeflow import initializers as _initializers
+from tapeflow import ops
+from tapeflow import regularizers as _regularizers
+from tapeflow.layers.base import Layer, in_training, register_serializable
+
+
+def _axes(axis, ndim, layer):
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise layer._shape_error(
+                f"axis {a} is out of range", f"an input of rank > {max(a, -a - 1)}", (None,) * ndim
+            )
+        out.append(a % ndim)
+    return sorted(out)
+
+
+class _Normalization(Layer):
+    def __init__(
+        self,
+        axis,
+        epsilon,
+        center,
+        scale,
+        beta_initializer,
+        gamma_initializer,
+        beta_regularizer,
+        gamma_regularizer,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.axis = axis if isinstance(axis, int) else [int(a) for a in axis]
+        if epsilon <= 0:
+            raise ValueError(f"`epsilon` must be positive. Received: epsilon={epsilon}")
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self._inits = (beta_initializer, gamma_initializer)
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+
+    def _build_params(self, input_shape):
+        ndim = len(input_shape)
+        self._param_axes = _axes(self.axis, ndim, self)
+        shape = tuple(input_shape[a] for a in self._param_axes)
+        if None in shape:
+            raise self._shape_error("the normalized axes must have known sizes", "known sizes", input_shape)
+        self._param_shape = shape
+        self._broadcast = tuple(input_shape[a] if a in self._param_axes else 1 for a in range(ndim))
+        self._ndim = ndim
+        self.gamma = (
+            self.add_weight("gamma", shape, self._inits[1], regularizer=self.gamma_regularizer)
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight("beta", shape, self._inits[0], regularizer=self.beta_regularizer)
+            if self.center
+            else None
+        )
+
+    def _check(self, inputs):
+        if inputs.ndim != self._ndim or any(
+            inputs.shape[a] != s for a, s in zip(self._param_axes, self._param_shape)
+        ):
+            expected = tuple(self._param_shape)
+            raise self._shape_error(
+                f"the sizes of axes {self._param_axes} differ from those it was built for",
+                f"sizes {expected} on those axes (rank {self._ndim})",
+                inputs.shape,
+            )
+
+    def _affine(self, y):
+        if self.gamma is not None:
+            y = y * (
+                ops.reshape(self.gamma, self._broadcast)
+                if len(self._param_axes) != 1 or self._param_axes[0] != self._ndim - 1
+                else self.gamma
+            )
+        if self.beta is not None:
+            y = y + (
+                ops.reshape(self.beta, self._broadcast)
+                if len(self._param_axes) != 1 or self._param_axes[0] != self._ndim - 1
+                else self.beta
+            )
+        return y
+
+    def _base_config(self):
+        inits = [
+            i if isinstance(i, str) else _initializers.serialize(_initializers.get(i)) for i in self._inits
+        ]
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": inits[0],
+            "gamma_initializer": inits[1],
+            "beta_regularizer": _regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": _regularizers.serialize(self.gamma_regularizer),
+        }
+
+
+@register_serializable
+class BatchNormalization(_Normalization):
+    """Normalize each feature over the batch while training; use moving averages at inference.
+
+    Formula:
+        training: ``y = gamma * (x - mean_batch) / sqrt(var_batch + epsilon) + beta``, and
+        ``moving = momentum * moving + (1 - momentum) * batch_statistic``; inference uses the moving
+        statistics.
+
+    Args:
+        axis: the feature axis (default -1, channels last).
+        momentum: of the moving averages.
+        epsilon: added to the variance.
+        center, scale: learn ``beta`` / ``gamma``.
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> bn = tp.layers.BatchNormalization()
+        >>> y = bn(tp.constant([[1.0, 2.0], [3.0, 6.0]]), training=True)
+        >>> [round(float(v), 3) for v in tp.mean(y, axis=0)]
+        [0.0, 0.0]
+        >>> [w.name for w in bn.non_trainable_weights]
+        ['batch_normalization/moving_mean', 'batch_normalization/moving_variance']
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            axis,
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+            **kwargs,
+        )
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"`momentum` must be in [0, 1]. Received: momentum={momentum}")
+        self.momentum = float(momentum)
+        self._moving_inits = (moving_mean_initializer, moving_variance_initializer)
+
+    def build(self, input_shape):
+        self._build_params(input_shape)
+        self.moving_mean = self.add_weight(
+            "moving_mean", self._param_shape, self._moving_inits[0], trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            "moving_variance", self._param_shape, self._moving_inits[1], trainable=False
+        )
+        self._reduce = tuple(a for a in range(self._ndim) if a not in self._param_axes)
+
+    def call(self, inputs, training=None):
+        self._check(inputs)
+        if in_training(training):
+            mean = ops.mean(inputs, axis=self._reduce, keepdims=True)
+            centered = inputs - mean
+            var = ops.mean(ops.square(centered), axis=self._reduce, keepdims=True)
+            m = self.momentum
+            self.moving_mean.assign(
+                self.moving_mean._value * m + mean._value.reshape(self._param_shape) * (1 - m)
+            )
+            self.moving_variance.assign(
+                self.moving_variance._value * m + var._value.reshape(self._param_shape) * (1 - m)
+            )
+            y = centered / ops.sqrt(var + self.epsilon)
+        else:
+            mean = ops.reshape(self.moving_mean, self._broadcast)
+            var = ops.reshape(self.moving_variance, self._broadcast)
+            y = (inputs - mean) / ops.sqrt(var + self.epsilon)
+        return self._affine(y)
+
+    def get_config(self):
+        inits = [
+            i if isinstance(i, str) else _initializers.serialize(_initializers.get(i))
+            for i in self._moving_inits
+        ]
+        return {
+            **self._base_config(),
+            "momentum": self.momentum,
+            "moving_mean_initializer": inits[0],
+            "moving_variance_initializer": inits[1],
+        }
+
+
+@register_serializable
+class LayerNormalization(_Normalization):
+    """Normalize each sample over ``axis`` (the features), then scale and shift.
+
+    Formula:
+        ``y = gamma * (x - mean) / sqrt(var + epsilon) + beta``, statistics over ``axis`` of each sample.
+
+    Args:
+        axis: the axis or axes to normalize over (default -1).
+        epsilon: added to the variance.
+        center, scale: learn ``beta`` / ``gamma``.
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> y = tp.layers.LayerNormalization()(tp.constant([[1.0, 3.0]]))
+        >>> [round(float(v), 4) for v in y[0]]
+        [-0.9995, 0.9995]
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            axis,
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+            **kwargs,
+        )
+
+    def build(self, input_shape):
+        self._build_params(input_shape)
+
+    def call(self, inputs):
+        self._check(inputs)
+        axes = tuple(self._param_axes)
+        mean = ops.mean(inputs, axis=axes, keepdims=True)
+        centered = inputs - mean
+        var = ops.mean(ops.square(centered), axis=axes, keepdims=True)
+        return self._affine(centered / ops.sqrt(var + self.epsilon))
+
+    def get_config(self):
+        return self._base_config()

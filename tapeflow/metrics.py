@@ -1,0 +1,578 @@
+"""Metrics (``tp.metrics``): stateful summaries of predictions with ``update_state`` / ``result`` /
+``reset_state``.
+
+Metrics keep their running state as NumPy numbers (they are read, never differentiated).
+
+Example:
+    >>> import tapeflow as tp
+    >>> m = tp.metrics.SparseCategoricalAccuracy()
+    >>> m.update_state([1, 0], [[0.1, 0.9], [0.2, 0.8]])
+    >>> float(m.result())
+    0.5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapeflow._tensor import Tensor
+
+
+def _np(x, dtype=None):
+    arr = x._value if isinstance(x, Tensor) else np.asarray(x)
+    return arr.astype(dtype, copy=False) if dtype is not None else arr
+
+
+def _weights(sample_weight, n):
+    if sample_weight is None:
+        return None
+    sw = _np(sample_weight, np.float64)
+    sw = sw.reshape(sw.shape[0], -1).mean(axis=1) if sw.ndim > 1 else sw
+    return np.broadcast_to(sw, (n,))
+
+
+def _per_sample(values):
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 0:
+        return values.reshape(1)
+    return values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 else values
+
+
+class Metric:
+    """Base class of metrics.
+
+    Args:
+        name: the name logs use (default: the class name in snake case).
+        dtype: the result's dtype (float32).
+    """
+
+    def __init__(self, name=None, dtype=None):
+        from tapeflow.layers.base import snake_case
+
+        self.name = name or snake_case(type(self).__name__)
+        self.dtype = np.dtype(dtype or "float32")
+        self.reset_state()
+
+    def reset_state(self):
+        """Forget everything seen so far."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add a batch of targets and predictions."""
+        raise NotImplementedError
+
+    def _value(self) -> float:
+        raise NotImplementedError
+
+    def result(self) -> Tensor:
+        """The metric over everything seen since the last reset, as a scalar Tensor."""
+        return Tensor(np.asarray(self._value(), dtype=self.dtype))
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values given.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> m = tp.metrics.Mean()
+        >>> m.update_state([1.0, 3.0])
+        >>> float(m.result())
+        2.0
+    """
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        v = (
+            np.asarray(_np(values), dtype=np.float64).reshape(-1)
+            if not isinstance(values, float)
+            else np.array([values])
+        )
+        if sample_weight is None:
+            self.total += float(v.sum())
+            self.count += v.size
+        else:
+            w = np.broadcast_to(
+                _np(sample_weight, np.float64).reshape(-1)
+                if np.ndim(_np(sample_weight))
+                else _np(sample_weight, np.float64),
+                v.shape,
+            )
+            self.total += float((v * w).sum())
+            self.count += float(w.sum())
+
+    def _value(self):
+        return self.total / self.count if self.count else 0.0
+
+
+class MeanMetricWrapper(Metric):
+    """The weighted mean of a per-sample function ``fn(y_true, y_pred, **kwargs)`` (NumPy arrays in)."""
+
+    fn = None
+
+    def __init__(self, fn=None, name=None, dtype=None, **kwargs):
+        self._fn = fn or type(self).fn
+        self._kwargs = kwargs
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = _per_sample(self._fn(_np(y_true), _np(y_pred), **self._kwargs))
+        w = _weights(sample_weight, values.shape[0])
+        if w is None:
+            self.total += float(values.sum())
+            self.count += values.shape[0]
+        else:
+            self.total += float((values * w).sum())
+            self.count += float(w.sum())
+
+    def _value(self):
+        return self.total / self.count if self.count else 0.0
+
+    def get_config(self):
+        return {**super().get_config(), **self._kwargs}
+
+
+# --- per-sample functions (NumPy) ---------------------------------------------------------------------------
+def _labels(y_true, y_pred):
+    lab = y_true
+    if lab.ndim == y_pred.ndim and lab.shape[-1] == 1:
+        lab = lab.reshape(lab.shape[:-1])
+    return lab
+
+
+def accuracy(y_true, y_pred):
+    """1 where ``y_true == y_pred`` exactly."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape and y_true.size == y_pred.size:
+        y_true = y_true.reshape(y_pred.shape)
+    return (y_true == y_pred).astype(np.float64)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """1 where ``(y_pred > threshold) == y_true``, averaged over the last axis."""
+    y_pred = np.asarray(y_pred)
+    y_true = (
+        np.asarray(y_true).reshape(y_pred.shape) if np.size(y_true) == y_pred.size else np.asarray(y_true)
+    )
+    return ((y_pred > threshold) == (y_true > 0.5)).astype(np.float64)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1 where the arg-max of one-hot ``y_true`` equals the arg-max of ``y_pred``."""
+    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1 where the integer label equals the arg-max of ``y_pred``."""
+    return (_labels(y_true, y_pred).astype(np.int64) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1 where the one-hot label is among the ``k`` largest predictions."""
+    return sparse_top_k_categorical_accuracy(np.argmax(y_true, axis=-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1 where the integer label is among the ``k`` largest predictions."""
+    y_pred = np.asarray(y_pred)
+    lab = _labels(np.asarray(y_true), y_pred).astype(np.int64)
+    picked = np.take_along_axis(y_pred, lab[..., None], axis=-1)
+    return ((y_pred > picked).sum(axis=-1) < k).astype(np.float64)
+
+
+def _squared_error(y_true, y_pred):
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    return np.square(y_pred - np.asarray(y_true, dtype=np.float64).reshape(y_pred.shape))
+
+
+def _absolute_error(y_true, y_pred):
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    return np.abs(y_pred - np.asarray(y_true, dtype=np.float64).reshape(y_pred.shape))
+
+
+def _wrapper(name, fn, doc, params=()):
+    def __init__(self, *args, name=None, dtype=None, **kwargs):
+        opts = dict(params)
+        for (key, _), value in zip(params, args):
+            opts[key] = value
+        opts.update(kwargs)
+        MeanMetricWrapper.__init__(self, name=name, dtype=dtype, **opts)
+
+    return type(name, (MeanMetricWrapper,), {"__init__": __init__, "fn": staticmethod(fn), "__doc__": doc})
+
+
+Accuracy = _wrapper("Accuracy", accuracy, "How often predictions equal the labels exactly.")
+BinaryAccuracy = _wrapper(
+    "BinaryAccuracy",
+    binary_accuracy,
+    "How often ``y_pred > threshold`` matches binary labels.",
+    (("threshold", 0.5),),
+)
+CategoricalAccuracy = _wrapper(
+    "CategoricalAccuracy", categorical_accuracy, "How often the arg-max matches one-hot labels."
+)
+SparseCategoricalAccuracy = _wrapper(
+    "SparseCategoricalAccuracy", sparse_categorical_accuracy, "How often the arg-max matches integer labels."
+)
+TopKCategoricalAccuracy = _wrapper(
+    "TopKCategoricalAccuracy",
+    top_k_categorical_accuracy,
+    "How often the one-hot label is in the top ``k`` predictions.",
+    (("k", 5),),
+)
+SparseTopKCategoricalAccuracy = _wrapper(
+    "SparseTopKCategoricalAccuracy",
+    sparse_top_k_categorical_accuracy,
+    "How often the integer label is in the top ``k`` predictions.",
+    (("k", 5),),
+)
+MeanSquaredError = _wrapper("MeanSquaredError", _squared_error, "Mean of squared errors.")
+MeanAbsoluteError = _wrapper("MeanAbsoluteError", _absolute_error, "Mean of absolute errors.")
+
+
+class RootMeanSquaredError(MeanMetricWrapper):
+    """Square root of the mean squared error.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> round(float(tp.metrics.RootMeanSquaredError()([0.0, 0.0], [3.0, 4.0])), 4)
+        3.5355
+    """
+
+    fn = staticmethod(_squared_error)
+
+    def _value(self):
+        return float(np.sqrt(super()._value()))
+
+
+class _Confusion(Metric):
+    """True/false positive/negative counts at one or more thresholds."""
+
+    def __init__(self, thresholds=None, class_id=None, name=None, dtype=None):
+        t = 0.5 if thresholds is None else thresholds
+        self.thresholds = [float(x) for x in np.atleast_1d(t)]
+        self._single = np.ndim(t) == 0
+        self.class_id = class_id
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        n = len(self.thresholds)
+        self.tp, self.fp, self.tn, self.fn = (np.zeros(n) for _ in range(4))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = _np(y_pred, np.float64)
+        y_true = _np(y_true, np.float64)
+        if self.class_id is not None:
+            y_pred, y_true = y_pred[..., self.class_id], y_true.reshape(y_pred.shape)[..., self.class_id]
+        y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
+        w = (
+            np.ones_like(y_pred)
+            if sample_weight is None
+            else np.broadcast_to(
+                _np(sample_weight, np.float64).reshape((-1,) + (1,) * (y_pred.ndim - 1)), y_pred.shape
+            )
+        )
+        pos = y_true > 0.5
+        for i, t in enumerate(self.thresholds):
+            pred = y_pred > t
+            self.tp[i] += w[pred & pos].sum()
+            self.fp[i] += w[pred & ~pos].sum()
+            self.tn[i] += w[~pred & ~pos].sum()
+            self.fn[i] += w[~pred & pos].sum()
+
+    def _out(self, values):
+        return float(values[0]) if self._single else values
+
+    def result(self):
+        return Tensor(np.asarray(self._value(), dtype=self.dtype))
+
+    def get_config(self):
+        t = self.thresholds[0] if self._single else self.thresholds
+        return {**super().get_config(), "thresholds": t, "class_id": self.class_id}
+
+
+class Precision(_Confusion):
+    """``tp / (tp + fp)`` for predictions above ``thresholds`` (default 0.5).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> float(tp.metrics.Precision()([0, 1, 1, 1], [1.0, 1.0, 0.0, 1.0]))
+        0.6666666865348816
+    """
+
+    def _value(self):
+        d = self.tp + self.fp
+        return self._out(np.divide(self.tp, d, out=np.zeros_like(d), where=d > 0))
+
+
+class Recall(_Confusion):
+    """``tp / (tp + fn)`` for predictions above ``thresholds`` (default 0.5).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> float(tp.metrics.Recall()([0, 1, 1, 1], [1.0, 0.0, 1.0, 1.0]))
+        0.6666666865348816
+    """
+
+    def _value(self):
+        d = self.tp + self.fn
+        return self._out(np.divide(self.tp, d, out=np.zeros_like(d), where=d > 0))
+
+
+class AUC(Metric):
+    """Area under the ROC (or precision-recall) curve, from counts at ``num_thresholds`` thresholds.
+
+    As Keras: thresholds evenly spaced in [0, 1] (plus one just below 0 and one just above 1); the area is the
+    trapezoidal sum over the curve's points. With ``from_logits=True`` predictions pass through a sigmoid.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> float(tp.metrics.AUC()([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]))
+        0.75
+    """
+
+    def __init__(self, num_thresholds=200, curve="ROC", from_logits=False, name=None, dtype=None):
+        if num_thresholds <= 1:
+            raise ValueError(f"`num_thresholds` must be > 1. Received: num_thresholds={num_thresholds}")
+        if curve not in ("ROC", "PR"):
+            raise ValueError(f"`curve` must be 'ROC' or 'PR'. Received: curve={curve!r}")
+        self.num_thresholds, self.curve, self.from_logits = int(num_thresholds), curve, bool(from_logits)
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.thresholds = np.array([-1e-7, *inner, 1.0 + 1e-7])
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        n = self.num_thresholds
+        self.tp, self.fp, self.tn, self.fn = (np.zeros(n) for _ in range(4))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        p = _np(y_pred, np.float64).reshape(-1)
+        if self.from_logits:
+            p = 1.0 / (1.0 + np.exp(-p))
+        y = _np(y_true, np.float64).reshape(-1) > 0.5
+        w = (
+            np.ones_like(p)
+            if sample_weight is None
+            else np.broadcast_to(
+                _np(sample_weight, np.float64).reshape(-1, 1),
+                (len(_np(sample_weight).reshape(-1)), p.size // max(1, len(_np(sample_weight).reshape(-1)))),
+            ).reshape(-1)
+        )
+        # p > thresholds[j] exactly for j < bucket(p): a histogram, then cumulative sums from the top
+        bucket = np.searchsorted(self.thresholds, p, side="left")
+        n = self.num_thresholds
+        pos = np.bincount(bucket, weights=w * y, minlength=n + 1)
+        neg = np.bincount(bucket, weights=w * ~y, minlength=n + 1)
+        above_pos = np.cumsum(pos[::-1])[::-1][1:]
+        above_neg = np.cumsum(neg[::-1])[::-1][1:]
+        self.tp += above_pos
+        self.fp += above_neg
+        self.fn += pos.sum() - above_pos
+        self.tn += neg.sum() - above_neg
+
+    def _value(self):
+        tpr = np.divide(
+            self.tp, self.tp + self.fn, out=np.zeros(self.num_thresholds), where=self.tp + self.fn > 0
+        )
+        if self.curve == "ROC":
+            fpr = np.divide(
+                self.fp, self.fp + self.tn, out=np.zeros(self.num_thresholds), where=self.fp + self.tn > 0
+            )
+            return float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
+        d = self.tp + self.fp
+        precision = np.divide(self.tp, d, out=np.ones(self.num_thresholds), where=d > 0)
+        return float(np.sum((tpr[:-1] - tpr[1:]) * (precision[:-1] + precision[1:]) / 2))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "curve": self.curve,
+            "from_logits": self.from_logits,
+        }
+
+
+class R2Score(Metric):
+    """The coefficient of determination ``1 - SS_res / SS_tot``, averaged over outputs.
+
+    Args:
+        class_aggregation: ``"uniform_average"``, ``"variance_weighted_average"`` or None (one per output).
+        num_regressors: for the adjusted R^2 (0: plain R^2).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> float(tp.metrics.R2Score()([[1.0], [2.0], [3.0]], [[1.0], [2.0], [4.0]]))
+        0.5
+    """
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        aggs = ("uniform_average", "variance_weighted_average", None)
+        if class_aggregation not in aggs:
+            raise ValueError(f"`class_aggregation` must be one of {aggs}. Received: {class_aggregation!r}")
+        self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        self.sum = self.sum_sq = self.res = None
+        self.count = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = _np(y_pred, np.float64)
+        y_pred = y_pred.reshape(len(y_pred), -1)
+        y_true = _np(y_true, np.float64).reshape(y_pred.shape)
+        w = (
+            np.ones((len(y_pred), 1))
+            if sample_weight is None
+            else _np(sample_weight, np.float64).reshape(-1, 1)
+        )
+        if self.sum is None:
+            k = y_pred.shape[1]
+            self.sum, self.sum_sq, self.res = np.zeros(k), np.zeros(k), np.zeros(k)
+        self.sum += (w * y_true).sum(axis=0)
+        self.sum_sq += (w * y_true**2).sum(axis=0)
+        self.res += (w * (y_true - y_pred) ** 2).sum(axis=0)
+        self.count += float(w.sum())
+
+    def _value(self):
+        if self.sum is None or not self.count:
+            return 0.0
+        mean = self.sum / self.count
+        total = self.sum_sq - self.count * mean**2
+        scores = 1.0 - np.divide(self.res, total, out=np.zeros_like(total), where=total > 0)
+        if self.class_aggregation == "uniform_average":
+            r2 = float(scores.mean())
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = float((scores * total).sum() / total.sum())
+        else:
+            r2 = scores
+        if self.num_regressors:
+            n, p = self.count, self.num_regressors
+            r2 = 1 - (1 - r2) * (n - 1) / (n - p - 1)
+        return r2
+
+    def result(self):
+        return Tensor(np.asarray(self._value(), dtype=self.dtype))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "class_aggregation": self.class_aggregation,
+            "num_regressors": self.num_regressors,
+        }
+
+
+_CLASSES = {
+    c.__name__: c
+    for c in (
+        Mean,
+        Accuracy,
+        BinaryAccuracy,
+        CategoricalAccuracy,
+        SparseCategoricalAccuracy,
+        TopKCategoricalAccuracy,
+        SparseTopKCategoricalAccuracy,
+        MeanSquaredError,
+        MeanAbsoluteError,
+        RootMeanSquaredError,
+        Precision,
+        Recall,
+        AUC,
+        R2Score,
+    )
+}
+_NAMES = {
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "rmse": RootMeanSquaredError,
+    "root_mean_squared_error": RootMeanSquaredError,
+    "precision": Precision,
+    "recall": Recall,
+    "auc": AUC,
+    "r2": R2Score,
+    "r2_score": R2Score,
+}
+
+
+def get(identifier):
+    """Resolve a metric from a name, a Metric, a config dict or a per-sample function.
+
+    (``"accuracy"`` here is exact-match accuracy; ``compile`` resolves it from the loss, as Keras does.)
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(f"Unknown metric {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        return cls(name=identifier if identifier in _NAMES else None)
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if callable(identifier):
+        return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", None))
+    raise TypeError(f"Cannot interpret {identifier!r} as a metric")
+
+
+def serialize(metric) -> dict:
+    """``{"class_name", "config"}`` for a built-in metric."""
+    name = type(metric).__name__
+    if name not in _CLASSES:
+        raise ValueError(f"Cannot serialize metric {metric!r}: not a built-in tapeflow metric")
+    return {"class_name": name, "config": metric.get_config()}
+
+
+def deserialize(config, custom_objects=None):
+    """The metric described by :func:`serialize`'s output."""
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown metric class {name!r}. Choose one of {sorted(_CLASSES)}.")
+    return cls.from_config(config.get("config", {}))
+
+
+__all__ = [
+    "Metric",
+    "MeanMetricWrapper",
+    "get",
+    "serialize",
+    "deserialize",
+    *_CLASSES,
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+]

@@ -1,0 +1,306 @@
+"""How ``fit`` / ``evaluate`` / ``predict`` turn their inputs into batches: the one place that batches data.
+
+:func:`adapt` picks the first adapter in ``ADAPTERS`` whose ``can_handle(x, y)`` is true. An adapter knows its
+number of batches per epoch (``steps``, None if unknown) and yields ``(x, y, sample_weight)`` batches from
+``epoch()``; ``y`` and ``sample_weight`` are None when absent. To accept another kind of input (datasets,
+generators, ``Sequence`` objects, data frames), append an adapter class with the same interface.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from tapeflow import random as _random
+from tapeflow._tensor import Tensor
+from tapeflow.dtypes import as_dtype
+
+# --- nests of arrays ----------------------------------------------------------------------------------------
+
+
+def _leaves(x):
+    if isinstance(x, dict):
+        return [leaf for v in x.values() for leaf in _leaves(v)]
+    if isinstance(x, (list, tuple)):
+        return [leaf for v in x for leaf in _leaves(v)]
+    return [x]
+
+
+def _map(fn, x):
+    if isinstance(x, dict):
+        return {k: _map(fn, v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_map(fn, v) for v in x)
+    return fn(x)
+
+
+def _is_array_like(x):
+    if x is None:
+        return True
+    return all(
+        isinstance(a, (np.ndarray, Tensor, np.generic)) or (isinstance(a, (int, float)) and False)
+        for a in _leaves(x)
+    )
+
+
+def to_numpy(x, float_dtype=None):
+    """Arrays (and Tensors, lists of numbers) as NumPy arrays; float arrays cast to ``float_dtype`` once."""
+
+    def conv(a):
+        arr = a._value if isinstance(a, Tensor) else np.asarray(a)
+        if float_dtype is not None and arr.dtype.kind == "f" and arr.dtype != float_dtype:
+            arr = arr.astype(float_dtype)
+        return arr
+
+    return _map(conv, x)
+
+
+def num_samples(x, y=None, sample_weight=None):
+    """The common length of every array in ``x``, ``y`` and ``sample_weight``.
+
+    Raises:
+        ValueError: when lengths differ, naming each.
+    """
+    sizes = {}
+    for name, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        if part is None:
+            continue
+        lengths = [int(a.shape[0]) if np.ndim(a) else None for a in _leaves(part)]
+        if None in lengths:
+            raise ValueError(f"{name} must be arrays with a batch axis; received a scalar")
+        sizes[name] = lengths
+    flat = {n for lens in sizes.values() for n in lens}
+    if len(flat) > 1:
+        detail = ", ".join(f"{k} sizes: {v if len(v) > 1 else v[0]}" for k, v in sizes.items())
+        raise ValueError(
+            f"Data cardinality is ambiguous: x, y and sample_weight must have the same number of "
+            f"samples. Received: {detail}"
+        )
+    return flat.pop() if flat else 0
+
+
+def take(x, index):
+    """Rows ``index`` (a slice or an index array) of every array in a nest."""
+    if x is None:
+        return None
+    if isinstance(index, slice):
+        return _map(lambda a: a[index], x)
+    return _map(lambda a: np.take(a, index, axis=0), x)
+
+
+def class_weights_to_sample_weights(y, class_weight, sample_weight):
+    """Per-sample weights ``class_weight[label]`` (times any ``sample_weight``); labels are integers or
+    one-hot.
+
+    Raises:
+        ValueError: for a label missing from ``class_weight`` or for several outputs.
+    """
+    if class_weight is None:
+        return sample_weight
+    if y is None or isinstance(y, (list, tuple, dict)):
+        raise ValueError("`class_weight` is supported only for a single output with labels (y)")
+    labels = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else np.asarray(y).reshape(len(y))
+    labels = labels.astype(np.int64)
+    missing = sorted(set(np.unique(labels).tolist()) - {int(k) for k in class_weight})
+    if missing:
+        raise ValueError(
+            f"`class_weight` has no weight for class(es) {missing}. Received keys: "
+            f"{sorted(int(k) for k in class_weight)}"
+        )
+    table = np.zeros(int(labels.max()) + 1 if labels.size else 1)
+    for k, w in class_weight.items():
+        if int(k) < table.size:
+            table[int(k)] = w
+    weights = table[labels]
+    if sample_weight is not None:
+        weights = weights * np.asarray(sample_weight, dtype=np.float64).reshape(len(weights))
+    return weights.astype(np.float32)
+
+
+def train_validation_split(x, y, sample_weight, validation_split):
+    """Keras's ``validation_split``: the last fraction of the samples, taken before any shuffling.
+
+    Warns when that slice holds a single class (labels sorted by class, most likely).
+    """
+    if not 0 < validation_split < 1:
+        raise ValueError(
+            f"`validation_split` must be in (0, 1). Received: validation_split={validation_split}"
+        )
+    if not _is_array_like(x) or not _is_array_like(y):
+        raise ValueError(
+            "`validation_split` needs x and y as arrays; pass `validation_data` for other inputs"
+        )
+    n = num_samples(x, y, sample_weight)
+    cut = int(math.floor(n * (1.0 - validation_split)))
+    if cut == 0 or cut == n:
+        raise ValueError(
+            f"validation_split={validation_split} leaves no samples for training or validation out of {n}"
+        )
+    _warn_single_class(y, cut, validation_split)
+    head, tail = slice(0, cut), slice(cut, n)
+    return (
+        (take(x, head), take(y, head), take(sample_weight, head)),
+        (take(x, tail), take(y, tail), take(sample_weight, tail)),
+    )
+
+
+def _warn_single_class(y, cut, split):
+    if y is None or isinstance(y, (list, tuple, dict)):
+        return
+    y = np.asarray(y)
+    tail = y[cut:]
+    if y.dtype.kind in "iub" or (y.ndim >= 1 and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)):
+        labels = tail.argmax(axis=-1) if tail.ndim > 1 and tail.shape[-1] > 1 else tail.reshape(len(tail))
+        classes = np.unique(labels)
+        if (
+            classes.size == 1
+            and np.unique(y[:cut].argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y[:cut]).size > 1
+        ):
+            warnings.warn(
+                f"validation_split={split} takes the last {len(tail)} samples (before shuffling, as Keras "
+                f"does), "
+                f"and they all belong to class {classes[0].item()}: the validation figures will mislead. "
+                f"Shuffle "
+                f"the data first if it is sorted by class.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+# --- adapters -----------------------------------------------------------------------------------------------
+class ArrayAdapter:
+    """Batches from NumPy arrays or Tensors (or lists / tuples / dicts of them, for several inputs / outputs).
+
+    Args:
+        x, y, sample_weight: the data (y and sample_weight optional).
+        batch_size: samples per batch (the last batch may be smaller).
+        shuffle: reshuffle the samples every epoch (from ``tp.random.generator()``).
+        steps_per_epoch: batches per epoch; batches then continue across epochs, reshuffling when the data
+            runs out, so every sample is seen.
+        class_weight: ``{class: weight}`` turned into per-sample weights.
+        dtype: float arrays are cast to it once, up front.
+    """
+
+    @staticmethod
+    def can_handle(x, y=None):
+        return _is_array_like(x) and _is_array_like(y) and x is not None
+
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=32,
+        shuffle=False,
+        steps_per_epoch=None,
+        class_weight=None,
+        dtype=None,
+    ):
+        if batch_size is None:
+            batch_size = 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        float_dtype = as_dtype(dtype) if dtype is not None else None
+        self.x = to_numpy(x, float_dtype)
+        self.y = None if y is None else to_numpy(y, float_dtype)
+        sw = None if sample_weight is None else to_numpy(sample_weight, np.float32)
+        self.num_samples = num_samples(self.x, self.y, sw)
+        if self.num_samples == 0:
+            raise ValueError("Expected at least one sample; received empty arrays")
+        self.sample_weight = class_weights_to_sample_weights(self.y, class_weight, sw)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self._epoch_steps = math.ceil(self.num_samples / self.batch_size)
+        if steps_per_epoch is not None and (
+            not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch <= 0
+        ):
+            raise ValueError(f"`steps_per_epoch` must be a positive integer. Received: {steps_per_epoch!r}")
+        self.steps = int(steps_per_epoch) if steps_per_epoch else self._epoch_steps
+        self._stream = None
+
+    def _order(self):
+        if self.shuffle:
+            return _random.generator().permutation(self.num_samples)
+        return None
+
+    def _batches_of(self, order):
+        bs, n = self.batch_size, self.num_samples
+        for start in range(0, n, bs):
+            index = slice(start, min(start + bs, n)) if order is None else order[start : start + bs]
+            yield take(self.x, index), take(self.y, index), take(self.sample_weight, index)
+
+    def _forever(self):
+        while True:
+            yield from self._batches_of(self._order())
+
+    def epoch(self):
+        """Yield this epoch's ``(x, y, sample_weight)`` batches."""
+        if self.steps == self._epoch_steps:
+            yield from self._batches_of(self._order())
+            return
+        if self._stream is None:
+            self._stream = self._forever()
+        for _ in range(self.steps):
+            yield next(self._stream)
+
+    def first_x(self):
+        """A small batch of x, for building a model before training."""
+        return take(self.x, slice(0, min(self.batch_size, self.num_samples)))
+
+
+ADAPTERS: list = [ArrayAdapter]
+
+
+def adapt(
+    x,
+    y=None,
+    sample_weight=None,
+    batch_size=32,
+    shuffle=False,
+    steps_per_epoch=None,
+    class_weight=None,
+    dtype=None,
+):
+    """The adapter for ``x`` (and ``y``): the first in :data:`ADAPTERS` that can handle them.
+
+    Raises:
+        TypeError: when none can, naming what was received.
+    """
+    x, y = _lists_to_arrays(x), _lists_to_arrays(y)
+    for cls in ADAPTERS:
+        if cls.can_handle(x, y):
+            return cls(
+                x,
+                y,
+                sample_weight=sample_weight,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                steps_per_epoch=steps_per_epoch,
+                class_weight=class_weight,
+                dtype=dtype,
+            )
+    kinds = sorted({type(a).__name__ for a in _leaves(x)})
+    raise TypeError(
+        f"Unrecognized data type: x={kinds}, y={type(y).__name__}. Pass NumPy arrays or Tensors "
+        f"(or lists/dicts of them for several inputs)."
+    )
+
+
+def _lists_to_arrays(x):
+    """A (nested) list of Python numbers is one array; a list holding arrays is several inputs."""
+    if (
+        isinstance(x, (list, tuple))
+        and x
+        and not any(isinstance(a, (np.ndarray, Tensor, dict)) for a in _leaves(x))
+    ):
+        return np.asarray(x)
+    return x
+
+
+def unpack(data):
+    """``(x, y, sample_weight)`` from a batch given as ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
+    if isinstance(data, tuple) and len(data) in (1, 2, 3):
+        return data + (None,) * (3 - len(data))
+    return data, None, None

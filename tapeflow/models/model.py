@@ -1,0 +1,545 @@
+"""``tp.Model``: compile / fit / evaluate / predict, the overridable ``train_step``, weights and summary.
+
+``fit`` runs exactly what users write by hand: ``train_step`` records the forward pass and the loss on a
+``tp.GradientTape``, takes the gradient of the loss with respect to ``trainable_weights``, passes it through
+``_reduce_gradients`` (the hook where data-parallel training averages gradients across processes), and applies
+it with the optimizer. Nothing is differentiated by any other mechanism.
+
+``tp.Model(inputs, outputs)`` builds a functional model; subclass ``tp.Model`` and write ``call`` for
+anything else.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from tapeflow import _backend as B
+from tapeflow import callbacks as _callbacks
+from tapeflow import optimizers as _optimizers
+from tapeflow._tensor import Tensor
+from tapeflow.autodiff import GradientTape
+from tapeflow.layers.base import Layer, _no_recording, flatten, map_structure
+from tapeflow.metrics import Mean
+from tapeflow.models import _data, weights_io
+from tapeflow.models._compile import CompiledLoss, CompiledMetrics
+
+
+def _tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class Model(Layer):
+    """A layer with training: ``compile`` then ``fit``, ``evaluate``, ``predict``.
+
+    Three ways to make one: ``tp.Sequential([...])``; the functional API ``tp.Model(inputs, outputs)``; or a
+    subclass that creates layers in ``__init__`` and uses them in ``call(inputs, training=None)``.
+
+    Example:
+        >>> import numpy as np
+        >>> import tapeflow as tp
+        >>> class TwoLayer(tp.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = tp.layers.Dense(8, activation="relu")
+        ...         self.out = tp.layers.Dense(1)
+        ...     def call(self, x, training=None):
+        ...         return self.out(self.hidden(x))
+        >>> model = TwoLayer()
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> history = model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=2, verbose=0)
+        >>> len(history.history["loss"]), len(model.trainable_weights)
+        (2, 4)
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from tapeflow.models.functional import Functional
+
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        if args:
+            raise TypeError(
+                f"{type(self).__name__}() takes keyword arguments only (name=, trainable=, dtype=); "
+                f"received positional {args!r}"
+            )
+        super().__init__(**kwargs)
+        d = self.__dict__
+        d["optimizer"] = None
+        d["compiled_loss"] = None
+        d["compiled_metrics"] = None
+        d["loss"] = None
+        d["stop_training"] = False
+        d["stop_reason"] = None
+        d["history"] = None
+        d["_loss_trackers"] = []
+        d["_train_vars"] = None
+        d["_compiled"] = False
+        d["_weighted_metrics"] = None
+
+    # Models pass inputs to their layers unchanged (an Embedding needs its integer indices).
+    def _convert(self, x):
+        return x if isinstance(x, Tensor) else Tensor(x)
+
+    def _build_from(self, inputs):
+        shapes = map_structure(lambda t: tuple(t.shape), inputs)
+        from tapeflow.layers.base import map_shapes
+
+        self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shapes)
+        self.built = True  # the layers inside build themselves on this first call
+
+    def build(self, input_shape):
+        """Create every weight by running the model once on placeholder zeros of ``input_shape``
+        (batch ``None`` allowed)."""
+        from tapeflow.layers.base import is_shape, map_shapes
+
+        shape = tuple(input_shape) if is_shape(tuple(input_shape)) else input_shape
+        dummy = map_shapes(
+            lambda s: B.xp.zeros(tuple(1 if d is None else d for d in s), dtype=self.dtype), shape
+        )
+        with _no_recording():
+            self(dummy, training=False)
+        self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shape)
+
+    # --- compile --------------------------------------------------------------------------------------------
+    @property
+    def output_names(self):
+        return [self.name] if not hasattr(self, "_output_names") else self._output_names
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        loss_weights=None,
+        weighted_metrics=None,
+        run_eagerly=None,
+        steps_per_execution=None,
+        jit_compile=None,
+    ):
+        """Choose the optimizer, loss and metrics for training.
+
+        Args:
+            optimizer: a name (``"adam"``, ``"sgd"``, ...) or an optimizer object.
+            loss: a name, Loss or function; for several outputs a list or a dict by output name.
+            metrics: names or Metric objects (``"accuracy"`` is resolved from the loss, as in Keras); for
+                several outputs a list of lists or a dict.
+            loss_weights: weights of each output's loss in the total.
+            weighted_metrics: metrics that also apply the sample weights.
+            run_eagerly, steps_per_execution, jit_compile: accepted for Keras compatibility; tapeflow always
+                runs eagerly, one step at a time.
+
+        Raises:
+            ValueError: for unknown names (listing the choices).
+        """
+        self.optimizer = _optimizers.get(optimizer)
+        self.loss = loss
+        names = self.output_names
+        self.compiled_loss = CompiledLoss(loss, loss_weights, names)
+        self.compiled_metrics = CompiledMetrics(metrics, self.compiled_loss.losses, names)
+        self._weighted_metrics = (
+            CompiledMetrics(weighted_metrics, self.compiled_loss.losses, names, weighted=True)
+            if weighted_metrics
+            else None
+        )
+        trackers = [Mean(name="loss")]
+        if len(names) > 1:
+            trackers += [Mean(name=f"{n}_loss") for n, fn in zip(names, self.compiled_loss.losses) if fn]
+        self._loss_trackers = trackers
+        self._compiled = True
+
+    def _assert_compiled(self, what):
+        if not self._compiled:
+            raise RuntimeError(
+                f"{what}: the model must be compiled first: call model.compile(optimizer=..., loss=...)"
+            )
+
+    @property
+    def metrics(self):
+        """The loss trackers and compiled metrics (after the first batch)."""
+        out = list(self._loss_trackers)
+        for cm in (self.compiled_metrics, getattr(self, "_weighted_metrics", None)):
+            if cm is not None and cm.metrics:
+                out.extend(m for _, m in cm.metrics)
+        return out
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        """Reset every metric and loss tracker."""
+        for m in self._loss_trackers:
+            m.reset_state()
+        for cm in (self.compiled_metrics, getattr(self, "_weighted_metrics", None)):
+            if cm is not None:
+                cm.reset()
+
+    # --- the steps ------------------------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The total loss: compiled losses plus ``self.losses`` (regularization); updates the loss
+        trackers."""
+        total, parts = self.compiled_loss(y, y_pred, sample_weight)
+        extra = self.losses
+        if extra:
+            reg = extra[0]
+            for term in extra[1:]:
+                reg = reg + term
+            total = total + reg
+        batch = _batch_size(y_pred)
+        trackers = self._loss_trackers
+        trackers[0].update_state(float(total._value), sample_weight=batch)
+        if len(trackers) > 1:
+            for tracker, part in zip(trackers[1:], [p for p in parts if p is not None]):
+                tracker.update_state(float(part._value), sample_weight=batch)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics with a batch; return the logs (floats)."""
+        self.compiled_metrics.update(y, y_pred, sample_weight)
+        if self._weighted_metrics is not None:
+            self._weighted_metrics.update(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        """``{name: float}`` of every metric now."""
+        logs = {m.name: float(m._value()) for m in self._loss_trackers}
+        for cm in (self.compiled_metrics, self._weighted_metrics):
+            if cm is not None and cm.metrics:
+                for _, m in cm.metrics:
+                    value = m._value()
+                    logs[m.name] = float(value) if B.xp.ndim(value) == 0 else value
+        return logs
+
+    def train_step(self, data):
+        """One training step on a batch ``(x, y[, sample_weight])``; returns the logs. Override to customize.
+
+        Example:
+            >>> import numpy as np
+            >>> import tapeflow as tp
+            >>> model = tp.Sequential([tp.layers.Dense(1, input_shape=(2,))])
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> sorted(model.train_step((np.ones((4, 2)), np.zeros((4, 1)))))
+            ['loss']
+        """
+        x, y, sample_weight = _data.unpack(data)
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        variables = self._train_vars
+        if variables is None:
+            variables = self.trainable_weights
+        grads = tape.gradient(loss, variables)
+        grads = self._reduce_gradients(grads)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        if self._has_constraints:
+            self._apply_constraints()
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _reduce_gradients(self, grads):
+        """Combine gradients across workers before they are applied (identity here).
+
+        The distributed training hook: a data-parallel strategy replaces this to all-reduce (average) the
+        gradients of the replicas, so every process applies the same update.
+        """
+        return grads
+
+    def test_step(self, data):
+        """One evaluation step: forward pass (``training=False``), loss and metrics; returns the logs."""
+        x, y, sample_weight = _data.unpack(data)
+        y_pred = self(x, training=False)
+        self.compute_loss(x, y, y_pred, sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data):
+        """One prediction step: the forward pass with ``training=False``."""
+        x, _, _ = _data.unpack(data)
+        return self(x, training=False)
+
+    @property
+    def _has_constraints(self):
+        return any(layer._constraints for layer in self._flatten_layers())
+
+    # --- fit / evaluate / predict ---------------------------------------------------------------------------
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
+        """Train for ``epochs`` epochs; returns a :class:`~tapeflow.callbacks.History`.
+
+        Args:
+            x, y: inputs and targets (arrays/Tensors; lists or dicts of them for several inputs/outputs).
+            batch_size: samples per step (default 32).
+            epochs: the index of the last epoch (training starts at ``initial_epoch``).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``"auto"`` (1 on a terminal or notebook,
+                2 in logs).
+            callbacks: a list of :class:`~tapeflow.callbacks.Callback`.
+            validation_split: the fraction of the data, taken from the end before shuffling, held out for
+                validation (warns when that slice holds a single class).
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``.
+            shuffle: reshuffle the training samples every epoch.
+            class_weight: ``{class: weight}`` scaling each sample's loss by its class.
+            sample_weight: per-sample loss weights.
+            initial_epoch: the epoch to start from (to resume).
+            steps_per_epoch: batches per epoch (default: one pass over the data).
+            validation_steps, validation_batch_size, validation_freq: validation batching and how often (every
+                ``validation_freq`` epochs).
+
+        Returns:
+            The History: ``history.history`` has ``loss``, metrics and ``val_*`` per epoch; ``history.seed``.
+
+        Raises:
+            RuntimeError: before ``compile``. ValueError: for x and y of different lengths, labels out of
+            range
+            for the loss, shapes that do not fit the first layer.
+        """
+        self._assert_compiled("fit")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = _data.train_validation_split(
+                x, y, sample_weight, validation_split
+            )
+        data = _data.adapt(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size or 32,
+            shuffle=shuffle,
+            steps_per_epoch=steps_per_epoch,
+            class_weight=class_weight,
+            dtype=self.dtype,
+        )
+        val = None
+        if validation_data is not None:
+            vx, vy, vsw = _unpack_validation(validation_data)
+            val = _data.adapt(
+                vx,
+                vy,
+                vsw,
+                batch_size=validation_batch_size or batch_size or 32,
+                steps_per_epoch=validation_steps,
+                dtype=self.dtype,
+            )
+        verbose = _callbacks.resolve_verbose(verbose)
+        self.history = _callbacks.History()
+        cbs = [self.history, *(callbacks or [])]
+        if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
+            cbs.append(_callbacks.ProgbarLogger(verbose))
+        params = {
+            "epochs": epochs,
+            "steps": data.steps,
+            "verbose": verbose,
+            "batch_size": data.batch_size,
+            "samples": data.num_samples,
+            "_in_fit": True,
+        }
+        cbl = _callbacks.CallbackList(cbs, model=self, params=params)
+        self.stop_training = False
+        self.stop_reason = None
+        self._train_vars = None
+        logs = {}
+        cbl.call("on_train_begin", logs)
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                cbl.call("on_epoch_begin", epoch, {})
+                step_logs = {}
+                for step, batch in enumerate(data.epoch()):
+                    cbl.call("on_train_batch_begin", step, {})
+                    step_logs = self.train_step(batch)
+                    if self._train_vars is None:
+                        self._train_vars = self.trainable_weights
+                    cbl.call("on_train_batch_end", step, step_logs)
+                    if self.stop_training:
+                        break
+                logs = dict(step_logs)
+                if val is not None and (epoch + 1) % validation_freq == 0 and not self._nan_stop():
+                    val_logs = self._run_evaluation(val, cbl)
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                _warn_nan(logs, epoch)
+                cbl.call("on_epoch_end", epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
+            self._train_vars = None
+        cbl.call("on_train_end", logs)
+        return self.history
+
+    def _nan_stop(self):
+        return self.stop_training and self.stop_reason is not None
+
+    def _run_evaluation(self, data, cbl):
+        self.reset_metrics()
+        cbl.call("on_test_begin", {})
+        logs = {}
+        for step, batch in enumerate(data.epoch()):
+            cbl.call("on_test_batch_begin", step, {})
+            logs = self.test_step(batch)
+            cbl.call("on_test_batch_end", step, logs)
+        cbl.call("on_test_end", logs)
+        return logs
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
+        """The loss and metrics on ``(x, y)``, in batches.
+
+        Returns:
+            The loss (a float) when there are no metrics, else ``[loss, *metrics]``; a dict with
+            ``return_dict=True``.
+        """
+        self._assert_compiled("evaluate")
+        data = _data.adapt(
+            x, y, sample_weight, batch_size=batch_size or 32, steps_per_epoch=steps, dtype=self.dtype
+        )
+        verbose = _callbacks.resolve_verbose(verbose)
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(_callbacks.ProgbarLogger(verbose))
+        cbl = _callbacks.CallbackList(cbs, model=self, params={"steps": data.steps, "verbose": verbose})
+        logs = self._run_evaluation(data, cbl)
+        return _results(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
+        """Outputs for ``x``, computed in batches, as NumPy arrays (a list for several outputs)."""
+        data = _data.adapt(
+            x, None, None, batch_size=batch_size or 32, steps_per_epoch=steps, dtype=self.dtype
+        )
+        verbose = _callbacks.resolve_verbose(verbose)
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(_callbacks.ProgbarLogger(verbose))
+        cbl = _callbacks.CallbackList(cbs, model=self, params={"steps": data.steps, "verbose": verbose})
+        cbl.call("on_predict_begin", {})
+        outputs = []
+        for step, batch in enumerate(data.epoch()):
+            cbl.call("on_predict_batch_begin", step, {})
+            out = self.predict_step(batch)
+            outputs.append(map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out))
+            cbl.call("on_predict_batch_end", step, {"outputs": out})
+        cbl.call("on_predict_end", {})
+        if not outputs:
+            raise ValueError("predict: no batches (empty input)")
+        first = outputs[0]
+        if isinstance(first, (list, tuple)):
+            return [B.xp.concatenate([o[i] for o in outputs]) for i in range(len(first))]
+        if isinstance(first, dict):
+            return {k: B.xp.concatenate([o[k] for o in outputs]) for k in first}
+        return outputs[0] if len(outputs) == 1 else B.xp.concatenate(outputs)
+
+    def train_on_batch(
+        self, x, y=None, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True
+    ):
+        """One training step on exactly this batch; returns the loss (and metrics) as ``evaluate`` does."""
+        self._assert_compiled("train_on_batch")
+        if reset_metrics:
+            self.reset_metrics()
+        x, y = _data.to_numpy(x, self.dtype), _data.to_numpy(y, self.dtype) if y is not None else None
+        _data.num_samples(x, y, sample_weight)
+        sample_weight = _data.class_weights_to_sample_weights(y, class_weight, sample_weight)
+        logs = self.train_step((x, y, sample_weight))
+        return _results(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
+        """Loss (and metrics) on exactly this batch, without training."""
+        self._assert_compiled("test_on_batch")
+        if reset_metrics:
+            self.reset_metrics()
+        x, y = _data.to_numpy(x, self.dtype), _data.to_numpy(y, self.dtype) if y is not None else None
+        _data.num_samples(x, y, sample_weight)
+        return _results(self.test_step((x, y, sample_weight)), return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for exactly this batch, as NumPy arrays."""
+        out = self.predict_step((_data.to_numpy(x, self.dtype),))
+        return map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out)
+
+    # --- weights on disk ------------------------------------------------------------------------------------
+    def save_weights(self, filepath):
+        """Write every weight to ``filepath`` (atomically; see :mod:`tapeflow.models.weights_io`)."""
+        if not self.built:
+            raise ValueError(f"save_weights: model '{self.name}' is not built yet, so it has no weights")
+        weights_io.save_weights(self.weights, filepath)
+
+    def load_weights(self, filepath):
+        """Set every weight from a file written by :meth:`save_weights` (same architecture)."""
+        if not self.built:
+            raise ValueError(
+                f"load_weights: build model '{self.name}' first (call it on data or give its input "
+                f"shape), so its weights exist"
+            )
+        weights_io.load_weights(self.weights, filepath)
+
+    # --- summary --------------------------------------------------------------------------------------------
+    def summary(self, line_length=None, print_fn=None, expand_nested=False, show_trainable=False):
+        """Print a table of the layers, their output shapes and parameter counts, and the totals.
+
+        Raises:
+            ValueError: when the model is not built yet (it does not know its input shape).
+        """
+        from tapeflow.models.summary import print_summary
+
+        print_summary(self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable)
+
+    def get_config(self):
+        raise NotImplementedError(
+            f"{type(self).__name__} is a subclassed model: implement get_config() (and from_config) to "
+            f"serialize "
+            f"it, or save its weights with save_weights()."
+        )
+
+
+def _batch_size(y_pred):
+    first = flatten(y_pred)[0]
+    return first.shape[0] if getattr(first, "ndim", 0) else 1
+
+
+def _unpack_validation(validation_data):
+    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        return validation_data + (None,) * (3 - len(validation_data))
+    raise ValueError(
+        "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val). "
+        f"Received: {type(validation_data).__name__}"
+    )
+
+
+def _results(logs, return_dict):
+    if return_dict:
+        return dict(logs)
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _warn_nan(logs, epoch):
+    loss = logs.get("loss")
+    if loss is not None and not math.isfinite(loss):
+        warnings.warn(
+            f"Epoch {epoch + 1}: the training loss is {loss}. Training diverged (try a smaller "
+            f"learning rate); add tp.callbacks.TerminateOnNaN() to stop at the first bad batch.",
+            UserWarning,
+            stacklevel=3,
+        )

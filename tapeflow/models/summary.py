@@ -1,0 +1,112 @@
+"""``model.summary()``: a Keras-style table of layers, output shapes and parameter counts."""
+
+from __future__ import annotations
+
+
+def _format_bytes(n):
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.2f} B" if n else "0.00 B"
+
+
+def _shape_text(shape):
+    if shape is None:
+        return "?"
+    if isinstance(shape, dict):
+        return "{" + ", ".join(f"{k}: {_shape_text(v)}" for k, v in shape.items()) + "}"
+    if isinstance(shape, list) or (isinstance(shape, tuple) and shape and isinstance(shape[0], tuple)):
+        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+    return str(tuple(shape)).replace(",)", ")")
+
+
+def _params(layer):
+    seen, total, trainable = set(), 0, 0
+    train_ids = {id(v) for v in layer.trainable_weights}
+    for v in layer.weights:
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        total += v.size
+        trainable += v.size if id(v) in train_ids else 0
+    return total, trainable
+
+
+def _connections(model, layer):
+    from tapeflow.layers.base import flatten
+    from tapeflow.layers.input import SymbolicTensor
+
+    nodes = getattr(model, "_nodes", None)
+    if nodes is None:
+        return None
+    out = []
+    for node in nodes:
+        if node.layer is layer:
+            out.extend(
+                f"{t.node.layer.name}[{t.index}]"
+                for t in flatten(node.inputs)
+                if isinstance(t, SymbolicTensor)
+            )
+    return out
+
+
+def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
+    """Print ``model``'s summary table through ``print_fn`` (default ``print``).
+
+    Raises:
+        ValueError: when the model is not built.
+    """
+    if not model.built:
+        raise ValueError(
+            f"Model '{model.name}' has not been built yet, so its layers' shapes and weights are unknown. "
+            f"Build it "
+            f"by calling it on a batch of data, with model.build(input_shape), or give its input shape "
+            f"(tp.Input(shape=...) as the first layer, or input_shape= on the first layer)."
+        )
+    print_fn = print_fn or print
+    functional = hasattr(model, "_nodes")
+    widths = [32, 25, 12] + ([30] if functional else [])
+    if line_length:
+        scale = line_length / sum(widths)
+        widths = [max(8, int(w * scale)) for w in widths]
+    total_width = sum(widths)
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
+    if show_trainable:
+        headers.append("Trainable")
+        widths.append(10)
+        total_width += 10
+
+    def row(cells):
+        text = ""
+        for cell, w in zip(cells, widths):
+            cell = str(cell)
+            text += (cell if len(cell) < w - 1 else cell[: w - 4] + "...").ljust(w)
+        return " " + text.rstrip()
+
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * total_width)
+    print_fn(row(headers))
+    print_fn("=" * total_width)
+    layers = model.layers
+    for i, layer in enumerate(layers):
+        count = _params(layer)[0] if layer.built else 0
+        shape = getattr(layer, "_output_shape", None)
+        cells = [f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{count:,}"]
+        if functional:
+            conns = _connections(model, layer) or []
+            cells.append(conns[0] if conns else "")
+        if show_trainable:
+            cells.append("Y" if layer.trainable else "N")
+        print_fn(row(cells))
+        if functional:
+            for extra in (_connections(model, layer) or [])[1:]:
+                print_fn(row(["", "", ""] + [extra]))
+        if i < len(layers) - 1:
+            print_fn(" " + "-" * (total_width - 1) if functional else "")
+    print_fn("=" * total_width)
+    total, trainable = _params(model)
+    itemsize = model.weights[0].dtype.itemsize if model.weights else 4
+    print_fn(f"Total params: {total:,} ({_format_bytes(total * itemsize)})")
+    print_fn(f"Trainable params: {trainable:,} ({_format_bytes(trainable * itemsize)})")
+    print_fn(f"Non-trainable params: {total - trainable:,} ({_format_bytes((total - trainable) * itemsize)})")
+    print_fn("_" * total_width)

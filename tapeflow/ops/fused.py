@@ -1,0 +1,221 @@
+"""Fused ops for training: a dense layer (matmul + bias + activation) and sparse softmax cross-entropy.
+
+Each is one op with its gradient beside it, so a training step records a few nodes instead of many and the
+backward pass skips temporaries: the forward writes bias and activation in place into the fresh matmul result.
+The gradient rules have two paths computing the same values: when no outer tape is recording (ordinary
+first-order training) they work on arrays directly; when one is (higher derivatives) they are written in
+tapeflow
+ops, so they are differentiable themselves.
+"""
+
+from __future__ import annotations
+
+from tapeflow import _backend as B
+from tapeflow._tape import _state
+from tapeflow._tensor import wrap
+from tapeflow.ops._registry import defop
+
+xp = B.xp
+
+DENSE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+
+
+def _no_bias(b):
+    return isinstance(b, (int, float)) and b == 0
+
+
+def _dense(x, kernel, bias, activation="linear"):
+    if activation not in DENSE_ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {DENSE_ACTIVATIONS}")
+    y = xp.matmul(x, kernel)
+    if not _no_bias(bias):
+        y += bias  # y is a fresh array: add in place
+    if activation == "relu":
+        xp.maximum(y, 0, out=y)
+    elif activation == "tanh":
+        xp.tanh(y, out=y)
+    elif activation == "sigmoid":
+        from tapeflow.ops.nn import _sigmoid
+
+        y = _sigmoid(y)
+    return y
+
+
+def _dense_explain(x, kernel, bias, activation="linear"):
+    sx, sk = xp.shape(x), xp.shape(kernel)
+    if len(sk) != 2 or len(sx) == 0 or sx[-1] != sk[0]:
+        return f"inputs' last dimension must equal the kernel's first; got x.shape={sx}, kernel.shape={sk}"
+    return None
+
+
+# One step of memory: the three rules of one dense node share the gradient at the pre-activation.
+_memo = [None, None, None]
+
+
+def _pre_activation_grad(g, out, activation):
+    if activation == "linear":
+        return g
+    if not _state.recording:
+        if _memo[0] is g._value and _memo[1] is out._value:
+            return _memo[2]
+        gv, ov = g._value, out._value
+        if activation == "relu":
+            gz = xp.multiply(gv, ov > 0)
+        elif activation == "tanh":
+            gz = gv * (1 - ov * ov)
+        else:
+            gz = gv * ov * (1 - ov)
+        gz = wrap(gz.astype(gv.dtype, copy=False))
+        _memo[:] = [gv, ov, gz]
+        return gz
+    from tapeflow.ops.elementwise import cast
+
+    if activation == "relu":
+        return g * cast(out > 0, g.dtype)
+    if activation == "tanh":
+        return g * (1 - out * out)
+    return g * out * (1 - out)
+
+
+def _dense_grad_x(g, out, x, kernel, bias, activation="linear"):
+    gz = _pre_activation_grad(g, out, activation)
+    if not _state.recording:
+        return wrap(xp.matmul(gz._value, kernel._value.T))
+    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.shape import transpose
+
+    return matmul_op(gz, transpose(kernel))
+
+
+def _dense_grad_kernel(g, out, x, kernel, bias, activation="linear"):
+    gz = _pre_activation_grad(g, out, activation)
+    k, n = kernel.shape
+    if not _state.recording:
+        return wrap(xp.matmul(x._value.reshape(-1, k).T, gz._value.reshape(-1, n)))
+    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.shape import reshape, transpose
+
+    return matmul_op(transpose(reshape(x, (-1, k))), reshape(gz, (-1, n)))
+
+
+def _dense_grad_bias(g, out, x, kernel, bias, activation="linear"):
+    gz = _pre_activation_grad(g, out, activation)
+    n = kernel.shape[1]
+    if not _state.recording:
+        _memo[:] = [None, None, None]  # the bias rule runs last: let the arrays go
+        return wrap(gz._value.reshape(-1, n).sum(axis=0))
+    from tapeflow.ops.reduction import sum as _sum
+    from tapeflow.ops.shape import reshape
+
+    return _sum(reshape(gz, (-1, n)), axis=0)
+
+
+dense_op = defop(
+    "dense",
+    _dense,
+    _dense_grad_x,
+    _dense_grad_kernel,
+    _dense_grad_bias,
+    save_output=True,
+    explain=_dense_explain,
+)
+
+
+def dense(x, kernel, bias=None, activation="linear"):
+    """``activation(x @ kernel + bias)`` as one op with one backward pass.
+
+    Args:
+        x: inputs ``(..., k)``.
+        kernel: ``(k, n)``.
+        bias: ``(n,)`` or None.
+        activation: one of ``"linear"``, ``"relu"``, ``"sigmoid"``, ``"tanh"``.
+
+    Shape:
+        ``(..., k), (k, n), (n,) -> (..., n)``.
+
+    Raises:
+        ShapeError: when ``x``'s last dimension differs from ``kernel``'s first.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.ops.fused.dense([[1.0, -2.0]], [[1.0], [1.0]], [0.5], activation="relu")
+        tapeflow.Tensor([[0.]], shape=(1, 1), dtype=float32)
+    """
+    return dense_op(x, kernel, 0.0 if bias is None else bias, activation=activation)
+
+
+def _labels_index(labels, logits):
+    lab = labels
+    if lab.ndim == logits.ndim and lab.shape[-1] == 1:
+        lab = lab.reshape(lab.shape[:-1])
+    if lab.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"labels of shape {labels.shape} do not fit logits of shape {logits.shape}: expected labels of "
+            f"shape {logits.shape[:-1]} (one class index per sample)"
+        )
+    if lab.dtype.kind == "f":
+        if lab.size and not bool(xp.all(lab == xp.floor(lab))):
+            raise ValueError("labels must be whole numbers (class indices); got fractional values")
+        lab = lab.astype(xp.int64)
+    elif lab.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integer class indices; got dtype {lab.dtype}")
+    n = logits.shape[-1]
+    if lab.size and (int(lab.min()) < 0 or int(lab.max()) >= n):
+        bad = int(lab.min()) if int(lab.min()) < 0 else int(lab.max())
+        raise ValueError(f"labels must be in [0, {n}) for logits with {n} classes; received a label {bad}")
+    return lab
+
+
+def _sparse_xent(labels, logits):
+    lab = _labels_index(labels, logits)
+    z = logits - xp.max(logits, axis=-1, keepdims=True)
+    picked = xp.take_along_axis(z, lab[..., None], axis=-1)[..., 0]
+    xp.exp(z, out=z)
+    return xp.log(xp.sum(z, axis=-1)) - picked
+
+
+def _sparse_xent_grad(g, out, labels, logits):
+    if not _state.recording:
+        lv = logits._value
+        lab = _labels_index(labels._value if hasattr(labels, "_value") else labels, lv)
+        p = lv - xp.max(lv, axis=-1, keepdims=True)
+        xp.exp(p, out=p)
+        p /= xp.sum(p, axis=-1, keepdims=True)
+        xp.put_along_axis(p, lab[..., None], xp.take_along_axis(p, lab[..., None], axis=-1) - 1, axis=-1)
+        p *= g._value[..., None]
+        return wrap(p)
+    from tapeflow.creation import one_hot
+    from tapeflow.ops.elementwise import cast
+    from tapeflow.ops.nn import softmax
+    from tapeflow.ops.shape import expand_dims
+
+    lab = _labels_index(labels._value if hasattr(labels, "_value") else labels, logits._value)
+    onehot = cast(one_hot(lab, logits.shape[-1]), logits.dtype)
+    return (softmax(logits) - onehot) * expand_dims(g, -1)
+
+
+sparse_softmax_cross_entropy_op = defop("sparse_softmax_cross_entropy", _sparse_xent, None, _sparse_xent_grad)
+
+
+def sparse_softmax_cross_entropy(labels, logits):
+    """Per-sample cross-entropy of integer ``labels`` against unnormalized ``logits`` (stable for any logits).
+
+    Formula:
+        ``loss = logsumexp(logits) - logits[label]``; gradient ``softmax(logits) - one_hot(label)``.
+
+    Shape:
+        ``labels (...,)`` or ``(..., 1)``, ``logits (..., classes) -> (...,)``.
+
+    Raises:
+        ValueError: for labels outside ``[0, classes)``, naming the bad label.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> loss = tp.ops.fused.sparse_softmax_cross_entropy([0, 1], [[1000.0, 0.0], [0.0, 0.0]])
+        >>> [round(float(v), 4) for v in loss]
+        [0.0, 0.6931]
+    """
+    return sparse_softmax_cross_entropy_op(labels, logits)
+
+
+__all__ = ["dense", "sparse_softmax_cross_entropy", "DENSE_ACTIVATIONS"]

@@ -1,0 +1,56 @@
+"""Optimizers (``tp.optimizers``): SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, and schedules.
+
+Example:
+    >>> import tapeflow as tp
+    >>> tp.optimizers.get("adam")
+    <Adam learning_rate=0.001 iterations=0>
+"""
+
+from tapeflow.optimizers import schedules
+from tapeflow.optimizers.adam import Adam, Adamax, AdamW, Nadam
+from tapeflow.optimizers.base import Optimizer
+from tapeflow.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
+from tapeflow.optimizers.sgd import SGD
+
+_CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam)}
+_NAMES = {name.lower(): cls for name, cls in _CLASSES.items()}
+
+
+def get(identifier):
+    """Resolve an optimizer from a name (``"adam"``, ``"sgd"``, ...), an instance or a config dict.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _NAMES.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        return cls()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise TypeError(f"Cannot interpret {identifier!r} as an optimizer")
+
+
+def serialize(optimizer) -> dict:
+    """``{"class_name", "config"}`` (JSON data) for a built-in optimizer."""
+    name = type(optimizer).__name__
+    if name not in _CLASSES:
+        raise ValueError(f"Cannot serialize optimizer {optimizer!r}: not a built-in tapeflow optimizer")
+    return {"class_name": name, "config": optimizer.get_config()}
+
+
+def deserialize(config, custom_objects=None):
+    """The optimizer described by :func:`serialize`'s output (unknown class names are refused)."""
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown optimizer class {name!r}. Choose one of {sorted(_CLASSES)}.")
+    return cls.from_config(config.get("config", {}), custom_objects)
+
+
+__all__ = ["Optimizer", "get", "serialize", "deserialize", "schedules", *_CLASSES]

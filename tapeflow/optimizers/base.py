@@ -1,0 +1,261 @@
+"""The Optimizer base: learning rate (or schedule), clipping, decoupled weight decay, slots,
+``apply_gradients``.
+
+Subclasses implement ``_slot_names`` and ``update_step(gradient, variable, lr)``. Updates are written in place
+into each Variable's array with NumPy ``out=`` arguments and one shared scratch buffer, so a step allocates no
+full-size temporaries (Variables document that optimizers may do this).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tapeflow._tensor import Tensor, Variable
+from tapeflow.errors import ShapeError
+from tapeflow.optimizers import schedules as _schedules
+
+
+class Optimizer:
+    """Base class of optimizers.
+
+    Args:
+        learning_rate: a float or a :class:`~tapeflow.optimizers.schedules.LearningRateSchedule`.
+        weight_decay: decoupled weight decay: before each update ``w -= learning_rate * weight_decay * w``.
+        clipnorm: clip each gradient to this L2 norm.
+        clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: scale all gradients together so their joint L2 norm is at most this.
+        name: a name for the optimizer.
+    """
+
+    _slot_names: tuple = ()
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError("Only one of `clipnorm` and `global_clipnorm` can be set. Received both.")
+        for key, value in (
+            ("clipnorm", clipnorm),
+            ("clipvalue", clipvalue),
+            ("global_clipnorm", global_clipnorm),
+        ):
+            if value is not None and value <= 0:
+                raise ValueError(f"`{key}` must be positive. Received: {key}={value}")
+        self._check_lr(learning_rate)
+        self._learning_rate = learning_rate
+        self.weight_decay = None if not weight_decay else float(weight_decay)
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self._slots: dict[int, list] = {}
+        self._variables: list[Variable] = []
+        self._scratch: dict = {}
+
+    @staticmethod
+    def _check_lr(lr):
+        if isinstance(lr, _schedules.LearningRateSchedule) or callable(lr):
+            return
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or lr < 0:
+            raise ValueError(
+                f"`learning_rate` must be a non-negative number or a schedule. Received: learning_rate={lr!r}"
+            )
+
+    # --- learning rate --------------------------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate for the next update (a schedule is evaluated at ``iterations``)."""
+        lr = self._learning_rate
+        return float(lr(self.iterations)) if callable(lr) else float(lr)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(self._learning_rate, _schedules.LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a learning-rate schedule, so its learning rate cannot "
+                "be set to a number; create the optimizer with a float learning rate instead."
+            )
+        self._check_lr(value)
+        self._learning_rate = float(value) if not callable(value) else value
+
+    lr = learning_rate
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def build(self, var_list):
+        """Create the slots (moment estimates, ...) of each new variable."""
+        for var in var_list:
+            if id(var) not in self._slots:
+                self._slots[id(var)] = [self._init_slot(name, var) for name in self._slot_names]
+                self._variables.append(var)
+
+    def _init_slot(self, name, var):
+        return np.zeros(var.shape, dtype=var.dtype)
+
+    def _tmp(self, arr, k=0):
+        """A scratch array shaped like ``arr``, shared by all variables (k picks one of several)."""
+        key = (arr.dtype, k)
+        buf = self._scratch.get(key)
+        if buf is None or buf.size < arr.size:
+            buf = self._scratch[key] = np.empty(arr.size, dtype=arr.dtype)
+        return buf[: arr.size].reshape(arr.shape)
+
+    def variables(self) -> list:
+        """The optimizer's state as arrays: ``[iterations, *slots of each variable in build order]``."""
+        out = [np.array(self.iterations, dtype=np.int64)]
+        for var in self._variables:
+            out.extend(self._slots[id(var)])
+        return out
+
+    def get_weights(self) -> list:
+        """Copies of :meth:`variables`."""
+        return [np.array(a, copy=True) for a in self.variables()]
+
+    def set_weights(self, weights):
+        """Restore :meth:`get_weights`' output (the optimizer must be built for the same variables first).
+
+        Raises:
+            ValueError: when the count or a shape does not match.
+        """
+        mine = self.variables()
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"set_weights: optimizer '{self.name}' holds {len(mine)} arrays (build it first with "
+                f"optimizer.build(model.trainable_weights)); {len(weights)} were given"
+            )
+        for a, w in zip(mine[1:], weights[1:]):
+            if np.shape(w) != a.shape:
+                raise ShapeError(f"set_weights: optimizer slot of shape {a.shape} given shape {np.shape(w)}")
+        self.iterations = int(np.asarray(weights[0]))
+        for a, w in zip(mine[1:], weights[1:]):
+            a[...] = w
+
+    # --- updates --------------------------------------------------------------------------------------------
+    def apply_gradients(self, grads_and_vars):
+        """Apply one update to each variable from its gradient (None gradients are skipped).
+
+        Raises:
+            ValueError: when every gradient is None (the loss does not depend on the variables).
+
+        Example:
+            >>> import tapeflow as tp
+            >>> w = tp.Variable([1.0, 2.0])
+            >>> tp.optimizers.SGD(0.1).apply_gradients([(tp.constant([1.0, 1.0]), w)])
+            >>> w.numpy()
+            array([0.9, 1.9], dtype=float32)
+        """
+        pairs = [(g, v) for g, v in grads_and_vars]
+        kept = [(g, v) for g, v in pairs if g is not None]
+        if not kept:
+            names = [getattr(v, "name", "?") for _, v in pairs]
+            raise ValueError(
+                f"No gradients provided for any variable: {names}. Does the loss depend on them?"
+            )
+        grads = []
+        for g, v in kept:
+            arr = g._value if isinstance(g, Tensor) else np.asarray(g)
+            if arr.shape != v.shape:
+                raise ShapeError(
+                    f"apply_gradients: gradient of shape {arr.shape} for variable '{v.name}' of shape "
+                    f"{v.shape}"
+                )
+            grads.append(arr if arr.dtype == v.dtype else arr.astype(v.dtype))
+        grads = self._clip(grads)
+        variables = [v for _, v in kept]
+        self.build(variables)
+        lr = self.learning_rate
+        self._t = self.iterations + 1
+        self._before_updates(lr)
+        for g, v in zip(grads, variables):
+            if not (v._value.flags.writeable and v._value.flags.c_contiguous):
+                v._value = np.array(v._value, copy=True)
+            if self.weight_decay:
+                v._value *= 1.0 - lr * self.weight_decay
+            self.update_step(g, v, lr)
+        self.iterations += 1
+
+    def _before_updates(self, lr):
+        """Per-step bookkeeping shared by all variables (override)."""
+
+    def update_step(self, gradient, variable, lr):
+        """Update ``variable`` in place from the array ``gradient`` (override)."""
+        raise NotImplementedError
+
+    def _clip(self, grads):
+        if self.clipvalue is not None:
+            grads = [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        if self.clipnorm is not None:
+            out = []
+            for g in grads:
+                norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+                out.append(g * (self.clipnorm / norm) if norm > self.clipnorm else g)
+            grads = out
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+            if norm > self.global_clipnorm:
+                grads = [g * (self.global_clipnorm / norm) for g in grads]
+        return grads
+
+    def minimize(self, loss, var_list, tape=None):
+        """Compute gradients of ``loss`` (a zero-argument callable, or a tensor recorded by ``tape``) with
+        respect to ``var_list`` and apply them.
+
+        Example:
+            >>> import tapeflow as tp
+            >>> w = tp.Variable(3.0)
+            >>> opt = tp.optimizers.SGD(0.1)
+            >>> opt.minimize(lambda: w * w, [w])
+            >>> round(float(w), 4)
+            2.4
+        """
+        from tapeflow.autodiff import GradientTape
+
+        var_list = list(var_list() if callable(var_list) else var_list)
+        if callable(loss):
+            with GradientTape() as tape:
+                value = loss()
+        elif tape is None:
+            raise ValueError(
+                "minimize: pass `loss` as a zero-argument callable, or pass the `tape` that recorded it"
+            )
+        else:
+            value = loss
+        grads = tape.gradient(value, var_list)
+        self.apply_gradients(zip(grads, var_list))
+
+    # --- config ---------------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        if isinstance(lr, _schedules.LearningRateSchedule):
+            lr = _schedules.serialize(lr)
+        elif callable(lr):
+            raise ValueError(
+                f"Cannot serialize optimizer '{self.name}': its learning rate is a custom callable"
+            )
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = _schedules.deserialize(config["learning_rate"], custom_objects)
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} learning_rate={self.learning_rate:g} iterations={self.iterations}>"

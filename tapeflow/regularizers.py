@@ -1,0 +1,137 @@
+"""Weight regularizers (``tp.regularizers``): penalties added to the training loss.
+
+Example:
+    >>> import tapeflow as tp
+    >>> reg = tp.regularizers.l2(0.01)
+    >>> round(float(reg(tp.constant([1.0, -2.0]))), 6)
+    0.05
+"""
+
+from __future__ import annotations
+
+from tapeflow import ops
+
+
+class Regularizer:
+    """Base class: ``reg(weight)`` returns a scalar penalty tensor."""
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _check(name, value):
+    value = float(value)
+    if value < 0:
+        raise ValueError(f"`{name}` must be non-negative. Received: {name}={value}")
+    return value
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|x|) + l2 * sum(x**2)``.
+
+    Formula:
+        ``penalty = l1 * sum(abs(x)) + l2 * sum(square(x))``
+    """
+
+    def __init__(self, l1=0.0, l2=0.0):
+        self.l1, self.l2 = _check("l1", l1), _check("l2", l2)
+
+    def __call__(self, x):
+        total = None
+        if self.l1:
+            total = self.l1 * ops.sum(ops.abs(x))
+        if self.l2:
+            term = self.l2 * ops.sum(ops.square(x))
+            total = term if total is None else total + term
+        return total if total is not None else ops.sum(ops.zeros_like(x))
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(L1L2):
+    """``l1 * sum(|x|)``."""
+
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """``l2 * sum(x**2)``."""
+
+    def __init__(self, l2=0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+def l1(l1=0.01):  # noqa: E741
+    """An :class:`L1` regularizer."""
+    return L1(l1)
+
+
+def l2(l2=0.01):
+    """An :class:`L2` regularizer."""
+    return L2(l2)
+
+
+def l1_l2(l1=0.01, l2=0.01):  # noqa: E741
+    """An :class:`L1L2` regularizer."""
+    return L1L2(l1, l2)
+
+
+_CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
+_NAMES = {"l1": L1, "l2": L2, "l1_l2": L1L2}
+
+
+def get(identifier):
+    """Resolve a regularizer from None, a name (``"l1"``, ``"l2"``, ``"l1_l2"``), a config dict or a callable.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if identifier is None or isinstance(identifier, Regularizer) or callable(identifier):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(f"Unknown regularizer {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        return cls()
+    raise TypeError(f"Cannot interpret {identifier!r} as a regularizer")
+
+
+def serialize(regularizer):
+    """A JSON-ready ``{"class_name", "config"}`` (None stays None)."""
+    if regularizer is None:
+        return None
+    name = type(regularizer).__name__
+    if name not in _CLASSES:
+        raise ValueError(f"Cannot serialize regularizer {regularizer!r}: not a built-in tapeflow regularizer")
+    return {"class_name": name, "config": regularizer.get_config()}
+
+
+def deserialize(config, custom_objects=None):
+    """The regularizer described by ``serialize``'s output."""
+    if config is None:
+        return None
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown regularizer class {name!r}. Choose one of {sorted(_CLASSES)}.")
+    return cls.from_config(config.get("config", {}))
+
+
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
