@@ -44,6 +44,37 @@ def per_call(fn, *, number=None, repeat=7, min_time=0.05):
     return statistics.median(times)
 
 
+def interleaved(fns, *, repeat=9, min_time=0.05):
+    """Seconds per call of each ``{name: fn}``, timing them in alternating batches in this process.
+
+    For comparisons where both sides share this process's libraries (tapeflow against raw NumPy on large
+    arrays): alternating batch by batch exposes both to the same load, so the ratio stays meaningful on a busy
+    machine. Returns ``{name: median seconds per call}``.
+    """
+    numbers = {}
+    for name, fn in fns.items():
+        fn()
+        number, elapsed = 1, 0.0
+        while True:
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time or number >= 1 << 24:
+                break
+            number *= 2 if elapsed <= 0 else max(2, min(10, int(min_time / elapsed) + 1))
+        numbers[name] = number
+    times = {name: [] for name in fns}
+    for r in range(repeat):
+        for name in (list(fns) if r % 2 == 0 else list(reversed(list(fns)))):
+            fn, number = fns[name], numbers[name]
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[name].append((time.perf_counter() - start) / number)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def run_snippet(code, *, timeout=600, env=None):
     """Run ``code`` in a fresh ``python`` and return the JSON value its last stdout line prints.
 
@@ -72,7 +103,8 @@ def alternate(snippets, *, rounds=3, timeout=600, env=None):
 
     Returns:
         ``{impl_name: median measurement}`` and, under ``"_all"``, every round's values. A snippet may print a
-        dict of numbers instead (several workloads per process); its result is then a dict of medians.
+        dict (possibly nested) of numbers instead (several workloads per process); its result is then a dict
+        of medians.
     """
     values = {name: [] for name in snippets}
     for r in range(rounds):
@@ -85,8 +117,8 @@ def alternate(snippets, *, rounds=3, timeout=600, env=None):
 
 
 def _median(measurements):
-    if isinstance(measurements[0], dict):
-        return {k: statistics.median(float(m[k]) for m in measurements) for k in measurements[0]}
+    if isinstance(measurements[0], dict):  # nested dicts of numbers: medians leaf by leaf
+        return {k: _median([m[k] for m in measurements]) for k in measurements[0]}
     return statistics.median(float(m) for m in measurements)
 
 

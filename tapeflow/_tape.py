@@ -16,7 +16,6 @@ from collections import deque
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable, wrap
-from tapeflow._tensor import wrap as _wrap
 from tapeflow.errors import ShapeError
 
 
@@ -87,7 +86,7 @@ class Node:
     def shapes(self):
         """A :class:`Spec` (shape, dtype) per input."""
         if self.specs is not None:
-            return tuple(Spec(shape, dtype) for shape, dtype in self.specs)
+            return tuple([_SCALAR if dtype is None and shape == () else Spec(shape, dtype) for shape, dtype in self.specs])
         if self.inputs is None:
             return ()
         return tuple(_spec_of(x) for x in self.inputs)
@@ -115,6 +114,9 @@ class Spec:
     @property
     def ndim(self):
         return len(self.shape)
+
+
+_SCALAR = Spec((), None)  # a Python scalar input
 
 
 class _Recorder:
@@ -236,51 +238,6 @@ def record(op, args, vals, params, out):
     return Node(op, tuple(parents), None, params, out if op.save_output else None, specs, tapes)
 
 
-def record2(op, a, b, va, vb, out):
-    """:func:`record` for two inputs, each a Tensor, Variable or Python scalar (the arithmetic operators' hot
-    path); anything but the common case (every tracked parent recorded by exactly the tapes recording now)
-    goes to :func:`record`."""
-    recording = _state.recording
-    if not recording:
-        return OUTSIDE
-    now = recording.frozen
-    ca = a.__class__
-    if ca is Tensor:
-        pa = a._node
-        if pa is not None and pa.tapes is not now:
-            return record(op, (a, b), (va, vb), None, out)
-    elif ca is Variable:
-        pa = a._node
-        if pa is None or pa.tapes is not now:  # not yet watched by every tape recording now
-            pa = _watch_accessed(a, va, recording, now)
-            if pa is None:
-                return record(op, (a, b), (va, vb), None, out)
-        a = _wrap(va, pa)  # a snapshot: a later assign must not change what was recorded
-    else:
-        pa = None
-    cb = b.__class__
-    if cb is Tensor:
-        pb = b._node
-        if pb is not None and pb.tapes is not now:
-            return record(op, (a, b), (va, vb), None, out)
-    elif cb is Variable:
-        pb = b._node
-        if pb is None or pb.tapes is not now:
-            pb = _watch_accessed(b, vb, recording, now)
-            if pb is None:
-                return record(op, (a, b), (va, vb), None, out)
-        b = _wrap(vb, pb)
-    else:
-        pb = None
-    saved = out if op.save_output else None
-    if op.save_inputs:
-        return Node(op, (pa, pb), (a if pa is not None else va, b if pb is not None else vb), None, saved, None,
-                    now)
-    specs = ((va.shape, va.dtype) if pa is not None else _scalar_spec(va),
-             (vb.shape, vb.dtype) if pb is not None else _scalar_spec(vb))
-    return Node(op, (pa, pb), None, None, saved, specs, now)
-
-
 def _watch_accessed(v, value, recording, now):
     """A Variable read while tapes record: let each tape that watches accessed variables watch it. Returns its
     node when now every recording tape tracks it (else None: the caller takes the general path)."""
@@ -347,10 +304,13 @@ def _reduce_to_shape(g, shape, op_name):
     return g
 
 
-def backward(recorder, targets, output_gradients, sources):
-    """Gradients of ``sum(targets * output_gradients)`` with respect to each source (None if unconnected)."""
-    from tapeflow import ops
+def backward(recorder, targets, output_gradients, sources, release=False):
+    """Gradients of ``sum(targets * output_gradients)`` with respect to each source (None if unconnected).
 
+    With ``release`` (a non-persistent tape's one call), each node no other tape shares drops what it kept as
+    soon as its gradient has been passed on, so memory falls during the walk.
+    """
+    ops = _ops()
     grads = {}
     roots = []
     for target, og in zip(targets, output_gradients):
@@ -375,20 +335,36 @@ def backward(recorder, targets, output_gradients, sources):
 
     order = _topological(recorder, roots)
     keep = {id(s._node) for s in sources if s is not None and s._node is not None}
+    pop = grads.pop
     for node in order:
         key = id(node)
-        g = grads.get(key) if key in keep else grads.pop(key, None)
+        g = grads.get(key) if key in keep else pop(key, None)
         op = node.op
-        if g is None or op is None:
+        if op is None:
             continue
-        _propagate(recorder, node, op, g, grads)
+        if g is not None:
+            _propagate(recorder, node, op, g, grads)
+        if release and len(node.tapes) == 1:
+            node.inputs = node.out_value = None
+            node.parents = ()
+            node.op = None
     return [grads.get(id(s._node)) if recorder.tracks(s._node) else None for s in sources]
+
+
+def _ops():
+    global _OPS
+    if _OPS is None:
+        from tapeflow import ops as _OPS
+    return _OPS
+
+
+_OPS = None
 
 
 def _propagate(recorder, node, op, g, grads):
     """Apply ``node``'s gradient rules to its output gradient ``g``; add each result, summed back to its input's
     shape and cast to its dtype, into ``grads`` (keyed by parent node id)."""
-    from tapeflow import ops
+    ops = _OPS or _ops()
 
     params = node.params or _NO_PARAMS
     out = wrap(node.out_value, node) if op.save_output else None
@@ -412,6 +388,8 @@ def _propagate(recorder, node, op, g, grads):
         if not isinstance(gi, Tensor):
             gi = Tensor(gi)
         x = inputs[i]
+        if x.__class__ is Tensor:
+            x = x._value
         shape, dtype = x.shape, x.dtype
         if gi._value.shape != shape:
             gi = _reduce_to_shape(gi, shape, op.name)
@@ -428,21 +406,24 @@ _NO_PARAMS = {}
 def _topological(recorder, roots):
     """Nodes reachable from ``roots`` through ``recorder``'s nodes, outputs before inputs (iterative DFS)."""
     order, visited = [], set()
+    leaves = recorder.leaf_ids
     stack = [(n, False) for n in roots]
+    push, pop, seen, emit = stack.append, stack.pop, visited.add, order.append
     while stack:
-        node, done = stack.pop()
+        node, done = pop()
         if done:
-            order.append(node)
+            emit(node)
             continue
-        if id(node) in visited:
+        key = id(node)
+        if key in visited:
             continue
-        visited.add(id(node))
-        stack.append((node, True))
+        seen(key)
+        push((node, True))
         if node.op is None:
             continue
         for p in node.parents:
-            if p is not None and id(p) not in visited and recorder.tracks(p):
-                stack.append((p, False))
+            if p is not None and id(p) not in visited and (recorder in p.tapes or id(p) in leaves):
+                push((p, False))
     order.reverse()
     return order
 

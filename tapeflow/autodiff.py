@@ -131,14 +131,14 @@ class GradientTape:
         ogs = [None] * len(targets) if output_gradients is None else _flatten(output_gradients)[0]
         was = self._pause()
         try:
-            grads = backward(self._recorder, targets, ogs, flat)
+            grads = backward(self._recorder, targets, ogs, flat, release=not self._persistent)
         finally:
             if was:
                 _state.recording.append(self._recorder)
         if unconnected_gradients == "zero":
             grads = [ops.zeros_like(s) if g is None else g for g, s in zip(grads, flat)]
         if not self._persistent:
-            self._spend(targets)
+            self._spend(targets, released=True)
         return rebuild(grads)
 
     def _check_usable(self, what):
@@ -148,9 +148,10 @@ class GradientTape:
                 f"Create it with tp.GradientTape(persistent=True) to call gradient() or jacobian() more than once."
             )
 
-    def _spend(self, targets):
+    def _spend(self, targets, released=False):
         self._spent = True
-        release(self._recorder, [t._node for t in targets if self._recorder.tracks(t._node)])
+        if not released:
+            release(self._recorder, [t._node for t in targets if self._recorder.tracks(t._node)])
         self._recorder.watched.clear()
 
     def jacobian(self, target, source, unconnected_gradients="none"):

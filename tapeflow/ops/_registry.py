@@ -10,8 +10,10 @@ from __future__ import annotations
 from types import MethodType as _MethodType
 
 from tapeflow import _backend as B
-from tapeflow._tape import note_nondiff, record, record2
+from tapeflow._tape import OUTSIDE, Node, _state, _watch_accessed, note_nondiff, record
+from tapeflow._tape import _scalar_spec as _spec
 from tapeflow._tensor import _SCALARS, Tensor, Variable, to_array
+from tapeflow._tensor import wrap as _wrap
 from tapeflow.errors import ShapeError
 
 REGISTRY: dict[str, Op] = {}
@@ -114,51 +116,100 @@ class Op:
 def _binary_call(op):
     """``op(a, b)`` without keyword parameters: the hot path of every arithmetic operator (``x * 2 + 1``).
 
-    The same steps as :meth:`Op.__call__`, unrolled for two arguments that are Tensors, Variables or Python
-    scalars; anything else (lists, arrays, two scalars) takes the general path.
+    The same steps as :meth:`Op.__call__` and :func:`~tapeflow._tape.record`, unrolled for two arguments that
+    are Tensors, Variables or Python scalars in the common case (every tracked input recorded by exactly the
+    tapes recording now); anything else takes the general path.
     """
     forward = op.forward
     general = op._general
-    output = op._output
     error = op._error
     differentiable = op.differentiable
+    save_inputs = op.save_inputs
+    save_output = op.save_output
+    state = _state
 
     def call2(a, b):
         ca = a.__class__
         if ca is Tensor:
             va = a._value
-            tracked = a._node is not None
+            pa = a._node
         elif ca is Variable:
             va = a._value
-            tracked = True
+            pa = a
         elif ca is float or ca is int:
             va = a
-            tracked = False
+            pa = None
         else:
             return general(a, b)
         cb = b.__class__
         if cb is Tensor:
             vb = b._value
-            tracked = tracked or b._node is not None
+            pb = b._node
         elif cb is Variable:
             vb = b._value
-            tracked = True
+            pb = b
         elif (cb is float or cb is int) and ca is not float and ca is not int:
             vb = b
+            pb = None
         else:
             return general(a, b)
         try:
             out = forward(va, vb)
         except (ValueError, IndexError, TypeError) as e:
             raise error(e, (va, vb), {}) from e
-        if tracked and differentiable:
-            if out.__class__ is not _ndarray:
-                out = B.xp.asarray(out)
-            t = _new(Tensor)
-            t._value = out
-            t._node = record2(op, a, b, va, vb, out)
+        if out.__class__ is not _ndarray:
+            out = B.xp.asarray(out)
+        t = _new(Tensor)
+        t._value = out
+        if pa is None and pb is None:
+            t._node = None
             return t
-        return output(out, (a, b), (va, vb), None, tracked)
+        if not differentiable:
+            t._node = None
+            note_nondiff(op, (a, b))  # so tape.explain can say where the gradient path was cut
+            return t
+        recording = state.recording
+        if not recording:
+            t._node = OUTSIDE
+            return t
+        now = recording.frozen
+        if ca is Variable:
+            pa = a._node
+            if pa is None or pa.tapes is not now:  # not yet watched by every tape recording now
+                pa = _watch_accessed(a, va, recording, now)
+                if pa is None:
+                    t._node = record(op, (a, b), (va, vb), None, out)
+                    return t
+            a = _wrap(va, pa)  # a snapshot: a later assign must not change what was recorded
+        elif pa is not None and pa.tapes is not now:
+            t._node = record(op, (a, b), (va, vb), None, out)
+            return t
+        if cb is Variable:
+            pb = b._node
+            if pb is None or pb.tapes is not now:
+                pb = _watch_accessed(b, vb, recording, now)
+                if pb is None:
+                    t._node = record(op, (a, b), (va, vb), None, out)
+                    return t
+            b = _wrap(vb, pb)
+        elif pb is not None and pb.tapes is not now:
+            t._node = record(op, (a, b), (va, vb), None, out)
+            return t
+        node = _new(Node)
+        node.op = op
+        node.parents = (pa, pb)
+        node.params = None
+        node.out_value = out if save_output else None
+        node.tapes = now
+        if save_inputs:
+            node.inputs = (va if pa is None else a, vb if pb is None else b)
+            node.specs = None
+        else:
+            node.inputs = None
+            node.specs = (_spec(va) if pa is None else (va.shape, va.dtype),
+                          _spec(vb) if pb is None else (vb.shape, vb.dtype))
+        t._node = node
+        return t
 
     return call2
 
