@@ -30,3 +30,12 @@ __all__ = [
     "ProgbarLogger",
     "resolve_verbose",
 ]
+__all__ += ["BackupAndRestore"]  # noqa: F822 - defined in tapeflow.saving.backup, loaded on first use
+
+
+def __getattr__(name):
+    if name == "BackupAndRestore":
+        from tapeflow.saving.backup import BackupAndRestore
+
+        return BackupAndRestore
+    raise AttributeError(f"module 'tapeflow.callbacks' has no attribute {name!r}")

@@ -21,7 +21,7 @@ from tapeflow._tensor import Tensor
 from tapeflow.autodiff import GradientTape
 from tapeflow.layers.base import Layer, _no_recording, flatten, map_structure
 from tapeflow.metrics import Mean
-from tapeflow.models import _data, weights_io
+from tapeflow.models import _data
 from tapeflow.models._compile import CompiledLoss, CompiledMetrics
 
 
@@ -136,6 +136,9 @@ class Model(Layer):
         """
         self.optimizer = _optimizers.get(optimizer)
         self.loss = loss
+        # kept as given, for model.save (tapeflow.saving serializes them)
+        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+                              "weighted_metrics": weighted_metrics}
         names = self.output_names
         self.compiled_loss = CompiledLoss(loss, loss_weights, names)
         self.compiled_metrics = CompiledMetrics(metrics, self.compiled_loss.losses, names)
@@ -355,6 +358,7 @@ class Model(Layer):
         self._train_vars = None
         logs = {}
         cbl.call("on_train_begin", logs)
+        initial_epoch = max(initial_epoch, self.__dict__.pop("_initial_epoch", 0))  # BackupAndRestore resumes
         try:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
@@ -478,21 +482,34 @@ class Model(Layer):
         out = self.predict_step((_data.to_numpy(x, self.dtype),))
         return map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out)
 
-    # --- weights on disk ------------------------------------------------------------------------------------
+    # --- on disk (tapeflow.saving does the work) ------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Save architecture, compile settings, weights and optimizer state to one ``.tapeflow`` file,
+        atomically; reload with ``tp.models.load_model``. See :func:`tapeflow.saving.save_model`."""
+        from tapeflow.saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
     def save_weights(self, filepath):
-        """Write every weight to ``filepath`` (atomically; see :mod:`tapeflow.models.weights_io`)."""
-        if not self.built:
-            raise ValueError(f"save_weights: model '{self.name}' is not built yet, so it has no weights")
-        weights_io.save_weights(self.weights, filepath)
+        """Write every weight to ``filepath`` atomically (``.safetensors``, or a ``.tapeflow`` archive for
+        other names). See :func:`tapeflow.saving.save_weights`."""
+        from tapeflow.saving import save_weights
+
+        save_weights(self, filepath)
 
     def load_weights(self, filepath):
-        """Set every weight from a file written by :meth:`save_weights` (same architecture)."""
-        if not self.built:
-            raise ValueError(
-                f"load_weights: build model '{self.name}' first (call it on data or give its input "
-                f"shape), so its weights exist"
-            )
-        weights_io.load_weights(self.weights, filepath)
+        """Set every weight from a file of :meth:`save_weights` or :meth:`save` (same architecture; every
+        shape and dtype checked first). See :func:`tapeflow.saving.load_weights`."""
+        from tapeflow.saving import load_weights
+
+        load_weights(self, filepath)
+
+    def export(self, filepath, format="onnx", **kwargs):
+        """Export the model for inference elsewhere: ``format="onnx"`` writes an ONNX file (needs the
+        ``onnx`` extra). See :func:`tapeflow.saving.export_onnx`."""
+        from tapeflow.saving import export
+
+        export(self, filepath, format=format, **kwargs)
 
     # --- summary --------------------------------------------------------------------------------------------
     def summary(self, line_length=None, print_fn=None, expand_nested=False, show_trainable=False):

@@ -1,0 +1,192 @@
+"""``BackupAndRestore``: a training run killed at any moment resumes, when started again, from the last
+completed epoch — and, seeded, ends with exactly the weights of a run never interrupted.
+
+At the end of every epoch the callback writes one archive (atomically: a kill mid-write leaves the previous
+backup whole) holding everything the rest of the run depends on: the weights, the optimizer's slots and
+iteration count, its learning rate, the global random generator's state (which draws the next epoch's
+shuffle and dropout masks), the state of every layer's private generator (layers made with ``seed=``), and
+the History so far. When ``fit`` starts with a backup present, the callback restores all of it and ``fit``
+continues with the next epoch. After a run completes, the backup is deleted (``delete_checkpoint=True``).
+
+Not restored: the internal counters of other callbacks (``EarlyStopping``'s patience, ``ReduceLROnPlateau``'s
+wait), as in Keras; and data pipelines with their own random state (``tp.data`` shuffling with a fixed seed
+repeats anyway).
+
+Example:
+    >>> import os, tempfile
+    >>> import numpy as np, tapeflow as tp
+    >>> folder = tempfile.mkdtemp()
+    >>> tp.random.set_seed(0)
+    >>> model = tp.Sequential([tp.layers.Dense(1, input_shape=(2,))])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> backup = tp.callbacks.BackupAndRestore(folder)
+    >>> history = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=3, callbacks=[backup], verbose=0)
+    >>> os.listdir(folder)  # a completed run deletes its backup
+    []
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from tapeflow.callbacks.base import Callback
+from tapeflow.saving import archive, model_io, safetensors_io
+from tapeflow.saving.errors import FileFormatError
+
+FILENAME = "backup.tapeflow"
+
+
+def _all_layers(model) -> list:
+    """Every layer under ``model`` in a fixed depth-first order (iterative; each layer once)."""
+    out, seen, stack = [], set(), [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        out.append(layer)
+        stack.extend(reversed(layer.layers))
+    return out
+
+
+def rng_state(model) -> dict:
+    """The global generator's state and that of every layer with a private generator (JSON data)."""
+    from tapeflow import random
+
+    layers = {}
+    for i, layer in enumerate(_all_layers(model)):
+        rng = getattr(layer, "_rng", None)
+        if isinstance(rng, np.random.Generator):
+            layers[str(i)] = {"name": layer.name, "state": rng.bit_generator.state}
+    return {"global": random.generator().bit_generator.state, "seed": random.get_seed(), "layers": layers}
+
+
+def _set_state(generator, state, what):
+    try:
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise FileFormatError(f"{what}: the saved random-generator state is invalid: {e}") from None
+
+
+def restore_rng_state(model, state: dict, what: str) -> None:
+    """Put back :func:`rng_state`'s output (the global generator, then each layer's)."""
+    from tapeflow import random
+
+    if not isinstance(state, dict) or not isinstance(state.get("global"), dict):
+        raise FileFormatError(f"{what}: no random-generator state")
+    layers = _all_layers(model)
+    for key, entry in (state.get("layers") or {}).items():
+        if not key.isdigit() or int(key) >= len(layers) or layers[int(key)].name != entry.get("name"):
+            raise FileFormatError(f"{what}: generator state for layer {entry.get('name')!r} fits no layer of "
+                                  f"model '{model.name}'")
+        layer = layers[int(key)]
+        if not isinstance(getattr(layer, "_rng", None), np.random.Generator):
+            layer._rng = np.random.default_rng()
+        _set_state(layer._rng, entry["state"], what)
+    if state.get("seed") is not None and random.get_seed() != state["seed"]:
+        random.set_seed(state["seed"])
+    _set_state(random.generator(), state["global"], what)
+
+
+class BackupAndRestore(Callback):
+    """Back up the whole training state each epoch; resume from it when ``fit`` starts again.
+
+    Args:
+        backup_dir: a folder for the backup (created if needed); use one per training run.
+        save_freq: ``"epoch"`` (the only choice: a resumed run restarts at an epoch boundary).
+        delete_checkpoint: delete the backup when training completes.
+
+    Raises:
+        ValueError: for another ``save_freq``.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError(f"`save_freq` must be 'epoch' (a run resumes at an epoch boundary). "
+                             f"Received: save_freq={save_freq!r}")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+
+    @property
+    def path(self) -> str:
+        """The backup file."""
+        return os.path.join(self.backup_dir, FILENAME)
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if os.path.exists(self.path):
+            self._restore()
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        state = {
+            "epochs_completed": epoch + 1,
+            "rng": rng_state(model),
+            "history": {"epoch": list(model.history.epoch), "history": model.history.history}
+            if getattr(model, "history", None) is not None else None,
+            "learning_rate": _plain_lr(model.optimizer),
+        }
+        meta = archive.new_metadata("backup", epoch=epoch + 1, seed=state["rng"]["seed"])
+        weights = model_io.weight_arrays(model)
+        members = {
+            "metadata.json": archive.dumps_json(meta),
+            "training_state.json": archive.dumps_json(_json_safe(state)),
+            model_io.WEIGHTS: lambda f: safetensors_io.write(f, weights),
+        }
+        if model.optimizer is not None and model.optimizer.iterations > 0:
+            slots = model_io.optimizer_arrays(model.optimizer, model)
+            members[model_io.OPTIMIZER] = lambda f: safetensors_io.write(f, slots)
+        archive.write_archive(self.path, members)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+
+    def _restore(self):
+        model, what = self.model, repr(self.path)
+        members = archive.read_archive(self.path)
+        if members["metadata.json"]["kind"] != "backup" or "training_state.json" not in members:
+            raise FileFormatError(f"{what} is not a training backup")
+        state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json")
+        weights, _ = safetensors_io.loads(members[model_io.WEIGHTS], f"{what}: {model_io.WEIGHTS}")
+        model_io.check_and_assign(model.weights, weights, f"{what}: {model_io.WEIGHTS}")
+        if model_io.OPTIMIZER in members:
+            slots, _ = safetensors_io.loads(members[model_io.OPTIMIZER], f"{what}: {model_io.OPTIMIZER}")
+            model_io.restore_optimizer(model.optimizer, model, slots, f"{what}: {model_io.OPTIMIZER}")
+        if isinstance(state.get("learning_rate"), float):
+            model.optimizer.learning_rate = state["learning_rate"]
+        restore_rng_state(model, state.get("rng"), what)
+        past = state.get("history")
+        if past and getattr(model, "history", None) is not None:
+            model.history.epoch[:0] = list(past["epoch"])
+            for key, values in past["history"].items():
+                model.history.history.setdefault(key, [])[:0] = values
+        done = state.get("epochs_completed")
+        if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+            raise FileFormatError(f"{what}: invalid epochs_completed {done!r}")
+        model._initial_epoch = done  # fit() continues from here
+
+
+def _plain_lr(optimizer):
+    if optimizer is None or callable(optimizer._learning_rate):
+        return None
+    return float(optimizer._learning_rate)
+
+
+def _json_safe(obj):
+    """History values may be NumPy scalars or arrays (per-class metrics): make them JSON lists and floats."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
