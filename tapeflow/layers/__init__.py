@@ -54,3 +54,7 @@ __all__ += [
     "SpatialDropout2D", "SpatialDropout3D", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
     "Masking", "get_mask", "set_mask", "Attention", "MultiHeadAttention",
 ]
+
+from tapeflow.layers.preprocessing import Normalization  # noqa: E402  (the data issue)
+
+__all__ += ["Normalization"]

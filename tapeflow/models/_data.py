@@ -128,6 +128,7 @@ def train_validation_split(x, y, sample_weight, validation_split):
         raise ValueError(
             f"`validation_split` must be in (0, 1). Received: validation_split={validation_split}"
         )
+    x, y, sample_weight = (_frames_to_arrays(a) for a in (x, y, sample_weight))
     if not _is_array_like(x) or not _is_array_like(y):
         raise ValueError(
             "`validation_split` needs x and y as arrays; pass `validation_data` for other inputs"
@@ -250,7 +251,250 @@ class ArrayAdapter:
         return take(self.x, slice(0, min(self.batch_size, self.num_samples)))
 
 
-ADAPTERS: list = [ArrayAdapter]
+# --- datasets, generators, Sequence objects and data frames (the "data" issue) -----------------------------
+def _is_pandas(x):
+    return type(x).__module__.partition(".")[0] == "pandas"
+
+
+def _frames_to_arrays(x):
+    """pandas DataFrames and Series (also inside lists/dicts) as NumPy arrays: columns become features."""
+    if x is None or not any(_is_pandas(a) for a in _leaves(x)):
+        return x
+
+    def conv(a):
+        if not _is_pandas(a):
+            return a
+        frame = a.to_frame() if a.ndim == 1 else a
+        bad = [str(c) for c, t in frame.dtypes.items() if t.kind not in "biuf"]
+        if bad:
+            raise TypeError(
+                f"DataFrame column(s) {bad} are not numeric; encode them as numbers first (e.g. with "
+                "pandas.get_dummies or .cat.codes)"
+            )
+        return a.to_numpy()
+
+    return _map(conv, x)
+
+
+def _is_dataset(x):
+    # Duck-typed: tapeflow.data sits above models in the import order.
+    return hasattr(x, "as_numpy_iterator") and hasattr(x, "cardinality")
+
+
+def _is_iterator(x):
+    return hasattr(x, "__next__") and hasattr(x, "__iter__") and not _is_dataset(x)
+
+
+def _is_sequence(x):
+    """A ``tp.utils.Sequence``-style object: ``__len__`` batches, ``__getitem__(i)`` gives batch i."""
+    return (
+        hasattr(x, "__getitem__")
+        and hasattr(x, "__len__")
+        and not isinstance(x, (list, tuple, dict, str, np.ndarray, Tensor))
+        and not _is_pandas(x)
+        and not _is_dataset(x)
+    )
+
+
+def _as_triple(element, where):
+    """``(x, y, sample_weight)`` from an element ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
+    if isinstance(element, tuple):
+        if not 1 <= len(element) <= 3:
+            raise ValueError(
+                f"{where} must give x, (x, y) or (x, y, sample_weight); received a tuple of {len(element)}"
+            )
+        return element + (None,) * (3 - len(element))
+    return element, None, None
+
+
+class _BatchStreamAdapter:
+    """Shared by the adapters whose data already comes in batches: converts and counts them.
+
+    Subclasses define ``_passes()`` (an iterator of batches for one pass, or None when no new pass can
+    start) and set ``steps`` (batches per epoch, None when unknown). With ``steps_per_epoch``, batches
+    continue across epochs and a new pass starts when one runs out, as Keras does.
+    """
+
+    kind = "the data"
+    num_samples = None
+    batch_size = None
+
+    def __init__(self, x, y, sample_weight, steps_per_epoch, class_weight, dtype):
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                f"When x is {self.kind}, it must yield the targets itself: pass y=None and "
+                f"sample_weight=None (elements (x, y) or (x, y, sample_weight)). Received: "
+                f"y={type(y).__name__}, sample_weight={type(sample_weight).__name__}"
+            )
+        if steps_per_epoch is not None and (
+            isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer))
+            or steps_per_epoch <= 0
+        ):
+            raise ValueError(f"`steps_per_epoch` must be a positive integer. Received: {steps_per_epoch!r}")
+        self.source = x
+        self._class_weight = class_weight
+        self._float = as_dtype(dtype) if dtype is not None else None
+        self._fixed_steps = None if steps_per_epoch is None else int(steps_per_epoch)
+        self._stream = None
+        self._seen = False  # has any batch been read yet?
+
+    def _convert(self, element):
+        x, y, sw = _as_triple(element, f"each batch of {self.kind}")
+        x = to_numpy(x, self._float)
+        y = None if y is None else to_numpy(y, self._float)
+        sw = None if sw is None else to_numpy(sw, np.float32)
+        num_samples(x, y, sw)
+        if self._class_weight is not None:
+            sw = class_weights_to_sample_weights(y, self._class_weight, sw)
+        return x, y, sw
+
+    def _next_pass(self):
+        batches = self._passes()
+        if batches is None:
+            if not self._seen:
+                raise ValueError(f"{self.kind} gave no batches")
+            raise ValueError(
+                f"{self.kind} ran out of batches: a Python generator can be read only once. Make it "
+                "endless and pass steps_per_epoch (and validation_steps), or use "
+                "tp.data.Dataset.from_generator(fn) or a tp.utils.Sequence, which start again every epoch."
+            )
+        return batches
+
+    def epoch(self):
+        """Yield this epoch's ``(x, y, sample_weight)`` batches."""
+        if self._fixed_steps is None:
+            produced = 0
+            for element in self._next_pass():
+                produced += 1
+                yield self._convert(element)
+            self._seen = True
+            if produced == 0 and self.steps != 0:
+                raise ValueError(f"{self.kind} gave no batches in this epoch")
+            self._epoch_end()
+            return
+        for _ in range(self._fixed_steps):
+            yield self._convert(self._draw())
+        self._epoch_end()
+
+    def _draw(self):
+        for _ in range(2):  # the current pass, else one new pass; an empty new pass means no data at all
+            if self._stream is None:
+                self._stream = iter(self._next_pass())
+            try:
+                element = next(self._stream)
+                self._seen = True
+                return element
+            except StopIteration:
+                self._stream = None
+                self._epoch_end()
+        raise ValueError(f"{self.kind} gave no batches")
+
+    def _epoch_end(self):
+        pass
+
+    def first_x(self):
+        """A batch of x, for building a model before training (reads one batch)."""
+        return self._convert(next(iter(self._next_pass())))[0]
+
+
+class DatasetAdapter(_BatchStreamAdapter):
+    """Batches from a ``tp.data.Dataset`` whose elements are batches: ``x``, ``(x, y)`` or ``(x, y, sw)``.
+
+    The dataset is iterated afresh every epoch (so its ``shuffle`` reshuffles); fit's ``batch_size`` and
+    ``shuffle`` do not apply (batch and shuffle the dataset itself).
+    """
+
+    kind = "a tp.data.Dataset"
+
+    @staticmethod
+    def can_handle(x, y=None):
+        return _is_dataset(x)
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
+                 class_weight=None, dtype=None):
+        super().__init__(x, y, sample_weight, steps_per_epoch, class_weight, dtype)
+        n = int(x.cardinality())
+        if n == -1 and steps_per_epoch is None:
+            raise ValueError(
+                "The dataset is infinite (it repeats forever): pass steps_per_epoch (validation_steps, "
+                "steps) to say how many batches make an epoch"
+            )
+        self.steps = self._fixed_steps if self._fixed_steps is not None else (n if n >= 0 else None)
+
+    def _passes(self):
+        return self.source.as_numpy_iterator()
+
+
+class GeneratorAdapter(_BatchStreamAdapter):
+    """Batches from a Python generator (or any iterator) of ``(x, y)`` or ``(x, y, sample_weight)``.
+
+    A generator can be read only once: without ``steps_per_epoch`` the first epoch reads it to the end and a
+    second epoch is an error that says what to do; with ``steps_per_epoch`` (an endless generator) each epoch
+    takes that many batches.
+    """
+
+    kind = "a Python generator"
+
+    @staticmethod
+    def can_handle(x, y=None):
+        return _is_iterator(x)
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
+                 class_weight=None, dtype=None):
+        super().__init__(x, y, sample_weight, steps_per_epoch, class_weight, dtype)
+        self.steps = self._fixed_steps
+        self._used = False
+        self._peeked = []
+
+    def _passes(self):
+        if self._used:
+            return None
+        self._used = True
+        return _chain(self._peeked, self.source)
+
+    def first_x(self):
+        element = next(self.source)
+        self._peeked.append(element)
+        return self._convert(element)[0]
+
+
+def _chain(head, tail):
+    while head:
+        yield head.pop(0)
+    yield from tail
+
+
+class SequenceAdapter(_BatchStreamAdapter):
+    """Batches from a ``tp.utils.Sequence``-style object: ``len(seq)`` batches, ``seq[i]`` is batch ``i``.
+
+    ``shuffle=True`` visits the batches in a new random order every epoch; ``on_epoch_end()`` (when the object
+    has it) runs after every epoch.
+    """
+
+    kind = "a Sequence"
+
+    @staticmethod
+    def can_handle(x, y=None):
+        return _is_sequence(x)
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
+                 class_weight=None, dtype=None):
+        super().__init__(x, y, sample_weight, steps_per_epoch, class_weight, dtype)
+        self._shuffle = shuffle
+        self.steps = self._fixed_steps if self._fixed_steps is not None else len(x)
+
+    def _passes(self):
+        n = len(self.source)
+        order = _random.generator().permutation(n) if self._shuffle else range(n)
+        return (self.source[int(i)] for i in order)
+
+    def _epoch_end(self):
+        hook = getattr(self.source, "on_epoch_end", None)
+        if callable(hook):
+            hook()
+
+
+ADAPTERS: list = [ArrayAdapter, DatasetAdapter, SequenceAdapter, GeneratorAdapter]
 
 
 def adapt(
@@ -268,7 +512,8 @@ def adapt(
     Raises:
         TypeError: when none can, naming what was received.
     """
-    x, y = _lists_to_arrays(x), _lists_to_arrays(y)
+    x, y = _lists_to_arrays(_frames_to_arrays(x)), _lists_to_arrays(_frames_to_arrays(y))
+    sample_weight = _frames_to_arrays(sample_weight)
     for cls in ADAPTERS:
         if cls.can_handle(x, y):
             return cls(
