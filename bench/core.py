@@ -11,7 +11,8 @@ Targets from issue 2, as ratios of tapeflow's time to the reference's, measured 
   <= 1.1x raw NumPy (NumPy's backward written by hand: ``g @ b.T``, ``a.T @ g``).
 
 tapeflow and PyTorch run in fresh subprocesses, alternating for several rounds (``bench.alternate``); each
-figure is the median over rounds of medians over batches. The NumPy references run inside the tapeflow process,
+figure is the median over rounds of medians over batches. The NumPy references run inside the tapeflow
+process,
 in batches alternating with tapeflow's (``bench.interleaved``), so both see the same load on a shared machine.
 """
 

@@ -1,6 +1,7 @@
 """tapeflow: a NumPy-native deep-learning framework.
 
-Tensors and their operations, automatic differentiation with ``GradientTape``, and (in subpackages) Keras-style
+Tensors and their operations, automatic differentiation with ``GradientTape``, and (in subpackages)
+Keras-style
 layers, models and training. Users write ``import tapeflow as tp``.
 
 Example:
@@ -18,7 +19,18 @@ from tapeflow._backend import set_backend
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
 from tapeflow.creation import (
-    arange, as_tensor, constant, convert_to_tensor, eye, fill, full, linspace, one_hot, ones, range, zeros,
+    arange,
+    as_tensor,
+    constant,
+    convert_to_tensor,
+    eye,
+    fill,
+    full,
+    linspace,
+    one_hot,
+    ones,
+    range,
+    zeros,
 )
 from tapeflow.dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, uint8
 from tapeflow.errors import DTypeError, ShapeError
@@ -51,7 +63,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Tensor", "Variable", "GradientTape", "constant", "as_tensor", "convert_to_tensor", "zeros", "ones", "fill",
+    "Tensor", "Variable", "GradientTape", "constant", "as_tensor", "convert_to_tensor", "zeros", "ones",
+    "fill",
     "full", "eye", "range", "arange", "linspace", "one_hot", "grad", "value_and_grad", "custom_gradient",
     "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "float16", "float32",
     "float64", "int8", "int16", "int32", "int64", "uint8", "bool", *_ops_all,

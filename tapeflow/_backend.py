@@ -1,7 +1,9 @@
 """The one place tapeflow touches an array library.
 
-Every op calls array functions through ``xp`` (NumPy today). Plugging in a NumPy-compatible GPU library such as
-CuPy means pointing ``xp`` at it with :func:`set_backend`; the ops never import NumPy for array math themselves.
+Every op calls array functions through ``xp`` (NumPy today). Plugging in a NumPy-compatible GPU library such
+as
+CuPy means pointing ``xp`` at it with :func:`set_backend`; the ops never import NumPy for array math
+themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def set_backend(module) -> None:
 def erf(x):
     """Error function, element-wise.
 
-    Uses SciPy's ``erf`` when SciPy is installed (exact to machine precision); otherwise the Abramowitz & Stegun
+    Uses SciPy's ``erf`` when SciPy is installed (exact to machine precision); otherwise the Abramowitz &
+    Stegun
     7.1.26 approximation (absolute error below 1.5e-7, enough for float32), so the core needs only NumPy.
     """
     global _scipy_erf

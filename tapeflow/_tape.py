@@ -1,7 +1,8 @@
 """Automatic differentiation: the graph nodes that ops record and the GradientTape that walks them back.
 
 How recording works. Every op output gets a :class:`Node` when at least one of its inputs is tracked by a tape
-that is recording. A node lists the *recorders* (one per tape) that tracked it, its parent nodes, and only what
+that is recording. A node lists the *recorders* (one per tape) that tracked it, its parent nodes, and only
+what
 its gradient rules need (inputs and/or output, as the op declares) — nothing else is kept alive.
 ``tape.gradient`` walks the nodes its recorder tracked, in reverse topological order, with an explicit stack
 (no recursion: a chain of 100,000 ops differentiates). The gradient rules are written with tapeflow ops, so
@@ -20,7 +21,8 @@ from tapeflow.errors import ShapeError
 
 
 class _Recording(list):
-    """The recorders of the tapes recording now, innermost last; ``frozen`` is the same as a tuple, kept up to date
+    """The recorders of the tapes recording now, innermost last; ``frozen`` is the same as a tuple, kept up
+    to date
     on every change so that :func:`record` can tell with one identity test that a parent node was recorded by
     exactly the tapes recording now (then its children share the parent's ``tapes`` tuple)."""
 
@@ -67,7 +69,8 @@ _state = _State()
 class Node:
     """One recorded op application (or a watched leaf when ``op`` is None).
 
-    ``inputs`` holds the input tensors when the op's rules need them (``save_inputs``), else None and ``specs``
+    ``inputs`` holds the input tensors when the op's rules need them (``save_inputs``), else None and
+    ``specs``
     their ``(shape, dtype)``; ``shapes`` gives :class:`Spec` objects for every input either way.
     """
 
@@ -86,7 +89,8 @@ class Node:
     def shapes(self):
         """A :class:`Spec` (shape, dtype) per input."""
         if self.specs is not None:
-            return tuple([_SCALAR if dtype is None and shape == () else Spec(shape, dtype) for shape, dtype in self.specs])
+            return tuple([_SCALAR if dtype is None and shape == () else Spec(shape, dtype)
+                          for shape, dtype in self.specs])
         if self.inputs is None:
             return ()
         return tuple(_spec_of(x) for x in self.inputs)
@@ -136,7 +140,8 @@ class _Recorder:
         if node is None or node is OUTSIDE:
             node = t._node = Node(tapes=(self,))
         elif self not in node.tapes:
-            if node.op is None:  # a leaf (a Variable's): forget tapes that stopped recording, so it never grows
+            # a leaf (a Variable's): forget tapes that stopped recording, so it never grows
+            if node.op is None:
                 node.tapes = (*[r for r in node.tapes if r.active], self)
             else:
                 node.tapes = node.tapes + (self,)
@@ -231,7 +236,8 @@ def record(op, args, vals, params, out):
                     break
         if not found:  # untracked Variables (trainable=False, integer) give constants; others' nodes, OUTSIDE
             return OUTSIDE if any(p is not None for p in parents) else None
-        tapes = now if len(found) == len(now) else tuple(found)  # share one tuple: children take the fast path
+        # share one tuple: children take the fast path
+        tapes = now if len(found) == len(now) else tuple(found)
     if save:
         return Node(op, tuple(parents), tuple(inputs), params, out if op.save_output else None, None, tapes)
     specs = tuple(_scalar_spec(v) for v in vals)
@@ -362,7 +368,8 @@ _OPS = None
 
 
 def _propagate(recorder, node, op, g, grads):
-    """Apply ``node``'s gradient rules to its output gradient ``g``; add each result, summed back to its input's
+    """Apply ``node``'s gradient rules to its output gradient ``g``; add each result, summed back to its
+    input's
     shape and cast to its dtype, into ``grads`` (keyed by parent node id)."""
     ops = _OPS or _ops()
 

@@ -1,4 +1,5 @@
-"""GradientTape and the functional autodiff API (`grad`, `value_and_grad`, `custom_gradient`, `check_gradients`)."""
+"""GradientTape and the functional autodiff API (`grad`, `value_and_grad`, `custom_gradient`,
+`check_gradients`)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ class GradientTape:
         """
         for t in _flatten(tensor)[0]:
             if not isinstance(t, Tensor):
-                raise TypeError(f"watch: expected a Tensor or Variable, got {type(t).__name__}; use tp.constant()")
+                raise TypeError(
+                    f"watch: expected a Tensor or Variable, got {type(t).__name__}; use tp.constant()"
+                )
             if not is_floating(t.dtype):
                 raise DTypeError(
                     f"watch: cannot watch a tensor of dtype {t.dtype.name}: gradients need floats. "
@@ -107,7 +110,8 @@ class GradientTape:
             target: a tensor (or list of tensors) computed inside the tape's ``with`` block.
             sources: a tensor, Variable, or a nest (list/tuple/dict) of them.
             output_gradients: the gradient of some final value with respect to ``target`` (same shape).
-            unconnected_gradients: ``"none"`` gives None for a source the target does not depend on, ``"zero"``
+            unconnected_gradients: ``"none"`` gives None for a source the target does not depend on,
+            ``"zero"``
                 gives zeros.
 
         Returns:
@@ -144,8 +148,9 @@ class GradientTape:
     def _check_usable(self, what):
         if self._spent:
             raise RuntimeError(
-                f"{what}: a non-persistent GradientTape computes gradients once and then frees what it recorded. "
-                f"Create it with tp.GradientTape(persistent=True) to call gradient() or jacobian() more than once."
+                f"{what}: a non-persistent GradientTape computes gradients once and then frees what it "
+                f"recorded. Create it with tp.GradientTape(persistent=True) to call gradient() or jacobian() "
+                f"more than once."
             )
 
     def _spend(self, targets, released=False):
@@ -198,7 +203,8 @@ class GradientTape:
         return grads[0] is not None
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
-        """Per-example Jacobians: for ``target`` (b, ...) and ``source`` (b, ...), shape ``(b,) + target.shape[1:]
+        """Per-example Jacobians: for ``target`` (b, ...) and ``source`` (b, ...), shape ``(b,) +
+        target.shape[1:]
         + source.shape[1:]``, assuming example i of the target depends only on example i of the source."""
         jac = self.jacobian(target, source, unconnected_gradients=unconnected_gradients)
         return None if jac is None else _batch_diag(jac, target, source)
@@ -238,7 +244,8 @@ def _batch_diag(jac, target, source):
     return ops.reshape(diag, (b,) + t_rest + s_rest)
 
 
-# --- functional API --------------------------------------------------------------------------------------------
+# --- functional API
+# --------------------------------------------------------------------------------------------
 def value_and_grad(f, argnums=0):
     """Return a function computing ``(f(*args), gradient of f with respect to args[argnums])``.
 
@@ -293,7 +300,8 @@ def _custom_vjp(g, out, *inputs, fn, nvars, value):
     if nvars:
         if not (isinstance(result, (list, tuple)) and len(result) == 2):
             raise TypeError(
-                "custom_gradient: the function read Variables, so grad_fn(upstream, variables=None) must return "
+                "custom_gradient: the function read Variables, so grad_fn(upstream, variables=None) must "
+                "return "
                 "(input_gradients, variable_gradients)"
             )
         input_grads, var_grads = result
@@ -318,10 +326,13 @@ _CUSTOM = Op("custom_gradient", lambda *xs, fn, nvars, value: value, vjp=_custom
 def custom_gradient(f):
     """Decorate ``f(*x) -> (y, grad_fn)`` to give it a hand-written gradient (TensorFlow's contract).
 
-    ``grad_fn(upstream)`` returns the gradients for each input (a list when there are several; None for an input
+    ``grad_fn(upstream)`` returns the gradients for each input (a list when there are several; None for an
+    input
     with no gradient). If ``f`` reads trainable Variables, ``grad_fn(upstream, variables=None)`` must take a
-    ``variables`` argument and return ``(input_grads, variable_grads)``. ``f`` runs on the tapes as usual, so a
-    ``grad_fn`` written with tapeflow ops is itself differentiable (higher derivatives work). ``y`` must be one
+    ``variables`` argument and return ``(input_grads, variable_grads)``. ``f`` runs on the tapes as usual, so
+    a
+    ``grad_fn`` written with tapeflow ops is itself differentiable (higher derivatives work). ``y`` must be
+    one
     tensor.
 
     Example:
@@ -359,7 +370,8 @@ def check_gradients(f, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, raise_on_error=F
     """Compare tape gradients of ``f`` with central finite differences, in float64.
 
     For each input x: draws random directions u (output) and v (input) and compares ``<grad, v>`` (the tape's
-    vector-Jacobian product against u) with ``(<f(x + eps v), u> - <f(x - eps v), u>) / (2 eps)``, after checking
+    vector-Jacobian product against u) with ``(<f(x + eps v), u> - <f(x - eps v), u>) / (2 eps)``, after
+    checking
     the gradient's shape equals the input's.
 
     Args:
@@ -391,7 +403,9 @@ def check_gradients(f, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, raise_on_error=F
     reports = []
     for i, (x, g) in enumerate(zip(xs, grads)):
         if g.shape != x.shape:
-            raise AssertionError(f"check_gradients: gradient for input {i} has shape {g.shape}, input {x.shape}")
+            raise AssertionError(
+                f"check_gradients: gradient for input {i} has shape {g.shape}, input {x.shape}"
+            )
         v = rng.standard_normal(x.shape)
         analytic = float(np.sum(g.numpy() * v))
 

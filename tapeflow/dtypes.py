@@ -6,7 +6,8 @@ tapeflow's dtypes are NumPy dtypes: ``tp.float32 is numpy.dtype("float32")``. Th
 * NumPy arrays keep their dtype.
 * A Python scalar never upcasts a tensor: ``float16_tensor * 2.5`` is ``float16``, ``int32_tensor + 1`` is
   ``int32`` (NumPy's "weak scalar" rule, NEP 50).
-* Two tensors of different dtypes promote as NumPy does (``float32 + float64 -> float64``); use :func:`tp.cast`
+* Two tensors of different dtypes promote as NumPy does (``float32 + float64 -> float64``); use
+:func:`tp.cast`
   to choose explicitly.
 
 Example:
@@ -72,7 +73,8 @@ def is_floating(dtype) -> bool:
 
 
 def default_dtype_of(value) -> np.dtype:
-    """The dtype a Python value gets: floats float32, ints int32, bools bool (nested lists follow their items)."""
+    """The dtype a Python value gets: floats float32, ints int32, bools bool (nested lists follow their
+    items)."""
     arr = np.asarray(value)
     kind = arr.dtype.kind
     if kind == "f":

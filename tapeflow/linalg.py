@@ -1,6 +1,6 @@
 """TensorFlow's ``tf.linalg`` names."""
 
-from tapeflow.ops import einsum, matmul, norm, outer, tensordot, transpose  # noqa: F401 - re-exported
 from tapeflow.creation import eye  # noqa: F401
+from tapeflow.ops import einsum, matmul, norm, outer, tensordot, transpose  # noqa: F401 - re-exported
 
 matrix_transpose = transpose

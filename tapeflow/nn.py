@@ -1,7 +1,17 @@
 """TensorFlow's ``tf.nn`` names: activation functions and friends."""
 
 from tapeflow.ops import (  # noqa: F401 - re-exported
-    elu, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, silu, softmax, softplus, tanh,
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
 )
 
 swish = silu

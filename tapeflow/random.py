@@ -57,7 +57,8 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Normal samples redrawn until within two standard deviations of the mean (``tf.random.truncated_normal``)."""
+    """Normal samples redrawn until within two standard deviations of the mean
+    (``tf.random.truncated_normal``)."""
     rng = np.random.default_rng(seed) if seed is not None else _generator
     shape = _shape(shape)
     out = rng.standard_normal(shape)

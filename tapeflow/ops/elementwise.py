@@ -1,6 +1,7 @@
 """Element-wise ops with NumPy broadcasting, each with its gradient rule.
 
-Gradient rules return the gradient at the broadcast (output) shape; the tape sums it back to each input's shape.
+Gradient rules return the gradient at the broadcast (output) shape; the tape sums it back to each input's
+shape.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from tapeflow.ops._registry import defop, nondiff
 
 xp = B.xp
 
-# --- arithmetic ------------------------------------------------------------------------------------------------
+# --- arithmetic
+# ------------------------------------------------------------------------------------------------
 add = defop("add", xp.add, lambda g, out, x, y: g, lambda g, out, x, y: g, save_inputs=False)
 subtract = defop(
     "subtract", xp.subtract, lambda g, out, x, y: g, lambda g, out, x, y: -g, save_inputs=False
@@ -80,7 +82,8 @@ where = defop(
     lambda g, out, c, x, y: where(c, zeros_like(g), g),
 )
 
-# --- dtype and identity --------------------------------------------------------------------------------------
+# --- dtype and identity
+# --------------------------------------------------------------------------------------
 
 
 def _cast(x, dtype):
@@ -111,7 +114,8 @@ stop_gradient_op = nondiff("stop_gradient", lambda x: x)
 zeros_like = nondiff("zeros_like", lambda x, dtype=None: xp.zeros_like(x, dtype=dtype))
 ones_like = nondiff("ones_like", lambda x, dtype=None: xp.ones_like(x, dtype=dtype))
 
-# --- comparisons and logic (no gradient) -----------------------------------------------------------------------
+# --- comparisons and logic (no gradient)
+# -----------------------------------------------------------------------
 equal = nondiff("equal", xp.equal)
 not_equal = nondiff("not_equal", xp.not_equal)
 less = nondiff("less", xp.less)

@@ -89,7 +89,8 @@ def getitem(x, key):
 
 
 def gather(params, indices, axis=0):
-    """Pick slices of ``params`` along ``axis`` at integer ``indices`` (TensorFlow's ``tf.gather``; alias ``take``).
+    """Pick slices of ``params`` along ``axis`` at integer ``indices`` (TensorFlow's ``tf.gather``; alias
+    ``take``).
 
     Example:
         >>> import tapeflow as tp

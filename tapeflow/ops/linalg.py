@@ -90,7 +90,8 @@ def _parse(subscripts, shapes):
 
 
 def _einsum_vjp(g, out, *xs, subscripts):
-    """Each operand's gradient is another einsum: the output gradient against the other operands. Letters summed
+    """Each operand's gradient is another einsum: the output gradient against the other operands. Letters
+    summed
     only inside the operand are broadcast back; a repeated letter (a diagonal, ``"ii"``) is put back on the
     diagonal with an identity mask."""
     from tapeflow.ops.shape import broadcast_to, reshape
@@ -105,7 +106,8 @@ def _einsum_vjp(g, out, *xs, subscripts):
         size = {c: x.shape[k] for k, c in enumerate(sub)}
         avail = set(res).union(*others)
         keep = "".join(c for c in uniq if c in avail)
-        gi = einsum_op(g, *[y for j, y in enumerate(xs) if j != i], subscripts=",".join([res, *others]) + "->" + keep)
+        rest = [y for j, y in enumerate(xs) if j != i]
+        gi = einsum_op(g, *rest, subscripts=",".join([res, *others]) + "->" + keep)
         if keep != uniq:  # letters summed only inside this operand: broadcast back over them
             gi = broadcast_to(reshape(gi, tuple(size[c] if c in keep else 1 for c in uniq)),
                               tuple(size[c] for c in uniq))

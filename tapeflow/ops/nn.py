@@ -23,7 +23,8 @@ def _sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-sigmoid = defop("sigmoid", _sigmoid, lambda g, out, x: g * out * (1 - out), save_inputs=False, save_output=True)
+sigmoid = defop("sigmoid", _sigmoid, lambda g, out, x: g * out * (1 - out), save_inputs=False,
+                save_output=True)
 tanh = defop("tanh", lambda x: xp.tanh(x), lambda g, out, x: g * (1 - out * out), save_inputs=False,
              save_output=True)
 

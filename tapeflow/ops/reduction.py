@@ -1,4 +1,5 @@
-"""Reductions over axes (``axis`` may be None, an int or a tuple; ``keepdims`` keeps reduced axes as size 1)."""
+"""Reductions over axes (``axis`` may be None, an int or a tuple; ``keepdims`` keeps reduced axes as size
+1)."""
 
 from __future__ import annotations
 

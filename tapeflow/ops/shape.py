@@ -235,7 +235,9 @@ def split(x, num_or_size_splits, axis=0):
     n = x.shape[axis]
     if isinstance(num_or_size_splits, int):
         if n % num_or_size_splits:
-            raise ShapeError(f"split: axis {axis} of size {n} does not divide into {num_or_size_splits} parts")
+            raise ShapeError(
+                f"split: axis {axis} of size {n} does not divide into {num_or_size_splits} parts"
+            )
         sizes = [n // num_or_size_splits] * num_or_size_splits
     else:
         sizes = list(num_or_size_splits)

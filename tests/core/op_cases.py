@@ -1,17 +1,22 @@
 """One test case per registered op: inputs, the NumPy reference, and whether to gradient-check it.
 
-HOW OTHER ENGINEERS ADD CASES. ``tests/core/test_ops.py`` runs every case from this file *and* from every module
+HOW OTHER ENGINEERS ADD CASES. ``tests/core/test_ops.py`` runs every case from this file *and* from every
+module
 matching ``tests/**/op_cases*.py`` (for example ``tests/layers/op_cases_conv.py``): each such module defines a
-list ``CASES`` of :class:`OpCase` (``from tests.core.op_cases import OpCase`` — or copy nothing: any object with the
+list ``CASES`` of :class:`OpCase` (``from tests.core.op_cases import OpCase`` — or copy nothing: any object
+with the
 same attributes works). For each case the runner checks
 
-* values and dtype against ``ref`` on float32 and float64 inputs (``ref=None`` skips only this part; say why in
+* values and dtype against ``ref`` on float32 and float64 inputs (``ref=None`` skips only this part; say why
+in
   ``note``),
 * the float64 gradient (random-direction check, after asserting each gradient's shape equals its input's),
 * that the backward pass is itself differentiable (``second_order=True``, the default when ``grad`` is set).
 
-A meta-test fails when an op in ``tapeflow.ops._registry.REGISTRY`` has no case in any of these files, so every
-new op needs at least one case. Keep inputs away from kinks (``abs`` at 0, ``relu`` at 0, ties in ``max``) where
+A meta-test fails when an op in ``tapeflow.ops._registry.REGISTRY`` has no case in any of these files, so
+every
+new op needs at least one case. Keep inputs away from kinks (``abs`` at 0, ``relu`` at 0, ties in ``max``)
+where
 finite differences are meaningless, and test those points separately.
 """
 
@@ -35,7 +40,8 @@ class OpCase:
     Attributes:
         op: the registry name (``tapeflow.ops._registry.REGISTRY`` key).
         fn: tapeflow function of the input tensors that exercises the op.
-        ref: NumPy function of the same input arrays giving the expected value and dtype (None: no value check).
+        ref: NumPy function of the same input arrays giving the expected value and dtype (None: no value
+        check).
         inputs: ``inputs(rng) -> list of arrays``; float arrays are cast to float32/float64 by the runner,
             integer and bool arrays are passed unchanged (and never differentiated).
         grad: gradient-check the float inputs (False for ops without a gradient).
@@ -185,23 +191,27 @@ CASES: list[OpCase] = [
     OpCase("tan", tp.tan, np.tan, lambda rng: [rng.uniform(-1, 1, (2, 3))]),
     OpCase("maximum", tp.maximum, np.maximum, _two((2, 3), (3,))),
     OpCase("minimum", tp.minimum, np.minimum, _two((2, 3), (2, 1))),
-    OpCase("clip", lambda x: tp.clip(x, -0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7), _away((3, 4), (-0.5, 0.7))),
+    OpCase("clip", lambda x: tp.clip(x, -0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7),
+           _away((3, 4), (-0.5, 0.7))),
     OpCase("clip", lambda x: tp.clip(x, min=0.1), lambda x: np.clip(x, 0.1, None), _away((5,), (0.1,)),
            name="lower-only"),
     OpCase("where", lambda c, x, y: tp.where(c, x, y), np.where,
-           lambda rng: [rng.standard_normal((3, 1)) > 0, rng.standard_normal((3, 4)), rng.standard_normal(4)]),
+           lambda rng: [rng.standard_normal((3, 1)) > 0, rng.standard_normal((3, 4)),
+                        rng.standard_normal(4)]),
     OpCase("cast", lambda x: tp.cast(x, "float64") * 2, lambda x: x.astype(np.float64) * 2, _normal(3),
            name="to-float64"),
     OpCase("cast", lambda x: tp.cast(x, "int32"), lambda x: x.astype(np.int32), _normal(4), grad=False,
            name="to-int"),
     OpCase("identity", tp.identity, lambda x: x, _normal(2, 2)),
-    # --- comparisons and logic: values only ------------------------------------------------------------------
+    # --- comparisons and logic: values only
+    # ------------------------------------------------------------------
     *[OpCase(name, getattr(tp, name), getattr(np, name), _two((2, 3), (3,)), grad=False)
       for name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")],
     *[OpCase(name, getattr(tp, name), getattr(np, name),
              lambda rng: [rng.standard_normal((2, 3)) > 0, rng.standard_normal(3) > 0], grad=False)
       for name in ("logical_and", "logical_or", "logical_xor")],
-    OpCase("logical_not", tp.logical_not, np.logical_not, lambda rng: [rng.standard_normal(4) > 0], grad=False),
+    OpCase("logical_not", tp.logical_not, np.logical_not, lambda rng: [rng.standard_normal(4) > 0],
+           grad=False),
     OpCase("floor_divide", lambda x, y: x // y, np.floor_divide, _two((2, 3), (3,), lo=0.5), grad=False),
     OpCase("mod", lambda x, y: x % y, np.mod, _two((2, 3), (3,), lo=0.5), grad=False),
     OpCase("isnan", tp.isnan, np.isnan, lambda rng: [np.array([1.0, np.nan, np.inf])], grad=False),
@@ -209,7 +219,8 @@ CASES: list[OpCase] = [
     OpCase("zeros_like", tp.zeros_like, np.zeros_like, _normal(2, 3), grad=False),
     OpCase("ones_like", tp.ones_like, np.ones_like, _normal(2, 3), grad=False),
     OpCase("stop_gradient", tp.stop_gradient, lambda x: x, _normal(3), grad=False),
-    # --- neural-network functions ----------------------------------------------------------------------------
+    # --- neural-network functions
+    # ----------------------------------------------------------------------------
     OpCase("relu", tp.relu, lambda x: np.maximum(x, 0), _away((3, 4))),
     OpCase("sigmoid", tp.sigmoid, _sigmoid, lambda rng: [rng.standard_normal((3, 4)) * 4]),
     OpCase("tanh", tp.tanh, np.tanh, _normal(3, 4)),
@@ -224,7 +235,8 @@ CASES: list[OpCase] = [
     OpCase("leaky_relu", tp.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x), _away((3, 4))),
     OpCase("silu", tp.silu, lambda x: x * _sigmoid(x), _normal(3, 4)),
     OpCase("erf", tp.erf, _erf, _normal(3, 4)),
-    # --- reductions -------------------------------------------------------------------------------------------
+    # --- reductions
+    # -------------------------------------------------------------------------------------------
     OpCase("sum", tp.sum, np.sum, _normal(2, 3)),
     OpCase("sum", lambda x: tp.sum(x, axis=(0, 2), keepdims=True), lambda x: np.sum(x, (0, 2), keepdims=True),
            _normal(2, 3, 4), name="axes-keepdims"),
@@ -246,29 +258,35 @@ CASES: list[OpCase] = [
     OpCase("logsumexp", tp.logsumexp, _logsumexp, _normal(3, 4), name="all"),
     OpCase("argmax", lambda x: tp.argmax(x, axis=1), lambda x: np.argmax(x, 1), _distinct(3, 4), grad=False),
     OpCase("argmin", tp.argmin, np.argmin, _distinct(3, 4), grad=False),
-    OpCase("any", lambda x: tp.reduce_any(x > 1, axis=0), lambda x: np.any(x > 1, 0), _normal(3, 4), grad=False),
+    OpCase("any", lambda x: tp.reduce_any(x > 1, axis=0), lambda x: np.any(x > 1, 0), _normal(3, 4),
+           grad=False),
     OpCase("all", lambda x: tp.reduce_all(x > -1), lambda x: np.all(x > -1), _normal(3, 4), grad=False),
-    # --- shape --------------------------------------------------------------------------------------------------
+    # --- shape ----------------------------------------------------------------------------------------------
     OpCase("reshape", lambda x: tp.reshape(x, (4, -1)), lambda x: x.reshape(4, -1), _normal(2, 3, 2)),
     OpCase("reshape", lambda x: tp.reshape(x, (3, None), order="F"), lambda x: x.reshape((3, -1), order="F"),
            _normal(2, 3, 2), name="F"),
-    OpCase("reshape", lambda x: tp.expand_dims(tp.squeeze(x), 0), lambda x: x.squeeze()[None], _normal(1, 3, 1),
+    OpCase("reshape", lambda x: tp.expand_dims(tp.squeeze(x), 0), lambda x: x.squeeze()[None],
+           _normal(1, 3, 1),
            name="squeeze-expand"),
-    OpCase("transpose", lambda x: tp.transpose(x, (2, 0, 1)), lambda x: x.transpose(2, 0, 1), _normal(2, 3, 4)),
+    OpCase("transpose", lambda x: tp.transpose(x, (2, 0, 1)), lambda x: x.transpose(2, 0, 1),
+           _normal(2, 3, 4)),
     OpCase("transpose", lambda x: x.T, lambda x: x.T, _normal(2, 3), name="T"),
     OpCase("broadcast_to", lambda x: tp.broadcast_to(x, (2, 3, 4)), lambda x: np.broadcast_to(x, (2, 3, 4)),
            _normal(3, 1)),
     OpCase("concatenate", lambda a, b, c: tp.concatenate([a, b, c], axis=1), lambda a, b, c: np.concatenate(
         [a, b, c], 1), lambda rng: [rng.standard_normal((2, 1)), rng.standard_normal((2, 3)),
                                     rng.standard_normal((2, 2))]),
-    OpCase("stack", lambda a, b: tp.stack([a, b], axis=-1), lambda a, b: np.stack([a, b], -1), _two((2, 3), (2, 3))),
+    OpCase("stack", lambda a, b: tp.stack([a, b], axis=-1), lambda a, b: np.stack([a, b], -1),
+           _two((2, 3), (2, 3))),
     OpCase("tile", lambda x: tp.tile(x, (2, 1, 3)), lambda x: np.tile(x, (2, 1, 3)), _normal(2, 3)),
     OpCase("repeat", lambda x: tp.repeat(x, 3, axis=1), lambda x: np.repeat(x, 3, 1), _normal(2, 3)),
     OpCase("repeat", lambda x: tp.repeat(x, 2), lambda x: np.repeat(x, 2), _normal(2, 3), name="flat"),
-    OpCase("pad", lambda x: tp.pad(x, [[1, 0], [2, 3]]), lambda x: np.pad(x, [[1, 0], [2, 3]]), _normal(2, 3)),
+    OpCase("pad", lambda x: tp.pad(x, [[1, 0], [2, 3]]), lambda x: np.pad(x, [[1, 0], [2, 3]]),
+           _normal(2, 3)),
     OpCase("flip", lambda x: tp.flip(x, axis=1), lambda x: np.flip(x, 1), _normal(2, 3)),
     OpCase("flip", tp.flip, np.flip, _normal(2, 3), name="all"),
-    # --- indexing -----------------------------------------------------------------------------------------------
+    # --- indexing
+    # -----------------------------------------------------------------------------------------------
     OpCase("getitem", lambda x: x[1, ::-2], lambda x: x[1, ::-2], _normal(3, 5), name="int-negstep"),
     OpCase("getitem", lambda x: x[-1, ..., None, 1:3], lambda x: x[-1, ..., None, 1:3], _normal(2, 3, 4),
            name="ellipsis-newaxis"),
@@ -280,7 +298,8 @@ CASES: list[OpCase] = [
            _normal(2, 3), name="gather"),
     OpCase("scatter_add", lambda g: scatter_add_op(g, key=(np.array([0, 2, 0]), slice(None)), shape=(4, 3)),
            _scatter_ref, _normal(3, 3)),
-    # --- linear algebra -----------------------------------------------------------------------------------------
+    # --- linear algebra
+    # -----------------------------------------------------------------------------------------
     OpCase("matmul", tp.matmul, np.matmul, _two((2, 3), (3, 4))),
     OpCase("matmul", lambda a, b: a @ b, np.matmul, _two((2, 1, 3, 4), (5, 4, 2)), name="batch-broadcast"),
     OpCase("matmul", tp.matmul, np.matmul, _two((3,), (2, 3, 4)), name="vec-left"),
@@ -301,11 +320,13 @@ CASES: list[OpCase] = [
     OpCase("einsum", lambda a, b: tp.einsum("bi,bi->b", a, b), lambda a, b: np.einsum("bi,bi->b", a, b),
            _two((4, 3), (4, 3)), name="batched-dot"),
     OpCase("einsum", lambda a, b: tp.tensordot(a, b, axes=([0, 2], [2, 0])),
-           lambda a, b: np.tensordot(a, b, axes=([0, 2], [2, 0])), _two((2, 3, 4), (4, 5, 2)), name="tensordot"),
+           lambda a, b: np.tensordot(a, b, axes=([0, 2], [2, 0])), _two((2, 3, 4),
+           (4, 5, 2)), name="tensordot"),
     OpCase("einsum", lambda a: tp.einsum("ii->i", a), lambda a: np.einsum("ii->i", a), _normal(3, 3),
            name="diagonal"),
     OpCase("einsum", lambda a: tp.einsum("ii", a), lambda a: np.einsum("ii", a), _normal(3, 3), name="trace"),
-    # --- custom gradients -------------------------------------------------------------------------------------
+    # --- custom gradients
+    # -------------------------------------------------------------------------------------
     OpCase("custom_gradient", _log1pexp, lambda x: np.log1p(np.exp(x)), _normal(3, 2), second_order=True),
 ]
 

@@ -16,7 +16,8 @@ def test_broadcast_error_names_op_and_shapes():
 
 
 def test_matmul_inner_dimensions():
-    with pytest.raises(tp.ShapeError, match=r"matmul: inner dimensions differ; got a.shape=\(2, 3\), b.shape=\(4, 5\)"):
+    message = r"matmul: inner dimensions differ; got a.shape=\(2, 3\), b.shape=\(4, 5\)"
+    with pytest.raises(tp.ShapeError, match=message):
         tp.matmul(tp.ones((2, 3)), tp.ones((4, 5)))
     with pytest.raises(tp.ShapeError, match="matmul"):
         tp.ones((2, 3)) @ tp.ones(2)
@@ -25,7 +26,8 @@ def test_matmul_inner_dimensions():
 
 
 def test_reshape_errors_show_sizes_and_inference():
-    with pytest.raises(tp.ShapeError, match=r"reshape: cannot reshape 6 elements into shape \(4, 2\) \(8 elements\)"):
+    message = r"reshape: cannot reshape 6 elements into shape \(4, 2\) \(8 elements\)"
+    with pytest.raises(tp.ShapeError, match=message):
         tp.reshape(tp.ones((2, 3)), (4, 2))
     with pytest.raises(tp.ShapeError, match=r"cannot infer the -1 dimension of \(4, -1\): 6 elements"):
         tp.reshape(tp.ones((2, 3)), (4, -1))

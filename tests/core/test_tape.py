@@ -360,7 +360,8 @@ def test_custom_gradient_log1pexp_is_stable():
         return tp.log(1 + e), grad_fn
 
     x = tp.constant(100.0)
-    with tp.GradientTape() as tape, np.errstate(over="ignore"):  # exp(100) overflows float32, as in TF's example
+    # exp(100) overflows float32, as in TF's example
+    with tp.GradientTape() as tape, np.errstate(over="ignore"):
         tape.watch(x)
         y = log1pexp(x)
     assert float(tape.gradient(y, x)) == 1.0

@@ -7,7 +7,8 @@ import pytest
 
 import tapeflow as tp
 
-# --- the lecture's examples, exactly ---------------------------------------------------------------------------
+# --- the lecture's examples, exactly
+# ---------------------------------------------------------------------------
 
 
 def test_lecture_multiply_and_matmul():
@@ -51,7 +52,8 @@ def test_lecture_dense_layer_gradients():
     assert gb.numpy().tolist() == [1.0, 1.0]
 
 
-# --- tensor basics ----------------------------------------------------------------------------------------------
+# --- tensor basics
+# ----------------------------------------------------------------------------------------------
 
 
 def test_tensor_facts_and_conversions():
@@ -98,7 +100,8 @@ def test_variable_assign_family_and_errors():
     assert "tapeflow.Variable 'w'" in repr(v)
 
 
-# --- dtype rules ------------------------------------------------------------------------------------------------
+# --- dtype rules
+# ------------------------------------------------------------------------------------------------
 
 
 def test_dtype_defaults_and_promotion_rules():
@@ -128,7 +131,8 @@ def test_ndarray_on_the_left_gives_a_tensor():
         assert isinstance(out, tp.Tensor), type(out)
 
 
-# --- creation ---------------------------------------------------------------------------------------------------
+# --- creation
+# ---------------------------------------------------------------------------------------------------
 
 
 def test_creation_functions():
@@ -167,7 +171,8 @@ def test_random_is_seeded_and_shuffle():
     assert tp.random.get_seed() == 3
 
 
-# --- NumPy dispatch ---------------------------------------------------------------------------------------------
+# --- NumPy dispatch
+# ---------------------------------------------------------------------------------------------
 
 
 def test_numpy_functions_dispatch_and_stay_on_the_tape():
@@ -200,11 +205,12 @@ def test_stop_gradient_and_identity():
 def test_namespaces():
     assert float(tp.math.reduce_sum(tp.ones((2, 2)))) == 4.0
     assert float(tp.math.reduce_max([1.0, 3.0])) == 3.0
-    for name in ("add", "subtract", "multiply", "divide", "reduce_mean", "reduce_min", "reduce_prod", "reduce_std",
-                 "reduce_variance", "reduce_logsumexp", "reduce_any", "reduce_all", "sigmoid", "log_softmax"):
+    for name in ("add", "subtract", "multiply", "divide", "reduce_mean", "reduce_min", "reduce_prod",
+                 "reduce_std", "reduce_variance", "reduce_logsumexp", "reduce_any", "reduce_all", "sigmoid",
+                 "log_softmax"):
         assert callable(getattr(tp.math, name)), name
-    for name in ("relu", "sigmoid", "softmax", "log_softmax", "tanh", "gelu", "silu", "elu", "selu", "leaky_relu",
-                 "softplus"):
+    for name in ("relu", "sigmoid", "softmax", "log_softmax", "tanh", "gelu", "silu", "elu", "selu",
+                 "leaky_relu", "softplus"):
         assert callable(getattr(tp.nn, name)), name
     assert tp.linalg.matmul is tp.matmul
     assert tp.all_dims() is Ellipsis and tp.newaxis is None
