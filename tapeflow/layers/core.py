@@ -349,6 +349,8 @@ class Embedding(Layer):
         output_dim: the size of each vector.
         embeddings_initializer: default ``RandomUniform(-0.05, 0.05)``.
         embeddings_regularizer: a penalty on the matrix.
+        mask_zero: treat index 0 as padding: the output carries a ``(batch, timesteps)`` mask that recurrent
+            and attention layers respect (see ``tp.layers.get_mask``).
 
     Shape:
         ``(batch, ...) integers -> (batch, ..., output_dim)``.
@@ -366,7 +368,13 @@ class Embedding(Layer):
     _cast_ints = False
 
     def __init__(
-        self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None, **kwargs
+        self,
+        input_dim,
+        output_dim,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        mask_zero=False,
+        **kwargs,
     ):
         kwargs.pop("input_length", None)  # Keras 2 argument, not needed
         super().__init__(**kwargs)
@@ -376,6 +384,7 @@ class Embedding(Layer):
         self.embeddings_initializer = _initializers.get(init)
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
         self._config_init = _init_config(init)
+        self.mask_zero = bool(mask_zero)  # index 0 is padding: recurrent/attention layers skip it
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(
@@ -403,7 +412,12 @@ class Embedding(Layer):
                 f"Layer '{self.name}' (Embedding): index {bad} is outside [0, {self.input_dim}) "
                 f"(input_dim={self.input_dim})"
             )
-        return ops.gather(self.embeddings, idx)
+        out = ops.gather(self.embeddings, idx)
+        if self.mask_zero:
+            from tapeflow.layers.masking import set_mask
+
+            set_mask(out, idx != 0)
+        return out
 
     def get_config(self):
         return {
@@ -412,4 +426,5 @@ class Embedding(Layer):
             "output_dim": self.output_dim,
             "embeddings_initializer": self._config_init,
             "embeddings_regularizer": _regularizers.serialize(self.embeddings_regularizer),
+            "mask_zero": self.mask_zero,
         }

@@ -100,17 +100,24 @@ def _out_len(length, k, s, d, lo, hi):
 
 
 def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
-    v = _windows(x, kernel_size, strides, dilation, pads, pad_value)
     n, c = x.shape[0], x.shape[-1]
     nd = len(kernel_size)
-    # the one copy: windows laid out for a matrix product
-    return v.reshape(n, *v.shape[1:nd + 1], math.prod(kernel_size), c)
+    window = math.prod(kernel_size)
+    if c >= 16:
+        # the one copy: a strided view of every window laid out for a matrix product
+        v = _windows(x, kernel_size, strides, dilation, pads, pad_value)
+        return v.reshape(n, *v.shape[1:nd + 1], window, c)
+    # few channels (a first layer on images): one contiguous copy per window offset is several times faster
+    xpad, out = _padded(x, kernel_size, strides, dilation, pads, pad_value)
+    res = xp.empty((n, *out, window, c), dtype=x.dtype)
+    for k, src in enumerate(_offsets(kernel_size, strides, dilation, out)):
+        res[..., k, :] = xpad[src]
+    return res
 
 
-def _windows(x, kernel_size, strides, dilation, pads, pad_value=0.0):
-    """A read-only view ``(batch, *out_spatial, *kernel_size, channels)`` of every window (copies to pad)."""
+def _padded(x, kernel_size, strides, dilation, pads, pad_value=0.0):
+    """``x`` with its padding applied, and the output lengths; raises when the window does not fit."""
     n, *spatial, c = x.shape
-    nd = len(kernel_size)
     out = [_out_len(L, k, s, d, lo, hi)
            for L, k, s, d, (lo, hi) in zip(spatial, kernel_size, strides, dilation, pads)]
     if any(o <= 0 for o in out):
@@ -121,6 +128,20 @@ def _windows(x, kernel_size, strides, dilation, pads, pad_value=0.0):
         buf = xp.full((n, *full, c), pad_value, dtype=x.dtype)
         buf[(slice(None), *(slice(lo, lo + L) for L, (lo, _) in zip(spatial, pads)))] = x
         x = buf
+    return x, out
+
+
+def _offsets(kernel_size, strides, dilation, out):
+    """For each window offset (row-major), the index of that element of every window in the padded input."""
+    for offs in itertools.product(*(range(k) for k in kernel_size)):
+        yield (slice(None), *(slice(j * d, j * d + (o - 1) * s + 1, s)
+                              for j, d, o, s in zip(offs, dilation, out, strides)))
+
+
+def _windows(x, kernel_size, strides, dilation, pads, pad_value=0.0):
+    """A read-only view ``(batch, *out_spatial, *kernel_size, channels)`` of every window (copies to pad)."""
+    x, out = _padded(x, kernel_size, strides, dilation, pads, pad_value)
+    n, c, nd = x.shape[0], x.shape[-1], len(kernel_size)
     st = x.strides
     if all(s == k for s, k in zip(strides, kernel_size)) and all(d == 1 for d in dilation):
         # non-overlapping windows (the usual pooling): a reshape of the input, not a strided gather
@@ -146,13 +167,14 @@ def _fold(p, spatial, kernel_size, strides, dilation, pads):
         # non-overlapping windows: one transpose-copy instead of a scatter-add per window offset
         v = p.transpose(0, *itertools.chain(*((1 + i, 1 + nd + i) for i in range(nd))), 2 * nd + 1)
         v = v.reshape(n, *(o * k for o, k in zip(out, kernel_size)), c)
+        if all(lo == 0 and o * k == L for o, k, L, (lo, _) in zip(out, kernel_size, spatial, pads)):
+            return v  # the windows tile the input exactly
         buf = xp.zeros((n, *full, c), dtype=p.dtype)
         buf[(slice(None), *(slice(0, o * k) for o, k in zip(out, kernel_size)))] = v
     else:
         buf = xp.zeros((n, *full, c), dtype=p.dtype)
-        for offs in itertools.product(*(range(k) for k in kernel_size)):
-            dst = (slice(None), *(slice(j * d, j * d + (o - 1) * s + 1, s)
-                                  for j, d, o, s in zip(offs, dilation, out, strides)))
+        for offs, dst in zip(itertools.product(*(range(k) for k in kernel_size)),
+                             _offsets(kernel_size, strides, dilation, out)):
             buf[dst] += p[(slice(None),) * (nd + 1) + offs]
     crop = (slice(None), *(slice(lo, lo + L) for L, (lo, _) in zip(spatial, pads)))
     return xp.ascontiguousarray(buf[crop])

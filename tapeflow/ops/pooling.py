@@ -7,13 +7,17 @@ saw, so its gradient spreads evenly and comes from the window ops' own rules."""
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from tapeflow import _backend as B
 from tapeflow.ops._registry import defop
 from tapeflow.ops.conv import (
     _extract,
     _geometry,
+    _offsets,
+    _padded,
     _shape,
-    _windows,
     extract_patches_op,
     fold_patches_op,
     from_channels_last,
@@ -30,9 +34,12 @@ def _fill(dtype):
 
 
 def _max_pool(x, kernel_size, strides, pads):
-    nd = len(kernel_size)
-    windows = _windows(x, kernel_size, strides, (1,) * nd, pads, _fill(x.dtype))
-    return windows.max(axis=tuple(range(nd + 1, 2 * nd + 1)))
+    xpad, out = _padded(x, kernel_size, strides, (1,) * len(kernel_size), pads, _fill(x.dtype))
+    res = None
+    for src in _offsets(kernel_size, strides, (1,) * len(kernel_size), out):
+        # one element-wise maximum per window offset: several times faster than a reduction over window axes
+        res = xpad[src].copy() if res is None else xp.maximum(res, xpad[src], out=res)
+    return res
 
 
 def _max_pool_grad(g, out, x, kernel_size, strides, pads):
@@ -40,20 +47,51 @@ def _max_pool_grad(g, out, x, kernel_size, strides, pads):
     from tapeflow.ops.shape import expand_dims
 
     nd = len(kernel_size)
-    xv, ov = x._value, out._value
-    windows = _windows(xv, kernel_size, strides, (1,) * nd, pads, _fill(xv.dtype))
+    ov = out._value
+    xpad, lengths = _padded(x._value, kernel_size, strides, (1,) * nd, pads, _fill(ov.dtype))
+    if tuple(strides) == tuple(kernel_size):
+        return _tiled_grad(g, ov, xpad, x.shape, kernel_size, pads)
     # where each window's maximum sits, laid out (batch, *out, window, channels); only the first of tied
     # maxima keeps the gradient (as TensorFlow routes it)
-    hit = windows == ov.reshape(ov.shape[:nd + 1] + (1,) * nd + ov.shape[-1:])
-    hit = hit.reshape(*ov.shape[:-1], -1, ov.shape[-1])
-    taken = hit[..., 0, :].copy()
-    for k in range(1, hit.shape[-2]):
-        row = hit[..., k, :]
-        row &= ~taken
-        taken |= row
-    routed = multiply(expand_dims(g, -2), hit.astype(g.dtype))
+    hit = xp.empty((*ov.shape[:-1], math.prod(kernel_size), ov.shape[-1]), dtype=g.dtype)
+    taken = xp.zeros(ov.shape, dtype=bool)
+    for k, src in enumerate(_offsets(kernel_size, strides, (1,) * nd, lengths)):
+        first = (xpad[src] == ov) & ~taken
+        taken |= first
+        hit[..., k, :] = first
+    routed = multiply(expand_dims(g, -2), hit)
     return fold_patches_op(routed, spatial=tuple(x.shape[1:-1]), kernel_size=kernel_size, strides=strides,
                            dilation=(1,) * nd, pads=pads)
+
+
+def _tiled_grad(g, ov, xpad, x_shape, kernel_size, pads):
+    """The max-pool gradient when the windows tile the input (stride == pool size), in the input's layout."""
+    from tapeflow.ops.elementwise import multiply
+    from tapeflow.ops.shape import pad, reshape
+
+    n, c = ov.shape[0], ov.shape[-1]
+    out = ov.shape[1:-1]
+    split = (n, *itertools.chain(*((o, k) for o, k in zip(out, kernel_size))), c)
+    tiles = xpad[(slice(None), *(slice(0, o * k) for o, k in zip(out, kernel_size)))].reshape(split)
+    hit = tiles == ov.reshape((n, *itertools.chain(*((o, 1) for o in out)), c))
+    taken = None  # keep only the first of tied maxima (window order is row-major, as TensorFlow routes)
+    for offs in itertools.product(*(range(k) for k in kernel_size)):
+        cell = hit[(slice(None), *itertools.chain(*((slice(None), j) for j in offs)))]
+        if taken is None:
+            taken = cell.copy()
+        else:
+            cell &= ~taken
+            taken |= cell
+    routed = multiply(reshape(g, (n, *itertools.chain(*((o, 1) for o in out)), c)), hit)
+    routed = reshape(routed, (n, *(o * k for o, k in zip(out, kernel_size)), c))
+    # back from the padded input's coordinates to x's: zeros where no window reached, then drop the padding
+    spans = [o * k for o, k in zip(out, kernel_size)]
+    extra = [max(0, lo + L - span) for L, span, (lo, _) in zip(x_shape[1:-1], spans, pads)]
+    if any(extra):
+        routed = pad(routed, [(0, 0), *((0, e) for e in extra), (0, 0)])
+    if any(lo or span + e != L for L, span, e, (lo, _) in zip(x_shape[1:-1], spans, extra, pads)):
+        routed = routed[(slice(None), *(slice(lo, lo + L) for L, (lo, _) in zip(x_shape[1:-1], pads)))]
+    return routed
 
 
 max_pool_op = defop("max_pool", _max_pool, _max_pool_grad, save_output=True)

@@ -270,3 +270,16 @@ def test_attention_gradients_check_and_configs():
     assert L.deserialize(L.serialize(att)).get_config() == att.get_config()
     with pytest.raises(ValueError, match="score_mode"):
         L.Attention(score_mode="general")
+
+
+def test_embedding_mask_zero_is_respected_by_recurrent_and_attention_layers():
+    tokens = np.array([[4, 2, 7, 0, 0], [1, 3, 0, 0, 0]])
+    embed = L.Embedding(8, 3, mask_zero=True)
+    np.testing.assert_array_equal(L.get_mask(embed(tokens)), tokens != 0)
+    for rnn in (L.LSTM(4), L.GRU(4), L.SimpleRNN(4), L.Bidirectional(L.LSTM(2))):
+        padded = rnn(embed(tokens)).numpy()
+        for i, n in enumerate((3, 2)):
+            np.testing.assert_allclose(padded[i], rnn(embed(tokens[i:i + 1, :n])).numpy()[0], rtol=1e-5)
+    h = embed(tokens)
+    _, scores = L.MultiHeadAttention(1, 2)(h, h, return_attention_scores=True)
+    assert np.all(scores.numpy()[0, 0, :3, 3:] == 0) and np.all(scores.numpy()[1, 0, :2, 2:] == 0)
