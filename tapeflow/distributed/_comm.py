@@ -49,6 +49,10 @@ class Communicator:
         """Element-wise minimum and maximum of a small float64 vector over all ranks."""
         raise NotImplementedError
 
+    def allreduce_max_(self, buf) -> None:
+        """Element-wise maximum of ``buf`` over all ranks, in place."""
+        raise NotImplementedError
+
     def bcast_(self, buf, root=0) -> None:
         """Overwrite ``buf`` on every rank with ``root``'s ``buf``."""
         raise NotImplementedError
@@ -73,6 +77,9 @@ class SingleProcess(Communicator):
     """The one-process world: every collective is the identity."""
 
     def allreduce_sum_(self, buf) -> None:
+        pass
+
+    def allreduce_max_(self, buf) -> None:
         pass
 
     def allreduce_min_max(self, values):
@@ -112,12 +119,16 @@ class MPICommunicator(Communicator):
     def allreduce_sum_(self, buf) -> None:
         self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
 
+    def allreduce_max_(self, buf) -> None:
+        self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.MAX)
+
     def allreduce_min_max(self, values):
-        values = np.ascontiguousarray(values, dtype=np.float64)
-        low, high = values.copy(), values.copy()
-        self.comm.Allreduce(self._MPI.IN_PLACE, low, op=self._MPI.MIN)
-        self.comm.Allreduce(self._MPI.IN_PLACE, high, op=self._MPI.MAX)
-        return low, high
+        # One MAX over [values, -values]: the minimum is minus the maximum of the negations.
+        values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        both = np.concatenate([values, -values])
+        self.allreduce_max_(both)
+        n = values.size
+        return -both[n:], both[:n]
 
     def bcast_(self, buf, root=0) -> None:
         _check_root(root, self.size)

@@ -208,6 +208,12 @@ class DataParallel:
         """Wait until every rank reaches this call."""
         self.comm.barrier()
 
+    def _fit_session(self, model):
+        """The per-``fit`` helper ``Model.fit`` calls when the model was compiled in :meth:`scope`."""
+        from tapeflow.distributed._fit import FitSession
+
+        return FitSession(self, model)
+
     # -- sharding --
     def shard_bounds(self, n):
         """``(start, stop)`` of this rank's slice of a global batch of ``n`` samples.

@@ -19,6 +19,7 @@ from tapeflow import callbacks as _callbacks
 from tapeflow import optimizers as _optimizers
 from tapeflow._tensor import Tensor
 from tapeflow.autodiff import GradientTape
+from tapeflow.distributed import _context as _distribute_context
 from tapeflow.layers.base import Layer, _no_recording, flatten, map_structure
 from tapeflow.metrics import Mean
 from tapeflow.models import _data
@@ -152,6 +153,8 @@ class Model(Layer):
             trackers += [Mean(name=f"{n}_loss") for n, fn in zip(names, self.compiled_loss.losses) if fn]
         self._loss_trackers = trackers
         self._compiled = True
+        # [distributed] a model compiled inside `strategy.scope()` trains with that strategy
+        self.__dict__["_distribute_strategy"] = _distribute_context.current()
 
     def _assert_compiled(self, what):
         if not self._compiled:
@@ -340,6 +343,11 @@ class Model(Layer):
                 dtype=self.dtype,
             )
         verbose = _callbacks.resolve_verbose(verbose)
+        # [distributed] under `strategy.scope()`: shard batches, average gradients and metrics, I/O on rank 0
+        strategy = self.__dict__.get("_distribute_strategy")
+        dist = strategy._fit_session(self) if strategy is not None else None
+        if dist is not None:
+            data, verbose, callbacks = dist.begin(data, verbose, callbacks)
         self.history = _callbacks.History()
         cbs = [self.history, *(callbacks or [])]
         if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
@@ -366,12 +374,14 @@ class Model(Layer):
                 step_logs = {}
                 for step, batch in enumerate(data.epoch()):
                     cbl.call("on_train_batch_begin", step, {})
-                    step_logs = self.train_step(batch)
+                    step_logs = self.train_step(batch) if dist is None else dist.train_step(batch)
                     if self._train_vars is None:
                         self._train_vars = self.trainable_weights
                     cbl.call("on_train_batch_end", step, step_logs)
                     if self.stop_training:
                         break
+                if dist is not None:  # [distributed]
+                    dist.end_epoch()
                 logs = dict(step_logs)
                 if val is not None and (epoch + 1) % validation_freq == 0 and not self._nan_stop():
                     val_logs = self._run_evaluation(val, cbl)
@@ -382,6 +392,8 @@ class Model(Layer):
                     break
         finally:
             self._train_vars = None
+            if dist is not None:  # [distributed]
+                dist.end()
         cbl.call("on_train_end", logs)
         return self.history
 

@@ -1,0 +1,284 @@
+"""What ``model.fit`` does differently under a :class:`~tapeflow.distributed.DataParallel` strategy.
+
+``fit`` creates one :class:`FitSession` when the model was compiled inside ``strategy.scope()`` and calls it
+at four points (marked ``[distributed]`` in ``tapeflow/models/model.py``): ``begin`` once, ``train_step`` for
+every batch, ``end_epoch`` after each epoch's batches, ``end`` when training stops. Everything else in ``fit``
+(callbacks, validation, history) runs unchanged on every rank, fed with logs that are already global.
+
+- **Same start.** At the first step (after callbacks' ``on_train_begin``, so a state restored on rank 0
+  counts) rank 0 broadcasts every model variable and the optimizer's state.
+- **Same batches.** Every rank shuffles with a copy of rank 0's generator, so all ranks walk the same global
+  batches; rank ``r`` keeps its slice (:func:`~tapeflow.distributed.shard_bounds`). Other random draws
+  (dropout) stay each rank's own.
+- **Same update.** The model's ``_reduce_gradients`` hook averages gradients weighted by each rank's number of
+  samples. A rank whose slice is empty skips the forward pass, joins the all-reduce with weight 0 and applies
+  the same averaged update, so every rank runs the same number of steps.
+- **Global logs.** Metric states (sums and counts) are summed over ranks before each step's logs are read.
+- **Rank 0 does the I/O.** On other ranks ``verbose`` becomes 0 and chief-only callbacks (progress,
+  checkpoints, CSV logs, live plots, and any callback with ``_chief_only = True``) are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapeflow import _backend as B
+from tapeflow import random as _random
+from tapeflow.distributed import _buffers
+from tapeflow.distributed._comm import check_same_on_all_ranks
+
+# Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so the
+# distributed package needs no import of the callback modules).
+CHIEF_ONLY_CALLBACKS = ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "LivePlot", "TensorBoard")
+
+# The state variables of tapeflow's metric classes (sums and counts, so summing over ranks gives the global
+# state). A metric class of your own declares ``_state_names``.
+_METRIC_STATES = {
+    "Mean": ("total", "count"),
+    "MeanMetricWrapper": ("total", "count"),
+    "_Confusion": ("tp", "fp", "tn", "fn"),
+    "AUC": ("tp", "fp", "tn", "fn"),
+    "R2Score": ("sum", "sum_sq", "res", "count"),
+}
+
+
+def metric_state_names(metric) -> tuple:
+    """The names of ``metric``'s additive state attributes.
+
+    Raises:
+        TypeError: the metric neither declares ``_state_names`` nor is one of tapeflow's metric classes.
+    """
+    names = getattr(metric, "_state_names", None)
+    if names is not None:
+        return tuple(names)
+    for cls in type(metric).__mro__:
+        if cls.__module__ == "tapeflow.metrics" and cls.__name__ in _METRIC_STATES:
+            return _METRIC_STATES[cls.__name__]
+    raise TypeError(
+        f"tapeflow.distributed: metric '{getattr(metric, 'name', metric)}' ({type(metric).__name__}) "
+        "cannot be combined across ranks: give its class `_state_names = (...)`, the attributes holding "
+        "its additive state (sums and counts)"
+    )
+
+
+def _is_chief_only(callback) -> bool:
+    if getattr(callback, "_chief_only", False):
+        return True
+    return any(cls.__name__ in CHIEF_ONLY_CALLBACKS for cls in type(callback).__mro__)
+
+
+class Shard:
+    """This rank's part of one global batch: ``batch`` (None when empty) and its number of samples."""
+
+    __slots__ = ("batch", "weight")
+
+    def __init__(self, batch, weight):
+        self.batch = batch
+        self.weight = weight
+
+
+class ShardedData:
+    """Wraps ``fit``'s data adapter: same global batches on every rank, each rank yielding its :class:`Shard`.
+
+    Exposes the adapter's ``steps``, ``batch_size`` (the global batch) and ``num_samples``.
+    """
+
+    def __init__(self, data, strategy, generator):
+        self._data = data
+        self._strategy = strategy
+        self._generator = generator
+        self.steps = data.steps
+        self.batch_size = data.batch_size
+        self.num_samples = data.num_samples
+
+    def __getattr__(self, name):  # anything else the loop may ask of the adapter
+        return getattr(self._data, name)
+
+    def epoch(self):
+        """Yield this epoch's shards (one per global batch)."""
+        from tapeflow.models import _data
+
+        batches = self._data.epoch()
+        while True:
+            # Draws made while the adapter produces a batch (its shuffling) come from the shared generator.
+            saved = _random._generator
+            _random._generator = self._generator
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            finally:
+                _random._generator = saved
+            x, y, sample_weight = _data.unpack(batch)
+            n = _data.num_samples(x, y, sample_weight)
+            lo, hi = self._strategy.shard_bounds(n)
+            if hi == lo:
+                yield Shard(None, 0)
+                continue
+            part = slice(lo, hi)
+            yield Shard((_data.take(x, part), _data.take(y, part), _data.take(sample_weight, part)), hi - lo)
+
+
+class FitSession:
+    """The distributed side of one ``fit`` call (see the module docstring)."""
+
+    def __init__(self, strategy, model):
+        self.strategy = strategy
+        self.comm = strategy.comm
+        self.model = model
+        self._weight = 1.0
+        self._synced = False
+        self._shared = None
+        self._state_at_begin = None
+
+    # -- begin / end --
+    def begin(self, data, verbose, callbacks):
+        """Prepare ``fit``: returns ``(data, verbose, callbacks)`` to use instead of the given ones.
+
+        Builds the model and its metrics from the first sample if needed (so every rank holds the same
+        variables and metrics before the first step), sets up the shared shuffling generator, installs the
+        gradient hook, and leaves the output to rank 0.
+        """
+        model = self.model
+        self._build(data)
+        for m in model.metrics:
+            metric_state_names(m)  # fail early, on every rank alike, for a metric that cannot be combined
+        generator = _random.generator()
+        self._state_at_begin = generator.bit_generator.state
+        self._shared = np.random.Generator(type(generator.bit_generator)())
+        self._shared.bit_generator.state = self.comm.bcast_object(self._state_at_begin, root=0)
+        model.__dict__["_reduce_gradients"] = self._reduce_gradients
+        callbacks = list(callbacks or [])
+        if not self.strategy.is_chief:
+            verbose = 0
+            callbacks = [c for c in callbacks if not _is_chief_only(c)]
+        return ShardedData(data, self.strategy, self._shared), verbose, callbacks
+
+    def _build(self, data):
+        from tapeflow.models import _data
+
+        model = self.model
+        first = getattr(data, "x", None)
+        one = slice(0, 1)
+        needs_metrics = any(
+            cm is not None and cm.metrics is None
+            for cm in (model.compiled_metrics, getattr(model, "_weighted_metrics", None))
+        )
+        if model.weights and not needs_metrics:
+            return
+        x = _data.take(first, one) if first is not None else _data.take(data.first_x(), one)
+        y_pred = model(x, training=False)
+        y = getattr(data, "y", None)
+        if y is None:
+            return
+        y = _data.take(y, one)
+        for cm in (model.compiled_metrics, getattr(model, "_weighted_metrics", None)):
+            if cm is not None and cm.metrics is None:
+                cm.build(y, y_pred)
+
+    def end(self):
+        """Undo ``begin``: remove the hook; leave the global generator where one process would have it."""
+        self.model.__dict__.pop("_reduce_gradients", None)
+        generator = _random.generator()
+        if self._shared is not None and generator.bit_generator.state == self._state_at_begin:
+            # Nothing but shuffling drew numbers: continue from the shared stream, as one process would.
+            generator.bit_generator.state = self._shared.bit_generator.state
+
+    # -- steps --
+    def sync(self):
+        """Broadcast rank 0's model variables and optimizer state (checked to match across ranks first)."""
+        model, strategy = self.model, self.strategy
+        self._synced = True
+        if self.comm.size == 1:
+            return
+        strategy.broadcast(model.weights)
+        optimizer = model.optimizer
+        built = self.comm.bcast_object(len(optimizer.variables()) > 1, root=0)
+        if built and len(optimizer.variables()) == 1:
+            optimizer.build(self._variables())
+        arrays = optimizer.variables()  # [iterations, *slots]
+        check_same_on_all_ranks(
+            self.comm, [(a.shape, a.dtype.str) for a in arrays], "the optimizer states to broadcast"
+        )
+        values = _buffers.broadcast_arrays(self.comm, arrays, 0, strategy.bucket_bytes)
+        optimizer.iterations = int(values[0])
+        for slot, value in zip(arrays[1:], values[1:]):
+            slot[...] = value
+
+    def _variables(self):
+        model = self.model
+        return model._train_vars if model._train_vars is not None else model.trainable_weights
+
+    def _reduce_gradients(self, grads):
+        """The model's gradient hook: the sample-weighted mean over ranks."""
+        return self.strategy.reduce_gradients(grads, variables=self._variables(), weight=self._weight)
+
+    def train_step(self, shard):
+        """One step on this rank's shard; returns the global logs."""
+        if not self._synced:
+            self.sync()
+        model = self.model
+        self._weight = shard.weight
+        logs = {}
+        if shard.weight:
+            logs = dict(model.train_step(shard.batch) or {})
+        else:  # no samples here: join the all-reduce with weight 0 and apply the same update
+            variables = self._variables()
+            grads = self._reduce_gradients([None] * len(variables))
+            model.optimizer.apply_gradients(zip(grads, variables))
+            if model._has_constraints:
+                model._apply_constraints()
+        logs.update(self.global_logs())
+        return logs
+
+    def end_epoch(self):
+        """Average the non-trainable float variables (BatchNormalization's moving statistics) over ranks."""
+        variables = [v for v in self.model.non_trainable_weights if v.dtype.kind == "f"]
+        if not variables or self.comm.size == 1:
+            return
+        means = self.strategy.reduce_gradients([v._value for v in variables])
+        for v, mean in zip(variables, means):
+            v._value = B.xp.array(mean._value, copy=True)
+
+    # -- metrics --
+    def global_logs(self):
+        """``model.get_metrics_result()`` computed from metric states summed over ranks (2 small all-reduces).
+
+        A state not created yet on some rank (``None``) counts as zeros of the size the other ranks have.
+        """
+        model = self.model
+        if self.comm.size == 1:
+            return model.get_metrics_result()
+        slots = [(m, name) for m in model.metrics for name in metric_state_names(m)]
+        values = [getattr(m, name) for m, name in slots]
+        arrays = [None if v is None else np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
+        sizes = np.array([-1.0 if a is None else a.size for a in arrays])
+        low, high = self.comm.allreduce_min_max(sizes)
+        bad = [(m.name, name) for (m, name), lo, hi in zip(slots, low, high) if lo >= 0 and lo != hi]
+        if bad:
+            raise ValueError(f"tapeflow.distributed: metric states differ in size between ranks: {bad}")
+        sizes = high
+        flat = np.zeros(int(sum(max(s, 0) for s in sizes)), dtype=np.float64)
+        offset = 0
+        for a, s in zip(arrays, sizes):
+            if a is not None:
+                flat[offset:offset + a.size] = a
+            offset += int(max(s, 0))
+        self.comm.allreduce_sum_(flat)
+        offset = 0
+        try:
+            for (m, name), v, s in zip(slots, values, sizes):
+                part = flat[offset:offset + int(max(s, 0))]
+                offset += int(max(s, 0))
+                if s < 0:
+                    continue  # None on every rank
+                if v is None or isinstance(v, np.ndarray):
+                    shape = np.shape(v) if v is not None else part.shape
+                    dtype = v.dtype if v is not None else np.float64
+                    setattr(m, name, part.reshape(shape).astype(dtype))
+                else:
+                    setattr(m, name, type(v)(part[0]) if isinstance(v, (int, float)) else part[0])
+            return model.get_metrics_result()
+        finally:
+            for (m, name), v in zip(slots, values):
+                setattr(m, name, v)
