@@ -38,6 +38,32 @@ def test_a_failing_rank_ends_the_job_with_its_message(mpi_job, via_mpi4py):
         assert "[tapeflow.distributed] rank 1 of 2 failed" in job.output
 
 
+FAILING_IN_FIT = """
+import numpy as np, tapeflow as tp
+
+class Boom(tp.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2 and tp.distributed.rank() == 1:
+            raise ValueError("rank 1 broke during fit")
+
+strategy = tp.distributed.DataParallel()
+with strategy.scope():
+    model = tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+x = np.ones((64, 3), np.float32)
+model.fit(x, x[:, :1], batch_size=4, epochs=5, verbose=0, callbacks=[Boom()])
+print("fit finished on rank", strategy.rank)
+"""
+
+
+def test_an_error_inside_fit_ends_the_job(mpi_job):
+    """Rank 0 is inside the next step's all-reduce when rank 1 raises: the job must still end."""
+    job = mpi_job(FAILING_IN_FIT, n=2, timeout=90)
+    assert job.returncode != 0
+    assert "ValueError: rank 1 broke during fit" in job.output
+    assert "fit finished" not in job.output
+
+
 def test_a_job_sees_its_world(mpi_job):
     job = mpi_job(
         "import sys, tapeflow as tp\n"
@@ -65,6 +91,14 @@ def test_tapeflow_launch_runs_a_script_on_n_processes(mpi_job, tmp_path):
     assert proc.returncode == 0, proc.stderr
     for r in range(2):
         assert f"hello from {r} of 2 args ['--epochs', '3']" in proc.stdout
+
+
+def test_tapeflow_command_has_the_launch_subcommand(mpi_job, tmp_path):
+    script = tmp_path / "size.py"
+    script.write_text("import sys, tapeflow as tp\nsys.stdout.write(f'size {tp.distributed.size()}\\n')\n")
+    job = mpi_job.command([sys.executable, "-m", "tapeflow", "launch", "-n", "2", str(script)])
+    assert job.returncode == 0, job.output
+    assert job.stdout.count("size 2") == 2
 
 
 def test_tapeflow_launch_passes_on_the_exit_status(mpi_job, tmp_path):
