@@ -35,7 +35,8 @@ def erf(x):
         except ImportError:  # pragma: no cover - machines without SciPy
             _scipy_erf = False
     if _scipy_erf:
-        return _scipy_erf(x)
+        x = xp.asarray(x)
+        return _scipy_erf(x).astype(x.dtype, copy=False)  # SciPy computes float16 in float64
     x = xp.asarray(x)
     a = xp.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)

@@ -201,6 +201,15 @@ def record(op, args, vals, params, out):
         return OUTSIDE
     now = recording.frozen
     save = op.save_inputs
+    if len(args) == 1 and args[0].__class__ is Tensor:  # one tracked Tensor input, the common unary case
+        a = args[0]
+        p = a._node
+        if p is not None and p.tapes is now:
+            saved = out if op.save_output else None
+            if save:
+                return Node(op, (p,), (a,), params, saved, None, now)
+            v = vals[0]
+            return Node(op, (p,), None, params, saved, ((v.shape, v.dtype),), now)
     parents = []
     inputs = [] if save else None
     same = True  # every tracked parent recorded by exactly the tapes recording now (the common case)

@@ -215,3 +215,15 @@ def test_namespaces():
     assert tp.linalg.matmul is tp.matmul
     assert tp.all_dims() is Ellipsis and tp.newaxis is None
     assert tp.concat is tp.concatenate
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "exp", "gelu", "softmax", "erf", "log_softmax", "softplus", "elu",
+                                  "selu", "silu", "tanh", "relu", "leaky_relu", "logsumexp", "mean", "var", "std",
+                                  "norm", "sin", "abs", "square"])
+def test_float16_stays_float16_forward_and_backward(name):
+    x = tp.Variable(np.array([0.5, 1.5, -2.0], np.float16))
+    with tp.GradientTape() as tape:
+        y = getattr(tp, name)(x)
+    g = tape.gradient(y, x)
+    assert y.dtype == tp.float16 and g.dtype == tp.float16
+    assert np.isfinite(g.numpy()).all()
