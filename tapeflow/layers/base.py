@@ -23,6 +23,7 @@ from tapeflow._tape import _state as _tape_state
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.dtypes import as_dtype, floatx, is_floating
 from tapeflow.errors import ShapeError
+from tapeflow.layers import _budget
 
 # --- unique names ------------------------------------------------------------------------------------------
 _NAME_COUNTS: dict[str, int] = {}
@@ -426,6 +427,7 @@ class Layer:
         """
         shape = tuple(int(s) for s in (shape or ()))
         dtype = as_dtype(dtype) or self.dtype
+        _budget.charge(self, name, shape, dtype)  # a cap only while tapeflow.saving rebuilds a loaded model
         if initializer is None:
             initializer = "glorot_uniform" if is_floating(dtype) else "zeros"
         init = _initializers.get(initializer)

@@ -33,62 +33,10 @@ import os
 import numpy as np
 
 from tapeflow.callbacks.base import Callback
-from tapeflow.saving import archive, model_io, safetensors_io
+from tapeflow.saving import archive, model_io, rng_state, safetensors_io
 from tapeflow.saving.errors import FileFormatError
 
 FILENAME = "backup.tapeflow"
-
-
-def _all_layers(model) -> list:
-    """Every layer under ``model`` in a fixed depth-first order (iterative; each layer once)."""
-    out, seen, stack = [], set(), [model]
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        out.append(layer)
-        stack.extend(reversed(layer.layers))
-    return out
-
-
-def rng_state(model) -> dict:
-    """The global generator's state and that of every layer with a private generator (JSON data)."""
-    from tapeflow import random
-
-    layers = {}
-    for i, layer in enumerate(_all_layers(model)):
-        rng = getattr(layer, "_rng", None)
-        if isinstance(rng, np.random.Generator):
-            layers[str(i)] = {"name": layer.name, "state": rng.bit_generator.state}
-    return {"global": random.generator().bit_generator.state, "seed": random.get_seed(), "layers": layers}
-
-
-def _set_state(generator, state, what):
-    try:
-        generator.bit_generator.state = state
-    except (TypeError, ValueError, KeyError) as e:
-        raise FileFormatError(f"{what}: the saved random-generator state is invalid: {e}") from None
-
-
-def restore_rng_state(model, state: dict, what: str) -> None:
-    """Put back :func:`rng_state`'s output (the global generator, then each layer's)."""
-    from tapeflow import random
-
-    if not isinstance(state, dict) or not isinstance(state.get("global"), dict):
-        raise FileFormatError(f"{what}: no random-generator state")
-    layers = _all_layers(model)
-    for key, entry in (state.get("layers") or {}).items():
-        if not key.isdigit() or int(key) >= len(layers) or layers[int(key)].name != entry.get("name"):
-            raise FileFormatError(f"{what}: generator state for layer {entry.get('name')!r} fits no layer of "
-                                  f"model '{model.name}'")
-        layer = layers[int(key)]
-        if not isinstance(getattr(layer, "_rng", None), np.random.Generator):
-            layer._rng = np.random.default_rng()
-        _set_state(layer._rng, entry["state"], what)
-    if state.get("seed") is not None and random.get_seed() != state["seed"]:
-        random.set_seed(state["seed"])
-    _set_state(random.generator(), state["global"], what)
 
 
 class BackupAndRestore(Callback):
@@ -126,7 +74,7 @@ class BackupAndRestore(Callback):
         model = self.model
         state = {
             "epochs_completed": epoch + 1,
-            "rng": rng_state(model),
+            "rng": rng_state.capture(model),
             "history": {"epoch": list(model.history.epoch), "history": model.history.history}
             if getattr(model, "history", None) is not None else None,
             "learning_rate": _plain_lr(model.optimizer),
@@ -161,7 +109,7 @@ class BackupAndRestore(Callback):
             model_io.restore_optimizer(model.optimizer, model, slots, f"{what}: {model_io.OPTIMIZER}")
         if isinstance(state.get("learning_rate"), float):
             model.optimizer.learning_rate = state["learning_rate"]
-        restore_rng_state(model, state.get("rng"), what)
+        rng_state.restore(model, state.get("rng"), what)
         past = state.get("history")
         if past and getattr(model, "history", None) is not None:
             model.history.epoch[:0] = list(past["epoch"])

@@ -21,11 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 
-from tapeflow.saving import archive, safetensors_io
+from tapeflow.saving import archive, rng_state, safetensors_io
 from tapeflow.saving.errors import FileFormatError, UnsafeFileError
 
 WEIGHTS = "model.weights.safetensors"
@@ -217,17 +218,27 @@ def _known_names(custom_objects) -> set:
     return names
 
 
-def check_class_names(config, custom_objects, what) -> None:
-    """Refuse, by name, any ``class_name`` in ``config`` that is neither a tapeflow class nor in
-    ``custom_objects``, and any ``module`` key (tapeflow never imports a module a file names).
+MAX_CONFIG_INT = 2**31
+MAX_SAMPLE_ELEMENTS = 2**28  # one sample of an input shape: 1 GiB of float32
+
+
+def _shape_like(key, value) -> bool:
+    return (isinstance(key, str) and key.endswith("shape") and isinstance(value, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) or d is None for d in value))
+
+
+def check_config(config, custom_objects, what) -> None:
+    """Refuse, before anything is built: a ``class_name`` that is neither a tapeflow class nor in
+    ``custom_objects``; any ``module`` key (tapeflow never imports a module a file names); integers beyond
+    ``±2**31`` (seeds excepted); input shapes of more than ``2**28`` values per sample.
 
     Raises:
         UnsafeFileError: naming the offending entry.
     """
     known = _known_names(custom_objects)
-    stack = [config]
-    while stack:  # iterative: the JSON depth is bounded, but no recursion on file data anyway
-        node = stack.pop()
+    stack = [(None, config)]
+    while stack:  # iterative: no recursion on data from a file
+        key, node = stack.pop()
         if isinstance(node, dict):
             if "module" in node:
                 raise UnsafeFileError(f"{what}: config.json names a module ({node['module']!r}); tapeflow "
@@ -235,13 +246,19 @@ def check_class_names(config, custom_objects, what) -> None:
             name = node.get("class_name")
             if name is not None and (not isinstance(name, str) or name not in known):
                 raise UnsafeFileError(
-                    f"{what}: config.json names class {name!r}, which is neither a registered tapeflow "
-                    f"class nor in custom_objects. Refused; nothing was imported or run. If it is your own "
-                    f"class, pass custom_objects={{{name!r}: YourClass}}"
+                    f"{what}: config.json names class {name!r}, which is neither a registered tapeflow class "
+                    f"nor in custom_objects. Refused; nothing was imported or run. If it is your own class, "
+                    f"pass custom_objects={{{name!r}: YourClass}}"
                 )
-            stack.extend(node.values())
+            stack.extend(node.items())
         elif isinstance(node, list):
-            stack.extend(node)
+            if _shape_like(key, node) and math.prod(d or 1 for d in node[1:]) > MAX_SAMPLE_ELEMENTS:
+                raise UnsafeFileError(f"{what}: config.json gives {key} {node}: absurd (more than "
+                                      f"{MAX_SAMPLE_ELEMENTS} values per sample)")
+            stack.extend((key, v) for v in node)
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_CONFIG_INT \
+                and key != "seed":
+            raise UnsafeFileError(f"{what}: config.json gives {key!r} the absurd value {node}")
 
 
 # --- models -------------------------------------------------------------------------------------------------
@@ -283,11 +300,14 @@ def model_members(model, include_optimizer=True, metadata=None) -> dict:
     epoch = len(model.history.epoch) if getattr(model, "history", None) is not None else None
     meta = archive.new_metadata("model", seed=random.get_seed(), epoch=epoch, weights=len(weights),
                                 **(metadata or {}))
+    layer_rngs = rng_state.capture(model)["layers"]
     members = {
         "metadata.json": archive.dumps_json(meta),
         "config.json": archive.dumps_json(config),
         WEIGHTS: lambda f: safetensors_io.write(f, weights),
     }
+    if layer_rngs:  # seeded layers' generators, so training after a load draws what it would have drawn
+        members["training_state.json"] = archive.dumps_json({"rng": {"layers": layer_rngs}})
     optimizer = getattr(model, "optimizer", None)
     if include_optimizer and optimizer is not None and optimizer.iterations > 0:
         state = optimizer_arrays(optimizer, model)
@@ -319,6 +339,7 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     """Rebuild a model from archive members (see :func:`load_model`)."""
     from tapeflow import random
     from tapeflow.layers import deserialize
+    from tapeflow.layers._budget import weight_budget
 
     limits = limits or archive.DEFAULT_LIMITS
     if "config.json" not in members or WEIGHTS not in members:
@@ -327,28 +348,35 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     config = archive.loads_json(members["config.json"], f"{what}: config.json", limits)
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise FileFormatError(f"{what}: config.json has no 'model' entry")
-    check_class_names(config, custom_objects, what)
+    check_config(config, custom_objects, what)
+    weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}")
     rng = random.generator().bit_generator.state  # building draws initial weights: leave the stream as it was
     try:
-        model = deserialize(config["model"], custom_objects)
-        if not model.built and config.get("build_input_shape") is not None:
-            model.build(_as_shape(config["build_input_shape"]))
+        # the architecture may not create more weight bytes than the file holds: absurd sizes are refused
+        # before they are allocated
+        with weight_budget(sum(a.nbytes for a in weights.values())):
+            model = deserialize(config["model"], custom_objects)
+            if not model.built and config.get("build_input_shape") is not None:
+                model.build(_as_shape(config["build_input_shape"]))
     except (UnsafeFileError, FileFormatError):
         raise
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
+    except Exception as e:  # constructors meeting hostile values raise all kinds; each means "refused"
         raise FileFormatError(f"{what}: config.json does not describe a model this tapeflow can build: "
-                              f"{type(e).__name__}: {e}") from None
+                              f"{type(e).__name__}: {e}") from e
     finally:
         random.generator().bit_generator.state = rng
     from tapeflow.models import Model
 
     if not isinstance(model, Model):
         raise FileFormatError(f"{what}: config.json describes a {type(model).__name__}, not a model")
-    weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}")
     if not model.built:
         raise FileFormatError(f"{what}: the model cannot be built (no input shape recorded); it holds "
                               f"{len(weights)} weights")
     check_and_assign(model.weights, weights, f"{what}: {WEIGHTS}")
+    if "training_state.json" in members:
+        state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json", limits)
+        rng_state.restore(model, state.get("rng") if isinstance(state, dict) else None, what,
+                          include_global=False)
     if compile and config.get("compile"):
         try:
             compile_from_config(model, config["compile"], custom_objects, what)
