@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from tapeflow._tensor import Tensor
@@ -209,15 +211,17 @@ def _absolute_error(y_true, y_pred):
     return np.abs(y_pred - np.asarray(y_true, dtype=np.float64).reshape(y_pred.shape))
 
 
-def _wrapper(name, fn, doc, params=()):
+def _wrapper(class_name, fn, doc, params=()):
+    default_name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name.replace("TopK", "TopK_")).lower()
+
     def __init__(self, *args, name=None, dtype=None, **kwargs):
         opts = dict(params)
         for (key, _), value in zip(params, args):
             opts[key] = value
         opts.update(kwargs)
-        MeanMetricWrapper.__init__(self, name=name, dtype=dtype, **opts)
+        MeanMetricWrapper.__init__(self, name=name or default_name, dtype=dtype, **opts)
 
-    return type(name, (MeanMetricWrapper,), {"__init__": __init__, "fn": staticmethod(fn), "__doc__": doc})
+    return type(class_name, (MeanMetricWrapper,), {"__init__": __init__, "fn": staticmethod(fn), "__doc__": doc})
 
 
 Accuracy = _wrapper("Accuracy", accuracy, "How often predictions equal the labels exactly.")

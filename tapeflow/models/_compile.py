@@ -114,6 +114,10 @@ class CompiledMetrics:
     def __init__(self, metrics, loss_fns, output_names, weighted=False):
         self.output_names = list(output_names)
         self._specs = self._spread(metrics)
+        for specs in self._specs:  # unknown names fail at compile time, not at the first batch
+            for spec in specs:
+                if isinstance(spec, str) and spec not in ("accuracy", "acc", "crossentropy", "ce"):
+                    _metrics.get(spec)
         self._loss_fns = loss_fns
         self._weighted = weighted
         self.metrics = None  # [(output index, Metric)]
