@@ -218,7 +218,8 @@ def test_namespaces():
 
 
 FLOAT16_OPS = ["sigmoid", "exp", "gelu", "softmax", "erf", "log_softmax", "softplus", "elu", "selu", "silu",
-               "tanh", "relu", "leaky_relu", "logsumexp", "mean", "var", "std", "norm", "sin", "abs", "square"]
+               "tanh", "relu", "leaky_relu", "logsumexp", "mean", "var", "std", "norm", "sin", "abs",
+               "square"]
 
 
 @pytest.mark.parametrize("name", FLOAT16_OPS)
