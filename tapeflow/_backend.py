@@ -1,24 +1,38 @@
 """The one place tapeflow touches an array library.
 
-Every op calls array functions through ``xp`` (NumPy today). Plugging in a NumPy-compatible GPU library such
-as
-CuPy means pointing ``xp`` at it with :func:`set_backend`; the ops never import NumPy for array math
-themselves.
+Every op calls array functions through ``xp`` (NumPy by default). A NumPy-compatible library such as CuPy is
+chosen *before* tapeflow is imported, with the environment variable ``TAPEFLOW_BACKEND=cupy``: the ops bind
+``xp`` (and its ufuncs) when they are defined, and never import NumPy for array math themselves.
 """
 
 from __future__ import annotations
 
-import numpy
+import importlib
+import os
 
-xp = numpy
-ndarray = numpy.ndarray
+xp = importlib.import_module(os.environ.get("TAPEFLOW_BACKEND", "numpy"))
+ndarray = xp.ndarray
 
 
 def set_backend(module) -> None:
-    """Route every array call through ``module`` (a NumPy-compatible namespace such as ``cupy``)."""
-    global xp, ndarray
-    xp = module
-    ndarray = module.ndarray
+    """Check that ``module`` (a module or its name) is the array backend in use.
+
+    The backend is fixed when tapeflow is imported (``TAPEFLOW_BACKEND=cupy python ...``), because every op
+    binds its array functions then; switching afterwards would mix arrays of two libraries, so it raises.
+
+    Raises:
+        RuntimeError: when ``module`` is not the backend tapeflow was imported with.
+
+    Example:
+        >>> import numpy, tapeflow as tp
+        >>> tp.set_backend(numpy)  # already the backend: nothing to do
+    """
+    name = module if isinstance(module, str) else getattr(module, "__name__", repr(module))
+    if name != xp.__name__:
+        raise RuntimeError(
+            f"set_backend: tapeflow was imported with the {xp.__name__!r} backend; choose {name!r} before "
+            f"importing tapeflow: TAPEFLOW_BACKEND={name} python ..."
+        )
 
 
 def erf(x):

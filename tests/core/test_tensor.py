@@ -230,3 +230,10 @@ def test_float16_stays_float16_forward_and_backward(name):
     g = tape.gradient(y, x)
     assert y.dtype == tp.float16 and g.dtype == tp.float16
     assert np.isfinite(g.numpy()).all()
+
+
+def test_set_backend_checks_the_backend():
+    tp.set_backend(np)
+    tp.set_backend("numpy")
+    with pytest.raises(RuntimeError, match="TAPEFLOW_BACKEND=cupy"):
+        tp.set_backend("cupy")
