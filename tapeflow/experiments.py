@@ -71,10 +71,10 @@ def compare(model_fn, data, optimizers=("sgd",), learning_rates=(None,), loss=No
         >>> import numpy as np, tapeflow as tp
         >>> x = np.linspace(-1, 1, 64, dtype="float32").reshape(-1, 1); y = 3 * x
         >>> make = lambda: tp.Sequential([tp.Input((1,)), tp.layers.Dense(1)])
-        >>> runs, fig = tp.experiments.compare(make, (x, y), learning_rates=[4.0, 0.1, 1e-4], loss="mse",
+        >>> runs, fig = tp.experiments.compare(make, (x, y), learning_rates=[4.0, 0.5, 1e-4], loss="mse",
         ...                                    epochs=5, batch_size=64, plot=False)
         >>> list(runs)
-        ['sgd lr=4', 'sgd lr=0.1', 'sgd lr=0.0001']
+        ['sgd lr=4', 'sgd lr=0.5', 'sgd lr=0.0001']
         >>> ratio = [h.history["loss"][-1] / h.history["loss"][0] for h in runs.values()]
         >>> ratio[0] > 1, ratio[1] < 0.5, ratio[2] > 0.9  # too high diverges, good learns, too low crawls
         (True, True, True)

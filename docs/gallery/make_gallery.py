@@ -26,12 +26,11 @@ def classifier(hidden=(16, 2), activation="tanh"):
     return tp.Sequential(layers, name="moons_classifier")
 
 
-def trained_classifier(x, y, epochs, callbacks=(), validation_data=None):
+def trained_classifier(x, y, epochs, validation_data=None):
     tp.random.set_seed(0)
     model = classifier()
-    model.compile(optimizer=tp.optimizers.Adam(0.03), loss="binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, epochs=epochs, batch_size=32, validation_data=validation_data, verbose=0,
-                        callbacks=list(callbacks))
+    model.compile(optimizer=tp.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=32, validation_data=validation_data, verbose=0)
     return model, history
 
 
@@ -41,8 +40,8 @@ def draw(out: Path, small: bool = False) -> list[Path]:
     n, epochs, res, steps = (120, 15, 9, 25) if small else (400, 60, 31, 60)
     written = []
 
-    def save(fig, name):
-        written.append(Path(tp.plot.save(fig, out / name)))
+    def save(fig, name, dpi=100):
+        written.append(Path(tp.plot.save(fig, out / name, dpi=dpi)))
 
     # calculus pictures
     save(tp.plot.derivative(tp.tanh, (-3, 3), at=[-1.5, 0.0, 1.0]), "derivative.png")
@@ -58,8 +57,8 @@ def draw(out: Path, small: bool = False) -> list[Path]:
     fig = tp.plot.figure((14.0, 8.5))  # six surfaces, drawn on the axes we pass
     axs = [fig.add_subplot(2, 3, i + 1) for i in range(6)]
     for a, name in zip(axs, tp.plot.SURFACES):  # SGD, momentum, RMSprop, Adam at each surface's learning rate
-        tp.plot.descent_paths(name, steps=steps * 2, ax=a, resolution=40 if small else 100)
-    save(fig, "surfaces.png")
+        tp.plot.descent_paths(name, steps=steps * 2, ax=a, resolution=40 if small else 80)
+    save(fig, "surfaces.png", dpi=72)
 
     # the tape
     w = tp.Variable([[0.5, -1.0], [1.5, 0.3]], name="w")
@@ -72,14 +71,22 @@ def draw(out: Path, small: bool = False) -> list[Path]:
     # networks: a classifier learning two moons
     x_train, y_train = tp.plot.two_moons(n, noise=0.12, seed=0)
     x_val, y_val = tp.plot.two_moons(n // 2, noise=0.12, seed=1)
-    live = tp.callbacks.LivePlot(path=str(out / "liveplot.png"), every=max(epochs // 3, 1))
-    model, history = trained_classifier(x_train, y_train, epochs, callbacks=[live],
-                                        validation_data=(x_val, y_val))
-    written.append(out / "liveplot.png")
+    model, history = trained_classifier(x_train, y_train, epochs, validation_data=(x_val, y_val))
     save(history.plot(), "history.png")
     save(tp.plot.model(model), "model.png")
     save(tp.plot.transformations(model, x_train, y_train), "transformations.png")
     save(tp.plot.loss_landscape(model, x_train, y_train, resolution=res, span=1.0), "loss_landscape.png")
+
+    # LivePlot: the curves redrawn every few epochs while a model learns two circles
+    x_circles, y_circles = tp.plot.circles(n, noise=0.08, seed=0)
+    live = tp.callbacks.LivePlot(path=str(out / "liveplot.png"), every=max(epochs // 4, 1))
+    tp.random.set_seed(0)
+    circles_model = classifier(hidden=(8,), activation="relu")
+    circles_model.compile(optimizer=tp.optimizers.Adam(0.02), loss="binary_crossentropy",
+                          metrics=["accuracy"])
+    circles_model.fit(x_circles, y_circles, epochs=epochs, batch_size=32, verbose=0, callbacks=[live],
+                      validation_data=tp.plot.circles(n // 2, noise=0.08, seed=1))
+    written.append(out / "liveplot.png")
 
     # experiments: the same start, three learning rates
     runs, fig = tp.experiments.compare(

@@ -30,10 +30,14 @@ __all__ = [
     "ProgbarLogger",
     "resolve_verbose",
 ]
-__all__ += ["BackupAndRestore"]  # noqa: F822 - defined in tapeflow.saving.backup, loaded on first use
+__all__ += ["BackupAndRestore", "LivePlot"]  # noqa: F822 - defined in saving.backup / plot.live, loaded on use
 
 
 def __getattr__(name):
+    if name == "LivePlot":
+        from tapeflow.plot.live import LivePlot
+
+        return LivePlot
     if name == "BackupAndRestore":
         from tapeflow.saving.backup import BackupAndRestore
 

@@ -71,6 +71,9 @@ def save(fig, path, dpi=100):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tapeflow-plot-", suffix="." + ext, dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a saved picture is an ordinary file
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format=ext, dpi=dpi)
         os.replace(tmp, path)

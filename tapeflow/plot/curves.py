@@ -111,17 +111,17 @@ def _integer_ticks(a):
 
 
 def diverged(values) -> bool:
-    """Whether a loss curve blew up: it reached NaN/inf, or ended above 10x where it started."""
+    """Whether a loss curve blew up: it reached NaN/inf, or training left it higher than where it started."""
     arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return False
-    return bool(not np.all(np.isfinite(arr)) or (arr[0] > 0 and arr[-1] > 10 * arr[0]))
+    if arr.size < 2:
+        return bool(arr.size and not np.isfinite(arr[0]))
+    return bool(not np.all(np.isfinite(arr)) or arr[-1] > arr[0])
 
 
 def compare(histories, metrics="loss", validation=True, log_scale=None, ax=None, save=None, title=None):
     """Overlay the curves of several runs, one color per run, one panel per metric.
 
-    Runs that blew up (NaN/inf, or a final loss above 10x the first) are labelled "diverged"; the y axis goes
+    Runs that blew up (NaN/inf, or a final loss above the first) are labelled "diverged"; the y axis goes
     logarithmic when a panel's values span more than a factor of 100 (or as ``log_scale`` says).
 
     Args:

@@ -11,6 +11,10 @@ from tapeflow.plot import _figure
 # --- the layer diagram --------------------------------------------------------------------------------------
 def _layer_rows(model):
     rows = []
+    try:
+        rows.append(("input", "Input", tuple(model.input_shape), 0))
+    except (AttributeError, ValueError, TypeError):
+        pass
     for layer in model.layers:
         try:
             shape = layer.output_shape
@@ -28,14 +32,15 @@ def model(model, ax=None, save=None):
         ax: axes to draw on; save: a path to save the figure to.
 
     Returns:
-        The Figure; ``fig.layers`` lists ``(name, class name, output shape, parameters)`` per box, top down.
+        The Figure; ``fig.layers`` lists ``(name, class name, output shape, parameters)`` per box, top down
+        (the input first).
 
     Example:
         >>> import tapeflow as tp
         >>> m = tp.Sequential([tp.Input((2,)), tp.layers.Dense(4, activation="tanh"), tp.layers.Dense(1)])
         >>> fig = tp.plot.model(m)
         >>> [(cls, shape, n) for _, cls, shape, n in fig.layers]
-        [('Dense', (None, 4), 12), ('Dense', (None, 1), 5)]
+        [('Input', (None, 2), 0), ('Dense', (None, 4), 12), ('Dense', (None, 1), 5)]
     """
     if not getattr(model, "built", True):
         raise ValueError(f"plot.model: build the model first (call it on data, or give it an Input); "
@@ -46,7 +51,7 @@ def model(model, ax=None, save=None):
     boxes = []
     for i, (name, cls, shape, params) in enumerate(rows):
         y = n - 1 - i
-        text = f"{name} ({cls})\noutput {shape}   params {params:,}"
+        text = f"{name} ({cls})\noutput {shape}   params {params:,}" if cls != "Input" else f"input {shape}"
         box = {"boxstyle": "round,pad=0.5", "facecolor": "#cfe2ff", "edgecolor": "#495057"}
         boxes.append(ax.text(0.5, y, text, ha="center", va="center", fontsize=9, gid=f"layer{i}", bbox=box))
     for i in range(n - 1):
@@ -78,12 +83,14 @@ def activations(model, x):
     return outs
 
 
-def _project(a, basis=None):
-    """2-D coordinates: the array itself when 2-D, its first column against zero when 1-D, else PCA."""
+def _project(a, basis=None, y=None):
+    """2-D coordinates: the array itself when 2-D; for one unit, its value against the class (jittered, so
+    the two rows show how far apart the classes ended); else the top two principal components."""
     if a.shape[1] == 2:
         return a, None
     if a.shape[1] == 1:
-        return np.concatenate([a, np.zeros_like(a)], axis=1), None
+        rows = np.zeros(len(a)) if y is None else y + 0.25 * np.sin(np.arange(len(a)) * 12.9898)
+        return np.concatenate([a, rows[:, None]], axis=1), None
     mean = a.mean(axis=0)
     if basis is None:
         _, _, vt = np.linalg.svd(a - mean, full_matrices=False)
@@ -95,7 +102,8 @@ def transformations(model, x, y, grid_lines=9, ax=None, save=None):
     """Show how each layer of a small classifier maps a 2-D dataset, layer by layer.
 
     Each panel scatters the points (colored by class) in a layer's output space: directly when the layer has
-    2 units, along a line when it has 1, and on the top two principal components otherwise. A grid drawn over
+    2 units, its value against the class (jittered rows) when it has 1, and on the top two principal
+    components otherwise. A grid drawn over
     the input is carried through the same layers, so the bending and folding of space is visible. On the last
     hidden layer with 2 units, the output layer's decision line is drawn: the classes end linearly separable.
 
@@ -126,18 +134,18 @@ def transformations(model, x, y, grid_lines=9, ax=None, save=None):
     n = len(x)
     fig, axs = _figure.panels(len(acts), ax, ncols=min(len(acts), 4), size=(3.6, 3.4))
     coords = []
-    names = ["input"] + [f"{layer.name} ({layer.output_shape[-1]} units)" for layer in model.layers]
+    names = ["input"] + [f"{layer.name} ({_units(layer.output_shape[-1])})" for layer in model.layers]
     classes = np.unique(y)
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
     for k, (a, act) in enumerate(zip(axs, acts)):
-        pts, basis = _project(act[:n])
-        g = _project(act[n:], basis)[0] if len(grid) else grid
+        pts, basis = _project(act[:n], y=y.astype(np.float64))
+        g = _project(act[n:], basis)[0] if len(grid) and act.shape[1] > 1 else grid[:0]
         for j in range(0, len(g), 60):
             a.plot(g[j:j + 60, 0], g[j:j + 60, 1], color="gray", linewidth=0.5, alpha=0.6)
         for c in classes:
             sel = y == c
             a.scatter(pts[sel, 0], pts[sel, 1], s=9, color=palette[int(c) % 5], label=f"class {c}", zorder=3)
-        how = "" if act.shape[1] <= 2 else " - PCA"
+        how = {1: ": value by class", 2: ""}.get(act.shape[1], " - PCA")
         a.set_title(names[k] + how, fontsize=9)
         coords.append(pts)
         if act.shape[1] == 2 and k == len(acts) - 2:
@@ -145,6 +153,10 @@ def transformations(model, x, y, grid_lines=9, ax=None, save=None):
     axs[0].legend(fontsize=7, loc="best")
     fig.activations = coords
     return _figure.finish(fig, save)
+
+
+def _units(n):
+    return "1 unit" if n == 1 else f"{n} units"
 
 
 def _decision_line(a, out_layer, pts):
@@ -269,5 +281,6 @@ def loss_landscape(model, x, y, loss=None, resolution=21, span=1.0, seed=0, kind
         a3.set_ylabel("direction 2")
         a3.set_zlabel(label)
         a3.tick_params(labelsize=7)
+        a3.set_box_aspect(None, zoom=0.85)
     fig.landscape = (A, B, Z)
     return _figure.finish(fig, save)

@@ -48,11 +48,11 @@ def test_model_diagram(trained, saved):
     fig = tp.plot.model(model)
     saved(fig, "model.png")
     rows = fig.layers
-    assert [r[2] for r in rows] == [(None, 8), (None, 2), (None, 1)]
-    assert [r[3] for r in rows] == [2 * 8 + 8, 8 * 2 + 2, 2 + 1]
+    assert [r[2] for r in rows] == [(None, 2), (None, 8), (None, 2), (None, 1)]
+    assert [r[3] for r in rows] == [0, 2 * 8 + 8, 8 * 2 + 2, 2 + 1]
     assert sum(r[3] for r in rows) == model.count_params()
     boxes = [t.get_text() for t in fig.axes[0].texts if (t.get_gid() or "").startswith("layer")]
-    assert len(boxes) == 3 and "params 24" in boxes[0]
+    assert len(boxes) == 4 and boxes[0] == "input (None, 2)" and "params 24" in boxes[1]
     assert f"{model.count_params():,} parameters" in fig.axes[0].get_title()
 
 
