@@ -50,3 +50,57 @@ def test_demo_help_and_bad_options(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--epochs", "0"])
     assert "--epochs must be a positive integer. Received: 0" in capsys.readouterr().err
+
+
+def _opts(**kw):
+    from tapeflow.cli.demo import parser
+
+    args = []
+    for key, value in kw.items():
+        args += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+    return parser().parse_args(args)
+
+
+def test_demo_default_run_reaches_95_percent_and_writes_the_plot(tmp_path, capsys):
+    from tapeflow.cli.demo import run
+
+    result = run(_opts(out=tmp_path, quiet=True))
+    out = capsys.readouterr().out
+    assert result["accuracy"] >= 0.95, result
+    assert f"Test accuracy: {result['accuracy']:.4f}" in out
+    png = tmp_path / "history.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_demo_command_shows_a_progress_bar_and_other_datasets_run(tmp_path, capsys):
+    assert main(["demo", "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "Epoch 2/2" in out and "[====" in out and "Test accuracy:" in out
+    assert (tmp_path / "a" / "history.png").exists()
+    assert main(["demo", "--dataset", "mtcars", "--epochs", "3", "--quiet", "--out", str(tmp_path / "b")]) \
+        == 0
+    assert "Test mean absolute error:" in capsys.readouterr().out
+    args = ["--dataset", "iris", "--optimizer", "sgd", "--learning-rate", "0.1", "--epochs", "2", "--quiet"]
+    assert main(["demo", *args, "--out", str(tmp_path / "c")]) == 0
+    assert "sgd lr=0.1" in capsys.readouterr().out
+
+
+def test_demo_cnn_one_epoch(tmp_path, capsys):
+    assert main(["demo", "--model", "cnn", "--epochs", "1", "--batch-size", "64", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    assert "cnn on digits" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["demo", "--model", "cnn", "--dataset", "iris", "--out", str(tmp_path)])
+    assert "--model cnn needs an image dataset (digits, mnist, fashion_mnist)" in capsys.readouterr().err
+
+
+def test_demo_unknown_optimizer_and_offline_mnist(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["demo", "--optimizer", "adamm"])
+    assert "Unknown optimizer 'adamm'" in capsys.readouterr().err
+    monkeypatch.setenv("TAPEFLOW_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TAPEFLOW_DATA_DIR", raising=False)
+    monkeypatch.setattr(tp.datasets.mnist, "MIRRORS", ("http://127.0.0.1:9/",))
+    assert main(["demo", "--dataset", "mnist", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not available offline" in err and "TAPEFLOW_DATA_DIR" in err
