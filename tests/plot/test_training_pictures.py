@@ -182,3 +182,34 @@ def test_experiments_learning_rate_lesson(moons):
     assert good[-1] < 0.2 * good[0]
     assert low[-1] > 0.95 * low[0]
     assert fig.axes[0].lines[0].get_label().endswith("(diverged)")
+
+
+def test_live_plot_updates_one_notebook_output_in_place(monkeypatch):
+    import sys
+    import types
+
+    shown = []
+
+    class Handle:
+        def update(self, fig):
+            shown.append(("update", fig))
+
+    def display(fig, display_id=False):
+        shown.append(("display", fig))
+        return Handle()
+
+    fake = types.ModuleType("IPython.display")
+    fake.display = display
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    ipython = types.ModuleType("IPython")
+    ipython.version_info = (9, 0)  # matplotlib looks at it
+    ipython.display = fake
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    live = tp.callbacks.LivePlot(notebook=True)
+    assert live.path is None  # in a notebook nothing is written unless asked
+    for epoch, loss in enumerate([0.9, 0.6, 0.5]):
+        live.on_epoch_end(epoch, {"loss": loss, "val_loss": loss + 0.1})
+    live.on_train_end()
+    assert [kind for kind, _ in shown] == ["display", "update", "update"]
+    assert shown[-1][1] is live.figure
+    np.testing.assert_allclose(live.figure.axes[0].lines[1].get_ydata(), [1.0, 0.7, 0.6])
