@@ -1,0 +1,163 @@
+"""ONNX export, verified by running the exported file in onnxruntime: outputs within 1e-5 of tapeflow's."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import tapeflow as tp
+
+from .layer_cases import CASES
+
+onnx = pytest.importorskip("onnx", reason="the `onnx` extra is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the `onnx` extra is not installed")
+
+L = tp.layers
+
+# layers with no ONNX translation (yet): export must refuse them by name, not write a wrong file
+REFUSED = {
+    "Attention": "'attention' \\(Attention\\) has no ONNX translation",
+    "Conv1DTranspose": "Conv1DTranspose",
+    "Conv2DTranspose": "Conv2DTranspose",
+    "Conv3DTranspose": "Conv3DTranspose",
+    "Masking": "Masking",
+    "MultiHeadAttention": "subclassed SelfAttention; ONNX export takes Sequential and functional models",
+}
+
+
+def _run(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = x if isinstance(x, list) else [x]
+    return session.run(None, {i.name: v for i, v in zip(session.get_inputs(), feeds)})
+
+
+def _agrees(model, x, path, atol=1e-5):
+    model.export(path, format="onnx")
+    onnx.checker.check_model(onnx.load(str(path)))
+    got = _run(path, x)[0]
+    want = model.predict(x, verbose=0)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_layer_case_exports_or_is_refused_by_name(name, tmp_path):
+    build, make_x = CASES[name]
+    model = build()
+    x = make_x(np.random.default_rng(0), 5)
+    if name in REFUSED:
+        with pytest.raises((NotImplementedError, TypeError), match=REFUSED[name]):
+            model.export(tmp_path / "m.onnx", format="onnx")
+        assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+        return
+    _agrees(model, x, tmp_path / "m.onnx")
+
+
+def _fit(model, x, y, loss):
+    tp.random.set_seed(0)
+    model.compile(optimizer="adam", loss=loss)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    return model
+
+
+def test_mlp(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 10)).astype("float32")
+    model = tp.Sequential(
+        [
+            tp.Input(shape=(10,)),
+            L.Dense(32, activation="relu"),
+            L.Dropout(0.5),
+            L.Dense(16, activation="gelu"),
+            L.Dense(4, activation="softmax"),
+        ]
+    )
+    _fit(model, x, rng.integers(0, 4, 64), "sparse_categorical_crossentropy")
+    _agrees(model, x, tmp_path / "mlp.onnx")
+    for batch in (1, 7):  # the batch axis is symbolic
+        np.testing.assert_allclose(
+            _run(tmp_path / "mlp.onnx", x[:batch])[0],
+            model.predict(x[:batch], verbose=0),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_cnn(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((32, 12, 12, 1)).astype("float32")
+    model = tp.Sequential(
+        [
+            tp.Input(shape=(12, 12, 1)),
+            L.Conv2D(8, 3, padding="same", activation="relu"),
+            L.BatchNormalization(),
+            L.MaxPooling2D(2),
+            L.Conv2D(8, 3, strides=2, activation="relu"),
+            L.AveragePooling2D(2, padding="same"),
+            L.Flatten(),
+            L.Dropout(0.25),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+    _fit(model, x, rng.integers(0, 10, 32), "sparse_categorical_crossentropy")
+    assert not np.allclose(model.layers[1].moving_mean.numpy(), 0)  # inference uses trained statistics
+    _agrees(model, x, tmp_path / "cnn.onnx")
+
+
+def test_lstm_text_model(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 50, (32, 12)).astype("int32")
+    inp = tp.Input(shape=(12,), dtype="int32")
+    h = L.Embedding(50, 8)(inp)
+    h = L.LSTM(16, return_sequences=True)(h)
+    h = L.LayerNormalization()(h)
+    h = L.GRU(8)(h)
+    model = tp.Model(inp, L.Dense(1, activation="sigmoid")(h))
+    _fit(model, x, rng.integers(0, 2, (32, 1)).astype("float32"), "binary_crossentropy")
+    _agrees(model, x, tmp_path / "lstm.onnx")
+
+
+def test_functional_graph_with_branches_and_nested_model(tmp_path):
+    rng = np.random.default_rng(4)
+    block = tp.Sequential([tp.Input(shape=(6,)), L.Dense(6, activation="tanh")])
+    a, b = tp.Input(shape=(6,)), tp.Input(shape=(3,))
+    h = L.Concatenate()([block(a), L.Dense(6)(b)])
+    out = L.Add()([L.Dense(4)(h), L.Dense(4, activation="elu")(h)])
+    model = tp.Model([a, b], out)
+    _agrees(
+        model,
+        [rng.standard_normal((5, 6)).astype("float32"), rng.standard_normal((5, 3)).astype("float32")],
+        tmp_path / "graph.onnx",
+    )
+
+
+def test_refusals_are_clear_and_write_nothing(tmp_path):
+    class Sub(tp.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = L.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    sub = Sub()
+    sub(np.ones((1, 3), "float32"))
+    with pytest.raises(TypeError, match="subclassed Sub"):
+        sub.export(tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="does not know its input shape"):
+        tp.Sequential([L.Dense(2)]).export(tmp_path / "m.onnx")
+    odd = tp.Sequential([tp.Input(shape=(3,)), L.Dense(2, activation=lambda t: t * 2.0)])
+    with pytest.raises(NotImplementedError, match="activation '<lambda>' has no ONNX translation"):
+        odd.export(tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="`format` must be 'onnx'"):
+        odd.export(tmp_path / "m.tflite", format="tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_onnx_package_gives_an_install_hint(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    model = tp.Sequential([tp.Input(shape=(3,)), L.Dense(2)])
+    with pytest.raises(ImportError, match=r"pip install 'tapeflow\[onnx\]'"):
+        model.export(tmp_path / "m.onnx")
