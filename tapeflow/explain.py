@@ -245,6 +245,13 @@ def tape_graph(tape, target, gradients=True, constants=True) -> TapeGraph:
         graph.nodes.append(GraphNode(id(node), kind, label, tuple(shape), _dtype_name(dtype), d,
                                      grads.get(id(node))))
         graph.edges += [GraphEdge(src, index[id(node)], slot, g) for src, slot, g in inputs]
+    first_use = {}
+    for e in graph.edges:  # place each source and constant just left of the first op that reads it
+        d = graph.nodes[e.dst].depth - 1
+        first_use[e.src] = min(first_use.get(e.src, d), d)
+    for i, d in first_use.items():
+        if graph.nodes[i].kind != "op":
+            graph.nodes[i].depth = d
     return graph
 
 
@@ -280,7 +287,7 @@ def summary(tape, target=None) -> str:
     recorder = tape._recorder
     lines = [f"GradientTape(persistent={tape._persistent}, watch_accessed_variables={tape._watch_accessed})"]
     watched = list(recorder.watched.values())
-    lines.append("watched: " + (", ".join(_describe(t) for t in watched) if watched else "nothing"))
+    lines.append("watched: " + ("\n         ".join(_describe(t) for t in watched) if watched else "nothing"))
     if target is not None:
         graph = tape_graph(tape, target)
         rows = [("#", "op", "inputs", "output", "grad norm")]
