@@ -132,10 +132,10 @@ def _rename(arrays):
 
 WEIGHT_ATTACKS = {
     "wrong dtype": (lambda a: _retype(a, "float64"),
-                    "has dtype float32 but the file's '0000/dense/kernel' has dtype float64"),
+                    "has dtype float32 but the file's '0000/dense(_\\d+)?/kernel' has dtype float64"),
     "int weights": (lambda a: _retype(a, "int32"), "dtype int32"),
     "wrong shape": (_reshape,
-                    "'dense(_\\d+)?/kernel' has shape \\(3, 4\\) but the file's '0000/dense/kernel' "
+                    "'dense(_\\d+)?/kernel' has shape \\(3, 4\\) but the file's '0000/dense(_\\d+)?/kernel' "
                     "has shape \\(4, 3\\)"),
     "missing weight": (_drop, "holds 3 weights; the model has 4|asks for weight 'bias' of shape \\(2,\\)"),
     "bad key": (_rename, "is not named '<4-digit index>/<name>'"),

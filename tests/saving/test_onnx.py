@@ -18,7 +18,7 @@ L = tp.layers
 
 # layers with no ONNX translation (yet): export must refuse them by name, not write a wrong file
 REFUSED = {
-    "Attention": "'attention' \\(Attention\\) has no ONNX translation",
+    "Attention": "'attention(_\\d+)?' \\(Attention\\) has no ONNX translation",
     "Conv1DTranspose": "Conv1DTranspose",
     "Conv2DTranspose": "Conv2DTranspose",
     "Conv3DTranspose": "Conv3DTranspose",
