@@ -1,11 +1,10 @@
-"""CNN training step on 28x28x1 at batch 64 (Conv-Pool-Conv-Pool-Dense-Dense, Adam): tapeflow vs PyTorch eager.
+"""CNN train step, 28x28x1, batch 64 (Conv-Pool-Conv-Pool-Dense-Dense, Adam): tapeflow vs PyTorch eager.
 
-The issue's model: Conv2D(32, 3, relu) -> MaxPool 2 -> Conv2D(64, 3, relu) -> MaxPool 2 -> Flatten -> Dense(128,
-relu) -> Dense(10), softmax cross-entropy, Adam, one full training step (forward, backward, update) per call.
-tapeflow runs channels_last (Keras's default) with its own layers and optimizer; PyTorch runs its eager NCHW
-modules. Each implementation runs in fresh subprocesses, alternating, for several rounds; the figure is the median
-samples/s. Target: tapeflow >= 1.0x PyTorch eager in the same run.
-"""
+The issue's model: Conv2D(32, 3, relu) -> MaxPool 2 -> Conv2D(64, 3, relu) -> MaxPool 2 -> Flatten ->
+Dense(128, relu) -> Dense(10), softmax cross-entropy, Adam, one full training step (forward, backward,
+update) per call. tapeflow runs channels_last (Keras's default) with its own layers and optimizer; PyTorch
+runs its eager NCHW modules. Each implementation runs in fresh subprocesses, alternating, for several
+rounds; the figure is the median samples/s. Target: tapeflow >= 1.0x PyTorch eager in the same run."""
 
 from __future__ import annotations
 

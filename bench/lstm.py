@@ -1,10 +1,9 @@
 """LSTM(64) over 50 timesteps x 8 features, batch 64, Dense(1), MSE, Adam: tapeflow vs PyTorch eager.
 
-One full training step per call. tapeflow's LSTM projects all timesteps' inputs with one matrix product and runs
-the recurrence in a fused whole-sequence op (one ``h @ U`` per step for all four gates, hand-written backward
-through time); PyTorch runs ``nn.LSTM`` (its fused CPU kernel). Fresh subprocesses, alternating, several rounds;
-median samples/s. Target: tapeflow >= 1.0x PyTorch eager in the same run.
-"""
+One full training step per call. tapeflow's LSTM projects all timesteps' inputs with one matrix product and
+runs the recurrence in a fused whole-sequence op (one ``h @ U`` per step for all four gates, hand-written
+backward through time); PyTorch runs ``nn.LSTM`` (its fused CPU kernel). Fresh subprocesses, alternating,
+several rounds; median samples/s. Target: tapeflow >= 1.0x PyTorch eager in the same run."""
 
 from __future__ import annotations
 
@@ -61,7 +60,7 @@ print(json.dumps(64 / per_call(step, repeat={repeat})))
 
 
 def run(quick=False):
-    """LSTM(64), 50 steps x 8 features, batch 64, Adam: samples/s, tapeflow vs PyTorch eager (target >= 1.0x)."""
+    """LSTM(64), 50 steps x 8 features, batch 64, Adam: samples/s, tapeflow vs PyTorch eager (>= 1.0x)."""
     repeat = 3 if quick else 7
     code = {"tapeflow": _TAPEFLOW.format(repeat=repeat)}
     if importlib.util.find_spec("torch") is not None:

@@ -69,34 +69,53 @@ def _refuse_higher_order(name, *tensors):
 
 # --- LSTM ---------------------------------------------------------------------------------------------------
 def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
-    act, _ = _ACTIVATIONS[activation]
-    ract, _ = _ACTIVATIONS[recurrent_activation]
     steps, batch, four = zx.shape
     n = four // 4
     out = xp.empty((steps, batch, 6 * n), dtype=zx.dtype)
     z = xp.empty((batch, four), dtype=zx.dtype)
+    fast = activation == "tanh" and recurrent_activation == "sigmoid"
+    if fast:
+        # sigmoid(a) = tanh(a / 2) / 2 + 1/2: halve the sigmoid gates' columns once, so that one tanh per step
+        # serves all four gates, followed by one multiply and one add
+        scale = xp.full(four, 0.5, dtype=zx.dtype)
+        scale[2 * n: 3 * n] = 1.0
+        shift = xp.full(four, 0.5, dtype=zx.dtype)
+        shift[2 * n: 3 * n] = 0.0
+        u, zx = u * scale, zx * scale
+    else:
+        act, _ = _ACTIVATIONS[activation]
+        ract, _ = _ACTIVATIONS[recurrent_activation]
     h, c = h0, c0
     for t in range(steps):
-        hr = h if recurrent_mask is None else h * recurrent_mask
-        xp.matmul(hr, u, out=z)
+        xp.matmul(h if recurrent_mask is None else h * recurrent_mask, u, out=z)
         z += zx[t]
         o_t = out[t]
         gates = o_t[:, 2 * n:]
-        ract(z[:, : 2 * n])
-        act(z[:, 2 * n: 3 * n])
-        ract(z[:, 3 * n:])
-        gates[...] = z
-        c_new = z[:, n: 2 * n] * c
-        c_new += z[:, :n] * z[:, 2 * n: 3 * n]
-        h_new = act(c_new.copy())
-        h_new *= z[:, 3 * n:]
-        if mask is not None:
+        if fast:
+            xp.tanh(z, out=gates)
+            gates *= scale
+            gates += shift
+        else:
+            ract(z[:, : 2 * n])
+            act(z[:, 2 * n: 3 * n])
+            ract(z[:, 3 * n:])
+            gates[...] = z
+        c_new, h_new = o_t[:, n: 2 * n], o_t[:, :n]
+        xp.multiply(gates[:, n: 2 * n], c, out=c_new)  # f * c
+        c_new += gates[:, :n] * gates[:, 2 * n: 3 * n]  # + i * g
+        if fast:
+            xp.tanh(c_new, out=h_new)
+        else:
+            h_new[...] = c_new
+            act(h_new)
+        h_new *= gates[:, 3 * n:]
+        if mask is not None:  # a masked step keeps the previous state: new = old + m * (new - old)
             m = mask[t]
-            c_new = m * c_new + (1 - m) * c
-            h_new = m * h_new + (1 - m) * h
-        o_t[:, :n] = h_new
-        o_t[:, n: 2 * n] = c_new
-        h, c = o_t[:, :n], o_t[:, n: 2 * n]
+            for new, old in ((c_new, c), (h_new, h)):
+                new -= old
+                new *= m
+                new += old
+        h, c = h_new, c_new
     return out
 
 
@@ -124,11 +143,14 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
     dz3 = dz.reshape(steps, batch, 4, n)
     ut = uv.T
     gh, gc = gv[..., :n], gv[..., n: 2 * n]
+    fed_h, fed_c = gh.any(axis=(1, 2)), gc.any(axis=(1, 2))  # usually only the last step's output is used
     dh = xp.zeros((batch, n), dtype=ov.dtype)
     dc = xp.zeros((batch, n), dtype=ov.dtype)
     for t in range(steps - 1, -1, -1):
-        dh += gh[t]
-        dc += gc[t]
+        if fed_h[t]:
+            dh += gh[t]
+        if fed_c[t]:
+            dc += gc[t]
         if mask is not None:
             m = mask[t]
             keep_h, keep_c = (1 - m) * dh, (1 - m) * dc
