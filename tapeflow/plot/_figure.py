@@ -60,6 +60,19 @@ def panels(n, ax=None, ncols=None, size=(4.0, 3.4), projection=None):
     return fig, [fig.add_subplot(nrows, ncols, i + 1, projection=projection) for i in range(n)]
 
 
+def flat_and_3d(kind, ax=None):
+    """``(fig, [contour ax or None, 3-D ax or None])`` for ``kind`` ``"contour"``, ``"3d"`` or ``"both"``."""
+    if kind not in ("contour", "3d", "both"):
+        raise ValueError(f"`kind` must be 'contour', '3d' or 'both'. Received: kind={kind!r}")
+    if kind == "both":
+        if ax is not None:
+            return panels(2, ax)
+        fig = figure((11.0, 4.6))
+        return fig, [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")]
+    fig, one = axes(ax, figsize=(5.6, 4.6), projection="3d" if kind == "3d" else None)
+    return fig, ([one, None] if kind == "contour" else [None, one])
+
+
 def save(fig, path, dpi=100):
     """Save ``fig`` to ``path`` (the format from the extension: .png, .svg, .pdf), atomically.
 

@@ -93,20 +93,21 @@ def history(history, metrics=None, ax=None, save=None, title=None):
             a.plot([epochs[i]], [v], marker="*", markersize=14, color="#d62728", linestyle="none",
                    label=f"best epoch {epochs[i]}: {v:.4g}")
             a.axvline(epochs[i], color="#d62728", linestyle=":", linewidth=1, label="_best_epoch_line")
-        a.set_xlabel("epoch")
-        a.set_ylabel(name)
-        a.set_title(name)
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-        _integer_ticks(a)
+        _epoch_axes(a, name, legend_size=8)
     if title:
         fig.suptitle(title)
     return _figure.finish(fig, save)
 
 
-def _integer_ticks(a):
+def _epoch_axes(a, name, legend_size):
+    """Label a per-epoch panel: epochs on x (whole numbers), the metric on y, a grid and the legend."""
     from matplotlib.ticker import MaxNLocator
 
+    a.set_xlabel("epoch")
+    a.set_ylabel(name)
+    a.set_title(name)
+    a.grid(alpha=0.3)
+    a.legend(fontsize=legend_size)
     a.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
@@ -166,12 +167,7 @@ def compare(histories, metrics="loss", validation=True, log_scale=None, ax=None,
             len(positive) == len(finite) and len(positive) > 1 and max(positive) > 100 * min(positive))
         if use_log:
             a.set_yscale("log")
-        a.set_xlabel("epoch")
-        a.set_ylabel(name)
-        a.set_title(name)
-        a.grid(alpha=0.3)
-        a.legend(fontsize=7)
-        _integer_ticks(a)
+        _epoch_axes(a, name, legend_size=7)
     if title:
         fig.suptitle(title)
     return _figure.finish(fig, save)

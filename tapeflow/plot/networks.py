@@ -249,21 +249,11 @@ def loss_landscape(model, x, y, loss=None, resolution=21, span=1.0, seed=0, kind
     Returns:
         The Figure; ``fig.landscape`` is ``(A, B, Z)`` from :func:`landscape`.
     """
-    if kind not in ("contour", "3d", "both"):
-        raise ValueError(f"`kind` must be 'contour', '3d' or 'both'. Received: kind={kind!r}")
+    fig, axs = _figure.flat_and_3d(kind, ax)
     A, B, Z = landscape(model, x, y, loss, resolution, span, seed)
-    if kind == "both":
-        if ax is None:
-            fig = _figure.figure((11.0, 4.6))
-            axs = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")]
-        else:
-            fig, axs = _figure.panels(2, ax)
-    else:
-        fig, one = _figure.axes(ax, figsize=(5.6, 4.6), projection="3d" if kind == "3d" else None)
-        axs = [one] if kind == "contour" else [None, one]
     shown = np.log10(Z) if np.all(Z > 0) and Z.max() > 50 * Z.min() else Z
     label = "log10 loss" if shown is not Z else "loss"
-    if kind in ("contour", "both"):
+    if axs[0] is not None:
         a = axs[0]
         cs = a.contourf(A, B, shown, levels=25, cmap="viridis")
         a.contour(A, B, shown, levels=25, colors="white", linewidths=0.4, alpha=0.5)
@@ -274,8 +264,8 @@ def loss_landscape(model, x, y, loss=None, resolution=21, span=1.0, seed=0, kind
         a.set_ylabel("direction 2")
         a.legend(fontsize=8, loc="upper right")
         a.set_title(f"{model.name}: loss landscape")
-    if kind in ("3d", "both"):
-        a3 = axs[-1]
+    if axs[1] is not None:
+        a3 = axs[1]
         a3.plot_surface(A, B, shown, cmap="viridis", linewidth=0, antialiased=True)
         a3.set_xlabel("direction 1")
         a3.set_ylabel("direction 2")

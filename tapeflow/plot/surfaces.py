@@ -185,28 +185,18 @@ def loss_surface(f, x_range=None, y_range=None, kind="both", resolution=100, lev
         >>> len(fig.axes[0].lines)  # the four minima
         4
     """
-    if kind not in ("contour", "3d", "both"):
-        raise ValueError(f"`kind` must be 'contour', '3d' or 'both'. Received: kind={kind!r}")
+    fig, axs = _figure.flat_and_3d(kind, ax)
     f = get(f)
     X, Y, Z = grid(f, x_range, y_range, resolution)
     log_scale = getattr(f, "log_scale", False)
     title = _figure.name_of(f)
-    if kind == "both":
-        if ax is None:
-            fig = _figure.figure((11.0, 4.6))
-            axs = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")]
-        else:
-            fig, axs = _figure.panels(2, ax)
-    else:
-        fig, one = _figure.axes(ax, figsize=(5.6, 4.6), projection="3d" if kind == "3d" else None)
-        axs = [one] if kind == "contour" else [None, one]
-    if kind in ("contour", "both"):
+    if axs[0] is not None:
         _contour(axs[0], f, X, Y, Z, levels, log_scale)
         axs[0].set_title(f"{title}: contours")
         if getattr(f, "minima", None) or getattr(f, "saddles", None):
             axs[0].legend(loc="upper right", fontsize=8)
-    if kind in ("3d", "both"):
-        ax3 = axs[-1]
+    if axs[1] is not None:
+        ax3 = axs[1]
         ax3.plot_surface(X, Y, _shown(Z, log_scale), cmap="viridis", linewidth=0, antialiased=True, alpha=0.9)
         ax3.set_xlabel("x")
         ax3.set_ylabel("y")
