@@ -40,6 +40,11 @@ class _Recording(list):
         list.remove(self, recorder)
         self.frozen = tuple(self)
 
+    def pop(self, index=-1):
+        recorder = list.pop(self, index)
+        self.frozen = tuple(self)
+        return recorder
+
 
 def _mutator(name):
     method = getattr(list, name)
@@ -53,7 +58,7 @@ def _mutator(name):
     return mutate
 
 
-for _name in ("clear", "insert", "pop", "extend", "__setitem__", "__delitem__", "__iadd__"):
+for _name in ("clear", "insert", "extend", "__setitem__", "__delitem__", "__iadd__"):
     setattr(_Recording, _name, _mutator(_name))
 del _name
 

@@ -36,6 +36,8 @@ class GradientTape:
         tapeflow.Tensor([[2. 2.] [2. 2.]], shape=(2, 2), dtype=float32)
     """
 
+    __slots__ = ("_persistent", "_watch_accessed", "_recorder", "_spent", "__weakref__")
+
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self._persistent = persistent
         self._watch_accessed = watch_accessed_variables
@@ -43,13 +45,19 @@ class GradientTape:
         self._spent = False
 
     def __enter__(self):
-        self._recorder.active = True
-        _state.recording.append(self._recorder)
+        recorder = self._recorder
+        recorder.active = True
+        _state.recording.append(recorder)
         return self
 
-    def __exit__(self, *exc):
-        self._recorder.active = False
-        self._pause()
+    def __exit__(self, exc_type, exc, tb):
+        recorder = self._recorder
+        recorder.active = False
+        recording = _state.recording
+        if recording and recording[-1] is recorder:  # the usual case: the innermost tape closes
+            recording.pop()
+        elif recorder in recording:
+            recording.remove(recorder)
         return False
 
     def _pause(self):
