@@ -115,6 +115,15 @@ def transformations(model, x, y, grid_lines=9, ax=None, save=None):
 
     Returns:
         The Figure; ``fig.activations`` holds each panel's 2-D coordinates (the input first).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> x, y = tp.plot.circles(60, seed=0)
+        >>> m = tp.Sequential([tp.Input((2,)), tp.layers.Dense(3, activation="relu", name="hidden"),
+        ...                    tp.layers.Dense(1, activation="sigmoid", name="out")])
+        >>> fig = tp.plot.transformations(m, x, y)
+        >>> [a.get_title() for a in fig.axes][1:]
+        ['hidden (3 units) - PCA', 'out (1 unit): value by class']
     """
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y).reshape(-1)
@@ -248,6 +257,14 @@ def loss_landscape(model, x, y, loss=None, resolution=21, span=1.0, seed=0, kind
 
     Returns:
         The Figure; ``fig.landscape`` is ``(A, B, Z)`` from :func:`landscape`.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> x, y = tp.plot.two_moons(40, seed=0)
+        >>> m = tp.Sequential([tp.Input((2,)), tp.layers.Dense(1, activation="sigmoid")])
+        >>> fig = tp.plot.loss_landscape(m, x, y, loss="binary_crossentropy", resolution=5, kind="contour")
+        >>> fig.landscape[2].shape
+        (5, 5)
     """
     fig, axs = _figure.flat_and_3d(kind, ax)
     A, B, Z = landscape(model, x, y, loss, resolution, span, seed)

@@ -231,6 +231,13 @@ def descend(f, start, optimizer, steps=100, dtype="float64"):
     Returns:
         ``(points, losses)``: ``points`` of shape ``(steps + 1, 2)``, the start first; ``losses`` of shape
         ``(steps + 1,)``, ``f`` at each point.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> from tapeflow.plot import descend
+        >>> points, losses = descend("bowl", (1.0, -2.0), tp.optimizers.SGD(0.25), steps=2)
+        >>> points.tolist(), losses.tolist()
+        ([[1.0, -2.0], [0.5, -1.0], [0.25, -0.5]], [5.0, 1.25, 0.3125])
     """
     f = get(f)
     opt = _optimizer(optimizer)
