@@ -207,7 +207,8 @@ class _ClassifierImpl(_TapeflowEstimator):
 
     def predict(self, X):
         """The most probable class of each sample (labels from ``classes_``)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks that it is fitted first
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class _RegressorImpl(_TapeflowEstimator):
