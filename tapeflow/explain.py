@@ -454,13 +454,24 @@ def _connected(tape, target, source, order, skey) -> Explanation:
     lines = [f"  {_describe(source)}"]
     for child, node in zip(chain[1:], chain):
         g = edges.get((id(node), id(child)))
-        norm = "-" if g is None else f"{float(np.linalg.norm(g._value)):.4g}"
-        lines.append(f"  -> {child.op.name:<14} (sends back a gradient of norm {norm})")
+        norm = "none" if g is None else f"of norm {float(np.linalg.norm(g._value)):.4g}"
+        lines.append(f"  -> {child.op.name:<14} (sends back a gradient {norm})")
     total = grads.get(skey)
     ops_ = [c.op.name for c in chain[1:]]
     if total is not None and np.any(total._value != 0):
         return Explanation("connected", f"the gradient reaches {_describe(source)} through {len(ops_)} "
                            f"op(s):", chain=ops_, lines=lines)
+    if total is None:  # connected, yet nothing arrives: an integer tensor or a rule with no gradient
+        for child, node in zip(chain[1:], chain):
+            slot = next(i for i, p in enumerate(child.parents) if p is node)
+            dtype = child.shapes[slot].dtype
+            if dtype is not None and not is_floating(dtype):
+                why = (f"the path from the source passes through an integer tensor ({dtype.name}, the input "
+                       f"of {child.op.name}): integers carry no gradient")
+                return Explanation("integer_dtype", why, _FIXES["integer_dtype"], chain=ops_, lines=lines)
+        stop = next((c.op.name for c, n in zip(chain[1:], chain) if edges.get((id(n), id(c))) is None), None)
+        return Explanation("non_differentiable", f"the gradient stops at {stop}: its rule gives no gradient "
+                           f"for this input", _FIXES["non_differentiable"], chain=ops_, lines=lines)
     # zero: find where along the chain the gradient first vanishes (walking back from the target)
     culprit = None
     for child, node in reversed(list(zip(chain[1:], chain))):

@@ -52,6 +52,16 @@ def test_integer_dtype():
     assert e.cause == "integer_dtype" and "int32" in e.message and "float32" in e.fix
 
 
+def test_integer_tensor_on_the_path(w):
+    with tp.GradientTape() as tape:
+        y = tp.cast(tp.cast(w, "int32"), "float32") * 2.0
+    assert tape.gradient(y, w, unconnected_gradients="none") is None
+    with tp.GradientTape() as tape:
+        y = tp.cast(tp.cast(w, "int32"), "float32") * 2.0
+    e = tape.explain(y, w)
+    assert e.cause == "integer_dtype" and "int32" in e.message and e.chain == ["cast", "cast", "multiply"]
+
+
 def test_numpy_breaks_the_path(w):
     with tp.GradientTape() as tape:
         h = w * 2.0
