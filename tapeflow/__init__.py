@@ -38,6 +38,9 @@ from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
 from tapeflow.ops import __all__ as _ops_all
 
 bool = bool_  # noqa: A001 - TensorFlow's name, tp.bool
+# TensorFlow's top-level reduction names (tf.reduce_sum, ...), as in tp.math
+reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod = sum, mean, max, min, prod  # noqa: F405
+reduce_std, reduce_variance, reduce_logsumexp = std, var, logsumexp  # noqa: F405
 __version__ = "0.1.0"
 
 # Subpackages load on first use, so `import tapeflow` stays fast and optional extras stay optional.
@@ -67,5 +70,6 @@ __all__ = [
     "fill",
     "full", "eye", "range", "arange", "linspace", "one_hot", "grad", "value_and_grad", "custom_gradient",
     "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "float16", "float32",
-    "float64", "int8", "int16", "int32", "int64", "uint8", "bool", *_ops_all,
+    "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "reduce_sum", "reduce_mean", "reduce_max",
+    "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", *_ops_all,
 ]

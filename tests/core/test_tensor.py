@@ -213,6 +213,7 @@ def test_namespaces():
                  "leaky_relu", "softplus"):
         assert callable(getattr(tp.nn, name)), name
     assert tp.linalg.matmul is tp.matmul
+    assert tp.reduce_sum is tp.sum and tp.reduce_mean is tp.mean and tp.reduce_max is tp.max
     assert tp.all_dims() is Ellipsis and tp.newaxis is None
     assert tp.concat is tp.concatenate
 
