@@ -468,7 +468,7 @@ def _connected(tape, target, source, order, skey) -> Explanation:
             if dtype is not None and not is_floating(dtype):
                 why = (f"the path from the source passes through an integer tensor ({dtype.name}, the input "
                        f"of {child.op.name}): integers carry no gradient")
-                fix = "Keep the values on this path floating-point; cast to integers only off the gradient path."
+                fix = "Keep the values on this path floating-point; cast to integers off the gradient path."
                 return Explanation("integer_dtype", why, fix, chain=ops_, lines=lines)
         stop = next((c.op.name for c, n in zip(chain[1:], chain) if edges.get((id(n), id(c))) is None), None)
         return Explanation("non_differentiable", f"the gradient stops at {stop}: its rule gives no gradient "
