@@ -39,6 +39,16 @@ def weight_config(layer, *keys):
     return out
 
 
+def fused_activation(fn):
+    """The name of ``fn`` when the fused matmul + bias + activation op can apply it, else None."""
+    from tapeflow.ops.fused import DENSE_ACTIVATIONS
+
+    for name in DENSE_ACTIVATIONS:
+        if _activations.get(name) is fn:
+            return name
+    return None
+
+
 def channel_axis(data_format):
     """The channel axis of an input in ``data_format``."""
     return 1 if data_format == "channels_first" else -1
@@ -161,12 +171,10 @@ class Conv(Layer):
         )
 
     def call(self, inputs):
-        y = C.conv(
-            inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups, self.data_format
-        )
-        if self.bias is not None:
-            y = add_bias(y, self.bias, self.data_format)
-        return self.activation(y)
+        fused = fused_activation(self.activation)
+        y = C.conv(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups,
+                   self.data_format, bias=self.bias, activation=fused or "linear")
+        return y if fused else self.activation(y)
 
     def get_config(self):
         return {

@@ -269,7 +269,8 @@ def _grouped_matmul(cols, kernel2d, groups):
     return reshape(transpose(y, (1, 0, 2)), (m, filters))
 
 
-def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_format="channels_last"):
+def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_format="channels_last",
+         bias=None, activation="linear"):
     """N-d convolution (cross-correlation, as in every deep-learning library), 1-D to 3-D and beyond.
 
     Args:
@@ -282,6 +283,9 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
         groups: split channels into this many independent convolutions (``groups == channels`` with one filter
             per group is a depthwise convolution).
         data_format: "channels_last" (default) or "channels_first".
+        bias: optional ``(filters,)`` added to every output position.
+        activation: "linear" (default), "relu", "sigmoid" or "tanh", applied to the result; with ``bias`` it
+            runs fused into the matrix product (one op, one backward pass: the layers use this).
 
     Returns:
         ``(batch, *out_spatial, filters)`` with Keras's output lengths (:func:`conv_output_length`).
@@ -294,10 +298,13 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
         >>> tp.ops.conv.conv(tp.ones((1, 5, 5, 2)), tp.ones((3, 3, 2, 4)), padding="same").shape
         (1, 5, 5, 4)
     """
-    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.fused import DENSE_ACTIVATIONS
     from tapeflow.ops.shape import reshape
 
     data_format = normalize_data_format(data_format, "conv")
+    if activation not in DENSE_ACTIVATIONS:
+        raise ValueError(f"conv: `activation` must be one of {DENSE_ACTIVATIONS}. "
+                         f"Received: activation={activation!r}")
     x = to_channels_last(x, data_format)
     xs, ks = _shape(x), _shape(kernel)
     nd = len(xs) - 2
@@ -323,10 +330,20 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
         out_spatial = _shape(cols)[1:-2]
     m = xs[0] * math.prod(out_spatial)
     if groups == 1:
-        y = matmul_op(reshape(cols, (m, window * xs[-1])), reshape(kernel, (window * xs[-1], filters)))
+        from tapeflow.ops.fused import dense
+
+        # matrix product, bias and activation as one op (the dense layer's fused op, on the patch matrix)
+        y = dense(reshape(cols, (m, window * xs[-1])), reshape(kernel, (window * xs[-1], filters)), bias,
+                  activation=activation)
     else:
         y = _grouped_matmul(reshape(cols, (m, window, xs[-1])), reshape(kernel, (window * ks[-2], filters)),
                             groups)
+        if bias is not None:
+            y = y + bias
+        if activation != "linear":
+            from tapeflow.ops import nn
+
+            y = getattr(nn, activation)(y)
     return from_channels_last(reshape(y, (xs[0], *out_spatial, filters)), data_format)
 
 

@@ -11,6 +11,8 @@ import itertools
 import math
 
 from tapeflow import _backend as B
+from tapeflow._tape import _state
+from tapeflow._tensor import wrap
 from tapeflow.ops._registry import defop
 from tapeflow.ops.conv import (
     _extract,
@@ -35,10 +37,13 @@ def _fill(dtype):
 
 def _max_pool(x, kernel_size, strides, pads):
     xpad, out = _padded(x, kernel_size, strides, (1,) * len(kernel_size), pads, _fill(x.dtype))
-    res = None
-    for src in _offsets(kernel_size, strides, (1,) * len(kernel_size), out):
-        # one element-wise maximum per window offset: several times faster than a reduction over window axes
-        res = xpad[src].copy() if res is None else xp.maximum(res, xpad[src], out=res)
+    # one element-wise maximum per window offset: several times faster than a reduction over window axes
+    slices = [xpad[src] for src in _offsets(kernel_size, strides, (1,) * len(kernel_size), out)]
+    if len(slices) == 1:
+        return slices[0].copy()
+    res = xp.maximum(slices[0], slices[1])
+    for other in slices[2:]:
+        xp.maximum(res, other, out=res)
     return res
 
 
@@ -82,10 +87,17 @@ def _tiled_grad(g, ov, xpad, x_shape, kernel_size, pads):
         else:
             cell &= ~taken
             taken |= cell
-    routed = multiply(reshape(g, (n, *itertools.chain(*((o, 1) for o in out)), c)), hit)
-    routed = reshape(routed, (n, *(o * k for o, k in zip(out, kernel_size)), c))
-    # back from the padded input's coordinates to x's: zeros where no window reached, then drop the padding
+    g_split = (n, *itertools.chain(*((o, 1) for o in out)), c)
     spans = [o * k for o, k in zip(out, kernel_size)]
+    if not _state.recording:  # ordinary training: NumPy straight into the gradient's buffer
+        dpad = xp.zeros(xpad.shape, dtype=g.dtype)
+        region = (slice(None), *(slice(0, span) for span in spans))
+        dpad[region] = (g._value.reshape(g_split) * hit).reshape(dpad[region].shape)
+        crop = (slice(None), *(slice(lo, lo + L) for L, (lo, _) in zip(x_shape[1:-1], pads)))
+        return wrap(xp.ascontiguousarray(dpad[crop]))
+    routed = multiply(reshape(g, g_split), hit)
+    routed = reshape(routed, (n, *spans, c))
+    # back from the padded input's coordinates to x's: zeros where no window reached, then drop the padding
     extra = [max(0, lo + L - span) for L, span, (lo, _) in zip(x_shape[1:-1], spans, pads)]
     if any(extra):
         routed = pad(routed, [(0, 0), *((0, e) for e in extra), (0, 0)])
