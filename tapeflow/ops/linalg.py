@@ -128,7 +128,13 @@ def _einsum_vjp(g, out, *xs, subscripts):
     return grads
 
 
-einsum_op = Op("einsum", lambda *xs, subscripts: xp.einsum(subscripts, *xs), vjp=_einsum_vjp)
+def _einsum_explain(*xs, subscripts):
+    shapes = ", ".join(str(xp.shape(x)) for x in xs)
+    return f"operands of shapes {shapes} do not fit subscripts {subscripts!r}"
+
+
+einsum_op = Op("einsum", lambda *xs, subscripts: xp.einsum(subscripts, *xs), vjp=_einsum_vjp,
+               explain=_einsum_explain)
 
 
 def einsum(subscripts, *operands):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from tapeflow import _backend as B
+from tapeflow.errors import ShapeError
 from tapeflow.ops._registry import Op, defop
 
 xp = B.xp
@@ -122,13 +123,19 @@ def expand_dims(x, axis):
         >>> tp.expand_dims(tp.ones((2, 3)), -1).shape
         (2, 3, 1)
     """
-    shape = xp.expand_dims(xp.empty(_shape(x), dtype=bool), axis).shape
+    try:
+        shape = xp.expand_dims(xp.empty(_shape(x), dtype=bool), axis).shape
+    except (ValueError, IndexError) as e:
+        raise ShapeError(f"expand_dims: cannot insert axis {axis} into shape {_shape(x)} ({e})") from None
     return reshape_op(x, shape=shape)
 
 
 def squeeze(x, axis=None):
     """Remove size-1 axes (all, or those in ``axis``)."""
-    shape = xp.squeeze(xp.empty(_shape(x), dtype=bool), axis=axis).shape
+    try:
+        shape = xp.squeeze(xp.empty(_shape(x), dtype=bool), axis=axis).shape
+    except (ValueError, IndexError) as e:
+        raise ShapeError(f"squeeze: cannot remove axis {axis} from shape {_shape(x)}: {e}") from None
     return reshape_op(x, shape=shape)
 
 

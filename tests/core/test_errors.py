@@ -98,3 +98,13 @@ def test_bad_arguments_name_the_argument():
         with tp.GradientTape() as tape:
             y = tp.Variable(1.0) * 2
         tape.gradient(y, [1.0])
+
+
+def test_squeeze_expand_dims_and_einsum_errors_name_the_op():
+    x = tp.ones((2, 3))
+    with pytest.raises(tp.ShapeError, match=r"squeeze: cannot remove axis 0 from shape \(2, 3\)"):
+        tp.squeeze(x, 0)
+    with pytest.raises(tp.ShapeError, match=r"expand_dims: cannot insert axis 5 into shape \(2, 3\)"):
+        tp.expand_dims(x, 5)
+    with pytest.raises(tp.ShapeError, match=r"einsum: operands of shapes \(2, 3\), \(2, 3\) do not fit"):
+        tp.einsum("ij,jk->ik", x, x)
