@@ -41,9 +41,12 @@ def best_epoch(values, metric):
     return i, float(arr[i])
 
 
+_NOT_METRICS = ("lr", "learning_rate")  # logged by schedulers: plot them only when asked
+
+
 def _bases(logs, metrics):
     if metrics is None:
-        metrics = [k for k in logs if not k.startswith("val_")]
+        metrics = [k for k in logs if not k.startswith("val_") and k not in _NOT_METRICS]
         metrics += [k[4:] for k in logs if k.startswith("val_") and k[4:] not in metrics]
     else:
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -62,7 +65,7 @@ def history(history, metrics=None, ax=None, save=None, title=None):
 
     Args:
         history: a History from ``fit`` (or its ``.history`` dict).
-        metrics: base metric names to show (default: all, in the order logged).
+        metrics: base metric names to show (default: all in the order logged, except the learning rate).
         ax: one axes per metric; save: a path to save the figure to; title: a figure title.
 
     Returns:

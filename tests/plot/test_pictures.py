@@ -145,6 +145,9 @@ def test_history_pairs_val_curves_and_marks_the_best_epoch(saved):
     assert tuple(acc_ax.lines[2].get_xydata()[0]) == (3, 0.75)  # highest val_accuracy
     one = tp.plot.history(logs, metrics="accuracy")
     assert len(one.axes) == 1
+    with_lr = tp.plot.history({**logs, "learning_rate": [0.1, 0.1, 0.05, 0.05]})
+    assert [a.get_title() for a in with_lr.axes] == ["loss", "accuracy"]  # the schedule is not a metric
+    assert len(tp.plot.history({**logs, "learning_rate": [0.1] * 4}, metrics="learning_rate").axes) == 1
     with pytest.raises(ValueError, match="Choose from"):
         tp.plot.history(logs, metrics="auc")
 
