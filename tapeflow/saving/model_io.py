@@ -297,7 +297,8 @@ def model_members(model, include_optimizer=True, metadata=None) -> dict:
         "compile": compile_config(model),
     }
     weights = weight_arrays(model)
-    epoch = len(model.history.epoch) if getattr(model, "history", None) is not None else None
+    history = getattr(model, "history", None)
+    epoch = history.epoch[-1] + 1 if history is not None and history.epoch else None  # as initial_epoch
     meta = archive.new_metadata("model", seed=random.get_seed(), epoch=epoch, weights=len(weights),
                                 **(metadata or {}))
     layer_rngs = rng_state.capture(model)["layers"]
