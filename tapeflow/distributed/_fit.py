@@ -24,12 +24,16 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import random as _random
+from tapeflow.callbacks import Callback
 from tapeflow.distributed import _buffers
 from tapeflow.distributed._comm import check_same_on_all_ranks
 
 # Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so the
 # distributed package needs no import of the callback modules).
 CHIEF_ONLY_CALLBACKS = ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "LivePlot", "TensorBoard")
+# Callbacks that restore state when training starts (every rank must, to agree on where training resumes) and
+# write it later (rank 0 alone must).
+RESTORE_EVERYWHERE_WRITE_ON_CHIEF = ("BackupAndRestore",)
 
 # The state variables of tapeflow's metric classes (sums and counts, so summing over ranks gives the global
 # state). A metric class of your own declares ``_state_names``.
@@ -64,7 +68,46 @@ def metric_state_names(metric) -> tuple:
 def _is_chief_only(callback) -> bool:
     if getattr(callback, "_chief_only", False):
         return True
-    return any(cls.__name__ in CHIEF_ONLY_CALLBACKS for cls in type(callback).__mro__)
+    return _class_named(callback, CHIEF_ONLY_CALLBACKS)
+
+
+def _class_named(obj, names) -> bool:
+    return any(cls.__name__ in names for cls in type(obj).__mro__)
+
+
+class RestoreEverywhereWriteOnChief(Callback):
+    """Wraps a backup callback: its ``on_train_begin`` (the restore) runs on every rank, after a barrier so
+    rank 0 has finished writing or deleting the backup; its other hooks (the writes) on rank 0 only."""
+
+    def __init__(self, callback, strategy):
+        super().__init__()
+        self.callback = callback
+        self.strategy = strategy
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.callback.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.strategy.barrier()
+        self.callback.on_train_begin(logs)
+
+
+def _on_chief(hook):
+    def call(self, *args):
+        if self.strategy.is_chief:
+            getattr(self.callback, hook)(*args)
+
+    call.__name__ = hook
+    return call
+
+
+for _hook in [h for h in dir(Callback) if h.startswith("on_") and h != "on_train_begin"]:
+    setattr(RestoreEverywhereWriteOnChief, _hook, _on_chief(_hook))
 
 
 class Shard:
@@ -78,15 +121,15 @@ class Shard:
 
 
 class ShardedData:
-    """Wraps ``fit``'s data adapter: same global batches on every rank, each rank yielding its :class:`Shard`.
+    """Wraps ``fit``'s data adapter: the same global batches on every rank, each yielding its :class:`Shard`.
 
     Exposes the adapter's ``steps``, ``batch_size`` (the global batch) and ``num_samples``.
     """
 
-    def __init__(self, data, strategy, generator):
+    def __init__(self, data, session):
         self._data = data
-        self._strategy = strategy
-        self._generator = generator
+        self._session = session
+        self._strategy = session.strategy
         self.steps = data.steps
         self.batch_size = data.batch_size
         self.num_samples = data.num_samples
@@ -98,11 +141,12 @@ class ShardedData:
         """Yield this epoch's shards (one per global batch)."""
         from tapeflow.models import _data
 
+        shared = self._session.shared_generator()
         batches = self._data.epoch()
         while True:
             # Draws made while the adapter produces a batch (its shuffling) come from the shared generator.
             saved = _random._generator
-            _random._generator = self._generator
+            _random._generator = shared
             try:
                 batch = next(batches)
             except StopIteration:
@@ -136,23 +180,35 @@ class FitSession:
         """Prepare ``fit``: returns ``(data, verbose, callbacks)`` to use instead of the given ones.
 
         Builds the model and its metrics from the first sample if needed (so every rank holds the same
-        variables and metrics before the first step), sets up the shared shuffling generator, installs the
-        gradient hook, and leaves the output to rank 0.
+        variables and metrics before the first step), wraps the data so every rank takes its shard of the
+        same global batches, installs the gradient hook, and leaves the output to rank 0.
         """
         model = self.model
         self._build(data)
         for m in model.metrics:
             metric_state_names(m)  # fail early, on every rank alike, for a metric that cannot be combined
-        generator = _random.generator()
-        self._state_at_begin = generator.bit_generator.state
-        self._shared = np.random.Generator(type(generator.bit_generator)())
-        self._shared.bit_generator.state = self.comm.bcast_object(self._state_at_begin, root=0)
         model.__dict__["_reduce_gradients"] = self._reduce_gradients
         callbacks = list(callbacks or [])
+        callbacks = [
+            RestoreEverywhereWriteOnChief(c, self.strategy)
+            if _class_named(c, RESTORE_EVERYWHERE_WRITE_ON_CHIEF) else c
+            for c in callbacks
+        ]
         if not self.strategy.is_chief:
             verbose = 0
             callbacks = [c for c in callbacks if not _is_chief_only(c)]
-        return ShardedData(data, self.strategy, self._shared), verbose, callbacks
+        return ShardedData(data, self), verbose, callbacks
+
+    def shared_generator(self):
+        """The shuffling generator every rank shares: a copy of rank 0's global generator, taken when the
+        first epoch starts (after callbacks' ``on_train_begin``, which may restore a saved state)."""
+        if self._shared is None:
+            generator = _random.generator()
+            self._state_at_begin = generator.bit_generator.state
+            shared = np.random.Generator(type(generator.bit_generator)())
+            shared.bit_generator.state = self.comm.bcast_object(self._state_at_begin, root=0)
+            self._shared = shared
+        return self._shared
 
     def _build(self, data):
         from tapeflow.models import _data

@@ -212,3 +212,26 @@ def test_model_compiled_outside_a_scope_trains_alone(strategy):
     model.compile(optimizer="sgd", loss="mse")
     assert model.__dict__.get("_distribute_strategy") is None
     model.fit(x, y, batch_size=4, verbose=0)  # no collective: ranks may even differ here
+
+
+def test_backup_and_restore_resumes_on_every_rank(strategy, tmp_path):
+    """Every rank restores (and so resumes at the same epoch); only rank 0 writes the backup."""
+    folder = strategy.broadcast_object(str(tmp_path / "backup"))
+    x, y = _data(16)
+    with strategy.scope():
+        model = _model()
+        model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+              callbacks=[tp.callbacks.BackupAndRestore(folder, delete_checkpoint=False)])
+    after_two = model.optimizer.iterations
+    strategy.barrier()  # rank 0 has written epoch 2's backup
+    with strategy.scope():
+        resumed = _model()
+        resumed.compile(optimizer="adam", loss="mse")
+    hist = resumed.fit(x, y, batch_size=4, epochs=3, verbose=0,
+                       callbacks=[tp.callbacks.BackupAndRestore(folder)])
+    flat = np.concatenate([v.numpy().ravel() for v in resumed.weights])
+    low, high = strategy.comm.allreduce_min_max(flat)
+    assert np.array_equal(low, high)
+    assert after_two == 8 and resumed.optimizer.iterations == 12  # resumed at epoch 2: one more epoch
+    assert hist.epoch == [0, 1, 2]
