@@ -33,6 +33,7 @@ import zipfile
 
 from tapeflow.saving.atomic import atomic_write
 from tapeflow.saving.errors import FileFormatError, UnsafeFileError
+from tapeflow.saving.safetensors_io import no_duplicate_keys
 
 FORMAT = "tapeflow"
 FORMAT_VERSION = 1
@@ -80,15 +81,6 @@ def dumps_json(obj) -> bytes:
     return json.dumps(obj, indent=1, sort_keys=False, ensure_ascii=False).encode("utf-8")
 
 
-def _no_duplicates(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise FileFormatError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def _check_depth(obj, limit, what):
     stack = [(obj, 1)]  # iterative: a hostile file must not be able to exhaust the Python stack
     while stack:
@@ -109,7 +101,7 @@ def loads_json(data: bytes, what: str, limits: Limits = DEFAULT_LIMITS):
     if len(data) > limits.max_json_bytes:
         raise UnsafeFileError(f"{what}: {len(data)} bytes of JSON (limit {limits.max_json_bytes})")
     try:
-        obj = json.loads(bytes(data).decode("utf-8"), object_pairs_hook=_no_duplicates)
+        obj = json.loads(bytes(data).decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except FileFormatError as e:
         raise FileFormatError(f"{what}: {e}") from None
     except RecursionError:

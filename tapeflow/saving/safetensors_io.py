@@ -106,11 +106,17 @@ def dumps(tensors: dict, metadata: dict | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _no_duplicates(pairs):
+def no_duplicate_keys(pairs) -> dict:
+    """``json.loads`` hook: a JSON object as a dict, refusing a key that appears twice (which a lenient
+    parser would silently resolve one way and another parser the other).
+
+    Raises:
+        FileFormatError: naming the key.
+    """
     out = {}
     for key, value in pairs:
         if key in out:
-            raise FileFormatError(f"duplicate key {key!r} in the header")
+            raise FileFormatError(f"duplicate key {key!r}")
         out[key] = value
     return out
 
@@ -130,7 +136,7 @@ def _parse_header(data, what):
         raise FileFormatError(f"{what}: truncated: the header claims {n} bytes but only "
                               f"{len(data) - 8} follow")
     try:
-        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"), object_pairs_hook=_no_duplicates)
+        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except FileFormatError as e:
         raise FileFormatError(f"{what}: {e}") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
