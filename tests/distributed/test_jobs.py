@@ -7,12 +7,14 @@ hang (and is killed with all its ranks).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
 from tapeflow.distributed import launch
 
 pytestmark = pytest.mark.spawns_mpi
+ROOT = Path(__file__).resolve().parents[2]
 
 FAILING_RANK = """
 import tapeflow as tp
@@ -137,3 +139,22 @@ def test_launch_errors(tmp_path, capsys):
     script.write_text("")
     assert launch.main(["--mpiexec", "/nonexistent/mpiexec", str(script)]) == 2
     assert "'/nonexistent/mpiexec' was not found" in capsys.readouterr().err
+
+
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.mark.parametrize("script,min_accuracy", [("distributed_digits.py", 0.90),
+                                                 ("distributed_custom_loop.py", 0.85)])
+def test_examples_train_on_two_processes(mpi_job, tmp_path, script, min_accuracy):
+    """The guide's examples, seeded, on 2 processes: printed once, by rank 0, with the stated accuracy."""
+    cmd = [sys.executable, "-m", "tapeflow", "launch", "-n", "2", str(EXAMPLES / script), "--epochs", "10"]
+    if script == "distributed_digits.py":
+        cmd += ["--out", str(tmp_path)]
+    job = mpi_job.command(cmd, timeout=240)
+    assert job.returncode == 0, job.output
+    lines = [line for line in job.stdout.splitlines() if line.startswith("test accuracy")]
+    assert len(lines) == 1, job.stdout
+    assert float(lines[0].split()[2]) >= min_accuracy
+    if script == "distributed_digits.py":
+        assert (tmp_path / "digits.safetensors").exists()
