@@ -4,9 +4,9 @@ Each converter is ``convert(g, layer, inputs, in_shapes, out_shapes) -> [output 
 :class:`~tapeflow.saving.onnx_export.Graph`, ``inputs`` the ONNX names of the layer's inputs and the
 shapes are static (``None`` for the batch). Supported: Dense, Activation, Dropout and SpatialDropout
 (identity), Flatten, Reshape, Permute, RepeatVector, Embedding, BatchNormalization, LayerNormalization,
-Normalization, Conv1D/2D/3D, DepthwiseConv2D, SeparableConv2D, Max/AveragePooling1D/2D/3D, global pooling,
-UpSampling (nearest), ZeroPadding, Cropping, the merge layers, SimpleRNN, LSTM, GRU, Bidirectional and
-TimeDistributed (without masks and returned states). Anything else raises ``NotImplementedError`` naming the
+Normalization, Conv1D/2D/3D and their transposes, DepthwiseConv2D, SeparableConv2D, Max/AveragePooling1D/2D/3D,
+global pooling, UpSampling (nearest), ZeroPadding, Cropping, the merge layers, Attention, SimpleRNN, LSTM, GRU,
+Bidirectional and TimeDistributed (without masks and returned states). Anything else raises ``NotImplementedError`` naming the
 layer.
 
 Example:
@@ -260,6 +260,43 @@ def conv(g, layer, inputs, in_shapes, out_shapes):
     return [activation(g, layer.activation, y, layer.name)]
 
 
+def conv_transpose(g, layer, inputs, in_shapes, out_shapes):
+    """tapeflow crops ``lo`` and ``hi`` from the full adjoint output, or pads when ``hi`` is negative; ONNX's
+    ``pads`` crop and its ``output_padding`` pads at the end."""
+    from tapeflow.ops.conv import conv_pads
+
+    rank, n = layer.rank, layer.name
+    sizes = _spatial(in_shapes[0], rank, layer.data_format)
+    out_sizes = _spatial(out_shapes[0], rank, layer.data_format)
+    if None in sizes:
+        raise NotImplementedError(f"export: layer '{n}' needs static spatial sizes")
+    begins, ends, extra = [], [], []
+    for size, length, k, s, d in zip(sizes, out_sizes, layer.kernel_size, layer.strides, layer.dilation_rate):
+        lo = conv_pads(length, k, s, d, layer.padding)[0]
+        hi = (size - 1) * s + d * (k - 1) + 1 - length - lo
+        begins.append(lo)
+        ends.append(max(hi, 0))
+        extra.append(max(-hi, 0))
+    kernel = layer.kernel.numpy()  # (*kernel_size, filters, channels) -> (channels, filters, *kernel_size)
+    args = [
+        _channels_first(g, inputs[0], rank, n, layer.data_format),
+        g.const(kernel.transpose(rank + 1, rank, *range(rank)), f"{n}/kernel"),
+    ]
+    if layer.bias is not None:
+        args.append(g.const(layer.bias.numpy(), f"{n}/bias"))
+    y = g.op(
+        "ConvTranspose",
+        args,
+        n,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=begins + ends,
+        output_padding=extra,
+    )
+    return [activation(g, layer.activation, _channels_last(g, y, rank, n, layer.data_format), n)]
+
+
 def _depthwise(g, layer, x, in_shape, bias):
     k = layer.depthwise_kernel.numpy()  # (kh, kw, in, mult) -> (in * mult, 1, kh, kw)
     kh, kw, cin, mult = k.shape
@@ -434,6 +471,27 @@ def bidirectional(g, layer, inputs, in_shapes, out_shapes):
     return [g.op({"sum": "Add", "mul": "Mul"}[layer.merge_mode], [y_f, y_b], n)]
 
 
+def attention(g, layer, inputs, in_shapes, out_shapes):
+    """Luong ("dot") or Bahdanau ("concat") attention without masks: softmax(scores) @ value."""
+    n = layer.name
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) > 2 else value
+    if layer.score_mode == "dot":
+        scores = g.op("MatMul", [query, g.op("Transpose", [key], n, perm=[0, 2, 1])], n)
+    else:
+        q = g.op("Unsqueeze", [query, g.ints([2], f"{n}/q_axis")], n)
+        k = g.op("Unsqueeze", [key, g.ints([1], f"{n}/k_axis")], n)
+        summed = g.op(
+            "ReduceSum", [g.op("Tanh", [g.op("Add", [q, k], n)], n), g.ints([-1], f"{n}/axis")], n, keepdims=0
+        )
+        scores = g.op(
+            "Mul", [summed, g.const(layer.concat_score_weight.numpy(), f"{n}/concat_score_weight")], n
+        )
+    if layer.scale is not None:
+        scores = g.op("Mul", [scores, g.const(layer.scale.numpy(), f"{n}/scale")], n)
+    return [g.op("MatMul", [g.op("Softmax", [scores], n, axis=-1), value], n)]
+
+
 def time_distributed(g, layer, inputs, in_shapes, out_shapes):
     """Fold time into the batch, apply the inner layer, unfold: (b, t, ...) -> (b * t, ...) -> (b, t, ...)."""
     n, (shape,), (out,) = layer.name, in_shapes, out_shapes
@@ -496,6 +554,7 @@ def _table():
         L.Subtract: subtract,
         L.Concatenate: concatenate,
         convolutional.Conv: conv,
+        convolutional.ConvTranspose: conv_transpose,
         L.DepthwiseConv2D: depthwise_conv,
         L.SeparableConv2D: separable_conv,
         pooling.Pooling: pool,
@@ -512,13 +571,14 @@ def _table():
         rnn.GRU: recurrent,
         rnn.Bidirectional: bidirectional,
         rnn.TimeDistributed: time_distributed,
+        L.Attention: attention,
     }
     if hasattr(L, "Normalization"):
         table[L.Normalization] = normalization
     return table
 
 
-_REFUSED = ("ConvTranspose", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Masking")
+_REFUSED = ("Masking",)
 
 
 def converter(layer):

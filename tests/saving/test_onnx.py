@@ -18,11 +18,7 @@ L = tp.layers
 
 # layers with no ONNX translation (yet): export must refuse them by name, not write a wrong file
 REFUSED = {
-    "Attention": "'attention(_\\d+)?' \\(Attention\\) has no ONNX translation",
-    "Conv1DTranspose": "Conv1DTranspose",
-    "Conv2DTranspose": "Conv2DTranspose",
-    "Conv3DTranspose": "Conv3DTranspose",
-    "Masking": "Masking",
+    "Masking": "'masking(_\\d+)?' \\(Masking\\) has no ONNX translation",
     "MultiHeadAttention": "subclassed SelfAttention; ONNX export takes Sequential and functional models",
 }
 
@@ -131,6 +127,54 @@ def test_functional_graph_with_branches_and_nested_model(tmp_path):
         [rng.standard_normal((5, 6)).astype("float32"), rng.standard_normal((5, 3)).astype("float32")],
         tmp_path / "graph.onnx",
     )
+
+
+LAYER_OPTIONS = [
+    (lambda: L.Conv2D(4, 3, dilation_rate=2, padding="same", groups=2), (9, 9, 4)),
+    (lambda: L.Conv1D(4, 5, strides=3, padding="same", activation="sigmoid"), (11, 2)),
+    (lambda: L.Conv2DTranspose(3, 2, strides=3), (4, 4, 2)),  # stride > kernel: zeros between windows
+    (lambda: L.Conv2DTranspose(3, 3, strides=2, output_padding=1), (4, 5, 2)),
+    (lambda: L.Conv1DTranspose(2, 3, strides=2, padding="same", dilation_rate=1), (6, 3)),
+    (lambda: L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=3), (7, 7, 2)),
+    (lambda: L.MaxPooling2D(3, strides=2, padding="same"), (7, 8, 3)),
+    (lambda: L.AveragePooling1D(3, strides=2, padding="same"), (8, 3)),
+    (lambda: L.GlobalAveragePooling2D(keepdims=True), (4, 4, 3)),
+    (lambda: L.LSTM(5, go_backwards=True, return_sequences=True), (6, 3)),
+    (lambda: L.GRU(4, reset_after=False, return_sequences=True), (6, 3)),
+    (lambda: L.Bidirectional(L.GRU(3), merge_mode="sum"), (5, 2)),
+    (lambda: L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="ave"), (5, 2)),
+    (lambda: L.SimpleRNN(4, activation="relu"), (5, 3)),
+    (lambda: L.LayerNormalization(axis=[1, 2]), (3, 4)),
+    (lambda: L.BatchNormalization(axis=1), (3, 4)),
+    (lambda: L.Activation("selu"), (6,)),
+    (lambda: L.Activation("softplus"), (6,)),
+    (lambda: L.Activation("log_softmax"), (6,)),
+    (lambda: L.Activation("leaky_relu"), (6,)),
+    (lambda: L.Activation("silu"), (6,)),
+]
+
+
+@pytest.mark.parametrize("index", range(len(LAYER_OPTIONS)))
+def test_layer_options(index, tmp_path):
+    make, shape = LAYER_OPTIONS[index]
+    inp = tp.Input(shape=shape)
+    out = make()(inp)
+    model = tp.Model(inp, out)
+    rng = np.random.default_rng(index)
+    for v in model.weights:  # non-trivial statistics and biases
+        value = rng.standard_normal(v.shape).astype("float32") * 0.5
+        v.assign(np.abs(value) + 0.5 if "variance" in v.name else value)
+    x = rng.standard_normal((3, *shape)).astype("float32")
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+    _agrees(model, x, tmp_path / "m.onnx")
+
+
+def test_attention_concat_scores(tmp_path):
+    q, v = tp.Input(shape=(3, 4)), tp.Input(shape=(5, 4))
+    model = tp.Model([q, v], L.Attention(score_mode="concat", use_scale=True)([q, v]))
+    rng = np.random.default_rng(0)
+    x = [rng.standard_normal((2, 3, 4)).astype("float32"), rng.standard_normal((2, 5, 4)).astype("float32")]
+    _agrees(model, x, tmp_path / "att.onnx")
 
 
 def test_refusals_are_clear_and_write_nothing(tmp_path):
