@@ -4,10 +4,10 @@ Each converter is ``convert(g, layer, inputs, in_shapes, out_shapes) -> [output 
 :class:`~tapeflow.saving.onnx_export.Graph`, ``inputs`` the ONNX names of the layer's inputs and the
 shapes are static (``None`` for the batch). Supported: Dense, Activation, Dropout and SpatialDropout
 (identity), Flatten, Reshape, Permute, RepeatVector, Embedding, BatchNormalization, LayerNormalization,
-Normalization, Conv1D/2D/3D and their transposes, DepthwiseConv2D, SeparableConv2D, Max/AveragePooling1D/2D/3D,
-global pooling, UpSampling (nearest), ZeroPadding, Cropping, the merge layers, Attention, SimpleRNN, LSTM, GRU,
-Bidirectional and TimeDistributed (without masks and returned states). Anything else raises ``NotImplementedError`` naming the
-layer.
+Normalization, Conv1D/2D/3D and their transposes, DepthwiseConv2D, SeparableConv2D,
+Max/AveragePooling1D/2D/3D, global pooling, UpSampling (nearest), ZeroPadding, Cropping, the merge layers,
+Attention, SimpleRNN, LSTM, GRU, Bidirectional and TimeDistributed (without masks and returned states).
+Anything else raises ``NotImplementedError`` naming the layer.
 
 Example:
     >>> import tapeflow as tp
