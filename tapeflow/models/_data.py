@@ -296,6 +296,11 @@ def _is_sequence(x):
     )
 
 
+def is_batch_source(x):
+    """True for inputs that yield their own ``(x, y[, sw])`` batches: Dataset, generator, Sequence."""
+    return _is_dataset(x) or _is_iterator(x) or _is_sequence(x)
+
+
 def _as_triple(element, where):
     """``(x, y, sample_weight)`` from an element ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
     if isinstance(element, tuple):

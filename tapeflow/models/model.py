@@ -550,8 +550,11 @@ def _batch_size(y_pred):
 def _unpack_validation(validation_data):
     if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
         return validation_data + (None,) * (3 - len(validation_data))
+    if _data.is_batch_source(validation_data):  # a Dataset, generator or Sequence yields (x, y) itself
+        return validation_data, None, None
     raise ValueError(
-        "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val). "
+        "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), or a "
+        "tp.data.Dataset / generator / Sequence of such batches. "
         f"Received: {type(validation_data).__name__}"
     )
 

@@ -99,3 +99,13 @@ def test_pandas_frames_become_arrays_columns_as_features():
     assert m.predict(frame, verbose=0).shape == (120, 2)
     with pytest.raises(TypeError, match=r"column\(s\) \['kind'\] are not numeric"):
         m.fit(frame.assign(kind="x"), labels, epochs=1, verbose=0)
+
+
+def test_validation_data_may_be_a_dataset_or_a_sequence():
+    train = tp.data.Dataset.from_tensor_slices((X[:90], Y[:90])).batch(30)
+    val = tp.data.Dataset.from_tensor_slices((X[90:], Y[90:])).batch(30)
+    m = model()
+    history = m.fit(train, validation_data=val, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    np.testing.assert_allclose(history.history["val_loss"][-1], m.evaluate(X[90:], Y[90:], verbose=0)[0],
+                               rtol=1e-6)
