@@ -87,10 +87,10 @@ class SingleProcess(Communicator):
         return values.copy(), values.copy()
 
     def bcast_(self, buf, root=0) -> None:
-        _check_root(root, 1)
+        check_root(root, 1)
 
     def bcast_object(self, obj, root=0):
-        _check_root(root, 1)
+        check_root(root, 1)
         return obj
 
     def barrier(self) -> None:
@@ -131,11 +131,11 @@ class MPICommunicator(Communicator):
         return -both[n:], both[:n]
 
     def bcast_(self, buf, root=0) -> None:
-        _check_root(root, self.size)
+        check_root(root, self.size)
         self.comm.Bcast(buf, root=root)
 
     def bcast_object(self, obj, root=0):
-        _check_root(root, self.size)
+        check_root(root, self.size)
         return self.comm.bcast(obj, root=root)
 
     def barrier(self) -> None:
@@ -147,7 +147,7 @@ class MPICommunicator(Communicator):
         self.comm.Abort(code)
 
 
-def _check_root(root, size):
+def check_root(root, size):
     if not isinstance(root, (int, np.integer)) or not 0 <= root < size:
         raise ValueError(f"`root` must be a rank in [0, {size}). Received: root={root!r}")
 

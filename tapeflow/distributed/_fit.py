@@ -25,8 +25,6 @@ import numpy as np
 from tapeflow import _backend as B
 from tapeflow import random as _random
 from tapeflow.callbacks import Callback
-from tapeflow.distributed import _buffers
-from tapeflow.distributed._comm import check_same_on_all_ranks
 
 # Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so the
 # distributed package needs no import of the callback modules).
@@ -243,23 +241,10 @@ class FitSession:
     # -- steps --
     def sync(self):
         """Broadcast rank 0's model variables and optimizer state (checked to match across ranks first)."""
-        model, strategy = self.model, self.strategy
         self._synced = True
-        if self.comm.size == 1:
-            return
-        strategy.broadcast(model.weights)
-        optimizer = model.optimizer
-        built = self.comm.bcast_object(len(optimizer.variables()) > 1, root=0)
-        if built and len(optimizer.variables()) == 1:
-            optimizer.build(self._variables())
-        arrays = optimizer.variables()  # [iterations, *slots]
-        check_same_on_all_ranks(
-            self.comm, [(a.shape, a.dtype.str) for a in arrays], "the optimizer states to broadcast"
-        )
-        values = _buffers.broadcast_arrays(self.comm, arrays, 0, strategy.bucket_bytes)
-        optimizer.iterations = int(values[0])
-        for slot, value in zip(arrays[1:], values[1:]):
-            slot[...] = value
+        if self.comm.size > 1:
+            self.strategy.broadcast(self.model.weights)
+            self.strategy.broadcast_optimizer(self.model.optimizer, variables=self._variables())
 
     def _variables(self):
         model = self.model

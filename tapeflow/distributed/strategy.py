@@ -22,7 +22,13 @@ import contextlib
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable, to_array, wrap
 from tapeflow.distributed import _buffers, _context
-from tapeflow.distributed._comm import Communicator, MPICommunicator, check_same_on_all_ranks, world
+from tapeflow.distributed._comm import (
+    Communicator,
+    MPICommunicator,
+    check_root,
+    check_same_on_all_ranks,
+    world,
+)
 
 _OPS = ("mean", "sum")
 
@@ -120,7 +126,7 @@ class DataParallel:
         grads = list(grads)
         arrays, specs = [], []
         if variables is not None:
-            variables = _flatten_variables(variables)
+            variables, _ = _flatten_variables(variables)
             if len(variables) != len(grads):
                 raise ValueError(
                     f"reduce_gradients: got {len(grads)} gradients for {len(variables)} variables"
@@ -150,32 +156,74 @@ class DataParallel:
         return [None if r is None else wrap(r) for r in reduced]
 
     def broadcast(self, variables, root=0):
-        """Overwrite the variables on every rank with ``root``'s values (one broadcast per bucket).
+        """Overwrite variables (and optimizer states) on every rank with ``root``'s values.
 
         Args:
-            variables: a Variable, a list/tuple/dict of them, or objects with a ``variables`` attribute (a
-                model, an optimizer). Every rank must hold the same shapes and dtypes in the same order.
+            variables: a Variable, a list/tuple/dict of them, a model (anything with a ``variables``
+                attribute), or an optimizer (its step count and slots; see :meth:`broadcast_optimizer`).
+                Every rank must hold the same shapes and dtypes in the same order.
             root: the rank whose values win.
 
         Returns:
-            The list of variables, now equal on every rank.
+            The list of Variables, now equal on every rank.
 
         Raises:
             ValueError: ranks hold different variables (checked before any data moves), or ``root`` is not a
                 rank.
+
+        Example:
+            >>> import tapeflow as tp
+            >>> model = tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(2)])
+            >>> len(tp.distributed.DataParallel().broadcast(model))  # kernel and bias
+            2
         """
-        flat = _flatten_variables(variables)
+        flat, optimizers = _flatten_variables(variables)
         check_same_on_all_ranks(
             self.comm, [(tuple(v.shape), v.dtype.str) for v in flat], "the variables to broadcast"
         )
-        if self.size == 1:
-            self.comm.bcast_(None, root=root)  # still validates `root`
-            return flat
-        values = _buffers.broadcast_arrays(self.comm, [v._value for v in flat], root, self.bucket_bytes)
-        if self.rank != root:
-            for v, value in zip(flat, values):
-                v._value = B.xp.array(value, copy=True)
+        check_root(root, self.size)
+        if self.size > 1:
+            values = _buffers.broadcast_arrays(self.comm, [v._value for v in flat], root, self.bucket_bytes)
+            if self.rank != root:
+                for v, value in zip(flat, values):
+                    v._value = B.xp.array(value, copy=True)
+        for optimizer in optimizers:
+            self.broadcast_optimizer(optimizer, root=root)
         return flat
+
+    def broadcast_optimizer(self, optimizer, variables=None, root=0):
+        """Give every rank ``root``'s optimizer state: its step count and its slots (moments, momentum).
+
+        Args:
+            optimizer: a :class:`~tapeflow.optimizers.Optimizer`.
+            variables: the variables it updates; an optimizer that ``root`` has built but this rank has not is
+                built for them first. Without them, such an optimizer is an error.
+            root: the rank whose state wins.
+
+        Raises:
+            ValueError: the optimizer is built on ``root`` but not here and ``variables`` is not given, or the
+                ranks' states differ in shape.
+        """
+        check_root(root, self.size)
+        if self.size == 1:
+            return
+        built_on_root = self.comm.bcast_object(len(optimizer.variables()) > 1, root=root)
+        if built_on_root and len(optimizer.variables()) == 1:
+            if variables is None:
+                raise ValueError(
+                    f"broadcast_optimizer: optimizer '{optimizer.name}' has state on rank {root} but not on "
+                    f"rank {self.rank}: build it on every rank first (optimizer.build(variables)) or pass "
+                    "`variables=`"
+                )
+            optimizer.build(list(variables))
+        arrays = optimizer.variables()  # [iterations, *slots]
+        check_same_on_all_ranks(
+            self.comm, [(a.shape, a.dtype.str) for a in arrays], "the optimizer states to broadcast"
+        )
+        values = _buffers.broadcast_arrays(self.comm, arrays, root, self.bucket_bytes)
+        optimizer.iterations = int(values[0])
+        for slot, value in zip(arrays[1:], values[1:]):
+            slot[...] = value
 
     def all_reduce(self, value, op="mean", weight=None):
         """Reduce one value (a number, array or Tensor) over ranks: its (weighted) ``"mean"`` or ``"sum"``.
@@ -241,9 +289,9 @@ def shard_bounds(n, rank, size):
     return start, start + base + (1 if rank < extra else 0)
 
 
-def _flatten_variables(variables) -> list:
-    """The Variables in a Variable, a nest, or objects with a ``variables`` attribute (model, optimizer)."""
-    out, stack = [], [variables]
+def _flatten_variables(variables):
+    """The Variables in a Variable, a nest, or models (``variables`` attribute); and the optimizers found."""
+    out, optimizers, stack = [], [], [variables]
     while stack:
         item = stack.pop()
         if isinstance(item, Variable):
@@ -252,11 +300,13 @@ def _flatten_variables(variables) -> list:
             stack.extend(reversed(list(item.values())))
         elif isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
+        elif callable(getattr(item, "variables", None)) and hasattr(item, "apply_gradients"):
+            optimizers.append(item)  # its `variables()` are arrays, broadcast in place
         elif hasattr(item, "variables"):
             stack.append(list(item.variables))
         else:
             raise TypeError(
-                "expected Variables (or a model/optimizer with `.variables`). "
+                "expected Variables, models or optimizers. "
                 f"Received: {type(item).__name__}"
             )
-    return out
+    return out, optimizers

@@ -218,3 +218,44 @@ def test_launched_without_mpi4py_is_a_clear_error(monkeypatch):
             _comm.world()
     finally:
         _comm._world = saved
+
+
+def test_broadcast_optimizer_state(strategy):
+    """Step count and slots (Adam's moments) become root's; an optimizer built only on root is built here."""
+    r = strategy.rank
+    w = tp.Variable(np.zeros(3), name="w")
+    opt = tp.optimizers.Adam(0.1)
+    for _ in range(r + 1):  # rank r has taken r + 1 steps from gradient r + 1
+        opt.apply_gradients([(tp.constant(np.full(3, r + 1.0)), w)])
+    strategy.broadcast([opt])
+    state = [np.array(a) for a in opt.variables()]
+
+    root_w = tp.Variable(np.zeros(3))
+    root_opt = tp.optimizers.Adam(0.1)
+    root_opt.apply_gradients([(tp.constant(np.ones(3)), root_w)])  # what rank 0 did
+    assert opt.iterations == 1
+    for got, want in zip(state, root_opt.variables()):
+        np.testing.assert_array_equal(got, want)
+
+    fresh = tp.optimizers.SGD(0.1, momentum=0.9)
+    v = tp.Variable(np.zeros(2))
+    if r == 0:
+        fresh.apply_gradients([(tp.constant(np.ones(2)), v)])
+    strategy.broadcast_optimizer(fresh, variables=[v])
+    assert fresh.iterations == 1 and len(fresh.variables()) == 2
+    np.testing.assert_allclose(fresh.variables()[1], -0.1 * np.ones(2))  # rank 0's momentum (SGD's sign)
+
+
+def test_broadcast_of_an_optimizer_unbuilt_here_needs_variables(strategy):
+    opt = tp.optimizers.Adam()
+    if strategy.rank == 0:
+        opt.apply_gradients([(tp.constant([1.0]), tp.Variable([0.0]))])
+    if strategy.size == 1:
+        strategy.broadcast_optimizer(opt)  # nothing to do alone
+        return
+    if strategy.rank == 0:
+        # Rank 0 has nothing to build; it learns of the others' error from their failed check below.
+        strategy.comm.bcast_object(True)
+        return
+    with pytest.raises(ValueError, match="build it on every rank first"):
+        strategy.broadcast_optimizer(opt)
