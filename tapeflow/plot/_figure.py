@@ -73,6 +73,19 @@ def flat_and_3d(kind, ax=None):
     return fig, ([one, None] if kind == "contour" else [None, one])
 
 
+def layered(depths):
+    """``{index: (depth, offset)}``: items grouped by depth, each group spread evenly around offset 0."""
+    groups = {}
+    for i, d in enumerate(depths):
+        groups.setdefault(d, []).append(i)
+    pos = {}
+    for d, members in groups.items():
+        k = len(members)
+        for j, i in enumerate(members):
+            pos[i] = (float(d), (k - 1) / 2.0 - j)
+    return pos
+
+
 def save(fig, path, dpi=100):
     """Save ``fig`` to ``path`` (the format from the extension: .png, .svg, .pdf), atomically.
 

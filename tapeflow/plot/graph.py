@@ -12,15 +12,7 @@ _COLORS = {"source": "#b7e4c7", "op": "#cfe2ff", "constant": "#e9ecef"}
 
 def layout(graph):
     """``{node index: (x, y)}``: inputs left, the target right, each column spread evenly."""
-    columns = {}
-    for i, n in enumerate(graph.nodes):
-        columns.setdefault(n.depth, []).append(i)
-    pos = {}
-    for d, members in columns.items():
-        k = len(members)
-        for j, i in enumerate(members):
-            pos[i] = (float(d), (k - 1) / 2.0 - j)
-    return pos
+    return _figure.layered([n.depth for n in graph.nodes])
 
 
 def tape(tape, target, gradients=True, constants=True, ax=None, save=None):

@@ -11,8 +11,10 @@ from tapeflow.plot import _figure
 # --- the layer diagram --------------------------------------------------------------------------------------
 def _layer_rows(model):
     rows = []
+    has_input_layer = any(type(layer).__name__ == "InputLayer" for layer in model.layers)
     try:
-        rows.append(("input", "Input", tuple(model.input_shape), 0))
+        if not has_input_layer:
+            rows.append(("input", "Input", tuple(model.input_shape), 0))
     except (AttributeError, ValueError, TypeError):
         pass
     for layer in model.layers:
@@ -24,16 +26,50 @@ def _layer_rows(model):
     return rows
 
 
+def _refs(args):
+    """The layer names in a functional config's ``args`` (nests of ``[layer name, node, tensor]``)."""
+    stack, names = [args], []
+    while stack:
+        a = stack.pop()
+        if isinstance(a, list) and len(a) == 3 and isinstance(a[0], str) and isinstance(a[1], int):
+            names.append(a[0])
+        elif isinstance(a, (list, tuple)):
+            stack.extend(reversed(a))
+        elif isinstance(a, dict):
+            stack.extend(a.values())
+    return names
+
+
+def _layer_edges(model, rows):
+    """``[(i, j), ...]``: box ``i`` feeds box ``j`` (a functional model's graph, else a chain)."""
+    index = {name: i for i, (name, *_) in enumerate(rows)}
+    try:
+        specs = model.get_config().get("layers", [])
+    except (AttributeError, TypeError, ValueError, NotImplementedError):
+        specs = []
+    edges = []
+    for spec in specs:
+        for node in spec.get("inbound_nodes", []):
+            for parent in _refs(node.get("args")):
+                if parent in index and spec.get("name") in index:
+                    edges.append((index[parent], index[spec["name"]]))
+    if not edges:
+        edges = [(i, i + 1) for i in range(len(rows) - 1)]
+    return sorted(set(edges))
+
+
 def model(model, ax=None, save=None):
-    """Draw a model as a column of layer boxes: name, class, output shape and parameter count.
+    """Draw a model's layers as boxes (name, class, output shape, parameter count) joined as data flows.
+
+    A ``Sequential`` model is a column; a functional model shows its branches and merges.
 
     Args:
         model: a built model (``Sequential`` or functional).
         ax: axes to draw on; save: a path to save the figure to.
 
     Returns:
-        The Figure; ``fig.layers`` lists ``(name, class name, output shape, parameters)`` per box, top down
-        (the input first).
+        The Figure; ``fig.layers`` lists ``(name, class name, output shape, parameters)`` per box (the input
+        first) and ``fig.edges`` the arrows ``(from box, to box)``.
 
     Example:
         >>> import tapeflow as tp
@@ -41,30 +77,37 @@ def model(model, ax=None, save=None):
         >>> fig = tp.plot.model(m)
         >>> [(cls, shape, n) for _, cls, shape, n in fig.layers]
         [('Input', (None, 2), 0), ('Dense', (None, 4), 12), ('Dense', (None, 1), 5)]
+        >>> fig.edges
+        [(0, 1), (1, 2)]
     """
     if not getattr(model, "built", True):
         raise ValueError(f"plot.model: build the model first (call it on data, or give it an Input); "
                          f"'{model.name}' is not built")
     rows = _layer_rows(model)
-    n = len(rows)
-    fig, ax = _figure.axes(ax, figsize=(5.0, 1.1 * n + 1.6))
+    edges = _layer_edges(model, rows)
+    depth = [0] * len(rows)
+    for i, j in edges:  # boxes are in graph order, so one pass gives the longest path
+        depth[j] = max(depth[j], depth[i] + 1)
+    pos = {i: (-offset, -d) for i, (d, offset) in _figure.layered(depth).items()}  # (x, y): top down
+    n_rows = max(depth) + 1
+    width = max(sum(1 for d in depth if d == k) for k in range(n_rows))
+    fig, ax = _figure.axes(ax, figsize=(max(4.4 * width, 5.0), 1.1 * n_rows + 1.6))
     boxes = []
     for i, (name, cls, shape, params) in enumerate(rows):
-        y = n - 1 - i
         text = f"{name} ({cls})\noutput {shape}   params {params:,}" if cls != "Input" else f"input {shape}"
         box = {"boxstyle": "round,pad=0.5", "facecolor": "#cfe2ff", "edgecolor": "#495057"}
-        boxes.append(ax.text(0.5, y, text, ha="center", va="center", fontsize=9, gid=f"layer{i}", bbox=box))
-    for i in range(n - 1):
-        ax.annotate("", xy=(0.5, n - 2 - i), xytext=(0.5, n - 1 - i),
+        boxes.append(ax.text(*pos[i], text, ha="center", va="center", fontsize=9, gid=f"layer{i}", bbox=box))
+    for i, j in edges:
+        ax.annotate("", xy=pos[j], xytext=pos[i],
                     arrowprops={"arrowstyle": "-|>", "color": "#495057", "patchA": boxes[i].get_bbox_patch(),
-                                "patchB": boxes[i + 1].get_bbox_patch(), "shrinkA": 2, "shrinkB": 2})
+                                "patchB": boxes[j].get_bbox_patch(), "shrinkA": 2, "shrinkB": 2})
     total = int(model.count_params())
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.8, n - 0.2)
+    ax.set_xlim(-width / 2.0, width / 2.0)
+    ax.set_ylim(-n_rows + 0.2, 0.8)
     ax.axis("off")
     ax.set_title(f"{model.name}: {total:,} parameters ({trainable:,} trainable)", fontsize=10)
-    fig.layers = rows
+    fig.layers, fig.edges = rows, edges
     return _figure.finish(fig, save)
 
 
@@ -78,7 +121,11 @@ def activations(model, x):
     h = Tensor(np.asarray(x, dtype=np.float32))
     outs = [_figure.to_numpy(h)]
     for layer in model.layers:
-        h = layer(h, training=False)
+        try:
+            h = layer(h, training=False)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"activations: layer '{layer.name}' does not take the previous layer's output "
+                             f"(shape {tuple(h.shape)}); this needs a sequential stack of layers") from e
         outs.append(_figure.to_numpy(h).reshape(len(outs[0]), -1))
     return outs
 

@@ -53,7 +53,26 @@ def test_model_diagram(trained, saved):
     assert sum(r[3] for r in rows) == model.count_params()
     boxes = [t.get_text() for t in fig.axes[0].texts if (t.get_gid() or "").startswith("layer")]
     assert len(boxes) == 4 and boxes[0] == "input (None, 2)" and "params 24" in boxes[1]
+    assert fig.edges == [(0, 1), (1, 2), (2, 3)]
     assert f"{model.count_params():,} parameters" in fig.axes[0].get_title()
+
+
+def test_model_diagram_of_a_functional_graph(saved):
+    a = tp.Input((2,))
+    left = tp.layers.Dense(3, name="left")(a)
+    right = tp.layers.Dense(4, name="right")(a)
+    out = tp.layers.Dense(1, name="out")(tp.layers.Concatenate(name="join")([left, right]))
+    fig = tp.plot.model(tp.Model(a, out))
+    saved(fig, "functional.png")
+    names = [r[0] for r in fig.layers]
+    edges = {(names[i], names[j]) for i, j in fig.edges}
+    first = names[0]
+    assert edges == {(first, "left"), (first, "right"), ("left", "join"), ("right", "join"), ("join", "out")}
+    arrows = [t for t in fig.axes[0].texts if t.get_gid() is None and t.arrow_patch is not None]
+    assert len(arrows) == 5
+    boxes = {t.get_gid(): t.get_position() for t in fig.axes[0].texts if t.get_gid()}
+    left_xy, right_xy = boxes[f"layer{names.index('left')}"], boxes[f"layer{names.index('right')}"]
+    assert left_xy[1] == right_xy[1] and left_xy[0] != right_xy[0]  # side by side: the two branches
 
 
 def test_transformations_follow_the_layers(trained, moons, saved):
