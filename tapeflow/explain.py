@@ -411,12 +411,14 @@ def explain(tape, target, source) -> Explanation:
         'not_watched'
     """
     recorder = tape._recorder
+    if not isinstance(target, Tensor):
+        raise TypeError(f"explain: the target must be one Tensor, got {type(target).__name__}")
     if source is not None and not isinstance(source, Tensor):
         raise TypeError(f"explain: the source must be a Tensor or Variable, got {type(source).__name__}")
     if source is not None and not is_floating(source.dtype):
         return Explanation("integer_dtype", f"the source ({_describe(source)}) has an integer dtype: a tape "
                            f"neither watches nor differentiates integers", _FIXES["integer_dtype"])
-    tnode = target._node if isinstance(target, Tensor) else None
+    tnode = target._node
     if tnode is OUTSIDE or (tnode is not None and not recorder.tracks(tnode)):
         other = "" if tnode is OUTSIDE else " (another tape recorded it, not this one)"
         return Explanation("outside_tape", f"the target (shape {target.shape}, {target.dtype.name}) was "

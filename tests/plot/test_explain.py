@@ -145,6 +145,15 @@ def test_zero_gradient_names_the_op(w):
     assert "round" in tape.explain(y, w).message
 
 
+def test_bad_arguments(w):
+    with tp.GradientTape() as tape:
+        y = w * 2.0
+    with pytest.raises(TypeError, match="one Tensor"):
+        tape.explain([y, y], w)
+    with pytest.raises(TypeError, match="source"):
+        tape.explain(y, 3.0)
+
+
 def test_spent_tape_says_so(w):
     with tp.GradientTape() as tape:
         y = tp.sum(w * w)
