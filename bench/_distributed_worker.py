@@ -2,8 +2,8 @@
 
 ``python bench/_distributed_worker.py allreduce [--quick]``: the cost of averaging gradients of the MLP's
 shapes (784-512-256-10, 535,818 float32 values) with ``reduce_gradients`` and of raw in-place ``Allreduce``
-calls of several sizes. ``python bench/_distributed_worker.py mlp [--quick]``: samples/s of ``model.fit`` on
-that MLP. Rank 0 prints one JSON line last.
+calls of several sizes. ``python bench/_distributed_worker.py mlp [--quick] [--batches=32,128]``: samples/s
+of ``model.fit`` on that MLP. Rank 0 prints one JSON line last.
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def allreduce(quick):
     return out
 
 
-def mlp(quick):
+def mlp(quick, batches=(32, 128)):
     """Samples/s of ``model.fit`` on the MLP (Adam 1e-3, softmax cross-entropy) per global batch size."""
     strategy = tp.distributed.DataParallel()
-    n = 2048 if quick else 8192
+    n = 1024 if quick else 4096
     rng = np.random.default_rng(0)
     x = rng.random((n, MLP_UNITS[0]), dtype=np.float32)
     y = rng.integers(0, MLP_UNITS[-1], n)
@@ -92,7 +92,7 @@ def mlp(quick):
                       loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
     out = {"size": strategy.size}
     repeat = 1 if quick else 3
-    for batch in (16, 32, 128, 1024):
+    for batch in batches:
         model.fit(x[:4 * batch], y[:4 * batch], batch_size=batch, epochs=1, verbose=0)  # warm-up
         times = []
         for _ in range(repeat):
@@ -107,7 +107,11 @@ def mlp(quick):
 
 def main(argv):
     mode, quick = argv[0], "--quick" in argv
-    result = {"allreduce": allreduce, "mlp": mlp}[mode](quick)
+    if mode == "mlp":
+        batches = [int(b) for a in argv if a.startswith("--batches=") for b in a.split("=")[1].split(",")]
+        result = mlp(quick, tuple(batches) or (32, 128))
+    else:
+        result = allreduce(quick)
     if tp.distributed.rank() == 0:
         print(json.dumps(result), flush=True)
 

@@ -5,10 +5,11 @@ Measured (each configuration in fresh processes, alternating configurations for 
 * the cost of ``strategy.reduce_gradients`` on the gradients of the MLP 784-512-256-10 (535,818 float32
   values, 2.14 MB) on 1 process (no communication: the strategy's own cost) and on 2 processes, and the raw
   in-place ``MPI_Allreduce`` of buffers of 1 to 2e6 float32 on 2 processes (loopback, shared memory);
-* ``model.fit`` samples/s of that MLP (Adam, softmax cross-entropy) at global batches 16, 32, 128 and 1024, on
-  1 process with 1 and with 2 BLAS threads and on 2 processes with 1 thread each. This machine has 2 cores
-  shared with other work, so 2 processes compete with each other and with everything else: the 2-process
-  figures show contention, not what 2 machines would do.
+* ``model.fit`` samples/s of that MLP (Adam, softmax cross-entropy) at global batches 32 and 128, on 1 process
+  with 1 and with 2 BLAS threads and on 2 processes with 1 thread each. This machine has 2 cores shared with
+  other work, so 2 processes compete with each other and with everything else: the 2-process figures show
+  contention, not what 2 machines would do;
+* one process's step time at batches 16, 128 and 1024 (the projection's input).
 
 Projected (a model, not a measurement; printed as rows whose ``impl`` says "projected"): the parallel
 efficiency on 8 and 64 processes over a 10 Gb/s network, from the measured single-process step time, the
@@ -41,9 +42,9 @@ def _mpiexec():
     return find_mpiexec()
 
 
-def _worker(mode, procs, threads, quick):
+def _worker(mode, procs, threads, quick, extra=()):
     """Run the worker on ``procs`` processes with ``threads`` BLAS threads each; rank 0's JSON result."""
-    cmd = [sys.executable, str(WORKER), mode] + (["--quick"] if quick else [])
+    cmd = [sys.executable, str(WORKER), mode, *extra] + (["--quick"] if quick else [])
     if procs > 1:
         cmd = [_mpiexec(), "-n", str(procs)] + cmd
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
@@ -55,14 +56,14 @@ def _worker(mode, procs, threads, quick):
     return json.loads([line for line in proc.stdout.splitlines() if line.strip()][-1])
 
 
-def _alternating(mode, configs, rounds, quick):
+def _alternating(mode, configs, rounds, quick, extra=()):
     """``{name: [result per round]}``, running the configurations in A B C, C B A, ... order."""
     results = {name: [] for name in configs}
     for r in range(rounds):
         order = list(configs) if r % 2 == 0 else list(reversed(list(configs)))
         for name in order:
             procs, threads = configs[name]
-            results[name].append(_worker(mode, procs, threads, quick))
+            results[name].append(_worker(mode, procs, threads, quick, extra))
     return results
 
 
@@ -122,20 +123,25 @@ def run(quick=False):
     configs = {"1 process x 2 threads": (1, 2), "1 process x 1 thread": (1, 1),
                "2 processes x 1 thread": (2, 1)}
     mlp = _alternating("mlp", configs, rounds, quick)
-    sps = {name: {b: _median([r[b] for r in results]) for b in ("16", "32", "128", "1024")}
-           for name, results in mlp.items()}
-    for b in ("32", "128", "16", "1024"):
+    sps = {name: {b: _median([r[b] for r in res]) for b in ("32", "128")} for name, res in mlp.items()}
+    for b in ("32", "128"):
         rows += bench.rows(f"MLP 784-512-256-10 fit, Adam, global batch {b}",
                            {name: sps[name][b] for name in configs}, unit="samples/s",
                            reference="1 process x 2 threads", lower_is_better=False,
                            note="2 cores shared: processes compete for them")
+    # One process's step time at the local batches the projection needs (16 = 1024 / 64, 128 = 1024 / 8).
+    single = _alternating("mlp", {"1 process x 1 thread": (1, 1)}, rounds, quick,
+                          extra=["--batches=16,128,1024"])["1 process x 1 thread"]
+    step_s = {int(b): int(b) / _median([r[b] for r in single]) for b in ("16", "128", "1024")}
+    for b, seconds in sorted(step_s.items()):
+        rows += bench.rows(f"MLP fit step, batch {b}, 1 process x 1 thread (projection input)",
+                           {"tapeflow": seconds * 1e3}, unit="ms")
 
     # tapeflow's own per-step work around the all-reduce (measured without communication) stays per step
     # at any scale; the all-reduce itself is modelled for the network.
     overhead = _median([r["bookkeeping_s"] for r in ar["1 process"]])
     rows += bench.rows("reduce_gradients bookkeeping (pack, scale, divide, unpack), no communication",
                        {"tapeflow": overhead * 1e3}, unit="ms")
-    step_s = {int(b): int(b) / v for b, v in sps["1 process x 1 thread"].items()}
     for (kind, p), eff in sorted(projection(step_s, overhead).items()):
         label = ("local batch 128 (global 128 p)" if kind == "weak" else "global batch 1024")
         rows += bench.rows(f"projected efficiency, {p} processes, 10 Gb/s, {label}",
