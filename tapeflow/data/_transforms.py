@@ -48,9 +48,11 @@ class MapDataset(_Unary):
         self._tensors = tensors
 
     def _iter(self):
+        if not self._tensors:  # internal NumPy functions take the element as it is
+            yield from map(self._fn, self._input._iter())
+            return
         for element in self._input._iter():
-            out = _call(self._fn, element, self._tensors)
-            yield S.map_structure(S.to_numpy, out) if self._tensors else out
+            yield S.map_structure(S.to_numpy, _call(self._fn, element, True))
 
 
 class FilterDataset(_Unary):
@@ -86,9 +88,26 @@ class ShuffleDataset(_Unary):
         self._reshuffle = bool(reshuffle_each_iteration)
         self._epoch = 0
 
-    def _iter(self):
+    def _rng(self):
         rng = np.random.default_rng([self._seed, self._epoch] if self._reshuffle else self._seed)
         self._epoch += 1
+        return rng
+
+    def _row_batches(self, batch_size, drop_remainder):
+        """Fast path: whole batches gathered from the input's arrays, when the buffer holds everything.
+
+        Gives exactly the batches of the element path: with ``buffer_size >= n`` that path fills the buffer
+        with all n elements and emits them in ``rng.permutation(n)`` order, as here.
+        """
+        rows = getattr(self._input, "_row_batches", None)
+        n = self._input._cardinality()
+        if rows is None or not 0 <= n <= self._buffer_size:
+            return None
+        order = self._rng().permutation(n)
+        return self._input._gather_batches(order, batch_size, drop_remainder)
+
+    def _iter(self):
+        rng = self._rng()
         buffer = []
         for element in self._input._iter():
             if len(buffer) < self._buffer_size:
@@ -164,6 +183,11 @@ class BatchDataset(_Unary):
         return S.map_structure(lambda _: next(it), first)
 
     def _iter(self):
+        fast = getattr(self._input, "_row_batches", None)
+        batches = fast(self._batch_size, self._drop) if fast is not None and not self._pad else None
+        if batches is not None:
+            yield from batches
+            return
         pending = []
         for element in self._input._iter():
             pending.append(element)

@@ -25,9 +25,13 @@ def cache_dir() -> Path:
     """The cache folder: ``$TAPEFLOW_HOME`` if set, else ``~/.cache/tapeflow``.
 
     Example:
+        >>> import os
         >>> from tapeflow.datasets import cache_dir
-        >>> cache_dir().name in ("tapeflow",) or "TAPEFLOW_HOME" in __import__("os").environ
-        True
+        >>> saved = os.environ.get("TAPEFLOW_HOME")
+        >>> os.environ["TAPEFLOW_HOME"] = "/srv/tapeflow-cache"
+        >>> str(cache_dir())
+        '/srv/tapeflow-cache'
+        >>> _ = os.environ.pop("TAPEFLOW_HOME") if saved is None else os.environ.update(TAPEFLOW_HOME=saved)
     """
     home = os.environ.get("TAPEFLOW_HOME")
     return Path(home).expanduser() if home else Path.home() / ".cache" / "tapeflow"
@@ -97,9 +101,14 @@ def get_file(fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=N
         DownloadError: when no origin delivered a complete file with the right hash.
 
     Example:
-        >>> import tapeflow as tp
-        >>> tp.utils.get_file  # doctest: +ELLIPSIS
-        <function get_file at ...>
+        >>> import hashlib, pathlib, tempfile, tapeflow as tp
+        >>> source = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> _ = source.write_text("hello")
+        >>> digest = hashlib.sha256(b"hello").hexdigest()
+        >>> cache = tempfile.mkdtemp()
+        >>> path = tp.utils.get_file("notes.txt", source.as_uri(), file_hash=digest, cache_dir=cache)
+        >>> path.name, path.read_text()
+        ('notes.txt', 'hello')
     """
     folder = Path(cache_dir) if cache_dir is not None else globals()["cache_dir"]()
     destination = folder / cache_subdir / fname

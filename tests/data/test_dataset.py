@@ -219,3 +219,26 @@ def test_len_of_unknown_dataset_explains():
     with pytest.raises(TypeError, match="unknown"):
         len(Dataset.from_generator(lambda: iter([1])))
     assert "cardinality=3" in repr(Dataset.range(3))
+
+
+@FAST
+@given(n=st.integers(0, 40), batch=st.integers(1, 9), drop=st.booleans(), buffer=st.integers(1, 50),
+       seed=st.integers(0, 99))
+def test_batch_fast_path_equals_the_element_path(n, batch, drop, buffer, seed):
+    """Batching slices of arrays (optionally shuffled) gathers whole batches at once; the result must be the
+    same batches as stacking the elements one by one (forced here through an identity map)."""
+    x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    src = Dataset.from_tensor_slices((x, np.arange(n)))
+    fast = src.shuffle(buffer, seed=seed).batch(batch, drop_remainder=drop)
+    slow = src._map_numpy(lambda e: e).shuffle(buffer, seed=seed).batch(batch, drop_remainder=drop)
+    for _ in range(2):  # two epochs: the reshuffle must match too
+        a, b = list(fast.as_numpy_iterator()), list(slow.as_numpy_iterator())
+        assert len(a) == len(b)
+        for (xa, ya), (xb, yb) in zip(a, b):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
+            assert xa.dtype == xb.dtype and ya.dtype == yb.dtype
+    plain = list(src.batch(batch, drop_remainder=drop).as_numpy_iterator())
+    if plain:
+        plain[0][0][...] = -1  # batches are copies: the source is untouched
+        assert n == 0 or x.min() >= 0
