@@ -18,7 +18,7 @@ from pathlib import Path
 import tapeflow as tp
 
 
-def classifier(hidden=(16, 2), activation="tanh"):
+def classifier(hidden=(3, 2), activation="tanh"):
     """A small classifier of 2-D points whose last hidden layer has 2 units (so it can be drawn directly)."""
     layers = [tp.Input((2,))]
     layers += [tp.layers.Dense(units, activation=activation) for units in hidden]
@@ -29,7 +29,7 @@ def classifier(hidden=(16, 2), activation="tanh"):
 def trained_classifier(x, y, epochs, validation_data=None):
     tp.random.set_seed(0)
     model = classifier()
-    model.compile(optimizer=tp.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=tp.optimizers.Adam(0.02), loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=epochs, batch_size=32, validation_data=validation_data, verbose=0)
     return model, history
 
