@@ -202,7 +202,8 @@ def test_experiments_learning_rate_lesson(moons):
     assert low[-1] > 0.95 * low[0]
     assert fig.axes[0].lines[0].get_label().endswith("(diverged)")
     with pytest.raises(TypeError, match="by name or class"):
-        tp.experiments.compare(make, (x, t), optimizers=[tp.optimizers.SGD()], loss="mse", epochs=1, plot=False)
+        tp.experiments.compare(make, (x, t), optimizers=[tp.optimizers.SGD()], loss="mse", epochs=1,
+                               plot=False)
     with pytest.raises(ValueError, match="loss"):
         tp.experiments.compare(make, (x, t), epochs=1, plot=False)
 
