@@ -413,6 +413,9 @@ def load_model(filepath, custom_objects=None, compile=True, limits=None):
         UnsafeFileError: unknown class names, module references, zip bombs, path traversal.
     """
     what = repr(os.fspath(filepath))
+    if os.fspath(filepath).endswith(".safetensors"):
+        raise FileFormatError(f"{what} holds weights only (safetensors); build the model and call "
+                              f"model.load_weights()")
     members = archive.read_archive(filepath, limits)
     kind = members["metadata.json"]["kind"]
     if kind == "weights":

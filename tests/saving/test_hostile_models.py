@@ -180,6 +180,9 @@ def test_missing_members_and_wrong_kinds(members, tmp_path):
     _model().save_weights(weights_only)
     with pytest.raises(FileFormatError, match="holds weights only"):
         tp.models.load_model(weights_only)
+    _model().save_weights(tmp_path / "w.safetensors")
+    with pytest.raises(FileFormatError, match="holds weights only \\(safetensors\\)"):
+        tp.models.load_model(tmp_path / "w.safetensors")
     with pytest.raises(FileFormatError, match="is not a training backup"):
         cb = tp.callbacks.BackupAndRestore(tmp_path / "b")
         (tmp_path / "b").mkdir()
