@@ -44,9 +44,11 @@ class TensorSlicesDataset(Dataset):
         stop = self._n - self._n % batch_size if drop_remainder else self._n
         for start in range(0, stop, batch_size):
             end = min(start + batch_size, stop)
-            index = slice(start, end) if order is None else order[start:end]
-            # A copy, as stacking would give: a batch never aliases the source arrays.
-            yield S.map_structure(lambda a: np.array(a[index]), self._data)  # noqa: B023 - used immediately
+            if order is None:  # a copy, as stacking gives: a batch never aliases the source arrays
+                yield S.map_structure(lambda a: a[start:end].copy(), self._data)  # noqa: B023
+            else:  # fancy indexing copies already
+                index = order[start:end]
+                yield S.map_structure(lambda a: a.take(index, axis=0), self._data)  # noqa: B023
 
     def _row_batches(self, batch_size, drop_remainder):
         """Fast path for ``batch``: slices of the arrays instead of stacking single rows."""
