@@ -54,6 +54,8 @@ class Limits:
         max_json_bytes: the largest JSON member.
         max_ratio: the largest uncompressed/compressed ratio of a compressed member (zip-bomb guard).
         max_json_depth: the deepest nesting of JSON arrays and objects.
+        max_config_int: the largest integer a model config may hold (seeds excepted): layer sizes, lengths.
+        max_sample_elements: the most values per sample a shape in a model config may describe.
     """
 
     max_member_bytes: int = 8 * 2**30
@@ -61,6 +63,8 @@ class Limits:
     max_json_bytes: int = 64 * 2**20
     max_ratio: int = 200
     max_json_depth: int = 64
+    max_config_int: int = 2**24
+    max_sample_elements: int = 2**28
 
 
 DEFAULT_LIMITS = Limits()

@@ -218,19 +218,16 @@ def _known_names(custom_objects) -> set:
     return names
 
 
-MAX_CONFIG_INT = 2**31
-MAX_SAMPLE_ELEMENTS = 2**28  # one sample of an input shape: 1 GiB of float32
-
-
 def _shape_like(key, value) -> bool:
     return (isinstance(key, str) and key.endswith("shape") and isinstance(value, list)
             and all(isinstance(d, int) and not isinstance(d, bool) or d is None for d in value))
 
 
-def check_config(config, custom_objects, what) -> None:
+def check_config(config, custom_objects, what, limits=archive.DEFAULT_LIMITS) -> None:
     """Refuse, before anything is built: a ``class_name`` that is neither a tapeflow class nor in
     ``custom_objects``; any ``module`` key (tapeflow never imports a module a file names); integers beyond
-    ``±2**31`` (seeds excepted); input shapes of more than ``2**28`` values per sample.
+    ``limits.max_config_int`` (seeds excepted); shapes of more than ``limits.max_sample_elements`` values per
+    sample.
 
     Raises:
         UnsafeFileError: naming the offending entry.
@@ -252,13 +249,14 @@ def check_config(config, custom_objects, what) -> None:
                 )
             stack.extend(node.items())
         elif isinstance(node, list):
-            if _shape_like(key, node) and math.prod(d or 1 for d in node[1:]) > MAX_SAMPLE_ELEMENTS:
+            if _shape_like(key, node) and math.prod(d or 1 for d in node[1:]) > limits.max_sample_elements:
                 raise UnsafeFileError(f"{what}: config.json gives {key} {node}: absurd (more than "
-                                      f"{MAX_SAMPLE_ELEMENTS} values per sample)")
+                                      f"{limits.max_sample_elements} values per sample)")
             stack.extend((key, v) for v in node)
-        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_CONFIG_INT \
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > limits.max_config_int \
                 and key != "seed":
-            raise UnsafeFileError(f"{what}: config.json gives {key!r} the absurd value {node}")
+            raise UnsafeFileError(f"{what}: config.json gives {key!r} the absurd value {node} (limit "
+                                  f"{limits.max_config_int}; raise it with limits=tp.saving.Limits(...))")
 
 
 # --- models -------------------------------------------------------------------------------------------------
@@ -349,7 +347,7 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     config = archive.loads_json(members["config.json"], f"{what}: config.json", limits)
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise FileFormatError(f"{what}: config.json has no 'model' entry")
-    check_config(config, custom_objects, what)
+    check_config(config, custom_objects, what, limits)
     weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}")
     rng = random.generator().bit_generator.state  # building draws initial weights: leave the stream as it was
     try:

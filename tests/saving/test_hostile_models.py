@@ -81,7 +81,7 @@ CONFIG_ATTACKS = {
     "unknown initializer class": (
         lambda c: _set(_layer(c)["config"], "kernel_initializer", {"class_name": "Evil", "config": {}}),
         UnsafeFileError, "'Evil'"),
-    "absurd units": (lambda c: _set(_layer(c)["config"], "units", 10**9), FileFormatError,
+    "absurd units": (lambda c: _set(_layer(c)["config"], "units", 10**6), FileFormatError,
                      "more than the \\d+ bytes of weights left in the file"),
     "huge int": (lambda c: _set(_layer(c)["config"], "units", 10**40), UnsafeFileError, "absurd value"),
     "absurd input shape": (lambda c: _set(_layer(c)["config"], "batch_input_shape", [None, 10**5, 10**5]),
@@ -110,6 +110,15 @@ def test_hostile_configs_are_refused_by_name(name, members, tmp_path):
         tp.models.load_model(path)
     assert repr(str(path)) in str(info.value)
     assert _listing(tmp_path) == before
+
+
+def test_size_limits_can_be_raised_but_weights_stay_capped(members, tmp_path):
+    path = _write(tmp_path, members, **{"config.json": _config(members, lambda c: _set(_layer(c)["config"],
+                                                                                     "units", 2**25))})
+    with pytest.raises(UnsafeFileError, match="'units' the absurd value 33554432 \\(limit 16777216"):
+        tp.models.load_model(path)
+    with pytest.raises(FileFormatError, match="more than the 104 bytes of weights left"):
+        tp.models.load_model(path, limits=tp.saving.Limits(max_config_int=2**26))
 
 
 def _retype(arrays, dtype):
