@@ -258,11 +258,13 @@ class RepeatDataset(_Unary):
                 return
 
 
-class TakeDataset(_Unary):
+class _Counted(_Unary):
     def __init__(self, input_dataset, count):
         super().__init__(input_dataset)
         self._count = _check_count("count", count)
 
+
+class TakeDataset(_Counted):
     def _cardinality(self):
         n = self._input._cardinality()
         if self._count == -1:
@@ -286,11 +288,7 @@ class TakeDataset(_Unary):
                 close()
 
 
-class SkipDataset(_Unary):
-    def __init__(self, input_dataset, count):
-        super().__init__(input_dataset)
-        self._count = _check_count("count", count)
-
+class SkipDataset(_Counted):
     def _cardinality(self):
         n = self._input._cardinality()
         if self._count == -1:

@@ -324,7 +324,12 @@ class _BatchStreamAdapter:
     num_samples = None
     batch_size = None
 
-    def __init__(self, x, y, sample_weight, steps_per_epoch, class_weight, dtype):
+    @classmethod
+    def can_handle(cls, x, y=None):
+        return cls._accepts(x)
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
+                 class_weight=None, dtype=None):
         if y is not None or sample_weight is not None:
             raise ValueError(
                 f"When x is {self.kind}, it must yield the targets itself: pass y=None and "
@@ -342,6 +347,12 @@ class _BatchStreamAdapter:
         self._fixed_steps = None if steps_per_epoch is None else int(steps_per_epoch)
         self._stream = None
         self._seen = False  # has any batch been read yet?
+        self._shuffle = shuffle
+        self._setup()
+
+    def _setup(self):
+        """Set ``steps`` (and any state of the subclass)."""
+        raise NotImplementedError
 
     def _convert(self, element):
         x, y, sw = _as_triple(element, f"each batch of {self.kind}")
@@ -410,16 +421,11 @@ class DatasetAdapter(_BatchStreamAdapter):
     """
 
     kind = "a tp.data.Dataset"
+    _accepts = staticmethod(_is_dataset)
 
-    @staticmethod
-    def can_handle(x, y=None):
-        return _is_dataset(x)
-
-    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
-                 class_weight=None, dtype=None):
-        super().__init__(x, y, sample_weight, steps_per_epoch, class_weight, dtype)
-        n = int(x.cardinality())
-        if n == -1 and steps_per_epoch is None:
+    def _setup(self):
+        n = int(self.source.cardinality())
+        if n == -1 and self._fixed_steps is None:
             raise ValueError(
                 "The dataset is infinite (it repeats forever): pass steps_per_epoch (validation_steps, "
                 "steps) to say how many batches make an epoch"
@@ -439,14 +445,9 @@ class GeneratorAdapter(_BatchStreamAdapter):
     """
 
     kind = "a Python generator"
+    _accepts = staticmethod(_is_iterator)
 
-    @staticmethod
-    def can_handle(x, y=None):
-        return _is_iterator(x)
-
-    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
-                 class_weight=None, dtype=None):
-        super().__init__(x, y, sample_weight, steps_per_epoch, class_weight, dtype)
+    def _setup(self):
         self.steps = self._fixed_steps
         self._used = False
         self._peeked = []
@@ -477,16 +478,10 @@ class SequenceAdapter(_BatchStreamAdapter):
     """
 
     kind = "a Sequence"
+    _accepts = staticmethod(_is_sequence)
 
-    @staticmethod
-    def can_handle(x, y=None):
-        return _is_sequence(x)
-
-    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps_per_epoch=None,
-                 class_weight=None, dtype=None):
-        super().__init__(x, y, sample_weight, steps_per_epoch, class_weight, dtype)
-        self._shuffle = shuffle
-        self.steps = self._fixed_steps if self._fixed_steps is not None else len(x)
+    def _setup(self):
+        self.steps = self._fixed_steps if self._fixed_steps is not None else len(self.source)
 
     def _passes(self):
         n = len(self.source)
