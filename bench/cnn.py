@@ -2,17 +2,13 @@
 
 The issue's model: Conv2D(32, 3, relu) -> MaxPool 2 -> Conv2D(64, 3, relu) -> MaxPool 2 -> Flatten ->
 Dense(128, relu) -> Dense(10), softmax cross-entropy, Adam, one full training step (forward, backward,
-update) per call. tapeflow runs channels_last (Keras's default) with its own layers and optimizer; PyTorch
-runs its eager NCHW modules. Each implementation runs in fresh subprocesses, alternating, for several
-rounds; the figure is the median samples/s. Target: tapeflow >= 1.0x PyTorch eager in the same run."""
+update) per call: ``Sequential.train_on_batch`` in tapeflow (channels_last, Keras's default), the usual
+eager loop over ``nn.Sequential`` (NCHW) in PyTorch. Target: tapeflow >= 1.0x PyTorch eager in the same run
+(see ``bench/_training.py`` for how the two are run and compared)."""
 
 from __future__ import annotations
 
-import importlib.util
-
-import bench
-
-BATCH = 64
+from bench._training import compare
 
 _TAPEFLOW = """
 import json
@@ -21,22 +17,16 @@ import tapeflow as tp
 from bench import per_call
 L = tp.layers
 tp.random.set_seed(0)
-layers = [L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Conv2D(64, 3, activation="relu"),
-          L.MaxPooling2D(2), L.Flatten(), L.Dense(128, activation="relu"), L.Dense(10)]
+model = tp.Sequential([L.Input(shape=(28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                       L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                       L.Dense(128, activation="relu"), L.Dense(10)])
+model.compile(optimizer=tp.optimizers.Adam(1e-3),
+              loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
 rng = np.random.default_rng(0)
-x = tp.constant(rng.random((64, 28, 28, 1), dtype=np.float32))
-labels = tp.one_hot(rng.integers(0, 10, 64), 10)
-def forward(h):
-    for layer in layers:
-        h = layer(h)
-    return h
-forward(x)
-weights = [w for layer in layers for w in layer.trainable_weights]
-opt = tp.optimizers.Adam(1e-3)
+x = rng.random((64, 28, 28, 1), dtype=np.float32)
+y = rng.integers(0, 10, 64)
 def step():
-    with tp.GradientTape() as tape:
-        loss = tp.mean(-tp.sum(labels * tp.log_softmax(forward(x)), axis=-1))
-    opt.apply_gradients(zip(tape.gradient(loss, weights), weights))
+    model.train_on_batch(x, y)
 for _ in range(3):
     step()
 print(json.dumps(64 / per_call(step, repeat={repeat})))
@@ -65,10 +55,4 @@ print(json.dumps(64 / per_call(step, repeat={repeat})))
 
 def run(quick=False):
     """CNN training step on 28x28x1, batch 64, Adam: samples/s, tapeflow vs PyTorch eager (target >= 1.0x)."""
-    repeat = 3 if quick else 7
-    code = {"tapeflow": _TAPEFLOW.format(repeat=repeat)}
-    if importlib.util.find_spec("torch") is not None:
-        code["torch"] = _TORCH.format(repeat=repeat)
-    values = bench.alternate(code, rounds=1 if quick else 3)
-    return bench.rows("CNN 28x28x1 train step, batch 64, Adam", values, unit="samples/s",
-                      reference="torch" if "torch" in values else None, target=1.0, lower_is_better=False)
+    return compare("CNN 28x28x1 train step, batch 64, Adam", _TAPEFLOW, _TORCH, quick)

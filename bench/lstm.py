@@ -1,15 +1,14 @@
 """LSTM(64) over 50 timesteps x 8 features, batch 64, Dense(1), MSE, Adam: tapeflow vs PyTorch eager.
 
-One full training step per call. tapeflow's LSTM projects all timesteps' inputs with one matrix product and
-runs the recurrence in a fused whole-sequence op (one ``h @ U`` per step for all four gates, hand-written
-backward through time); PyTorch runs ``nn.LSTM`` (its fused CPU kernel). Fresh subprocesses, alternating,
-several rounds; median samples/s. Target: tapeflow >= 1.0x PyTorch eager in the same run."""
+One full training step per call (``Sequential.train_on_batch`` in tapeflow). tapeflow's LSTM projects all
+timesteps' inputs with one matrix product and runs the recurrence in a fused whole-sequence op (one ``h @ U``
+per step for all four gates, hand-written backward through time); PyTorch runs ``nn.LSTM`` (its fused CPU
+kernel). Target: tapeflow >= 1.0x PyTorch eager in the same run (see ``bench/_training.py``).
+"""
 
 from __future__ import annotations
 
-import importlib.util
-
-import bench
+from bench._training import compare
 
 _TAPEFLOW = """
 import json
@@ -17,17 +16,13 @@ import numpy as np
 import tapeflow as tp
 from bench import per_call
 tp.random.set_seed(0)
-lstm, dense = tp.layers.LSTM(64), tp.layers.Dense(1)
+model = tp.Sequential([tp.layers.Input(shape=(50, 8)), tp.layers.LSTM(64), tp.layers.Dense(1)])
+model.compile(optimizer=tp.optimizers.Adam(1e-3), loss="mse")
 rng = np.random.default_rng(0)
-x = tp.constant(rng.random((64, 50, 8), dtype=np.float32))
-y = tp.constant(rng.random((64, 1), dtype=np.float32))
-dense(lstm(x))
-weights = lstm.trainable_weights + dense.trainable_weights
-opt = tp.optimizers.Adam(1e-3)
+x = rng.random((64, 50, 8), dtype=np.float32)
+y = rng.random((64, 1), dtype=np.float32)
 def step():
-    with tp.GradientTape() as tape:
-        loss = tp.mean(tp.square(dense(lstm(x)) - y))
-    opt.apply_gradients(zip(tape.gradient(loss, weights), weights))
+    model.train_on_batch(x, y)
 for _ in range(3):
     step()
 print(json.dumps(64 / per_call(step, repeat={repeat})))
@@ -61,10 +56,4 @@ print(json.dumps(64 / per_call(step, repeat={repeat})))
 
 def run(quick=False):
     """LSTM(64), 50 steps x 8 features, batch 64, Adam: samples/s, tapeflow vs PyTorch eager (>= 1.0x)."""
-    repeat = 3 if quick else 7
-    code = {"tapeflow": _TAPEFLOW.format(repeat=repeat)}
-    if importlib.util.find_spec("torch") is not None:
-        code["torch"] = _TORCH.format(repeat=repeat)
-    values = bench.alternate(code, rounds=1 if quick else 3)
-    return bench.rows("LSTM(64) 50x8 train step, batch 64, Adam", values, unit="samples/s",
-                      reference="torch" if "torch" in values else None, target=1.0, lower_is_better=False)
+    return compare("LSTM(64) 50x8 train step, batch 64, Adam", _TAPEFLOW, _TORCH, quick)

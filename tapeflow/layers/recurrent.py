@@ -20,6 +20,7 @@ from tapeflow.creation import zeros
 from tapeflow.layers.base import Layer, deserialize, in_training, register_serializable, serialize
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
+from tapeflow.ops import fused
 from tapeflow.ops import recurrent as R
 
 _WEIGHTS = (
@@ -188,13 +189,11 @@ class RNN(Layer):
         if self.go_backwards:
             xt = ops.flip(xt, axis=0)
             step_mask = None if step_mask is None else step_mask[::-1]
+        # the input projection of every timestep: one matrix product with the bias fused in
         zx = ops.reshape(
-            ops.matmul(ops.reshape(xt, (steps * batch, features)), self.kernel),
+            fused.dense(ops.reshape(xt, (steps * batch, features)), self.kernel, self._input_bias()),
             (steps, batch, self._gates * self.units),
         )
-        bias = self._input_bias()
-        if bias is not None:
-            zx = zx + bias
         states = self._initial_states(initial_state, batch, x.dtype)
         seq, final = self._run(zx, states, step_mask, rec_mask)
         output = ops.transpose(seq, (1, 0, 2)) if self.return_sequences else final[0]

@@ -54,6 +54,8 @@ def _max_pool_grad(g, out, x, kernel_size, strides, pads):
     nd = len(kernel_size)
     ov = out._value
     xpad, lengths = _padded(x._value, kernel_size, strides, (1,) * nd, pads, _fill(ov.dtype))
+    if not _state.recording:  # ordinary training: NumPy straight into the gradient's buffer
+        return wrap(_route(g._value, ov, xpad, x.shape, kernel_size, strides, pads, lengths))
     if tuple(strides) == tuple(kernel_size):
         return _tiled_grad(g, ov, xpad, x.shape, kernel_size, pads)
     # where each window's maximum sits, laid out (batch, *out, window, channels); only the first of tied
@@ -67,6 +69,26 @@ def _max_pool_grad(g, out, x, kernel_size, strides, pads):
     routed = multiply(expand_dims(g, -2), hit)
     return fold_patches_op(routed, spatial=tuple(x.shape[1:-1]), kernel_size=kernel_size, strides=strides,
                            dilation=(1,) * nd, pads=pads)
+
+
+def _route(gv, ov, xpad, x_shape, kernel_size, strides, pads, lengths):
+    """The max-pool gradient as arrays: each window's gradient to the first of its maxima, one offset at a time."""
+    dpad = xp.zeros(xpad.shape, dtype=gv.dtype)
+    tiled = tuple(strides) == tuple(kernel_size)  # windows do not overlap: write instead of accumulate
+    taken = None
+    for src in _offsets(kernel_size, strides, (1,) * len(kernel_size), lengths):
+        hit = xpad[src] == ov
+        if taken is None:
+            taken = hit
+        else:
+            hit &= ~taken
+            taken |= hit
+        if tiled:
+            xp.multiply(gv, hit, out=dpad[src])
+        else:
+            dpad[src] += gv * hit
+    crop = (slice(None), *(slice(lo, lo + L) for L, (lo, _) in zip(x_shape[1:-1], pads)))
+    return xp.ascontiguousarray(dpad[crop])
 
 
 def _tiled_grad(g, ov, xpad, x_shape, kernel_size, pads):
@@ -89,12 +111,6 @@ def _tiled_grad(g, ov, xpad, x_shape, kernel_size, pads):
             taken |= cell
     g_split = (n, *itertools.chain(*((o, 1) for o in out)), c)
     spans = [o * k for o, k in zip(out, kernel_size)]
-    if not _state.recording:  # ordinary training: NumPy straight into the gradient's buffer
-        dpad = xp.zeros(xpad.shape, dtype=g.dtype)
-        region = (slice(None), *(slice(0, span) for span in spans))
-        dpad[region] = (g._value.reshape(g_split) * hit).reshape(dpad[region].shape)
-        crop = (slice(None), *(slice(lo, lo + L) for L, (lo, _) in zip(x_shape[1:-1], pads)))
-        return wrap(xp.ascontiguousarray(dpad[crop]))
     routed = multiply(reshape(g, g_split), hit)
     routed = reshape(routed, (n, *spans, c))
     # back from the padded input's coordinates to x's: zeros where no window reached, then drop the padding
