@@ -72,7 +72,7 @@ def _max_pool_grad(g, out, x, kernel_size, strides, pads):
 
 
 def _route(gv, ov, xpad, x_shape, kernel_size, strides, pads, lengths):
-    """The max-pool gradient as arrays: each window's gradient to the first of its maxima, one offset at a time."""
+    """The max-pool gradient as arrays: each window's gradient to its first maximum, one offset at a time."""
     dpad = xp.zeros(xpad.shape, dtype=gv.dtype)
     tiled = tuple(strides) == tuple(kernel_size)  # windows do not overlap: write instead of accumulate
     taken = None
