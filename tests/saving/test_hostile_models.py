@@ -253,9 +253,7 @@ def _paths(obj):
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=s.data())
-def test_fuzzed_configs_are_refused_cleanly_or_load(members, tmp_path, data):
+def _fuzz(members, tmp_path, data):
     config = json.loads(members["config.json"])
     positions = _paths(config)
     for _ in range(data.draw(s.integers(1, 3))):
@@ -268,3 +266,33 @@ def test_fuzzed_configs_are_refused_cleanly_or_load(members, tmp_path, data):
         return
     assert isinstance(model, tp.Model)
     assert sum(w.numpy().nbytes for w in model.weights) <= len(members["model.weights.safetensors"])
+
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(data=s.data())
+def test_fuzzed_sequential_configs_are_refused_cleanly_or_load(members, tmp_path, data):
+    _fuzz(members, tmp_path, data)
+
+
+@pytest.fixture(scope="module")
+def graph_members(tmp_path_factory):
+    tp.random.set_seed(0)
+    a, b = tp.Input(shape=(3,)), tp.Input(shape=(2, 2))
+    h = tp.layers.Concatenate()([tp.layers.Dense(4)(a), tp.layers.Flatten()(b)])
+    h = tp.layers.BatchNormalization()(tp.layers.Dense(3, activation="tanh")(h))
+    model = tp.Model([a, b], tp.layers.Dense(2)(h))
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    path = tmp_path_factory.mktemp("graph") / "graph.tapeflow"
+    model.save(path)
+    out = archive.read_archive(path)
+    out["metadata.json"] = archive.dumps_json(out["metadata.json"])
+    return out
+
+
+@FUZZ
+@given(data=s.data())
+def test_fuzzed_functional_configs_are_refused_cleanly_or_load(graph_members, tmp_path, data):
+    _fuzz(graph_members, tmp_path, data)
