@@ -61,3 +61,17 @@ def test_config_round_trip_keeps_the_statistics():
     layer.adapt(np.array([[0.0, 10.0], [2.0, 30.0]]))
     clone = tp.layers.Normalization.from_config(layer.get_config())
     np.testing.assert_allclose(clone(np.array([[1.0, 20.0]])).numpy(), [[0.0, 0.0]])
+
+
+def test_a_model_with_normalization_saves_and_loads_its_statistics(tmp_path):
+    cars = tp.datasets.mtcars.load_data()
+    x, y = cars.data[:, 1:], cars.data[:, :1]
+    norm = tp.layers.Normalization()
+    norm.adapt(x)
+    model = tp.Sequential([tp.Input(shape=(10,)), norm, tp.layers.Dense(4, activation="relu"), tp.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "cars.tapeflow")
+    loaded = tp.models.load_model(tmp_path / "cars.tapeflow")
+    np.testing.assert_allclose(loaded.layers[0].mean.numpy(), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
