@@ -68,7 +68,8 @@ def test_a_model_with_normalization_saves_and_loads_its_statistics(tmp_path):
     x, y = cars.data[:, 1:], cars.data[:, :1]
     norm = tp.layers.Normalization()
     norm.adapt(x)
-    model = tp.Sequential([tp.Input(shape=(10,)), norm, tp.layers.Dense(4, activation="relu"), tp.layers.Dense(1)])
+    model = tp.Sequential([tp.Input(shape=(10,)), norm, tp.layers.Dense(4, activation="relu"),
+                           tp.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, epochs=1, verbose=0)
     model.save(tmp_path / "cars.tapeflow")
