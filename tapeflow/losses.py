@@ -220,6 +220,8 @@ def reduce_weighted(values, sample_weight, reduction):
         values = values * sw
     if reduction == "none":
         return values
+    if sample_weight is None and reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight"):
+        return ops.mean(values)  # one op (the common case of fit)
     total = ops.sum(values)
     if reduction == "sum":
         return total

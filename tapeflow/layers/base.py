@@ -170,18 +170,49 @@ def custom_objects_in_scope() -> dict:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-def _is_symbolic(x):
-    from tapeflow.layers.input import SymbolicTensor
+_SYMBOLIC = []  # [SymbolicTensor], filled on first use (tapeflow.layers.input imports this module)
 
+
+def _is_symbolic(x):
+    if not _SYMBOLIC:
+        from tapeflow.layers.input import SymbolicTensor
+
+        _SYMBOLIC.append(SymbolicTensor)
+    sym = _SYMBOLIC[0]
+    if isinstance(x, Tensor):
+        return False
     stack = [x]
     while stack:
         a = stack.pop()
-        if isinstance(a, SymbolicTensor):
+        if isinstance(a, sym):
             return True
         if isinstance(a, (list, tuple)):
             stack.extend(a)
         elif isinstance(a, dict):
             stack.extend(a.values())
+    return False
+
+
+# Every change to what layers hold (a layer, Variable or container assigned, a weight added, `trainable`
+# flipped) bumps this version; the walks over sub-layers and weights are cached per layer until it changes.
+_VERSION = [0]
+
+
+def bump_structure_version():
+    """Invalidate the cached layer and weight lists (call after mutating a tracked list in place)."""
+    _VERSION[0] += 1
+
+
+def _structural(value) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (Layer, Variable)):
+            return True
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
     return False
 
 
@@ -310,9 +341,14 @@ class Layer:
                 f"{type(self).__name__}: call super().__init__() in __init__ before assigning attributes"
             )
         object.__setattr__(self, name, value)
+        if name == "trainable" or _structural(value):
+            _VERSION[0] += 1
 
     def _tracked_children(self):
         """Layers and Variables held in attributes (and in lists/tuples/dicts there), in assignment order."""
+        cache = self.__dict__.get("_children_cache")
+        if cache is not None and cache[0] == _VERSION[0]:
+            return cache[1], cache[2]
         layers, variables = [], []
         for key, value in self.__dict__.items():
             if key.startswith("_") and key not in ("_layers", "_graph_layers"):
@@ -329,10 +365,16 @@ class Layer:
                     stack.extend(reversed(v))
                 elif isinstance(v, dict) and key != "__dict__":
                     stack.extend(reversed(list(v.values())))
+        self.__dict__["_children_cache"] = (_VERSION[0], layers, variables)
         return layers, variables
 
     def _flatten_layers(self, include_self=True, trainable_only=False):
         """Every layer reachable from this one, depth first, each once (iterative: no recursion)."""
+        key = ("layers", include_self, trainable_only)
+        cache = self.__dict__.setdefault("_walk_cache", {})
+        hit = cache.get(key)
+        if hit is not None and hit[0] == _VERSION[0]:
+            return list(hit[1])
         out, seen = [], set()
         stack = [self]
         while stack:
@@ -345,16 +387,23 @@ class Layer:
             if layer is not self or include_self:
                 out.append(layer)
             stack.extend(reversed(layer._tracked_children()[0]))
-        return out
+        cache[key] = (_VERSION[0], out)
+        return list(out)
 
     def _collect_weights(self, trainable_only=False):
+        key = ("weights", trainable_only)
+        cache = self.__dict__.setdefault("_walk_cache", {})
+        hit = cache.get(key)
+        if hit is not None and hit[0] == _VERSION[0]:
+            return list(hit[1])
         out, seen = [], set()
         for layer in self._flatten_layers(trainable_only=trainable_only):
             for v in (*layer._own_weights, *layer._tracked_children()[1]):
                 if id(v) not in seen:
                     seen.add(id(v))
                     out.append(v)
-        return out
+        cache[key] = (_VERSION[0], out)
+        return list(out)
 
     @property
     def layers(self):
@@ -434,6 +483,7 @@ class Layer:
         value = B.xp.asarray(init(shape, dtype=dtype)).astype(dtype, copy=False)
         var = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
         self._own_weights.append(var)
+        _VERSION[0] += 1
         if constraint is not None:
             self._constraints.append((var, constraint))
         reg = _regularizers.get(regularizer)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tapeflow.layers.base import Layer, deserialize, register_serializable, serialize, standardize_shape
+from tapeflow.layers.base import (
+    Layer,
+    bump_structure_version,
+    deserialize,
+    register_serializable,
+    serialize,
+    standardize_shape,
+)
 from tapeflow.layers.input import InputLayer, SymbolicTensor
 from tapeflow.models.model import Model
 
@@ -69,9 +76,11 @@ class Sequential(Model):
         if not self._layers and self._batch_input_shape is None and layer._batch_input_shape is not None:
             self._batch_input_shape = layer._batch_input_shape
             self._layers.append(layer)
+            bump_structure_version()
             self._start_graph()
             return
         self._layers.append(layer)
+        bump_structure_version()
         if self._symbolic_output is not None:
             self._symbolic_output = layer(self._symbolic_output)
             self._output_shape = self._symbolic_output.shape
@@ -81,6 +90,7 @@ class Sequential(Model):
         if not self._layers:
             raise IndexError("Sequential.pop: there are no layers")
         layer = self._layers.pop()
+        bump_structure_version()
         self._start_graph() if self._batch_input_shape is not None else None
         return layer
 
@@ -134,6 +144,7 @@ class Sequential(Model):
             model._batch_input_shape = standardize_shape(shape)
         for layer in layers:
             model._layers.append(layer)
+        bump_structure_version()
         if shape is not None:
             model._start_graph()
         return model

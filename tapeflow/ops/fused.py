@@ -166,22 +166,35 @@ def _labels_index(labels, logits):
     return lab
 
 
+def _pick(z, lab):
+    """``z[..., lab]`` for each leading index (plain fancy indexing for the usual 2-D case)."""
+    if z.ndim == 2:
+        return z[xp.arange(z.shape[0]), lab]
+    return xp.take_along_axis(z, lab[..., None], axis=-1)[..., 0]
+
+
 def _sparse_xent(labels, logits):
     lab = _labels_index(labels, logits)
     z = logits - xp.max(logits, axis=-1, keepdims=True)
-    picked = xp.take_along_axis(z, lab[..., None], axis=-1)[..., 0]
+    picked = _pick(z, lab)
     xp.exp(z, out=z)
     return xp.log(xp.sum(z, axis=-1)) - picked
 
 
 def _sparse_xent_grad(g, out, labels, logits):
+    raw = labels._value if hasattr(labels, "_value") else labels
+    lv = logits._value
+    # the forward pass validated the labels; here they only need the same shape and integer type
+    lab = raw.reshape(lv.shape[:-1]) if raw.ndim == lv.ndim else raw
+    lab = lab if lab.dtype.kind in "iu" else lab.astype(xp.int64)
     if not _state.recording:
-        lv = logits._value
-        lab = _labels_index(labels._value if hasattr(labels, "_value") else labels, lv)
         p = lv - xp.max(lv, axis=-1, keepdims=True)
         xp.exp(p, out=p)
         p /= xp.sum(p, axis=-1, keepdims=True)
-        xp.put_along_axis(p, lab[..., None], xp.take_along_axis(p, lab[..., None], axis=-1) - 1, axis=-1)
+        if p.ndim == 2:
+            p[xp.arange(p.shape[0]), lab] -= 1
+        else:
+            xp.put_along_axis(p, lab[..., None], xp.take_along_axis(p, lab[..., None], axis=-1) - 1, axis=-1)
         p *= g._value[..., None]
         return wrap(p)
     from tapeflow.creation import one_hot
@@ -189,7 +202,6 @@ def _sparse_xent_grad(g, out, labels, logits):
     from tapeflow.ops.nn import softmax
     from tapeflow.ops.shape import expand_dims
 
-    lab = _labels_index(labels._value if hasattr(labels, "_value") else labels, logits._value)
     onehot = cast(one_hot(lab, logits.shape[-1]), logits.dtype)
     return (softmax(logits) - onehot) * expand_dims(g, -1)
 
