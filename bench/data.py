@@ -1,4 +1,4 @@
-"""Input pipelines: a tp.data epoch vs NumPy slicing, prefetch overlap, fit on a Dataset vs on arrays."""
+"""Input pipelines: a tp.data epoch vs NumPy, prefetch overlap, parallel map, fit on a Dataset vs arrays."""
 
 from __future__ import annotations
 
@@ -64,6 +64,25 @@ def _prefetch_rows(quick):
     }, unit="ms", reference="no prefetch", target=0.7, note="ideal 0.5: loading hidden behind training")
 
 
+def _parallel_map_rows(quick):
+    import tapeflow as tp
+
+    steps, ms = (20, 2.0) if quick else (64, 4.0)
+    source = tp.data.Dataset.range(steps)
+
+    def load(i):
+        _slow(ms)
+        return i
+
+    t = bench.interleaved({
+        "tapeflow": lambda: _drain(source.map(load, num_parallel_calls=4)),
+        "sequential map": lambda: _drain(source.map(load)),
+    }, repeat=3)
+    return bench.rows(f"map over {steps} elements of {ms} ms I/O, 4 threads",
+                      {k: v * 1e3 for k, v in t.items()}, unit="ms", reference="sequential map", target=0.4,
+                      note="ideal 0.25")
+
+
 def _fit_rows(quick):
     import tapeflow as tp
 
@@ -89,4 +108,4 @@ def _fit_rows(quick):
 
 
 def run(quick=False):
-    return _pipeline_rows(quick) + _prefetch_rows(quick) + _fit_rows(quick)
+    return _pipeline_rows(quick) + _prefetch_rows(quick) + _parallel_map_rows(quick) + _fit_rows(quick)

@@ -173,9 +173,14 @@ class Dataset:
         """Apply ``map_func`` to every element; a tuple element is unpacked into positional arguments.
 
         The function receives ``tp.Tensor`` s (so tapeflow ops and NumPy functions both work) and may return
-        Tensors, arrays or Python numbers, in any structure. ``num_parallel_calls`` and ``deterministic`` are
-        accepted for TensorFlow compatibility; mapping runs in order, and :meth:`prefetch` moves it to a
-        background thread.
+        Tensors, arrays or Python numbers, in any structure.
+
+        Args:
+            map_func: the function.
+            num_parallel_calls: apply it in this many threads (``tp.data.AUTOTUNE``: one per CPU core); the
+                output keeps the input order. Worth it when the function releases the GIL (reading files,
+                decoding images, large array operations). None or 1: in the calling thread.
+            deterministic: accepted for TensorFlow compatibility; the order is always kept.
 
         Example:
             >>> import tapeflow as tp
@@ -183,9 +188,17 @@ class Dataset:
             >>> [(float(x), int(y)) for x, y in ds.as_numpy_iterator()]
             [(10.0, 0), (20.0, 1)]
         """
-        from tapeflow.data._transforms import MapDataset
+        from tapeflow.data._transforms import MapDataset, ParallelMapDataset, _check_count
 
-        return MapDataset(self, map_func, tensors=True)
+        if num_parallel_calls == AUTOTUNE:
+            import os
+
+            num_parallel_calls = os.cpu_count() or 1
+        elif num_parallel_calls is not None:
+            num_parallel_calls = _check_count("num_parallel_calls", num_parallel_calls, allow_minus_one=False)
+        if num_parallel_calls is None or num_parallel_calls == 1:
+            return MapDataset(self, map_func, tensors=True)
+        return ParallelMapDataset(self, map_func, num_parallel_calls)
 
     def filter(self, predicate):
         """Keep the elements for which ``predicate`` (called like :meth:`map`'s function) is true.
@@ -366,8 +379,10 @@ class Dataset:
         """``transformation_func(self)``: lets a reusable pipeline step be chained."""
         return transformation_func(self)
 
-    def _map_numpy(self, fn):
+    def _map_numpy(self, fn, num_parallel_calls=None):
         """Internal: map a function of NumPy elements (no Tensor conversion, no argument unpacking)."""
-        from tapeflow.data._transforms import MapDataset
+        from tapeflow.data._transforms import MapDataset, ParallelMapDataset
 
+        if num_parallel_calls and num_parallel_calls > 1:
+            return ParallelMapDataset(self, fn, num_parallel_calls, tensors=False)
         return MapDataset(self, fn, tensors=False)

@@ -3,6 +3,7 @@ lazily)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +166,7 @@ def _build(image, paths, ys, names, label_mode, color_mode, batch_size, size, sh
     ds = Dataset.from_tensor_slices(np.arange(len(paths)))
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed)
-    ds = ds._map_numpy(load)
+    ds = ds._map_numpy(load, num_parallel_calls=min(4, os.cpu_count() or 1))  # Pillow decodes without the GIL
     if batch_size is not None:
         ds = ds.batch(batch_size)
     ds.class_names = names

@@ -242,3 +242,37 @@ def test_batch_fast_path_equals_the_element_path(n, batch, drop, buffer, seed):
     if plain:
         plain[0][0][...] = -1  # batches are copies: the source is untouched
         assert n == 0 or x.min() >= 0
+
+
+@FAST
+@given(n=st.integers(0, 30), workers=st.integers(2, 4), fail_at=st.integers(0, 40))
+def test_parallel_map_keeps_order_and_raises_in_place(n, workers, fail_at):
+    def f(x):
+        time.sleep(0.0005 * (int(x) % 3))  # uneven work: later elements may finish first
+        if int(x) == fail_at:
+            raise ArithmeticError(f"element {int(x)}")
+        return x * 10
+
+    ds = Dataset.range(n).map(f, num_parallel_calls=workers)
+    if fail_at < n:
+        seen = []
+        with pytest.raises(ArithmeticError, match=f"element {fail_at}"):
+            for v in ds.as_numpy_iterator():
+                seen.append(int(v))
+        assert seen == [10 * i for i in range(fail_at)]
+    else:
+        assert values(ds) == [10 * i for i in range(n)]
+
+
+def test_parallel_map_threads_finish_when_the_consumer_stops():
+    def workers():
+        return [t for t in threading.enumerate() if t.name.startswith("tapeflow-map")]
+
+    before = len(workers())
+    ds = Dataset.range(1000).map(lambda x: x + 1, num_parallel_calls=tp.data.AUTOTUNE)
+    it = ds.as_numpy_iterator()
+    assert int(next(it)) == 1
+    it.close()
+    assert len(workers()) == before
+    with pytest.raises(ValueError, match="`num_parallel_calls` must be a positive integer"):
+        Dataset.range(3).map(abs, num_parallel_calls=0)
