@@ -8,32 +8,111 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor
+from tapeflow.ops import conv as _conv  # noqa: F401 - registers convolution, transposed convolution, up-sampling
 from tapeflow.ops import elementwise as _ew
+from tapeflow.ops import fused as _fused  # noqa: F401 - registers the fused dense and cross-entropy ops
+from tapeflow.ops import pooling as _pooling  # noqa: F401 - registers max pooling
+from tapeflow.ops import recurrent as _recurrent  # noqa: F401 - registers the fused LSTM, GRU and RNN ops
 from tapeflow.ops import reduction as _red
-from tapeflow.ops._registry import REGISTRY, Op, defop, nondiff
 from tapeflow.ops.elementwise import (
-    abs, add, cast, ceil, clip as _clip, cos, divide, equal, exp, expm1, floor, floor_divide, greater,
-    greater_equal, identity, isfinite, isnan, less, less_equal, log, log1p, logical_and, logical_not,
-    logical_or, logical_xor, maximum, minimum, mod, multiply, negative, not_equal, ones_like as _ones_like, power,
-    round as _round, sign, sin, sqrt, square, subtract, tan, where as _where, zeros_like as _zeros_like,
+    abs,
+    add,
+    cast,
+    ceil,
+    cos,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    floor_divide,
+    greater,
+    greater_equal,
+    identity,
+    isfinite,
+    isnan,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    sign,
+    sin,
+    sqrt,
+    square,
+    subtract,
+    tan,
 )
+from tapeflow.ops.elementwise import clip as _clip
+from tapeflow.ops.elementwise import ones_like as _ones_like
+from tapeflow.ops.elementwise import round as _round
+from tapeflow.ops.elementwise import where as _where
+from tapeflow.ops.elementwise import zeros_like as _zeros_like
 from tapeflow.ops.indexing import all_dims, gather, getitem, newaxis, take
 from tapeflow.ops.linalg import dot, einsum, matmul, outer, tensordot
 from tapeflow.ops.linalg import matmul_op as _matmul_op
-from tapeflow.ops.nn import elu, erf, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, silu, softmax, softplus
-from tapeflow.ops.nn import tanh
-from tapeflow.ops.shape import (
-    broadcast_to, concat, concatenate, expand_dims, flatten, flip, pad, repeat, reshape, split, squeeze, stack,
-    swapaxes, tile, transpose, unstack,
+from tapeflow.ops.nn import (
+    elu,
+    erf,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
 )
-from tapeflow.ops import conv as _conv  # noqa: F401 - registers convolution, transposed convolution, up-sampling
-from tapeflow.ops import pooling as _pooling  # noqa: F401 - registers max pooling
-from tapeflow.ops import fused as _fused  # noqa: F401 - registers the fused dense and cross-entropy ops
-from tapeflow.ops import recurrent as _recurrent  # noqa: F401 - registers the fused LSTM, GRU and RNN ops
+from tapeflow.ops.shape import (
+    broadcast_to,
+    concat,
+    concatenate,
+    expand_dims,
+    flatten,
+    flip,
+    pad,
+    repeat,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    tile,
+    transpose,
+    unstack,
+)
 
-__all__ = [name for name in dir() if not name.startswith("_")] + [
+__all__ = [
+    # element-wise
+    "abs", "add", "cast", "ceil", "clip", "cos", "divide", "equal", "exp", "expm1", "floor", "floor_divide",
+    "greater", "greater_equal", "identity", "isfinite", "isnan", "less", "less_equal", "log", "log1p",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod", "multiply",
+    "negative", "not_equal", "ones_like", "power", "round", "sign", "sin", "sqrt", "square", "stop_gradient",
+    "subtract", "tan", "where", "zeros_like",
+    # neural-network functions
+    "elu", "erf", "gelu", "leaky_relu", "log_softmax", "relu", "selu", "sigmoid", "silu", "softmax",
+    "softplus", "tanh",
+    # reductions
     "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "norm", "argmax", "argmin", "cumsum",
-    "cumprod", "reduce_any", "reduce_all", "clip", "where", "round", "zeros_like", "ones_like", "stop_gradient",
+    "cumprod", "reduce_any", "reduce_all",
+    # linear algebra
+    "dot", "einsum", "matmul", "outer", "tensordot",
+    # shape and indexing
+    "broadcast_to", "concat", "concatenate", "expand_dims", "flatten", "flip", "pad", "repeat", "reshape",
+    "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "unstack", "all_dims", "gather", "getitem",
+    "newaxis", "take",
 ]
 
 
@@ -151,7 +230,8 @@ def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
 
 
 def where(condition, x=None, y=None):
-    """Pick ``x`` where ``condition`` holds, else ``y`` (broadcast); with only a condition, the indices where it
+    """Pick ``x`` where ``condition`` holds, else ``y`` (broadcast); with only a condition, the indices where
+    it
     holds (NumPy's ``nonzero``)."""
     if x is None and y is None:
         return tuple(Tensor(i) for i in B.xp.nonzero(_unwrap(condition)))
@@ -191,7 +271,8 @@ def _unwrap(x):
     return x._value if isinstance(x, Tensor) else x
 
 
-# --- Tensor operators ----------------------------------------------------------------------------------------
+# --- Tensor operators
+# ----------------------------------------------------------------------------------------
 def _reflect(op):
     call2 = op.call2
 
@@ -206,7 +287,8 @@ _OPERATORS = {
     "__add__": add, "__sub__": subtract, "__mul__": multiply, "__truediv__": divide, "__pow__": power,
     "__matmul__": _matmul_op,
     "__floordiv__": floor_divide, "__mod__": mod, "__lt__": less, "__le__": less_equal, "__gt__": greater,
-    "__ge__": greater_equal, "__eq__": equal, "__ne__": not_equal, "__and__": logical_and, "__or__": logical_or,
+    "__ge__": greater_equal, "__eq__": equal, "__ne__": not_equal, "__and__": logical_and,
+    "__or__": logical_or,
     "__xor__": logical_xor,
 }
 for _name, _op in _OPERATORS.items():
@@ -225,14 +307,16 @@ for _name in ("reshape", "sum", "mean", "max", "min", "prod", "var", "std", "arg
     setattr(Tensor, _name, globals()[_name])
 Tensor.astype = cast
 
-# --- NumPy dispatch: np.exp(t), np.sum(t), np.matmul(t, w) run the tapeflow op and stay on the tape ----------
+# --- NumPy dispatch: np.exp(t), np.sum(t), np.matmul(t, w) run the tapeflow op and stay on the tape
+# ----------
 _UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.divide: divide, np.true_divide: divide,
     np.negative: negative, np.power: power, np.square: square, np.sqrt: sqrt, np.exp: exp, np.log: log,
     np.log1p: log1p, np.expm1: expm1, np.abs: abs, np.absolute: abs, np.sign: sign, np.maximum: maximum,
     np.minimum: minimum, np.sin: sin, np.cos: cos, np.tan: tan, np.tanh: tanh, np.floor: floor, np.ceil: ceil,
     np.matmul: matmul, np.equal: equal, np.not_equal: not_equal, np.less: less, np.less_equal: less_equal,
-    np.greater: greater, np.greater_equal: greater_equal, np.logical_and: logical_and, np.logical_or: logical_or,
+    np.greater: greater, np.greater_equal: greater_equal, np.logical_and: logical_and,
+    np.logical_or: logical_or,
     np.logical_xor: logical_xor, np.logical_not: logical_not, np.floor_divide: floor_divide, np.mod: mod,
     np.isnan: isnan, np.isfinite: isfinite, np.positive: identity,
 }
