@@ -331,3 +331,18 @@ def test_conv_op_error_names_both_shapes():
         tp.ops.conv.conv(tp.ones((1, 5, 5, 3)), tp.ones((3, 3, 2, 4)))
     with pytest.raises(tp.ShapeError, match="does not fit"):
         tp.ops.conv.conv(tp.ones((1, 2, 2, 1)), tp.ones((3, 3, 1, 1)))
+
+
+def test_grouped_conv_layer_is_independent_convolutions_per_group():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 6, 6, 4))
+    layer = L.Conv2D(6, 3, groups=2, activation="relu", bias_initializer="random_normal", dtype="float64")
+    y = layer(x).numpy()
+    k, b = layer.get_weights()
+    assert k.shape == (3, 3, 2, 6)
+    parts = [np_conv(x[..., 2 * i:2 * i + 2], k[..., 3 * i:3 * i + 3]) for i in range(2)]
+    np.testing.assert_allclose(y, np.maximum(np.concatenate(parts, -1) + b, 0), rtol=1e-10)
+    sig = L.Conv1D(2, 2, activation="sigmoid", dtype="float64")
+    z = sig(x[:, 0]).numpy()
+    k1, b1 = sig.get_weights()
+    np.testing.assert_allclose(z, 1 / (1 + np.exp(-(np_conv(x[:, 0], k1) + b1))), rtol=1e-10)
