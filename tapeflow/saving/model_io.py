@@ -176,8 +176,12 @@ def compile_config(model) -> dict | None:
     args = getattr(model, "_compile_args", None)
     if not getattr(model, "_compiled", False) or args is None:
         return None
+    try:
+        optimizer = optimizers.serialize(model.optimizer)
+    except ValueError:  # a user's optimizer class: rebuilt on load from custom_objects only
+        optimizer = {"class_name": type(model.optimizer).__name__, "config": model.optimizer.get_config()}
     return {
-        "optimizer": optimizers.serialize(model.optimizer),
+        "optimizer": optimizer,
         "loss": _serialize_spec(args.get("loss"), losses),
         "metrics": _serialize_spec(args.get("metrics"), metrics),
         "loss_weights": args.get("loss_weights"),

@@ -142,9 +142,11 @@ def test_uncompiled_and_unbuilt_models(tmp_path):
 
 def test_compile_settings_survive(tmp_path):
     model = tp.Sequential([tp.layers.Dense(3, activation="softmax", input_shape=(4,))])
-    model.compile(optimizer=tp.optimizers.SGD(0.05, momentum=0.9, clipnorm=1.0),
-                  loss=tp.losses.SparseCategoricalCrossentropy(from_logits=False),
-                  metrics=["accuracy", tp.metrics.SparseTopKCategoricalAccuracy(k=2)])
+    model.compile(
+        optimizer=tp.optimizers.SGD(0.05, momentum=0.9, clipnorm=1.0),
+        loss=tp.losses.SparseCategoricalCrossentropy(from_logits=False),
+        metrics=["accuracy", tp.metrics.SparseTopKCategoricalAccuracy(k=2)],
+    )
     x = np.random.default_rng(0).standard_normal((12, 4)).astype("float32")
     y = np.arange(12) % 3
     model.fit(x, y, verbose=0)
@@ -191,8 +193,9 @@ def test_subclassed_models_with_get_config_and_custom_objects(tmp_path):
         model.save(path)
         with pytest.raises(tp.saving.UnsafeFileError, match="custom function 'custom_loss'"):
             tp.models.load_model(path, custom_objects={"_Unregistered": _Unregistered})
-        loaded = tp.models.load_model(path, custom_objects={"_Unregistered": _Unregistered,
-                                                            "custom_loss": custom_loss})
+        loaded = tp.models.load_model(
+            path, custom_objects={"_Unregistered": _Unregistered, "custom_loss": custom_loss}
+        )
         assert type(loaded) is cls
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(tp.saving.UnsafeFileError, match="'_Unregistered', which is neither a registered"):
@@ -217,3 +220,43 @@ def test_subclassed_model_without_get_config_says_how_to_save(tmp_path):
     other(np.ones((1, 3), "float32"))
     other.load_weights(tmp_path / "w.safetensors")
     _same_weights(model, other)
+
+
+class Halved(tp.optimizers.SGD):
+    """A user optimizer class: saved by name, rebuilt only from custom_objects."""
+
+    def update_step(self, gradient, variable, lr):
+        super().update_step(gradient, variable, lr / 2)
+
+
+def test_two_output_model_with_dict_losses_and_a_custom_optimizer(tmp_path):
+    inp = tp.Input(shape=(4,))
+    h = tp.layers.Dense(6, activation="relu")(inp)
+    model = tp.Model(
+        inp, [tp.layers.Dense(1, name="score")(h), tp.layers.Dense(3, activation="softmax", name="kind")(h)]
+    )
+    model.compile(
+        optimizer=Halved(0.1, momentum=0.5),
+        loss={"score": "mse", "kind": "sparse_categorical_crossentropy"},
+        loss_weights={"score": 0.5, "kind": 2.0},
+        metrics={"kind": ["accuracy"]},
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 4)).astype("float32")
+    y = [rng.standard_normal((20, 1)).astype("float32"), rng.integers(0, 3, 20)]
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.tapeflow")
+    with pytest.raises(tp.saving.UnsafeFileError, match="'Halved'"):
+        tp.models.load_model(tmp_path / "m.tapeflow")
+    loaded = tp.models.load_model(tmp_path / "m.tapeflow", custom_objects={"Halved": Halved})
+    assert type(loaded.optimizer) is Halved
+    for got, want in zip(loaded.predict(x, verbose=0), model.predict(x, verbose=0)):
+        np.testing.assert_array_equal(got, want)
+    state = tp.random.generator().bit_generator.state
+    model.fit(x, y, epochs=1, verbose=0)
+    tp.random.generator().bit_generator.state = state
+    loaded.fit(x, y, epochs=1, verbose=0)
+    _same_weights(model, loaded)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == model.evaluate(
+        x, y, verbose=0, return_dict=True
+    )
