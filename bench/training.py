@@ -1,19 +1,14 @@
 """MLP 784-512-256-10 training step (Adam 1e-3, softmax cross-entropy) and batch-1024 inference:
 tapeflow fit / train_on_batch vs a hand-written NumPy step and PyTorch eager.
 
-Each implementation runs in fresh subprocesses, alternating, for several rounds (``bench.alternate``);
-figures are
-medians, in samples/s. The hand-written NumPy step is the careful one the issue describes: in-place bias and
-ReLU,
-the fused softmax-cross-entropy gradient, and textbook Adam with NumPy temporaries. It runs twice:
-"numpy-cold" in
-a fresh process with glibc's default allocator settings (its mmap threshold not yet raised, so each step
-page-faults its few-MB temporaries back in) and "numpy-warm" with the threshold raised up front via mallopt,
-the
-best case for it. tapeflow raises the threshold itself at import; "tapeflow-untuned" turns that off
-(TAPEFLOW_NO_MALLOPT=1) to show what it is worth. Targets: tapeflow fit and train_on_batch >= 1.1x numpy-warm
-at
-both batch sizes; inference >= 1.0x.
+Each implementation runs in fresh subprocesses, alternating, for five rounds (``bench.alternate``); figures
+are medians, in samples/s, and each row's note lists every round. The hand-written NumPy step is the careful
+one the issue describes: in-place bias and ReLU, the fused softmax-cross-entropy gradient, and textbook Adam
+with NumPy temporaries. It runs twice: "numpy-cold" in a fresh process with glibc's default allocator
+settings (its mmap threshold not yet raised, so each step page-faults its few-MB temporaries back in) and
+"numpy-warm" with the threshold raised up front via mallopt, the best case for it. tapeflow raises the
+threshold itself at import; "tapeflow-untuned" turns that off (TAPEFLOW_NO_MALLOPT=1) to show what it is
+worth. Targets: tapeflow fit and train_on_batch >= 1.1x numpy-warm at both batch sizes; inference >= 1.0x.
 """
 
 from __future__ import annotations
@@ -222,19 +217,17 @@ def snippets(quick=False):
     return out
 
 
-def run(quick=False):
+def run(quick=False, rounds=None):
     """MLP training step (fit, train_on_batch) at batch 32/128 and inference at 1024 vs NumPy and PyTorch."""
-    results = bench.alternate(snippets(quick), rounds=1 if quick else 3)
+    results = bench.alternate(snippets(quick), rounds=rounds or (1 if quick else 5))
     rows = []
     for key, workload, target in WORKLOADS:
         values = {impl: results[impl][key] for impl in results if not impl.startswith("_")}
-        rows += bench.rows(
-            workload,
-            values,
-            unit="samples/s",
-            reference="numpy-warm",
-            target=target,
-            lower_is_better=False,
-            note="target: tapeflow >= 1.1x numpy-warm" if target < 1 else "target: >= 1.0x",
+        spread = "; ".join(
+            f"{impl} rounds " + "/".join(f"{r[key] / 1e3:.1f}k" for r in runs)
+            for impl, runs in results["_all"].items()
         )
+        goal = "target: tapeflow >= 1.1x numpy-warm" if target < 1 else "target: >= 1.0x numpy-warm"
+        rows += bench.rows(workload, values, unit="samples/s", reference="numpy-warm", target=target,
+                           lower_is_better=False, note=f"{goal}; {spread}")
     return rows

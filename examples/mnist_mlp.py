@@ -1,8 +1,8 @@
 """Train the classic Keras MNIST MLP on the full MNIST set to >= 98.0% test accuracy.
 
 The model is the one from the Keras examples (``mnist_mlp.py``): 784 -> Dense 512 relu -> Dropout 0.2 ->
-Dense 512
-relu -> Dropout 0.2 -> Dense 10 softmax, RMSprop, batch 128, 20 epochs, trained with ``compile`` / ``fit``.
+Dense 512 relu -> Dropout 0.2 -> Dense 10 softmax, RMSprop, batch 128, 20 epochs, trained with ``compile`` /
+``fit``.
 
 Run::
 

@@ -1,8 +1,7 @@
 """Weight initializers (``tp.initializers``), all drawn from the seeded ``tp.random.generator()``.
 
 After ``tp.random.set_seed(s)`` the same model gets bit-identical weights. An initializer given its own
-``seed``
-draws from a private generator instead, so it returns the same values every call.
+``seed`` draws from a private generator instead, so it returns the same values every call.
 
 Example:
     >>> import tapeflow as tp

@@ -1,8 +1,8 @@
 """Loss functions (``tp.losses``), as functions returning per-sample values and as classes that reduce.
 
 Every loss is stable for extreme inputs: cross-entropies on logits go through ``log_softmax``/``softplus``
-forms
-(no overflow for logits of +-1e4), and on probabilities clip to ``[1e-7, 1 - 1e-7]`` first, so no NaN or inf.
+forms (no overflow for logits of +-1e4), and on probabilities clip to ``[1e-7, 1 - 1e-7]`` first, so no NaN or
+inf.
 
 Example:
     >>> import tapeflow as tp

@@ -221,7 +221,8 @@ def _wrapper(class_name, fn, doc, params=()):
         opts.update(kwargs)
         MeanMetricWrapper.__init__(self, name=name or default_name, dtype=dtype, **opts)
 
-    return type(class_name, (MeanMetricWrapper,), {"__init__": __init__, "fn": staticmethod(fn), "__doc__": doc})
+    namespace = {"__init__": __init__, "fn": staticmethod(fn), "__doc__": doc}
+    return type(class_name, (MeanMetricWrapper,), namespace)
 
 
 Accuracy = _wrapper("Accuracy", accuracy, "How often predictions equal the labels exactly.")

@@ -1,5 +1,4 @@
-"""The Callback base, the list that dispatches to callbacks, and the small callbacks (History, Lambda,
-NaN)."""
+"""Callback base class, the list that dispatches hooks, and History, LambdaCallback, TerminateOnNaN."""
 
 from __future__ import annotations
 
@@ -29,8 +28,7 @@ class Callback:
 
     Hooks: ``on_{train,test,predict}_{begin,end}(logs)``, ``on_epoch_{begin,end}(epoch, logs)``,
     ``on_{train,test,predict}_batch_{begin,end}(batch, logs)``. ``logs`` holds the running metrics (floats);
-    at
-    ``on_epoch_end`` also the ``val_`` figures.
+    at ``on_epoch_end`` also the ``val_`` figures.
 
     Example:
         >>> import tapeflow as tp

@@ -1,9 +1,8 @@
 """Progress display: a Keras-style bar (``verbose=1``), one line per epoch (``verbose=2``), or silence (0).
 
 ``verbose="auto"`` picks the bar on an interactive terminal or in Jupyter and one line per epoch when output
-goes
-to a file or a log, so logs never fill with carriage-return redraws. The bar redraws at most a few times a
-second.
+goes to a file or a log, so logs never fill with carriage-return redraws. The bar redraws at most a few times
+a second.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The ``Layer`` base class: lazily built weights, sub-layer tracking, names, configs and serialization.
 
 A layer is ``build(input_shape)`` (create weights with :meth:`Layer.add_weight`, once the first input's
-shape is
-known) plus ``call(inputs, training=None)``. Layers and Variables assigned as attributes (also inside lists,
-tuples and dicts) are tracked, so ``weights`` of a model lists every weight of every layer it holds.
+shape is known) plus ``call(inputs, training=None)``. Layers and Variables assigned as attributes (also inside
+lists, tuples and dicts) are tracked, so ``weights`` of a model lists every weight of every layer it holds.
 Configs are JSON-only: :func:`serialize` gives ``{"class_name", "config"}`` and :func:`deserialize` rebuilds a
 layer from a registry of known classes, refusing names it does not know.
 """
@@ -277,8 +276,8 @@ class Layer:
 
     Subclasses implement ``build(input_shape)`` (optional: create weights with :meth:`add_weight`) and
     ``call(inputs, training=None)``. Calling a layer converts NumPy inputs to Tensors, casts float inputs to
-    the
-    layer's ``dtype``, builds the layer on its first input, and passes ``training`` on to the layers it calls.
+    the layer's ``dtype``, builds the layer on its first input, and passes ``training`` on to the layers it
+    calls.
 
     Args:
         trainable: whether its weights are trained (``trainable_weights``) or frozen.

@@ -3,9 +3,8 @@
 glibc serves allocations above its mmap threshold (128 KiB at start) with fresh ``mmap`` pages, and returns
 them on free; every training step then page-faults its activations and gradients back in (about 1,600 faults
 per step for a 784-512-256-10 MLP, which made a hand-written NumPy step 2-4x slower). glibc raises the
-threshold
-by itself only after some such frees, so a fresh process starts slow. Setting the threshold (and the trim
-threshold, so freed heap memory is kept for the next step) fixes the allocator's behavior from the start.
+threshold by itself only after some such frees, so a fresh process starts slow. Setting the threshold (and the
+trim threshold, so freed heap memory is kept for the next step) fixes the allocator's behavior from the start.
 ``TAPEFLOW_NO_MALLOPT=1`` disables it.
 """
 

@@ -2,8 +2,7 @@
 
 The graph is the :class:`~tapeflow.layers.input.CallNode` records that calling layers on symbolic tensors left
 behind; the model keeps them in topological order (found with an explicit stack, no recursion) and replays
-them
-on real data. Several inputs and outputs (lists or dicts) and shared layers are supported.
+them on real data. Several inputs and outputs (lists or dicts) and shared layers are supported.
 """
 
 from __future__ import annotations

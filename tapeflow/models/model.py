@@ -313,8 +313,7 @@ class Model(Layer):
 
         Raises:
             RuntimeError: before ``compile``. ValueError: for x and y of different lengths, labels out of
-            range
-            for the loss, shapes that do not fit the first layer.
+            range for the loss, shapes that do not fit the first layer.
         """
         self._assert_compiled("fit")
         if validation_split and validation_data is None:

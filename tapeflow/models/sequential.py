@@ -21,8 +21,7 @@ class Sequential(Model):
     Give the input shape with ``tp.Input(shape=...)`` / ``InputLayer`` as the first entry, or
     ``input_shape=`` on
     the first layer, to build it at once (then ``summary()`` works before training); otherwise it builds on
-    the
-    first batch it sees.
+    the first batch it sees.
 
     Args:
         layers: the layers, in order.

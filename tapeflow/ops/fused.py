@@ -4,8 +4,7 @@ Each is one op with its gradient beside it, so a training step records a few nod
 backward pass skips temporaries: the forward writes bias and activation in place into the fresh matmul result.
 The gradient rules have two paths computing the same values: when no outer tape is recording (ordinary
 first-order training) they work on arrays directly; when one is (higher derivatives) they are written in
-tapeflow
-ops, so they are differentiable themselves.
+tapeflow ops, so they are differentiable themselves.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ class SGD(Optimizer):
 
     Formula:
         without momentum ``w -= lr * g``; with momentum ``m = momentum * m - lr * g``, then ``w += m``, or
-        with
-        ``nesterov`` ``w += momentum * m - lr * g``.
+        with ``nesterov`` ``w += momentum * m - lr * g``.
 
     Example:
         >>> import tapeflow as tp

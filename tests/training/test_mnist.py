@@ -1,10 +1,8 @@
 """Real data: a seeded MLP on an MNIST subset (the first 6,000 training images, 5 epochs) must reach 88%
 accuracy
 on the first 2,000 test images, in well under a minute. Seed 42 gives 89.85% here; PyTorch trained the same
-way
-(same sizes, Adam 1e-3, batch 64, no dropout) gives 89.35%, so the bar sits below what both reach, not at a
-number
-tuned to pass. (examples/mnist_mlp.py trains on the full set to >= 98%.)"""
+way (same sizes, Adam 1e-3, batch 64, no dropout) gives 89.35%, so the bar sits below what both reach, not at
+a number tuned to pass. (examples/mnist_mlp.py trains on the full set to >= 98%.)"""
 
 from __future__ import annotations
 
