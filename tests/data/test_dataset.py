@@ -276,3 +276,19 @@ def test_parallel_map_threads_finish_when_the_consumer_stops():
     assert len(workers()) == before
     with pytest.raises(ValueError, match="`num_parallel_calls` must be a positive integer"):
         Dataset.range(3).map(abs, num_parallel_calls=0)
+
+
+@FAST
+@given(n=st.integers(0, 30), batch=st.integers(1, 8), width=st.integers(0, 3))
+def test_unbatch_inverts_batch_and_padded_batch_pads_to_the_longest(n, batch, width):
+    x = np.arange(n * width, dtype=np.int32).reshape(n, width)
+    ds = Dataset.from_tensor_slices({"x": x, "i": np.arange(n)})
+    back = list(ds.batch(batch).unbatch().as_numpy_iterator())
+    assert [int(e["i"]) for e in back] == list(range(n))
+    if n:
+        np.testing.assert_array_equal(np.stack([e["x"] for e in back]), x)
+    ragged = Dataset.from_generator(lambda: (np.ones(i % 5, np.int32) for i in range(n)))
+    for k, padded in enumerate(ragged.padded_batch(batch).as_numpy_iterator()):
+        lengths = [i % 5 for i in range(k * batch, min((k + 1) * batch, n))]
+        assert padded.shape == (len(lengths), max(lengths))
+        np.testing.assert_array_equal(padded.sum(axis=1), lengths)

@@ -171,3 +171,33 @@ def test_sequence_base_class():
 
     with pytest.raises(NotImplementedError, match="Empty must define __len__"):
         len(Empty())
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), length=st.integers(1, 6), stride=st.integers(1, 4), rate=st.integers(1, 3),
+       batch=st.integers(1, 7), start=st.integers(0, 5), with_targets=st.booleans())
+def test_timeseries_windows_equal_a_naive_loop(n, length, stride, rate, batch, start, with_targets):
+    data = np.arange(n * 2).reshape(n, 2)
+    targets = np.arange(100, 100 + n) if with_targets else None
+    span = (length - 1) * rate
+    def make():
+        return timeseries_dataset_from_array(data, targets, length, stride, rate, batch_size=batch,
+                                             start_index=start)
+
+    if start >= n or n - start - span <= 0:
+        with pytest.raises(ValueError):
+            make()
+        return
+    ds = make()
+    windows, ys = [], []
+    for element in ds.as_numpy_iterator():
+        xb, yb = element if with_targets else (element, None)
+        assert len(xb) <= batch
+        windows.extend(xb)
+        ys.extend([] if yb is None else yb)
+    expected = [data[s:s + span + 1:rate] for s in range(start, n - span, stride)]
+    assert len(windows) == len(expected)
+    for got, want in zip(windows, expected):
+        np.testing.assert_array_equal(got, want)
+    if with_targets:
+        assert ys == [100 + s for s in range(start, n - span, stride)]
