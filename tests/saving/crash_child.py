@@ -1,26 +1,25 @@
-"""Child process for the crash tests: saves forever, alternating two payloads, reporting each finished save.
+"""Child process for the crash test: saves a model forever, its weights all equal to the save's number.
 
-Usage: python crash_child.py PATH MEGABYTES
+Usage: python crash_child.py PATH
+
+Prints each number once its save has returned. A 1024x1024 Dense layer makes each save 4 MiB, so a kill
+often lands inside one.
 """
 
 import sys
 
 import numpy as np
 
-from tapeflow.saving import archive, safetensors_io
-
-
-def payload(i, megabytes):
-    n = megabytes * 2**20 // 4
-    return {"metadata.json": archive.dumps_json(archive.new_metadata("weights", step=i)),
-            "model.weights.safetensors": lambda f: safetensors_io.write(f, {"w": np.full(n, i, "float32")})}
+import tapeflow as tp
 
 
 def main():
-    path, megabytes = sys.argv[1], int(sys.argv[2])
+    path = sys.argv[1]
+    model = tp.Sequential([tp.Input(shape=(1024,)), tp.layers.Dense(1024)])
     i = 0
     while True:
-        archive.write_archive(path, payload(i, megabytes))
+        model.set_weights([np.full(w.shape, i, w.dtype) for w in model.get_weights()])
+        model.save(path)
         print(i, flush=True)
         i += 1
 

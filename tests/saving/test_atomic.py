@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tapeflow.saving import archive, safetensors_io
+import tapeflow as tp
 from tapeflow.saving.atomic import atomic_write, atomic_write_bytes
 
 HERE = Path(__file__).resolve().parent
@@ -45,21 +45,22 @@ def test_refuses_folders_and_missing_folders(tmp_path):
 
 
 def _check_loadable(path, last_reported):
-    members = archive.read_archive(path)
-    step = members["metadata.json"]["step"]
-    arrays, _ = safetensors_io.loads(members["model.weights.safetensors"])
-    assert np.all(arrays["w"] == step)  # metadata and weights come from the same save
+    model = tp.models.load_model(path)
+    step = int(model.weights[0].numpy()[0, 0])
+    for w in model.get_weights():
+        assert np.all(w == step)  # every weight from the same save
     assert step >= last_reported  # a reported save is never lost
     return step
 
 
 def test_kill_9_during_save_never_breaks_the_previous_file(tmp_path):
-    """Kill a process that saves in a loop at random moments; the file always loads, whole and consistent."""
+    """Kill a process that saves a model in a loop at random moments; the file always loads, whole and
+    consistent, and holds at least the last save the process reported."""
     rng = random.Random(7)
     path = tmp_path / "model.tapeflow"
     kills_mid_save = 0
-    for _ in range(8):
-        child = subprocess.Popen([sys.executable, str(HERE / "crash_child.py"), str(path), "4"],
+    for _ in range(6):
+        child = subprocess.Popen([sys.executable, str(HERE / "crash_child.py"), str(path)],
                                  stdout=subprocess.PIPE, text=True, cwd=tmp_path)
         try:
             last = int(child.stdout.readline())  # at least one save finished
@@ -76,4 +77,4 @@ def test_kill_9_during_save_never_breaks_the_previous_file(tmp_path):
             p.unlink()
         assert step in (reported[-1], reported[-1] + 1)
     # the test must actually exercise the dangerous window, not only kills between saves
-    assert kills_mid_save >= 2, f"only {kills_mid_save} of 8 kills landed inside a save"
+    assert kills_mid_save >= 2, f"only {kills_mid_save} of 6 kills landed inside a save"
