@@ -36,9 +36,9 @@ _WEIGHTS = (
 def _fused_name(fn):
     """The fused-op name of a resolved activation, or None when only the per-step path can run it."""
     for name in R.FUSED_ACTIVATIONS:
-        if name in ("hard_sigmoid",):
+        if name == "hard_sigmoid":  # not among tp.activations
             continue
-        if _activations.get(name) is fn:
+        if _activations.get(name) is fn or getattr(ops, name, None) is fn:  # tp.activations.tanh or tp.tanh
             return name
     return None
 
