@@ -27,6 +27,7 @@ from tapeflow.distributed._comm import (
     MPICommunicator,
     check_root,
     check_same_on_all_ranks,
+    install_abort_on_error,
     world,
 )
 
@@ -63,6 +64,8 @@ class DataParallel:
             comm = world()
         elif not isinstance(comm, Communicator):
             comm = MPICommunicator(comm)
+            if comm.size > 1:
+                install_abort_on_error(comm)
         self.comm = comm
         self.bucket_bytes = _buffers.check_bucket_bytes(bucket_bytes)
 

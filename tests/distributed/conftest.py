@@ -5,7 +5,7 @@
   handling and rank-0-only writes;
 - ``mpiexec -n 2 python -m mpi4py -m pytest tests/distributed``: the collective and training tests run on two
   real ranks. ``spawns_mpi`` tests are deselected there (a launch inside a launch is not portable); they ran
-  in the main run.
+  in the main run. Tests marked ``multi_rank`` (meaningless on one rank) are deselected in the main run.
 
 ``TAPEFLOW_TEST_WORLD_SIZE``, when set, must equal the world size: a launch that fell back to one process per
 rank (every rank "size 1") fails instead of passing trivially. A watchdog (``TAPEFLOW_TEST_MPI_TIMEOUT``
@@ -32,6 +32,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "spawns_mpi: starts its own mpiexec job; runs in the single-process session only"
     )
+    config.addinivalue_line("markers", "multi_rank: needs several ranks; runs in the mpiexec session only")
     expected = os.environ.get("TAPEFLOW_TEST_WORLD_SIZE")
     size = tp.distributed.size()
     if expected is not None and int(expected) != size:
@@ -48,10 +49,9 @@ def pytest_unconfigure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if tp.distributed.size() == 1:
-        return
-    keep = [item for item in items if "spawns_mpi" not in item.keywords]
-    dropped = [item for item in items if "spawns_mpi" in item.keywords]
+    other_session = "multi_rank" if tp.distributed.size() == 1 else "spawns_mpi"
+    keep = [item for item in items if other_session not in item.keywords]
+    dropped = [item for item in items if other_session in item.keywords]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

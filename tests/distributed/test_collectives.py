@@ -259,3 +259,17 @@ def test_broadcast_of_an_optimizer_unbuilt_here_needs_variables(strategy):
         return
     with pytest.raises(ValueError, match="build it on every rank first"):
         strategy.broadcast_optimizer(opt)
+
+
+@pytest.mark.multi_rank
+def test_strategy_over_an_mpi4py_communicator():
+    """DataParallel(comm=...) takes any mpi4py communicator, here a duplicate of COMM_WORLD."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD.Dup()
+    s = tp.distributed.DataParallel(comm=comm)
+    (out,) = s.reduce_gradients([np.full(2, s.rank + 1.0)])
+    n = s.size
+    comm.Free()
+    assert s.size == tp.distributed.size() and s.rank == tp.distributed.rank()
+    np.testing.assert_allclose(out.numpy(), np.full(2, (n + 1) / 2))
