@@ -139,6 +139,9 @@ class Tensor:
             "(e.g. with tp.where)."
         )
 
+    def __reduce__(self):  # pickle and copy the value only: a tape's graph never travels with a tensor
+        return (Tensor, (self._value,))
+
     def __repr__(self):
         return f"tapeflow.Tensor({_format(self._value)}, shape={self.shape}, dtype={self.dtype.name})"
 
@@ -228,6 +231,9 @@ class Variable(Tensor):
 
     read_value = value
 
+    def __reduce__(self):
+        return (_rebuild_variable, (self._value, self.trainable, self.name))
+
     def __repr__(self):
         return (
             f"<tapeflow.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
@@ -236,6 +242,10 @@ class Variable(Tensor):
 
 
 _new = object.__new__
+
+
+def _rebuild_variable(value, trainable, name):
+    return Variable(value, trainable=trainable, name=name)
 
 
 def wrap(value, node=None) -> Tensor:

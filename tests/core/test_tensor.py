@@ -238,3 +238,27 @@ def test_set_backend_checks_the_backend():
     tp.set_backend("numpy")
     with pytest.raises(RuntimeError, match="TAPEFLOW_BACKEND=cupy"):
         tp.set_backend("cupy")
+
+
+def test_pickle_and_copy_keep_values_not_graphs():
+    import copy
+    import pickle
+
+    v = tp.Variable([3.0], name="w", trainable=False)
+    with tp.GradientTape():
+        y = tp.Variable([1.0]) * 2
+    for obj in (tp.constant([1.0, 2.0]), v, y):
+        back = pickle.loads(pickle.dumps(obj))
+        assert type(back) is type(obj) and back.numpy().tolist() == obj.numpy().tolist() and back._node is None
+    w = copy.deepcopy(v)
+    assert w.name == "w" and not w.trainable and w is not v
+    w.assign([5.0])
+    assert v.numpy().tolist() == [3.0]  # a deep copy owns its value
+
+
+def test_namespaces_are_the_tensorflow_modules():
+    import importlib
+
+    assert tp.nn is importlib.import_module("tapeflow.nn")
+    assert tp.linalg is importlib.import_module("tapeflow.linalg")
+    assert not hasattr(tp, "np") and not hasattr(tp, "builtins")
