@@ -47,16 +47,20 @@ def _accepted(fn) -> set:
 class _TapeflowEstimator:
     """The shared logic; the public classes add scikit-learn's ``BaseEstimator`` and a mixin on first use."""
 
-    _facts: tuple = ()
-
     def __init__(self, model=None, *, warm_start=False, random_state=None, **params):
         self.model = model
         self.warm_start = warm_start
         self.random_state = random_state
-        for key, value in params.items():
+        for key in params:
             self._check_name(key)
-            setattr(self, key, value)
-        self._extra = tuple(params)
+        # kept apart from the attributes: scikit-learn's contract wants only __init__'s named parameters there
+        self._params = dict(params)
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # --- parameters -----------------------------------------------------------------------------------------
     def _check_name(self, key):
@@ -68,7 +72,7 @@ class _TapeflowEstimator:
 
     def get_params(self, deep=True):
         """The parameters: ``model``, ``warm_start``, ``random_state`` and every routed keyword."""
-        return {**{k: getattr(self, k) for k in _OWN}, **{k: getattr(self, k) for k in self._extra}}
+        return {**{k: getattr(self, k) for k in _OWN}, **self._params}
 
     def set_params(self, **params):
         """Set parameters (any keyword ``build_fn`` or ``model.fit`` accepts). Returns self.
@@ -76,15 +80,16 @@ class _TapeflowEstimator:
         Raises:
             ValueError: for a name neither ``build_fn`` nor ``fit`` accepts, listing the valid ones.
         """
-        valid = set(_OWN) | set(self._extra) | self._build_names() | self._fit_names()
+        valid = set(_OWN) | set(self._params) | self._build_names() | self._fit_names()
         for key, value in params.items():
             if key not in valid:
                 raise ValueError(f"Invalid parameter {key!r} for {type(self).__name__}. "
                                  f"Valid: {sorted(valid)}")
             self._check_name(key)
-            setattr(self, key, value)
-            if key not in _OWN and key not in self._extra:
-                self._extra = (*self._extra, key)
+            if key in _OWN:
+                setattr(self, key, value)
+            else:
+                self._params[key] = value
         return self
 
     def _build_names(self) -> set:
@@ -98,8 +103,8 @@ class _TapeflowEstimator:
 
     def _routed(self):
         build_names = self._build_names()
-        build = {k: getattr(self, k) for k in self._extra if k in build_names}
-        fit = {k: getattr(self, k) for k in self._extra if k not in build_names}
+        build = {k: v for k, v in self._params.items() if k in build_names}
+        fit = {k: v for k, v in self._params.items() if k not in build_names}
         fit.setdefault("verbose", 0)
         return build, fit
 
@@ -136,7 +141,13 @@ class _TapeflowEstimator:
                              f"the build function) before fit")
         kwargs = {**routed_fit, **fit_kwargs}
         if sample_weight is not None:
-            kwargs["sample_weight"] = np.asarray(sample_weight, dtype="float32")
+            from sklearn.utils.validation import _check_sample_weight
+
+            weights = _check_sample_weight(sample_weight, x, dtype=np.float32, ensure_non_negative=True)
+            if not weights.any():
+                raise ValueError(f"{type(self).__name__}: the sample weights are all zero, so nothing can be "
+                                 f"learned")
+            kwargs["sample_weight"] = weights
         self.history_ = self.model_.fit(x, y, **kwargs)
         return self
 
@@ -161,6 +172,11 @@ class _TapeflowEstimator:
         return np.asarray(self.model_.predict(x, verbose=0))
 
 
+def _require_y(estimator, y):
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None.")
+
+
 def _is_model(obj) -> bool:
     from tapeflow.models import Model
 
@@ -174,11 +190,15 @@ class _ClassifierImpl(_TapeflowEstimator):
         from sklearn.utils.multiclass import check_classification_targets
         from sklearn.utils.validation import check_consistent_length, column_or_1d
 
+        _require_y(self, y)
         x = self._check_x(X, reset=True)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         check_consistent_length(x, y)
         encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; the data has 1 "
+                             f"class: {encoder.classes_[0]!r}")
         self.classes_ = encoder.classes_
         self.n_classes_ = len(self.classes_)
         codes = encoder.transform(y).astype("int32")
@@ -214,19 +234,25 @@ class _ClassifierImpl(_TapeflowEstimator):
 class _RegressorImpl(_TapeflowEstimator):
     def fit(self, X, y, sample_weight=None, **fit_kwargs):
         """Build the model and train it on targets ``y`` (1-d or 2-d). Returns self."""
-        from sklearn.utils.validation import check_consistent_length
+        from sklearn.utils.validation import check_array, check_consistent_length
 
+        _require_y(self, y)
         x = self._check_x(X, reset=True)
-        y = np.asarray(y, dtype="float32")
+        y = check_array(y, ensure_2d=False, dtype=("float32", "float64")).astype("float32")  # refuses NaN/inf
         check_consistent_length(x, y)
         self._y_ndim = y.ndim
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         return self._fit(x, y.reshape(len(y), -1), sample_weight, fit_kwargs,
                          {"n_features_in": self.n_features_in_, "n_outputs": self.n_outputs_})
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # a 2-d y trains a model with several outputs
+        return tags
+
     def predict(self, X):
         """Predictions, shaped like the targets given to ``fit``."""
-        out = self._raw_predict(X)
+        out = self._raw_predict(X).astype(np.float64)  # scikit-learn's metrics work in float64
         return out.reshape(len(out)) if self._y_ndim == 1 and out.ndim == 2 and out.shape[1] == 1 else out
 
 
