@@ -177,9 +177,9 @@ EXPECTED_FAILURES = {
 }
 
 
-@pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.SkipTestWarning"
-)  # array-API checks need SciPy's flag
+# sklearn's own notices: array-API checks need SciPy's flag; its NaN/inf data warn when cast
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_scikit_learn_estimator_checks(kind):
     from sklearn.utils.estimator_checks import check_estimator
