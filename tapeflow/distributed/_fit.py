@@ -20,6 +20,8 @@ every batch, ``end_epoch`` after each epoch's batches, ``end`` when training sto
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from tapeflow import _backend as B
@@ -109,13 +111,15 @@ for _hook in [h for h in dir(Callback) if h.startswith("on_") and h != "on_train
 
 
 class Shard:
-    """This rank's part of one global batch: ``batch`` (None when empty) and its number of samples."""
+    """This rank's part of one global batch: ``batch`` (None when empty), its number of samples, and, when
+    empty, the global batch's first sample (``first``, to build metrics from)."""
 
-    __slots__ = ("batch", "weight")
+    __slots__ = ("batch", "weight", "first")
 
-    def __init__(self, batch, weight):
+    def __init__(self, batch, weight, first=None):
         self.batch = batch
         self.weight = weight
+        self.first = first
 
 
 class ShardedData:
@@ -140,7 +144,11 @@ class ShardedData:
         from tapeflow.models import _data
 
         shared = self._session.shared_generator()
+        # Arrays are batched here from the shared generator, so every rank sees the same global batches. Other
+        # inputs (datasets, sequences, generators) batch themselves: check that the ranks agree, every step.
+        check = not isinstance(self._data, _data.ArrayAdapter)
         batches = self._data.epoch()
+        step = 0
         while True:
             # Draws made while the adapter produces a batch (its shuffling) come from the shared generator.
             saved = _random._generator
@@ -148,17 +156,64 @@ class ShardedData:
             try:
                 batch = next(batches)
             except StopIteration:
-                return
+                batch = None
             finally:
                 _random._generator = saved
+            if check:
+                self._check_same_batch(batch, step)
+            if batch is None:
+                return
+            step += 1
             x, y, sample_weight = _data.unpack(batch)
             n = _data.num_samples(x, y, sample_weight)
             lo, hi = self._strategy.shard_bounds(n)
             if hi == lo:
-                yield Shard(None, 0)
+                one = slice(0, 1)
+                yield Shard(None, 0, (_data.take(x, one), _data.take(y, one), _data.take(sample_weight, one)))
                 continue
             part = slice(lo, hi)
             yield Shard((_data.take(x, part), _data.take(y, part), _data.take(sample_weight, part)), hi - lo)
+
+
+    def _check_same_batch(self, batch, step):
+        """Raise on every rank if the ranks read different batches, or if some ran out before the others."""
+        if batch is None:
+            signature = [-1.0, 0.0]
+        else:
+            signature = [float(sum(np.size(a) for a in _leaves(batch))), _crc(batch)]
+        low, high = self._strategy.comm.allreduce_min_max(signature)
+        if low[0] < 0 <= high[0]:
+            raise ValueError(
+                f"tapeflow.distributed: the ranks' data ran out at different steps (step {step}): every rank "
+                "must read the same batches"
+            )
+        if not np.array_equal(low, high):
+            raise ValueError(
+                f"tapeflow.distributed: the ranks read different batches at step {step}. Every rank must "
+                "read the same global batches: seed the data (tp.random.set_seed(s) at the start of the "
+                "script, or dataset.shuffle(buffer, seed=s)) identically on every rank"
+            )
+
+
+def _leaves(nest):
+    out, stack = [], [nest]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif item is not None:
+            out.append(item)
+    return out
+
+
+def _crc(batch) -> float:
+    """A checksum of a batch's bytes (exact in a float64), to compare batches across ranks."""
+    value = 0
+    for leaf in _leaves(batch):
+        value = zlib.crc32(np.ascontiguousarray(leaf).view(np.uint8), value)
+    return float(value)
 
 
 class FitSession:
@@ -177,14 +232,12 @@ class FitSession:
     def begin(self, data, verbose, callbacks):
         """Prepare ``fit``: returns ``(data, verbose, callbacks)`` to use instead of the given ones.
 
-        Builds the model and its metrics from the first sample if needed (so every rank holds the same
-        variables and metrics before the first step), wraps the data so every rank takes its shard of the
+        Builds the model from the first sample if it has no weights yet (so every rank holds the same
+        variables before the first step), wraps the data so every rank takes its shard of the
         same global batches, installs the gradient hook, and leaves the output to rank 0.
         """
         model = self.model
         self._build(data)
-        for m in model.metrics:
-            metric_state_names(m)  # fail early, on every rank alike, for a metric that cannot be combined
         model.__dict__["_reduce_gradients"] = self._reduce_gradients
         callbacks = list(callbacks or [])
         callbacks = [
@@ -209,26 +262,28 @@ class FitSession:
         return self._shared
 
     def _build(self, data):
+        """Create the model's weights if it has none yet (rank 0 broadcasts them at the first step)."""
         from tapeflow.models import _data
 
         model = self.model
-        first = getattr(data, "x", None)
-        one = slice(0, 1)
-        needs_metrics = any(
-            cm is not None and cm.metrics is None
-            for cm in (model.compiled_metrics, getattr(model, "_weighted_metrics", None))
-        )
-        if model.weights and not needs_metrics:
+        if model.weights:
             return
-        x = _data.take(first, one) if first is not None else _data.take(data.first_x(), one)
+        x = getattr(data, "x", None)  # arrays: no side effect; other inputs give (and consume) one batch
+        x = data.first_x() if x is None else x
+        model(_data.take(x, slice(0, 1)), training=False)
+
+    def _build_metrics(self, first):
+        """On a rank with no samples yet, build the compiled metrics from the global batch's first sample
+        (without updating them), so every rank holds the same metrics when their states are summed."""
+        model = self.model
+        pending = [cm for cm in (model.compiled_metrics, getattr(model, "_weighted_metrics", None))
+                   if cm is not None and cm.metrics is None]
+        if not pending or first is None:
+            return
+        x, y, _ = first
         y_pred = model(x, training=False)
-        y = getattr(data, "y", None)
-        if y is None:
-            return
-        y = _data.take(y, one)
-        for cm in (model.compiled_metrics, getattr(model, "_weighted_metrics", None)):
-            if cm is not None and cm.metrics is None:
-                cm.build(y, y_pred)
+        for cm in pending:
+            cm.build(y, y_pred)
 
     def end(self):
         """Undo ``begin``: remove the hook; leave the global generator where one process would have it."""
@@ -264,6 +319,7 @@ class FitSession:
         if shard.weight:
             logs = dict(model.train_step(shard.batch) or {})
         else:  # no samples here: join the all-reduce with weight 0 and apply the same update
+            self._build_metrics(shard.first)
             variables = self._variables()
             grads = self._reduce_gradients([None] * len(variables))
             model.optimizer.apply_gradients(zip(grads, variables))
@@ -288,9 +344,9 @@ class FitSession:
         A state not created yet on some rank (``None``) counts as zeros of the size the other ranks have.
         """
         model = self.model
+        slots = [(m, name) for m in model.metrics for name in metric_state_names(m)]
         if self.comm.size == 1:
             return model.get_metrics_result()
-        slots = [(m, name) for m in model.metrics for name in metric_state_names(m)]
         values = [getattr(m, name) for m, name in slots]
         arrays = [None if v is None else np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
         sizes = np.array([-1.0 if a is None else a.size for a in arrays])

@@ -235,3 +235,47 @@ def test_backup_and_restore_resumes_on_every_rank(strategy, tmp_path):
     assert np.array_equal(low, high)
     assert after_two == 8 and resumed.optimizer.iterations == 12  # resumed at epoch 2: one more epoch
     assert hist.epoch == [0, 1, 2]
+
+
+def _dataset(x, y, seed):
+    return tp.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(8)
+
+
+def test_dataset_input_matches_one_process(strategy):
+    """A tp.data.Dataset seeded alike on every rank: each rank shards the dataset's batches."""
+    x, y = _data(30)
+    with strategy.scope():
+        model = _model()
+        model.compile(optimizer="adam", loss="mse")
+    ref = _model()
+    ref.compile(optimizer="adam", loss="mse")
+    ref.set_weights(model.get_weights())
+    hist = model.fit(_dataset(x, y, seed=7), epochs=2, verbose=0)
+    ref_hist = ref.fit(_dataset(x, y, seed=7), epochs=2, verbose=0)
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hist.history["loss"], ref_hist.history["loss"], rtol=1e-9)
+
+
+@pytest.mark.multi_rank
+def test_ranks_reading_different_batches_is_an_error(strategy):
+    """Datasets shuffled with different seeds on different ranks: every rank stops with the reason."""
+    x, y = _data(30)
+    with strategy.scope():
+        model = _model()
+        model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="ranks read different batches at step 0"):
+        model.fit(_dataset(x, y, seed=strategy.rank), epochs=1, verbose=0)
+
+
+@pytest.mark.multi_rank
+def test_ranks_running_out_at_different_steps_is_an_error(strategy):
+    x, y = _data(32)
+    n = 24 if strategy.rank == 0 else 32  # the same first 3 batches everywhere; rank 0 then has no 4th
+    x, y = x[:n], y[:n]
+    with strategy.scope():
+        model = _model()
+        model.compile(optimizer="sgd", loss="mse")
+    data = tp.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    with pytest.raises(ValueError, match="ran out at different steps"):
+        model.fit(data, epochs=1, verbose=0)
