@@ -22,6 +22,7 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow._tape import OUTSIDE, _state
 from tapeflow._tensor import Tensor
+from tapeflow.ops._blas import single_thread
 from tapeflow.ops._registry import Op
 
 xp = B.xp
@@ -86,36 +87,37 @@ def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recu
         act, _ = _ACTIVATIONS[activation]
         ract, _ = _ACTIVATIONS[recurrent_activation]
     h, c = h0, c0
-    for t in range(steps):
-        xp.matmul(h if recurrent_mask is None else h * recurrent_mask, u, out=z)
-        z += zx[t]
-        o_t = out[t]
-        gates = o_t[:, 2 * n:]
-        if fast:
-            xp.tanh(z, out=gates)
-            gates *= scale
-            gates += shift
-        else:
-            ract(z[:, : 2 * n])
-            act(z[:, 2 * n: 3 * n])
-            ract(z[:, 3 * n:])
-            gates[...] = z
-        c_new, h_new = o_t[:, n: 2 * n], o_t[:, :n]
-        xp.multiply(gates[:, n: 2 * n], c, out=c_new)  # f * c
-        c_new += gates[:, :n] * gates[:, 2 * n: 3 * n]  # + i * g
-        if fast:
-            xp.tanh(c_new, out=h_new)
-        else:
-            h_new[...] = c_new
-            act(h_new)
-        h_new *= gates[:, 3 * n:]
-        if mask is not None:  # a masked step keeps the previous state: new = old + m * (new - old)
-            m = mask[t]
-            for new, old in ((c_new, c), (h_new, h)):
-                new -= old
-                new *= m
-                new += old
-        h, c = h_new, c_new
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps):
+            xp.matmul(h if recurrent_mask is None else h * recurrent_mask, u, out=z)
+            z += zx[t]
+            o_t = out[t]
+            gates = o_t[:, 2 * n:]
+            if fast:
+                xp.tanh(z, out=gates)
+                gates *= scale
+                gates += shift
+            else:
+                ract(z[:, : 2 * n])
+                act(z[:, 2 * n: 3 * n])
+                ract(z[:, 3 * n:])
+                gates[...] = z
+            c_new, h_new = o_t[:, n: 2 * n], o_t[:, :n]
+            xp.multiply(gates[:, n: 2 * n], c, out=c_new)  # f * c
+            c_new += gates[:, :n] * gates[:, 2 * n: 3 * n]  # + i * g
+            if fast:
+                xp.tanh(c_new, out=h_new)
+            else:
+                h_new[...] = c_new
+                act(h_new)
+            h_new *= gates[:, 3 * n:]
+            if mask is not None:  # a masked step keeps the previous state: new = old + m * (new - old)
+                m = mask[t]
+                for new, old in ((c_new, c), (h_new, h)):
+                    new -= old
+                    new *= m
+                    new += old
+            h, c = h_new, c_new
     return out
 
 
@@ -146,26 +148,27 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
     fed_h, fed_c = gh.any(axis=(1, 2)), gc.any(axis=(1, 2))  # usually only the last step's output is used
     dh = xp.zeros((batch, n), dtype=ov.dtype)
     dc = xp.zeros((batch, n), dtype=ov.dtype)
-    for t in range(steps - 1, -1, -1):
-        if fed_h[t]:
-            dh += gh[t]
-        if fed_c[t]:
-            dc += gc[t]
-        if mask is not None:
-            m = mask[t]
-            keep_h, keep_c = (1 - m) * dh, (1 - m) * dc
-            dh *= m
-            dc *= m
-        dc += dh * fh[t]
-        xp.multiply(dc[:, None, :], fc[t], out=dz3[t, :, :3])
-        xp.multiply(dh, fo[t], out=dz3[t, :, 3])
-        dc *= gf[t]
-        dh = dz[t] @ ut
-        if recurrent_mask is not None:
-            dh *= recurrent_mask
-        if mask is not None:
-            dh += keep_h
-            dc += keep_c
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps - 1, -1, -1):
+            if fed_h[t]:
+                dh += gh[t]
+            if fed_c[t]:
+                dc += gc[t]
+            if mask is not None:
+                m = mask[t]
+                keep_h, keep_c = (1 - m) * dh, (1 - m) * dc
+                dh *= m
+                dc *= m
+            dc += dh * fh[t]
+            xp.multiply(dc[:, None, :], fc[t], out=dz3[t, :, :3])
+            xp.multiply(dh, fo[t], out=dz3[t, :, 3])
+            dc *= gf[t]
+            dh = dz[t] @ ut
+            if recurrent_mask is not None:
+                dh *= recurrent_mask
+            if mask is not None:
+                dh += keep_h
+                dc += keep_c
     hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
     du = hr.reshape(-1, n).T @ dz.reshape(-1, 4 * n)
     return Tensor(dz), Tensor(dh), Tensor(dc), Tensor(du)
@@ -213,27 +216,28 @@ def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh", recurr
     out = xp.empty((steps, batch, 5 * n), dtype=zx.dtype)  # h, z, r, hh, rec_h
     rec = xp.empty((batch, three), dtype=zx.dtype)
     h = h0
-    for t in range(steps):
-        hr = h if recurrent_mask is None else h * recurrent_mask
-        xp.matmul(hr, u, out=rec)
-        rec += b
-        o_t = out[t]
-        zr = o_t[:, n: 3 * n]
-        xp.add(zx[t, :, : 2 * n], rec[:, : 2 * n], out=zr)
-        ract(zr)
-        o_t[:, 4 * n:] = rec[:, 2 * n:]
-        hh = o_t[:, 3 * n: 4 * n]
-        xp.multiply(o_t[:, 2 * n: 3 * n], rec[:, 2 * n:], out=hh)
-        hh += zx[t, :, 2 * n:]
-        act(hh)
-        zt = o_t[:, n: 2 * n]
-        h_new = zt * (h - hh)  # z * h + (1 - z) * hh
-        h_new += hh
-        if mask is not None:
-            m = mask[t]
-            h_new = m * h_new + (1 - m) * h
-        o_t[:, :n] = h_new
-        h = o_t[:, :n]
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps):
+            hr = h if recurrent_mask is None else h * recurrent_mask
+            xp.matmul(hr, u, out=rec)
+            rec += b
+            o_t = out[t]
+            zr = o_t[:, n: 3 * n]
+            xp.add(zx[t, :, : 2 * n], rec[:, : 2 * n], out=zr)
+            ract(zr)
+            o_t[:, 4 * n:] = rec[:, 2 * n:]
+            hh = o_t[:, 3 * n: 4 * n]
+            xp.multiply(o_t[:, 2 * n: 3 * n], rec[:, 2 * n:], out=hh)
+            hh += zx[t, :, 2 * n:]
+            act(hh)
+            zt = o_t[:, n: 2 * n]
+            h_new = zt * (h - hh)  # z * h + (1 - z) * hh
+            h_new += hh
+            if mask is not None:
+                m = mask[t]
+                h_new = m * h_new + (1 - m) * h
+            o_t[:, :n] = h_new
+            h = o_t[:, :n]
     return out
 
 
@@ -255,27 +259,28 @@ def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation="t
     ut = uv.T
     gh = gv[..., :n]
     dh = xp.zeros((batch, n), dtype=ov.dtype)
-    for t in range(steps - 1, -1, -1):
-        dh += gh[t]
-        if mask is not None:
-            m = mask[t]
-            keep = (1 - m) * dh
-            dh *= m
-        d = dzx[t]
-        xp.multiply(dh, f_z[t], out=d[:, :n])
-        da = d[:, 2 * n:]
-        xp.multiply(dh, f_a[t], out=da)
-        xp.multiply(da, f_r[t], out=d[:, n: 2 * n])
-        dr = drec[t]
-        dr[:, : 2 * n] = d[:, : 2 * n]
-        xp.multiply(da, rs[t], out=dr[:, 2 * n:])
-        dh_prev = dr @ ut
-        if recurrent_mask is not None:
-            dh_prev *= recurrent_mask
-        dh *= zs[t]
-        dh += dh_prev
-        if mask is not None:
-            dh += keep
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps - 1, -1, -1):
+            dh += gh[t]
+            if mask is not None:
+                m = mask[t]
+                keep = (1 - m) * dh
+                dh *= m
+            d = dzx[t]
+            xp.multiply(dh, f_z[t], out=d[:, :n])
+            da = d[:, 2 * n:]
+            xp.multiply(dh, f_a[t], out=da)
+            xp.multiply(da, f_r[t], out=d[:, n: 2 * n])
+            dr = drec[t]
+            dr[:, : 2 * n] = d[:, : 2 * n]
+            xp.multiply(da, rs[t], out=dr[:, 2 * n:])
+            dh_prev = dr @ ut
+            if recurrent_mask is not None:
+                dh_prev *= recurrent_mask
+            dh *= zs[t]
+            dh += dh_prev
+            if mask is not None:
+                dh += keep
     hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
     flat = drec.reshape(-1, 3 * n)
     du = hr.reshape(-1, n).T @ flat
@@ -321,16 +326,17 @@ def _rnn(zx, h0, u, mask=None, recurrent_mask=None, activation="tanh"):
     act, _ = _ACTIVATIONS[activation]
     out = xp.empty(zx.shape, dtype=zx.dtype)
     h = h0
-    for t in range(zx.shape[0]):
-        hr = h if recurrent_mask is None else h * recurrent_mask
-        a = xp.matmul(hr, u, out=out[t])
-        a += zx[t]
-        act(a)
-        if mask is not None:
-            m = mask[t]
-            a *= m
-            a += (1 - m) * h
-        h = a
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(zx.shape[0]):
+            hr = h if recurrent_mask is None else h * recurrent_mask
+            a = xp.matmul(hr, u, out=out[t])
+            a += zx[t]
+            act(a)
+            if mask is not None:
+                m = mask[t]
+                a *= m
+                a += (1 - m) * h
+            h = a
     return out
 
 
@@ -344,18 +350,19 @@ def _rnn_vjp(g, out, zx, h0, u, mask=None, recurrent_mask=None, activation="tanh
     da = xp.empty_like(hs)
     ut = uv.T
     dh = xp.zeros((batch, n), dtype=hs.dtype)
-    for t in range(steps - 1, -1, -1):
-        dh += gv[t]
-        if mask is not None:
-            m = mask[t]
-            keep = (1 - m) * dh
-            dh *= m
-        xp.multiply(dh, deriv[t], out=da[t])
-        dh = da[t] @ ut
-        if recurrent_mask is not None:
-            dh *= recurrent_mask
-        if mask is not None:
-            dh += keep
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps - 1, -1, -1):
+            dh += gv[t]
+            if mask is not None:
+                m = mask[t]
+                keep = (1 - m) * dh
+                dh *= m
+            xp.multiply(dh, deriv[t], out=da[t])
+            dh = da[t] @ ut
+            if recurrent_mask is not None:
+                dh *= recurrent_mask
+            if mask is not None:
+                dh += keep
     hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
     du = hr.reshape(-1, n).T @ da.reshape(-1, n)
     return Tensor(da), Tensor(dh), Tensor(du)

@@ -283,3 +283,27 @@ def test_embedding_mask_zero_is_respected_by_recurrent_and_attention_layers():
     h = embed(tokens)
     _, scores = L.MultiHeadAttention(1, 2)(h, h, return_attention_scores=True)
     assert np.all(scores.numpy()[0, 0, :3, 3:] == 0) and np.all(scores.numpy()[1, 0, :2, 2:] == 0)
+
+
+def test_single_thread_blas_block_restores_the_thread_count():
+    from tapeflow.ops import _blas
+
+    functions = _blas._functions()
+    if not functions:  # no OpenBLAS in this process: the block must simply run
+        with _blas.single_thread():
+            ran = True
+        assert ran
+        return
+    get, set_ = functions
+    before = get()
+    set_(2)
+    try:
+        with _blas.single_thread():
+            assert get() == 1
+        assert get() == 2
+        with pytest.raises(RuntimeError):
+            with _blas.single_thread():
+                raise RuntimeError("restored even on errors")
+        assert get() == 2
+    finally:
+        set_(before)
