@@ -4,8 +4,9 @@ A recurrent layer makes one small product per timestep (``(batch, units) @ (unit
 of work). OpenBLAS splits such products over its thread pool anyway, and the hand-off costs more than the
 product: on a busy machine, where the pool's threads wait for a core, a 64x64x256 product was measured at
 7 ms on two threads against 0.14 ms on one. :func:`single_thread` lowers OpenBLAS's thread count for the
-duration of a ``with`` block and restores it after. It finds OpenBLAS among the libraries the process has loaded (NumPy's
-bundled build included); with any other BLAS (MKL, Accelerate) or array backend it does nothing.
+duration of a ``with`` block and restores it after. It finds OpenBLAS among the libraries the process has
+loaded (NumPy's bundled build included); with any other BLAS (MKL, Accelerate) or array backend it does
+nothing.
 """
 
 from __future__ import annotations
