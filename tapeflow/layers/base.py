@@ -292,7 +292,7 @@ class Layer:
         ...         self.w = self.add_weight("w", (input_shape[-1],), initializer="ones")
         ...     def call(self, x):
         ...         return x * self.w
-        >>> layer = Scale()
+        >>> layer = Scale(name="scale")
         >>> layer([[1.0, 2.0]])
         tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
         >>> [w.name for w in layer.weights]

@@ -126,12 +126,12 @@ class BatchNormalization(_Normalization):
 
     Example:
         >>> import tapeflow as tp
-        >>> bn = tp.layers.BatchNormalization()
+        >>> bn = tp.layers.BatchNormalization(name="bn")
         >>> y = bn(tp.constant([[1.0, 2.0], [3.0, 6.0]]), training=True)
         >>> [round(float(v), 3) for v in tp.mean(y, axis=0)]
         [0.0, 0.0]
         >>> [w.name for w in bn.non_trainable_weights]
-        ['batch_normalization/moving_mean', 'batch_normalization/moving_variance']
+        ['bn/moving_mean', 'bn/moving_variance']
     """
 
     def __init__(
