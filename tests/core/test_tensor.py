@@ -249,7 +249,8 @@ def test_pickle_and_copy_keep_values_not_graphs():
         y = tp.Variable([1.0]) * 2
     for obj in (tp.constant([1.0, 2.0]), v, y):
         back = pickle.loads(pickle.dumps(obj))
-        assert type(back) is type(obj) and back.numpy().tolist() == obj.numpy().tolist() and back._node is None
+        assert type(back) is type(obj) and back._node is None
+        assert back.numpy().tolist() == obj.numpy().tolist()
     w = copy.deepcopy(v)
     assert w.name == "w" and not w.trainable and w is not v
     w.assign([5.0])
