@@ -51,6 +51,7 @@ class Graph:
         self.helper = onnx.helper
         self.nodes = []
         self.initializers = []
+        self.dtype = np.dtype("float32")  # the dtype of the layer being converted: scalars take it
         self._names = set()
 
     def name(self, base: str) -> str:
@@ -68,6 +69,10 @@ class Graph:
         arr = np.ascontiguousarray(np.asarray(array))
         self.initializers.append(self.onnx.numpy_helper.from_array(arr, name))
         return name
+
+    def scalar(self, value, base: str) -> str:
+        """A scalar constant of the current layer's dtype (so float16/64 models stay in their dtype)."""
+        return self.const(np.asarray(value, dtype=self.dtype), base)
 
     def ints(self, values, base: str) -> str:
         """An int64 1-d constant (shapes, axes, pads of operators that take them as inputs)."""
@@ -169,7 +174,7 @@ def _inline(steps):
 
 
 def _trace(specs, steps, sizes):
-    """Run the steps on zeros with the unknown input sizes set to ``sizes``; return each value's shape."""
+    """Run the steps on zeros with the unknown input sizes set to ``sizes``; return each value's array."""
     from tapeflow.layers.base import _no_recording, flatten
 
     values = {
@@ -186,7 +191,7 @@ def _trace(specs, steps, sizes):
             result = step.layer(call_input, training=False)
             for key, value in zip(step.outputs, flatten(result)):
                 values[key] = np.asarray(value)
-    return {k: v.shape for k, v in values.items()}
+    return values
 
 
 def _refill(structure, leaves):
@@ -198,9 +203,14 @@ def _refill(structure, leaves):
 
 
 def _shapes(specs, steps):
-    """Static shapes with None where a size follows the batch or another unknown input size."""
+    """Each value's static shape (None where a size follows the batch or another unknown input size) and
+    dtype."""
     a, b = _trace(specs, steps, 2), _trace(specs, steps, 3)
-    return {k: tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a[k], b[k]))) for k in a}
+    shapes = {
+        k: tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a[k].shape, b[k].shape)))
+        for k in a
+    }
+    return shapes, {k: v.dtype for k, v in a.items()}
 
 
 def export_onnx(model, filepath, opset: int = OPSET) -> None:
@@ -223,7 +233,7 @@ def export_onnx(model, filepath, opset: int = OPSET) -> None:
         raise ValueError(f"`opset` must be at least {OPSET}. Received: opset={opset}")
     specs, steps, outputs = _plan(model)
     steps = _inline(steps)
-    shapes = _shapes(specs, steps)
+    shapes, dtypes = _shapes(specs, steps)
     g = Graph(onnx)
     names = {}
     graph_inputs = []
@@ -232,6 +242,7 @@ def export_onnx(model, filepath, opset: int = OPSET) -> None:
         graph_inputs.append(_value_info(onnx, names[key], dtype, shape))
     for step in steps:
         convert = onnx_layers.converter(step.layer)
+        g.dtype = np.dtype(step.layer.dtype)
         outs = convert(
             g,
             step.layer,
@@ -245,7 +256,7 @@ def export_onnx(model, filepath, opset: int = OPSET) -> None:
     for i, key in enumerate(outputs):
         final = g.name(f"output_{i}")
         g.nodes.append(g.helper.make_node("Identity", [names[key]], [final], name=g.name(f"{final}#")))
-        graph_outputs.append(_value_info(onnx, final, np.dtype(model.dtype), shapes[key]))
+        graph_outputs.append(_value_info(onnx, final, dtypes[key], shapes[key]))
     graph = g.helper.make_graph(g.nodes, model.name, graph_inputs, graph_outputs, g.initializers)
     proto = g.helper.make_model(
         graph, producer_name="tapeflow", opset_imports=[g.helper.make_opsetid("", opset)]

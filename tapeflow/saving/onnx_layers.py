@@ -24,17 +24,17 @@ import numpy as np
 
 
 def _gelu(g, x, base, approximate):
-    half = g.const(np.float32(0.5), f"{base}/half")
-    one = g.const(np.float32(1.0), f"{base}/one")
+    half = g.scalar(0.5, f"{base}/half")
+    one = g.scalar(1.0, f"{base}/one")
     if approximate:
-        c = g.const(np.float32(np.sqrt(2.0 / np.pi)), f"{base}/c")
-        k = g.const(np.float32(0.044715), f"{base}/k")
+        c = g.scalar(np.sqrt(2.0 / np.pi), f"{base}/c")
+        k = g.scalar(0.044715, f"{base}/k")
         cube = g.op("Mul", [g.op("Mul", [x, x], base), x], base)
         inner = g.op("Mul", [c, g.op("Add", [x, g.op("Mul", [k, cube], base)], base)], base)
         return g.op(
             "Mul", [g.op("Mul", [half, x], base), g.op("Add", [one, g.op("Tanh", [inner], base)], base)], base
         )
-    root2 = g.const(np.float32(np.sqrt(2.0)), f"{base}/sqrt2")
+    root2 = g.scalar(np.sqrt(2.0), f"{base}/sqrt2")
     erf = g.op("Erf", [g.op("Div", [x, root2], base)], base)
     return g.op("Mul", [g.op("Mul", [half, x], base), g.op("Add", [one, erf], base)], base)
 
@@ -125,9 +125,8 @@ def _param(layer, var, shape):
 def batch_normalization(g, layer, inputs, in_shapes, out_shapes):
     n, shape = layer.name, layer._broadcast
     mean = g.const(layer.moving_mean.numpy().reshape(shape), f"{n}/moving_mean")
-    std = g.const(
-        np.sqrt(layer.moving_variance.numpy().reshape(shape) + np.float32(layer.epsilon)), f"{n}/std"
-    )
+    var = layer.moving_variance.numpy().reshape(shape)
+    std = g.const(np.sqrt(var + var.dtype.type(layer.epsilon)), f"{n}/std")  # in the layer's dtype, as it is
     y = g.op("Div", [g.op("Sub", [inputs[0], mean], n), std], n)
     return [_affine(g, layer, y)]
 
@@ -151,7 +150,7 @@ def layer_normalization(g, layer, inputs, in_shapes, out_shapes):
     mean = g.op("ReduceMean", inputs, n, axes=axes, keepdims=1)
     centered = g.op("Sub", [inputs[0], mean], n)
     var = g.op("ReduceMean", [g.op("Mul", [centered, centered], n)], n, axes=axes, keepdims=1)
-    eps = g.const(np.asarray(layer.epsilon, dtype=np.float32), f"{n}/epsilon")
+    eps = g.scalar(layer.epsilon, f"{n}/epsilon")
     y = g.op("Div", [centered, g.op("Sqrt", [g.op("Add", [var, eps], n)], n)], n)
     return [_affine(g, layer, y)]
 
@@ -163,7 +162,7 @@ def normalization(g, layer, inputs, in_shapes, out_shapes):
     if layer.invert:
         std = g.const(np.sqrt(var), f"{n}/std")
         return [g.op("Add", [g.op("Mul", [inputs[0], std], n), mean], n)]
-    std = g.const(np.maximum(np.sqrt(var), np.float32(1e-7)).astype(var.dtype), f"{n}/std")
+    std = g.const(np.maximum(np.sqrt(var), var.dtype.type(1e-7)), f"{n}/std")
     return [g.op("Div", [g.op("Sub", [inputs[0], mean], n), std], n)]
 
 
@@ -181,7 +180,7 @@ def _fold(op):
 
 def average(g, layer, inputs, in_shapes, out_shapes):
     total = _fold("Add")(g, layer, inputs, in_shapes, out_shapes)[0]
-    return [g.op("Div", [total, g.const(np.float32(len(inputs)), f"{layer.name}/n")], layer.name)]
+    return [g.op("Div", [total, g.scalar(len(inputs), f"{layer.name}/n")], layer.name)]
 
 
 def subtract(g, layer, inputs, in_shapes, out_shapes):
@@ -466,7 +465,7 @@ def bidirectional(g, layer, inputs, in_shapes, out_shapes):
     if layer.merge_mode == "concat":
         return [g.op("Concat", [y_f, y_b], n, axis=-1)]
     if layer.merge_mode == "ave":
-        half = g.const(np.float32(0.5), f"{n}/half")
+        half = g.scalar(0.5, f"{n}/half")
         return [g.op("Mul", [g.op("Add", [y_f, y_b], n), half], n)]
     return [g.op({"sum": "Add", "mul": "Mul"}[layer.merge_mode], [y_f, y_b], n)]
 

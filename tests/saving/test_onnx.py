@@ -205,3 +205,14 @@ def test_missing_onnx_package_gives_an_install_hint(tmp_path, monkeypatch):
     model = tp.Sequential([tp.Input(shape=(3,)), L.Dense(2)])
     with pytest.raises(ImportError, match=r"pip install 'tapeflow\[onnx\]'"):
         model.export(tmp_path / "m.onnx")
+
+
+def test_float64_models_export_in_float64(tmp_path):
+    inp = tp.Input(shape=(5,), dtype="float64")
+    h = L.Dense(6, activation="softplus", dtype="float64")(inp)  # (onnxruntime has no float64 Erf for gelu)
+    h = L.LayerNormalization(dtype="float64")(h)
+    h = L.Average(dtype="float64")([h, L.Dense(6, dtype="float64")(h)])
+    model = tp.Model(inp, L.BatchNormalization(dtype="float64")(h))
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    assert model.predict(x, verbose=0).dtype == np.float64
+    _agrees(model, x, tmp_path / "f64.onnx", atol=1e-12)
