@@ -172,6 +172,7 @@ def squared_hinge(y_true, y_pred):
 
 # --- classes ----------------------------------------------------------------------------------------------
 REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean", "mean_with_sample_weight")
+_MEANS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
 class Loss:
@@ -198,8 +199,16 @@ class Loss:
         return type(self).fn(y_true, y_pred, **self._fn_kwargs)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None and self.reduction in _MEANS:
+            mean = self._fused_mean(y_true, y_pred)
+            if mean is not None:
+                return mean
         values = self.call(y_true, y_pred)
         return reduce_weighted(values, sample_weight, self.reduction)
+
+    def _fused_mean(self, y_true, y_pred):
+        """The unweighted mean loss as one fused op, or None where there is none (override)."""
+        return None
 
     def get_config(self):
         return {"reduction": self.reduction, "name": self.name, **self._fn_kwargs}
@@ -220,7 +229,7 @@ def reduce_weighted(values, sample_weight, reduction):
         values = values * sw
     if reduction == "none":
         return values
-    if sample_weight is None and reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight"):
+    if sample_weight is None and reduction in _MEANS:
         return ops.mean(values)  # one op (the common case of fit)
     total = ops.sum(values)
     if reduction == "sum":
@@ -277,6 +286,18 @@ SparseCategoricalCrossentropy = _loss_class(
     "Cross-entropy of integer labels against probabilities or (``from_logits=True``) logits.",
     (("from_logits", False), ("axis", -1)),
 )
+
+
+def _sparse_fused_mean(self, y_true, y_pred):
+    # on logits along the last axis, the loss and its mean are one op (what fit runs every step)
+    opts = self._fn_kwargs
+    if not opts["from_logits"] or not isinstance(y_pred, Tensor) or opts["axis"] not in (-1, y_pred.ndim - 1):
+        return None
+    labels = y_true._value if isinstance(y_true, Tensor) else y_true
+    return fused.sparse_softmax_cross_entropy(labels, y_pred, mean=True)
+
+
+SparseCategoricalCrossentropy._fused_mean = _sparse_fused_mean
 KLDivergence = _loss_class(
     "KLDivergence", kl_divergence, "Kullback-Leibler divergence ``KL(y_true || y_pred)``."
 )

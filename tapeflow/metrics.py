@@ -100,6 +100,11 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values, sample_weight=None):
+        if isinstance(values, float) and (sample_weight is None or isinstance(sample_weight, (int, float))):
+            w = 1.0 if sample_weight is None else float(sample_weight)  # the loss tracker's case, every step
+            self.total += values * w
+            self.count += w
+            return
         v = (
             np.asarray(_np(values), dtype=np.float64).reshape(-1)
             if not isinstance(values, float)

@@ -172,15 +172,16 @@ def _pick(z, lab):
     return xp.take_along_axis(z, lab[..., None], axis=-1)[..., 0]
 
 
-def _sparse_xent(labels, logits):
+def _sparse_xent(labels, logits, mean=False):
     lab = _labels_index(labels, logits)
     z = logits - xp.max(logits, axis=-1, keepdims=True)
     picked = _pick(z, lab)
     xp.exp(z, out=z)
-    return xp.log(xp.sum(z, axis=-1)) - picked
+    losses = xp.log(xp.sum(z, axis=-1)) - picked
+    return xp.mean(losses) if mean else losses
 
 
-def _sparse_xent_grad(g, out, labels, logits):
+def _sparse_xent_grad(g, out, labels, logits, mean=False):
     raw = labels._value if hasattr(labels, "_value") else labels
     lv = logits._value
     # the forward pass validated the labels; here they only need the same shape and integer type
@@ -194,7 +195,10 @@ def _sparse_xent_grad(g, out, labels, logits):
             p[xp.arange(p.shape[0]), lab] -= 1
         else:
             xp.put_along_axis(p, lab[..., None], xp.take_along_axis(p, lab[..., None], axis=-1) - 1, axis=-1)
-        p *= g._value[..., None]
+        if mean:
+            p *= g._value / max(lab.size, 1)
+        else:
+            p *= g._value[..., None]
         return wrap(p)
     from tapeflow.creation import one_hot
     from tapeflow.ops.elementwise import cast
@@ -202,20 +206,27 @@ def _sparse_xent_grad(g, out, labels, logits):
     from tapeflow.ops.shape import expand_dims
 
     onehot = cast(one_hot(lab, logits.shape[-1]), logits.dtype)
+    if mean:
+        return (softmax(logits) - onehot) * (g / max(lab.size, 1))
     return (softmax(logits) - onehot) * expand_dims(g, -1)
 
 
 sparse_softmax_cross_entropy_op = defop("sparse_softmax_cross_entropy", _sparse_xent, None, _sparse_xent_grad)
 
 
-def sparse_softmax_cross_entropy(labels, logits):
+def sparse_softmax_cross_entropy(labels, logits, mean=False):
     """Per-sample cross-entropy of integer ``labels`` against unnormalized ``logits`` (stable for any logits).
 
     Formula:
         ``loss = logsumexp(logits) - logits[label]``; gradient ``softmax(logits) - one_hot(label)``.
 
+    Args:
+        labels: integer class indices.
+        logits: unnormalized scores, classes on the last axis.
+        mean: return the mean over all samples (a scalar) instead of each sample's loss; one op either way.
+
     Shape:
-        ``labels (...,)`` or ``(..., 1)``, ``logits (..., classes) -> (...,)``.
+        ``labels (...,)`` or ``(..., 1)``, ``logits (..., classes) -> (...,)`` (``()`` with ``mean=True``).
 
     Raises:
         ValueError: for labels outside ``[0, classes)``, naming the bad label.
@@ -226,7 +237,7 @@ def sparse_softmax_cross_entropy(labels, logits):
         >>> [round(float(v), 4) for v in loss]
         [0.0, 0.6931]
     """
-    return sparse_softmax_cross_entropy_op(labels, logits)
+    return sparse_softmax_cross_entropy_op(labels, logits, mean=bool(mean))
 
 
 __all__ = ["dense", "sparse_softmax_cross_entropy", "DENSE_ACTIVATIONS"]

@@ -62,6 +62,13 @@ CASES = [
     ),
     OpCase(
         "sparse_softmax_cross_entropy",
+        lambda labels, logits: fused.sparse_softmax_cross_entropy(labels, logits, mean=True),
+        lambda labels, logits: _xent_ref(labels, logits).mean(),
+        lambda rng: [rng.integers(0, 5, 6), rng.standard_normal((6, 5)) * 3],
+        name="mean",
+    ),
+    OpCase(
+        "sparse_softmax_cross_entropy",
         lambda labels, logits: fused.sparse_softmax_cross_entropy(labels, logits),
         _xent_ref,
         lambda rng: [rng.integers(0, 5, 6), rng.standard_normal((6, 5)) * 3],
