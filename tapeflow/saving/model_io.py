@@ -385,9 +385,9 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
             compile_from_config(model, config["compile"], custom_objects, what)
         except (UnsafeFileError, FileFormatError):
             raise
-        except (ValueError, TypeError, KeyError) as e:
-            raise FileFormatError(f"{what}: the compile settings cannot be restored: {type(e).__name__}: {e}"
-                                  ) from None
+        except Exception as e:  # as for the architecture: any complaint about file data means "refused"
+            raise FileFormatError(f"{what}: the compile settings cannot be restored: {type(e).__name__}: "
+                                  f"{e}") from e
         if OPTIMIZER in members:
             state, _ = safetensors_io.loads(members[OPTIMIZER], f"{what}: {OPTIMIZER}")
             restore_optimizer(model.optimizer, model, state, f"{what}: {OPTIMIZER}")
