@@ -193,12 +193,13 @@ def _read_member(zf, info, what) -> bytes:
     return data
 
 
-def read_archive(path, limits: Limits | None = None) -> dict:
+def read_archive(path, limits: Limits | None = None, skip=()) -> dict:
     """Read and check a ``.tapeflow`` archive: member name -> bytes (``metadata.json`` parsed to a dict).
 
     Args:
         path: the archive.
         limits: size limits (default :data:`DEFAULT_LIMITS`).
+        skip: member names to check but not read (absent from the result).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -215,7 +216,7 @@ def read_archive(path, limits: Limits | None = None) -> dict:
             with zipfile.ZipFile(f) as zf:
                 infos = zf.infolist()
                 _check_infos(infos, limits, what)
-                members = {i.filename: _read_member(zf, i, what) for i in infos}
+                members = {i.filename: _read_member(zf, i, what) for i in infos if i.filename not in skip}
         except FileFormatError:
             raise
         except Exception as e:  # zipfile raises a zoo of types on hostile bytes; all mean "corrupt"

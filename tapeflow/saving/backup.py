@@ -102,10 +102,12 @@ class BackupAndRestore(Callback):
         if members["metadata.json"]["kind"] != "backup" or "training_state.json" not in members:
             raise FileFormatError(f"{what} is not a training backup")
         state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json")
-        weights, _ = safetensors_io.loads(members[model_io.WEIGHTS], f"{what}: {model_io.WEIGHTS}")
+        weights, _ = safetensors_io.loads(members[model_io.WEIGHTS], f"{what}: {model_io.WEIGHTS}",
+                                          copy=False)
         model_io.check_and_assign(model.weights, weights, f"{what}: {model_io.WEIGHTS}")
         if model_io.OPTIMIZER in members:
-            slots, _ = safetensors_io.loads(members[model_io.OPTIMIZER], f"{what}: {model_io.OPTIMIZER}")
+            slots, _ = safetensors_io.loads(members[model_io.OPTIMIZER], f"{what}: {model_io.OPTIMIZER}",
+                                            copy=False)
             model_io.restore_optimizer(model.optimizer, model, slots, f"{what}: {model_io.OPTIMIZER}")
         if isinstance(state.get("learning_rate"), float):
             model.optimizer.learning_rate = state["learning_rate"]

@@ -352,7 +352,7 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise FileFormatError(f"{what}: config.json has no 'model' entry")
     check_config(config, custom_objects, what, limits)
-    weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}")
+    weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
     rng = random.generator().bit_generator.state  # building draws initial weights: leave the stream as it was
     try:
         # the architecture may not create more weight bytes than the file holds: absurd sizes are refused
@@ -389,7 +389,7 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
             raise FileFormatError(f"{what}: the compile settings cannot be restored: {type(e).__name__}: "
                                   f"{e}") from e
         if OPTIMIZER in members:
-            state, _ = safetensors_io.loads(members[OPTIMIZER], f"{what}: {OPTIMIZER}")
+            state, _ = safetensors_io.loads(members[OPTIMIZER], f"{what}: {OPTIMIZER}", copy=False)
             restore_optimizer(model.optimizer, model, state, f"{what}: {OPTIMIZER}")
     return model
 
@@ -418,7 +418,7 @@ def load_model(filepath, custom_objects=None, compile=True, limits=None):
     if os.fspath(filepath).endswith(".safetensors"):
         raise FileFormatError(f"{what} holds weights only (safetensors); build the model and call "
                               f"model.load_weights()")
-    members = archive.read_archive(filepath, limits)
+    members = archive.read_archive(filepath, limits, skip=() if compile else (OPTIMIZER,))
     kind = members["metadata.json"]["kind"]
     if kind == "weights":
         raise FileFormatError(f"{what} holds weights only; build the model and call model.load_weights()")
@@ -463,12 +463,12 @@ def load_weights(model, filepath, limits=None) -> None:
     what = repr(filepath)
     limits = limits or archive.DEFAULT_LIMITS
     if filepath.endswith(".safetensors"):
-        arrays = safetensors_io.load_file(filepath, max_bytes=limits.max_member_bytes)
+        arrays = safetensors_io.load_file(filepath, max_bytes=limits.max_member_bytes, copy=False)
     else:
         members = archive.read_archive(filepath, limits)
         if WEIGHTS not in members:
             raise FileFormatError(f"{what} holds no weights")
-        arrays, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}")
+        arrays, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
         what = f"{what}: {WEIGHTS}"
     check_and_assign(model.weights, arrays, what)
 

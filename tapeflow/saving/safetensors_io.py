@@ -169,12 +169,14 @@ def _check_entry(name, entry, what):
     return dtype, tuple(shape), offsets
 
 
-def loads(data, what: str = "safetensors data") -> tuple[dict, dict]:
+def loads(data, what: str = "safetensors data", copy: bool = True) -> tuple[dict, dict]:
     """Parse safetensors bytes into ``(arrays, metadata)``, refusing anything malformed.
 
     Args:
         data: the file's bytes (``bytes``, ``bytearray`` or ``memoryview``).
         what: how error messages name the data (e.g. the file path).
+        copy: return writable arrays of their own; False returns read-only views into ``data`` where the
+            byte order allows (for callers that copy anyway, such as ``Variable.assign``).
 
     Returns:
         ``(arrays, metadata)``: a dict of name -> writable NumPy array (native byte order) in file order, and
@@ -211,7 +213,8 @@ def loads(data, what: str = "safetensors data") -> tuple[dict, dict]:
     arrays = {}
     for name, dtype, shape, (begin, end) in entries:
         arr = np.frombuffer(buffer[begin:end], dtype=dtype).reshape(shape)
-        arrays[name] = arr.astype(dtype.newbyteorder("="), copy=True)
+        native = dtype.newbyteorder("=")
+        arrays[name] = arr.astype(native, copy=True) if copy or not arr.dtype.isnative else arr
     return arrays, metadata
 
 
@@ -221,8 +224,9 @@ def save_file(path, tensors: dict, metadata: dict | None = None) -> None:
         write(f, tensors, metadata)
 
 
-def load_file(path, max_bytes: int = 8 * 2**30, with_metadata: bool = False):
-    """Read a ``.safetensors`` file: name -> array (and the metadata dict if ``with_metadata``).
+def load_file(path, max_bytes: int = 8 * 2**30, with_metadata: bool = False, copy: bool = True):
+    """Read a ``.safetensors`` file: name -> array (and the metadata dict if ``with_metadata``; ``copy`` as
+    for :func:`loads`).
 
     Raises:
         FileFormatError: if the file is malformed, larger than ``max_bytes`` or not a regular file.
@@ -235,5 +239,5 @@ def load_file(path, max_bytes: int = 8 * 2**30, with_metadata: bool = False):
         if info.st_size > max_bytes:
             raise FileFormatError(f"{what}: {info.st_size} bytes (limit {max_bytes})")
         data = f.read(max_bytes + 1)
-    arrays, metadata = loads(data, what)
+    arrays, metadata = loads(data, what, copy=copy)
     return (arrays, metadata) if with_metadata else arrays

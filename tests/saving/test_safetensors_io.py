@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+import tapeflow as tp
+
 from tapeflow.saving import safetensors_io as st
 from tapeflow.saving.errors import FileFormatError
 
@@ -118,3 +120,13 @@ def test_hostile_safetensors_are_refused_with_a_clear_error(blob, match):
     with pytest.raises(FileFormatError, match=match) as info:
         st.loads(blob, what="'evil.safetensors'")
     assert str(info.value).startswith("'evil.safetensors'")
+
+
+def test_views_without_copy_and_loaded_weights_own_their_memory(tmp_path):
+    blob = st.dumps({"w": np.arange(6, dtype="float32")})
+    view = st.loads(blob, copy=False)[0]["w"]
+    assert not view.flags.writeable and not view.flags.owndata
+    model = tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(2)])
+    model.save_weights(tmp_path / "w.safetensors")
+    model.load_weights(tmp_path / "w.safetensors")
+    assert all(w._value.flags.writeable and w._value.flags.owndata for w in model.weights)
