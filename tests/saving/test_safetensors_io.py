@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import tapeflow as tp
-
 from tapeflow.saving import safetensors_io as st
 from tapeflow.saving.errors import FileFormatError
 
