@@ -19,6 +19,7 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import random as _random
+from tapeflow._catalog import Catalog, Configurable
 from tapeflow.dtypes import as_dtype, floatx
 
 
@@ -33,18 +34,11 @@ def compute_fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``init(shape, dtype=None)`` returns a backend array."""
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 class _Seeded(Initializer):
@@ -284,6 +278,7 @@ _CLASSES = {
         Identity,
     )
 }
+_CATALOG = Catalog("initializer", _CLASSES.values())
 _NAMES = {
     "zeros": Zeros,
     "ones": Ones,
@@ -327,24 +322,13 @@ def get(identifier):
 
 
 def serialize(initializer) -> dict:
-    """A JSON-ready ``{"class_name", "config"}`` for a built-in initializer."""
-    name = type(initializer).__name__
-    if name not in _CLASSES:
-        raise ValueError(f"Cannot serialize initializer {initializer!r}: not a built-in tapeflow initializer")
-    return {"class_name": name, "config": initializer.get_config()}
+    """``{"class_name", "config"}`` (JSON data) for a built-in initializer."""
+    return _CATALOG.serialize(initializer)
 
 
 def deserialize(config, custom_objects=None):
-    """The initializer described by ``serialize``'s output.
-
-    Raises:
-        ValueError: for an unknown class name.
-    """
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown initializer class {name!r}. Choose one of {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}))
+    """The initializer described by :func:`serialize`'s output (unknown class names are refused)."""
+    return _CATALOG.deserialize(config, custom_objects)
 
 
 # TensorFlow's lower-case function-style aliases

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from tapeflow import ops
+from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
 from tapeflow.errors import ShapeError
 from tapeflow.ops import fused
@@ -175,7 +176,7 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean", "mean_with_sample_we
 _MEANS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
-class Loss:
+class Loss(Configurable):
     """Base class: ``loss(y_true, y_pred, sample_weight=None)`` returns the reduced loss.
 
     Args:
@@ -212,10 +213,6 @@ class Loss:
 
     def get_config(self):
         return {"reduction": self.reduction, "name": self.name, **self._fn_kwargs}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def reduce_weighted(values, sample_weight, reduction):
@@ -327,6 +324,7 @@ _CLASSES = {
         SquaredHinge,
     )
 }
+_CATALOG = Catalog("loss", _CLASSES.values())
 _NAMES = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -392,20 +390,13 @@ def get(identifier):
 
 
 def serialize(loss) -> dict:
-    """``{"class_name", "config"}`` for a built-in loss."""
-    name = type(loss).__name__
-    if name not in _CLASSES:
-        raise ValueError(f"Cannot serialize loss {loss!r}: not a built-in tapeflow loss")
-    return {"class_name": name, "config": loss.get_config()}
+    """``{"class_name", "config"}`` (JSON data) for a built-in loss."""
+    return _CATALOG.serialize(loss)
 
 
 def deserialize(config, custom_objects=None):
-    """The loss described by :func:`serialize`'s output."""
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown loss class {name!r}. Choose one of {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}))
+    """The loss described by :func:`serialize`'s output (unknown class names are refused)."""
+    return _CATALOG.deserialize(config, custom_objects)
 
 
 __all__ = [

@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 
+from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
 
 
@@ -40,7 +41,7 @@ def _per_sample(values):
     return values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 else values
 
 
-class Metric:
+class Metric(Configurable):
     """Base class of metrics.
 
     Args:
@@ -75,10 +76,6 @@ class Metric:
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
@@ -509,6 +506,7 @@ _CLASSES = {
         R2Score,
     )
 }
+_CATALOG = Catalog("metric", _CLASSES.values())
 _NAMES = {
     "accuracy": Accuracy,
     "acc": Accuracy,
@@ -556,20 +554,13 @@ def get(identifier):
 
 
 def serialize(metric) -> dict:
-    """``{"class_name", "config"}`` for a built-in metric."""
-    name = type(metric).__name__
-    if name not in _CLASSES:
-        raise ValueError(f"Cannot serialize metric {metric!r}: not a built-in tapeflow metric")
-    return {"class_name": name, "config": metric.get_config()}
+    """``{"class_name", "config"}`` (JSON data) for a built-in metric."""
+    return _CATALOG.serialize(metric)
 
 
 def deserialize(config, custom_objects=None):
-    """The metric described by :func:`serialize`'s output."""
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown metric class {name!r}. Choose one of {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}))
+    """The metric described by :func:`serialize`'s output (unknown class names are refused)."""
+    return _CATALOG.deserialize(config, custom_objects)
 
 
 __all__ = [

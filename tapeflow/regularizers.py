@@ -10,20 +10,14 @@ Example:
 from __future__ import annotations
 
 from tapeflow import ops
+from tapeflow._catalog import Catalog, Configurable
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``reg(weight)`` returns a scalar penalty tensor."""
 
     def __call__(self, x):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _check(name, value):
@@ -92,6 +86,7 @@ def l1_l2(l1=0.01, l2=0.01):  # noqa: E741
 
 
 _CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
+_CATALOG = Catalog("regularizer", _CLASSES.values())
 _NAMES = {"l1": L1, "l2": L2, "l1_l2": L1L2}
 
 
@@ -115,23 +110,12 @@ def get(identifier):
 
 def serialize(regularizer):
     """A JSON-ready ``{"class_name", "config"}`` (None stays None)."""
-    if regularizer is None:
-        return None
-    name = type(regularizer).__name__
-    if name not in _CLASSES:
-        raise ValueError(f"Cannot serialize regularizer {regularizer!r}: not a built-in tapeflow regularizer")
-    return {"class_name": name, "config": regularizer.get_config()}
+    return None if regularizer is None else _CATALOG.serialize(regularizer)
 
 
 def deserialize(config, custom_objects=None):
-    """The regularizer described by ``serialize``'s output."""
-    if config is None:
-        return None
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer class {name!r}. Choose one of {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}))
+    """The regularizer described by :func:`serialize`'s output (unknown class names are refused)."""
+    return None if config is None else _CATALOG.deserialize(config, custom_objects)
 
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]

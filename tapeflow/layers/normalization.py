@@ -21,16 +21,18 @@ def _axes(axis, ndim, layer):
 
 
 class _Normalization(Layer):
+    """Shared by both: the normalized axes, epsilon, and the learned scale (gamma) and shift (beta)."""
+
     def __init__(
         self,
-        axis,
-        epsilon,
-        center,
-        scale,
-        beta_initializer,
-        gamma_initializer,
-        beta_regularizer,
-        gamma_regularizer,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -139,27 +141,11 @@ class BatchNormalization(_Normalization):
         axis=-1,
         momentum=0.99,
         epsilon=1e-3,
-        center=True,
-        scale=True,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
         moving_mean_initializer="zeros",
         moving_variance_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
         **kwargs,
     ):
-        super().__init__(
-            axis,
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            **kwargs,
-        )
+        super().__init__(axis=axis, epsilon=epsilon, **kwargs)  # center, scale, beta_/gamma_ options
         if not 0 <= momentum <= 1:
             raise ValueError(f"`momentum` must be in [0, 1]. Received: momentum={momentum}")
         self.momentum = float(momentum)
@@ -229,30 +215,6 @@ class LayerNormalization(_Normalization):
         >>> [round(float(v), 4) for v in y[0]]
         [-0.9995, 0.9995]
     """
-
-    def __init__(
-        self,
-        axis=-1,
-        epsilon=1e-3,
-        center=True,
-        scale=True,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            axis,
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            **kwargs,
-        )
 
     def build(self, input_shape):
         self._build_params(input_shape)

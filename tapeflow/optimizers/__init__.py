@@ -6,6 +6,7 @@ Example:
     <Adam learning_rate=0.001 iterations=0>
 """
 
+from tapeflow._catalog import Catalog
 from tapeflow.optimizers import schedules
 from tapeflow.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from tapeflow.optimizers.base import Optimizer
@@ -14,6 +15,7 @@ from tapeflow.optimizers.sgd import SGD
 
 _CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam)}
 _NAMES = {name.lower(): cls for name, cls in _CLASSES.items()}
+_CATALOG = Catalog("optimizer", _CLASSES.values())
 
 
 def get(identifier):
@@ -38,19 +40,12 @@ def get(identifier):
 
 def serialize(optimizer) -> dict:
     """``{"class_name", "config"}`` (JSON data) for a built-in optimizer."""
-    name = type(optimizer).__name__
-    if name not in _CLASSES:
-        raise ValueError(f"Cannot serialize optimizer {optimizer!r}: not a built-in tapeflow optimizer")
-    return {"class_name": name, "config": optimizer.get_config()}
+    return _CATALOG.serialize(optimizer)
 
 
 def deserialize(config, custom_objects=None):
     """The optimizer described by :func:`serialize`'s output (unknown class names are refused)."""
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown optimizer class {name!r}. Choose one of {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}), custom_objects)
+    return _CATALOG.deserialize(config, custom_objects, nested=True)
 
 
 __all__ = ["Optimizer", "get", "serialize", "deserialize", "schedules", *_CLASSES]

@@ -14,19 +14,14 @@ from __future__ import annotations
 import bisect
 import math
 
+from tapeflow._catalog import Catalog, Configurable
 
-class LearningRateSchedule:
+
+class LearningRateSchedule(Configurable):
     """Base class: ``__call__(step) -> float`` and a JSON ``get_config``."""
 
     def __call__(self, step):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _positive(name, value):
@@ -35,8 +30,8 @@ def _positive(name, value):
     return value
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (integer division if ``staircase``)."""
+class _RateDecay(LearningRateSchedule):
+    """Shared by the decays of ``decay_rate`` per ``decay_steps`` (the ratio floored if ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         self.initial_learning_rate = float(initial_learning_rate)
@@ -44,11 +39,9 @@ class ExponentialDecay(LearningRateSchedule):
         self.decay_rate = float(decay_rate)
         self.staircase = bool(staircase)
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate**p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {
@@ -59,9 +52,15 @@ class ExponentialDecay(LearningRateSchedule):
         }
 
 
+class ExponentialDecay(_RateDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (integer division if ``staircase``)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
 class PiecewiseConstantDecay(LearningRateSchedule):
-    """``values[i]`` for ``boundaries[i-1] < step <= boundaries[i]`` (``len(values) == len(boundaries) +
-    1``)."""
+    """``values[i]`` where ``boundaries[i-1] < step <= boundaries[i]`` (one more value than boundaries)."""
 
     def __init__(self, boundaries, values):
         if len(values) != len(boundaries) + 1:
@@ -78,28 +77,11 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored ratio if ``staircase``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = float(decay_rate)
-        self.staircase = bool(staircase)
-
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-        }
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class PolynomialDecay(LearningRateSchedule):
@@ -220,23 +202,17 @@ _CLASSES = {
         CosineDecayRestarts,
     )
 }
+_CATALOG = Catalog("schedule", _CLASSES.values())
 
 
 def serialize(schedule) -> dict:
-    """``{"class_name", "config"}`` for a built-in schedule."""
-    name = type(schedule).__name__
-    if name not in _CLASSES:
-        raise ValueError(f"Cannot serialize schedule {schedule!r}: not a built-in tapeflow schedule")
-    return {"class_name": name, "config": schedule.get_config()}
+    """``{"class_name", "config"}`` (JSON data) for a built-in schedule."""
+    return _CATALOG.serialize(schedule)
 
 
 def deserialize(config, custom_objects=None):
-    """The schedule described by :func:`serialize`'s output."""
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown schedule class {name!r}. Choose one of {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}))
+    """The schedule described by :func:`serialize`'s output (unknown class names are refused)."""
+    return _CATALOG.deserialize(config, custom_objects)
 
 
 __all__ = ["LearningRateSchedule", "serialize", "deserialize", *_CLASSES]
