@@ -56,7 +56,16 @@ class Op:
         REGISTRY[name] = self
 
     def __call__(self, *args, **params):
-        if not params and len(args) == 2:
+        n = len(args)
+        if n == 1 and args[0].__class__ is Tensor:  # the unary hot path: relu(x), sum(x, axis=1), ...
+            a = args[0]
+            va = a._value
+            try:
+                out = self.forward(va, **params)
+            except (ValueError, IndexError, TypeError) as e:
+                raise self._error(e, (va,), params) from e
+            return self._output(out, args, (va,), params or None, a._node is not None)
+        if n == 2 and not params:
             return self.call2(*args)
         return self._general(*args, **params)
 

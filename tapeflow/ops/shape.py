@@ -13,10 +13,10 @@ xp = B.xp
 
 def infer_shape(shape, size, op_name="reshape"):
     """Resolve one -1/None in ``shape`` for an array of ``size`` elements; explain what does not fit."""
-    from tapeflow.errors import ShapeError
-
     if isinstance(shape, int):
         shape = (shape,)
+    if None not in shape and (not shape or min(shape) >= 0) and math.prod(shape) == size:  # nothing to infer
+        return tuple(shape)
     shape = tuple(-1 if d is None else int(d) for d in shape)
     unknown = [i for i, d in enumerate(shape) if d == -1]
     if len(unknown) > 1:
