@@ -193,3 +193,19 @@ def test_scikit_learn_estimator_checks(kind):
     failed = {r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"}
     assert not failed, failed
     assert sum(r["status"] == "passed" for r in results) > 50
+
+
+def test_binary_classifier_with_one_sigmoid_unit():
+    def build(n_features_in):
+        model = tp.Sequential([tp.Input(shape=(n_features_in,)), L.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=tp.optimizers.Adam(0.05), loss="binary_crossentropy")
+        return model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype("float32")
+    y = np.where(x[:, 0] > 0, "yes", "no")
+    clf = tp.wrappers.SKLearnClassifier(build, epochs=40, random_state=0).fit(x, y)
+    proba = clf.predict_proba(x)
+    assert proba.shape == (100, 2)
+    np.testing.assert_allclose(proba[:, 1], clf.model_.predict(x, verbose=0)[:, 0], rtol=1e-6)
+    assert clf.score(x, y) > 0.9
