@@ -18,6 +18,8 @@ def infer_shape(shape, size, op_name="reshape"):
     if None not in shape and (not shape or min(shape) >= 0) and math.prod(shape) == size:  # nothing to infer
         return tuple(shape)
     shape = tuple(-1 if d is None else int(d) for d in shape)
+    if any(d < -1 for d in shape):
+        raise ShapeError(f"{op_name}: dimensions must be non-negative (or one -1/None); got shape {shape}")
     unknown = [i for i, d in enumerate(shape) if d == -1]
     if len(unknown) > 1:
         raise ShapeError(f"{op_name}: only one dimension can be inferred (-1 or None); got shape {shape}")
