@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+import traceback
 import zlib
 
 import numpy as np
@@ -217,6 +219,7 @@ def _reset_world_for_tests():
 
 
 _installed_hook = None
+ABORT_GRACE_S = 0.5  # time for the launcher to forward the failing rank's message before the abort
 
 
 def install_abort_on_error(comm: Communicator) -> None:
@@ -232,13 +235,21 @@ def install_abort_on_error(comm: Communicator) -> None:
 
     def hook(exc_type, exc, tb):
         try:
-            sys.stderr.write(f"[tapeflow.distributed] rank {comm.rank} of {comm.size} failed:\n")
-            previous(exc_type, exc, tb)
+            if previous is sys.__excepthook__:
+                # One write, then a pause before the abort: launchers forward a rank's output
+                # asynchronously, and an abort right after a traceback printed line by line can cut it.
+                text = "".join(traceback.format_exception(exc_type, exc, tb))
+                sys.stderr.write(f"[tapeflow.distributed] rank {comm.rank} of {comm.size} failed:\n{text}")
+            else:
+                sys.stderr.write(f"[tapeflow.distributed] rank {comm.rank} of {comm.size} failed:\n")
+                previous(exc_type, exc, tb)
             if not issubclass(exc_type, KeyboardInterrupt):
                 sys.stderr.write(
                     f"[tapeflow.distributed] rank {comm.rank} aborts the job so the other ranks do not wait "
                     "forever.\n"
                 )
+            sys.stderr.flush()
+            time.sleep(ABORT_GRACE_S)
         finally:
             comm.abort(1)
 

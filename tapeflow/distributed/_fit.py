@@ -14,6 +14,7 @@ every batch, ``end_epoch`` after each epoch's batches, ``end`` when training sto
   samples. A rank whose slice is empty skips the forward pass, joins the all-reduce with weight 0 and applies
   the same averaged update, so every rank runs the same number of steps.
 - **Global logs.** Metric states (sums and counts) are summed over ranks before each step's logs are read.
+  Validation is sharded the same way: each rank evaluates its slice of every validation batch.
 - **Rank 0 does the I/O.** On other ranks ``verbose`` becomes 0 and chief-only callbacks (progress,
   checkpoints, CSV logs, live plots, and any callback with ``_chief_only = True``) are left out.
 """
@@ -229,8 +230,8 @@ class FitSession:
         self._state_at_begin = None
 
     # -- begin / end --
-    def begin(self, data, verbose, callbacks):
-        """Prepare ``fit``: returns ``(data, verbose, callbacks)`` to use instead of the given ones.
+    def begin(self, data, val, verbose, callbacks):
+        """Prepare ``fit``: returns ``(data, val, verbose, callbacks)`` to use instead of the given ones.
 
         Builds the model from the first sample if it has no weights yet (so every rank holds the same
         variables before the first step), wraps the data so every rank takes its shard of the
@@ -239,6 +240,7 @@ class FitSession:
         model = self.model
         self._build(data)
         model.__dict__["_reduce_gradients"] = self._reduce_gradients
+        model.__dict__["test_step"] = self._test_step
         callbacks = list(callbacks or [])
         callbacks = [
             RestoreEverywhereWriteOnChief(c, self.strategy)
@@ -248,7 +250,8 @@ class FitSession:
         if not self.strategy.is_chief:
             verbose = 0
             callbacks = [c for c in callbacks if not _is_chief_only(c)]
-        return ShardedData(data, self), verbose, callbacks
+        val = None if val is None else ShardedData(val, self)
+        return ShardedData(data, self), val, verbose, callbacks
 
     def shared_generator(self):
         """The shuffling generator every rank shares: a copy of rank 0's global generator, taken when the
@@ -288,6 +291,7 @@ class FitSession:
     def end(self):
         """Undo ``begin``: remove the hook; leave the global generator where one process would have it."""
         self.model.__dict__.pop("_reduce_gradients", None)
+        self.model.__dict__.pop("test_step", None)
         generator = _random.generator()
         if self._shared is not None and generator.bit_generator.state == self._state_at_begin:
             # Nothing but shuffling drew numbers: continue from the shared stream, as one process would.
@@ -325,6 +329,22 @@ class FitSession:
             model.optimizer.apply_gradients(zip(grads, variables))
             if model._has_constraints:
                 model._apply_constraints()
+        logs.update(self.global_logs())
+        return logs
+
+    def _test_step(self, batch):
+        """The model's ``test_step`` during ``fit``: validation shards are evaluated on their rank and the
+        metric states summed, so every rank gets the metrics of the whole validation set at a ``1 / size``
+        share of the work. Anything else (``evaluate`` called from a callback) runs unchanged."""
+        model = self.model
+        step = type(model).test_step
+        if not isinstance(batch, Shard):
+            return step(model, batch)
+        logs = {}
+        if batch.weight:
+            logs = dict(step(model, batch.batch) or {})
+        else:
+            self._build_metrics(batch.first)
         logs.update(self.global_logs())
         return logs
 

@@ -346,7 +346,7 @@ class Model(Layer):
         strategy = self.__dict__.get("_distribute_strategy")
         dist = strategy._fit_session(self) if strategy is not None else None
         if dist is not None:
-            data, verbose, callbacks = dist.begin(data, verbose, callbacks)
+            data, val, verbose, callbacks = dist.begin(data, val, verbose, callbacks)
         self.history = _callbacks.History()
         cbs = [self.history, *(callbacks or [])]
         if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):

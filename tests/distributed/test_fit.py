@@ -88,11 +88,14 @@ def test_fit_matches_one_process_with_the_global_batch(strategy, optimizer, n):
 
 def test_global_batch_smaller_than_the_world(strategy):
     """batch_size=1: on two ranks, one rank has no sample in every step, and still no rank waits forever."""
-    model, hist, ref, ref_hist, check = _fit_both(strategy, "adam", 6, batch=1, epochs=2)
+    val = _data(3, seed=9)
+    model, hist, ref, ref_hist, check = _fit_both(strategy, "adam", 6, batch=1, epochs=2, validation_data=val,
+                                                  validation_batch_size=1)
     assert all(check.same) and len(check.same) == 12
     for got, want in zip(model.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(hist.history["loss"], ref_hist.history["loss"], rtol=1e-9)
+    for key in ("loss", "mae", "val_loss", "val_mae"):
+        np.testing.assert_allclose(hist.history[key], ref_hist.history[key], rtol=1e-9)
 
 
 def test_steps_per_epoch_and_validation(strategy):
