@@ -55,7 +55,7 @@ def shape_and_axis(draw):
     return shape, axis
 
 
-@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")  # NumPy's own warning: mean of nothing
+@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
 @SETTINGS
 @given(shape_and_axis(), st.booleans(), st.sampled_from(["sum", "mean", "max", "min", "prod", "logsumexp"]))
 def test_reductions_match_numpy(shape_axis, keepdims, name):
