@@ -24,17 +24,10 @@ def per_call(fn, *, number=None, repeat=7, min_time=0.05):
     ``number`` is chosen so one batch lasts about ``min_time`` seconds when not given. The median (not the
     minimum) is reported because the machine is shared: it is the honest typical cost.
     """
-    fn()  # warm up caches and lazy imports
     if number is None:
-        number, elapsed = 1, 0.0
-        while True:
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time or number >= 1 << 24:
-                break
-            number *= 2 if elapsed <= 0 else max(2, min(10, int(min_time / elapsed) + 1))
+        number = _calibrate(fn, min_time)
+    else:
+        fn()  # warm up caches and lazy imports
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -44,6 +37,20 @@ def per_call(fn, *, number=None, repeat=7, min_time=0.05):
     return statistics.median(times)
 
 
+def _calibrate(fn, min_time):
+    """How many calls of ``fn`` (after one warm-up call) take about ``min_time`` seconds."""
+    fn()
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time or number >= 1 << 24:
+            return number
+        number *= 2 if elapsed <= 0 else max(2, min(10, int(min_time / elapsed) + 1))
+
+
 def interleaved(fns, *, repeat=9, min_time=0.05):
     """Seconds per call of each ``{name: fn}``, timing them in alternating batches in this process.
 
@@ -51,19 +58,7 @@ def interleaved(fns, *, repeat=9, min_time=0.05):
     arrays): alternating batch by batch exposes both to the same load, so the ratio stays meaningful on a busy
     machine. Returns ``{name: median seconds per call}``.
     """
-    numbers = {}
-    for name, fn in fns.items():
-        fn()
-        number, elapsed = 1, 0.0
-        while True:
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time or number >= 1 << 24:
-                break
-            number *= 2 if elapsed <= 0 else max(2, min(10, int(min_time / elapsed) + 1))
-        numbers[name] = number
+    numbers = {name: _calibrate(fn, min_time) for name, fn in fns.items()}
     times = {name: [] for name in fns}
     for r in range(repeat):
         for name in (list(fns) if r % 2 == 0 else list(reversed(list(fns)))):

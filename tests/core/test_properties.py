@@ -94,40 +94,34 @@ def _np_logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis if axis is not None else tuple(range(x.ndim)))
 
 
-@SETTINGS
-@given(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4).flatmap(
-    lambda s: st.tuples(st.just(s), hnp.basic_indices(s, allow_newaxis=True, allow_ellipsis=True))))
-def test_basic_indexing_values_and_scatter_gradient(shape_index):
-    shape, index = shape_index
-    x = _values(shape, 4)
+def _check_index(shape, index, seed):
+    """Values equal NumPy's; the gradient scatters the upstream gradient back with np.add.at (so repeated
+    indices accumulate)."""
+    x = _values(shape, seed)
     t = tp.constant(x)
     with tp.GradientTape() as tape:
         tape.watch(t)
         out = t[index]
     np.testing.assert_array_equal(out.numpy(), x[index])
-    u = _values(out.shape, 5)
+    u = _values(out.shape, seed + 1)
     g = tape.gradient(out, t, output_gradients=tp.constant(u))
     expected = np.zeros_like(x)
-    expected[index] += u
+    np.add.at(expected, index, u)
     np.testing.assert_allclose(g.numpy(), expected)
+
+
+@SETTINGS
+@given(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4).flatmap(
+    lambda s: st.tuples(st.just(s), hnp.basic_indices(s, allow_newaxis=True, allow_ellipsis=True))))
+def test_basic_indexing_values_and_scatter_gradient(shape_index):
+    _check_index(*shape_index, seed=4)
 
 
 @SETTINGS
 @given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4).flatmap(
     lambda s: st.tuples(st.just(s), hnp.integer_array_indices(s, result_shape=hnp.array_shapes(max_dims=2)))))
 def test_integer_array_indexing_accumulates_repeated_indices(shape_index):
-    shape, index = shape_index
-    x = _values(shape, 6)
-    t = tp.constant(x)
-    with tp.GradientTape() as tape:
-        tape.watch(t)
-        out = t[index]
-    np.testing.assert_array_equal(out.numpy(), x[index])
-    u = _values(out.shape, 7)
-    g = tape.gradient(out, t, output_gradients=tp.constant(u))
-    expected = np.zeros_like(x)
-    np.add.at(expected, index, u)
-    np.testing.assert_allclose(g.numpy(), expected)
+    _check_index(*shape_index, seed=6)
 
 
 @SETTINGS
