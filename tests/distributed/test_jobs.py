@@ -66,6 +66,21 @@ def test_an_error_inside_fit_ends_the_job(mpi_job):
     assert "fit finished" not in job.output
 
 
+def test_a_rank_killed_by_a_signal_ends_the_job(mpi_job):
+    """A rank killed outright (as by the out-of-memory killer) runs no Python: the launcher ends the job."""
+    job = mpi_job(
+        "import os, signal, tapeflow as tp\n"
+        "s = tp.distributed.DataParallel()\n"
+        "s.broadcast([tp.Variable([1.0])])\n"
+        "if s.rank == 1:\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "s.reduce_gradients([tp.constant([1.0])])\n"
+        "print('rank', s.rank, 'was not stopped')\n",
+        n=2, timeout=60,
+    )
+    assert job.returncode != 0 and "was not stopped" not in job.output
+
+
 def test_a_job_sees_its_world(mpi_job):
     job = mpi_job(
         "import sys, tapeflow as tp\n"
