@@ -132,7 +132,12 @@ class _TapeflowEstimator:
         from tapeflow import random
 
         if self.random_state is not None:
-            random.set_seed(int(self.random_state))
+            seed = self.random_state
+            if not isinstance(seed, (int, np.integer)):  # a RandomState, as scikit-learn allows: draw a seed
+                from sklearn.utils import check_random_state
+
+                seed = check_random_state(seed).randint(2**31)
+            random.set_seed(int(seed))
         build_kwargs, routed_fit = self._routed()
         if not (self.warm_start and hasattr(self, "model_")):
             self.model_ = self._build(build_kwargs, facts)

@@ -92,6 +92,13 @@ def test_random_state_repeats_and_warm_start_continues():
     a = tp.wrappers.SKLearnClassifier(build_classifier, epochs=2, random_state=3).fit(x, y)
     b = tp.wrappers.SKLearnClassifier(build_classifier, epochs=2, random_state=3).fit(x, y)
     np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+    c = tp.wrappers.SKLearnClassifier(build_classifier, epochs=2, random_state=np.random.RandomState(5)).fit(
+        x, y
+    )
+    d = tp.wrappers.SKLearnClassifier(build_classifier, epochs=2, random_state=np.random.RandomState(5)).fit(
+        x, y
+    )
+    np.testing.assert_array_equal(c.predict_proba(x), d.predict_proba(x))
     warm = tp.wrappers.SKLearnClassifier(build_classifier, epochs=1, warm_start=True, random_state=0).fit(
         x, y
     )
