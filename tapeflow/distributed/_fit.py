@@ -29,8 +29,8 @@ from tapeflow import _backend as B
 from tapeflow import random as _random
 from tapeflow.callbacks import Callback
 
-# Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so the
-# distributed package needs no import of the callback modules).
+# Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so
+# callbacks defined elsewhere, such as tp.plot's LivePlot, need not be imported here).
 CHIEF_ONLY_CALLBACKS = ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "LivePlot", "TensorBoard")
 # Callbacks that restore state when training starts (every rank must, to agree on where training resumes) and
 # write it later (rank 0 alone must).

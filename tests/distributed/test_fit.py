@@ -282,3 +282,24 @@ def test_ranks_running_out_at_different_steps_is_an_error(strategy):
     data = tp.data.Dataset.from_tensor_slices((x, y)).batch(8)
     with pytest.raises(ValueError, match="ran out at different steps"):
         model.fit(data, epochs=1, verbose=0)
+
+
+def test_every_builtin_metric_kind_is_global(strategy):
+    """Confusion counts (Precision, Recall), AUC's histograms and R2's sums give one process's values."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(37, D))
+    y = (x[:, :1] - x[:, 1:2] > 0).astype(np.float64)
+    metrics = lambda: [tp.metrics.Precision(), tp.metrics.Recall(), tp.metrics.AUC(), tp.metrics.R2Score(),
+                       "binary_accuracy", "mse"]
+    layers = lambda: [tp.Input(shape=(D,)), tp.layers.Dense(1, activation="sigmoid", dtype=F64)]
+    with strategy.scope():
+        model = tp.Sequential(layers(), dtype=F64)
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=metrics())
+    ref = tp.Sequential(layers(), dtype=F64)
+    ref.compile(optimizer="sgd", loss="binary_crossentropy", metrics=metrics())
+    ref.set_weights(model.get_weights())
+    h = model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, validation_data=(x[:11], y[:11]))
+    r = ref.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, validation_data=(x[:11], y[:11]))
+    assert sorted(h.history) == sorted(r.history) and len(h.history) == 14
+    for key, values in r.history.items():
+        np.testing.assert_allclose(h.history[key], values, rtol=1e-9, atol=1e-12, err_msg=key)
