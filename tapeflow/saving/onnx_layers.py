@@ -108,6 +108,10 @@ def repeat_vector(g, layer, inputs, in_shapes, out_shapes):
 
 
 def embedding(g, layer, inputs, in_shapes, out_shapes):
+    if getattr(layer, "mask_zero", False):  # the mask changes what later layers compute: no silent mismatch
+        raise NotImplementedError(
+            f"export: layer '{layer.name}' (Embedding) has mask_zero=True; masks have no ONNX translation yet"
+        )
     idx = g.op("Cast", inputs, layer.name, to=g.onnx.TensorProto.INT64)
     return [
         g.op(

@@ -200,6 +200,14 @@ def test_refusals_are_clear_and_write_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_masks_are_refused_rather_than_exported_wrong(tmp_path):
+    inp = tp.Input(shape=(6,), dtype="int32")
+    model = tp.Model(inp, L.LSTM(3)(L.Embedding(10, 4, mask_zero=True)(inp)))
+    with pytest.raises(NotImplementedError, match="mask_zero=True; masks have no ONNX translation"):
+        model.export(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_onnx_package_gives_an_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     model = tp.Sequential([tp.Input(shape=(3,)), L.Dense(2)])
