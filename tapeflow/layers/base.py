@@ -10,6 +10,7 @@ layer from a registry of known classes, refusing names it does not know.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import re
@@ -271,6 +272,21 @@ def standardize_shape(shape):
 
 
 # --- the Layer ----------------------------------------------------------------------------------------------
+def _marking_built(build):
+    """Wrap a subclass's ``build`` so that calling it by hand marks the layer built (as Keras does)."""
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape):
+        result = build(self, input_shape)
+        self.__dict__["built"] = True
+        if self._build_input_shape is None:
+            self._build_input_shape = input_shape
+        return result
+
+    wrapper._marks_built = True
+    return wrapper
+
+
 class Layer:
     """Base class of every layer and model.
 
@@ -300,6 +316,12 @@ class Layer:
     """
 
     _cast_ints = True  # integer inputs become the layer's float dtype (Embedding keeps them as indices)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            cls.build = _marking_built(build)
 
     def __init__(
         self,
