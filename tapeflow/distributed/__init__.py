@@ -17,6 +17,8 @@ Example:
     >>> import tapeflow as tp
     >>> tp.distributed.rank(), tp.distributed.size(), tp.distributed.is_chief()
     (0, 1, True)
+    >>> tp.distributed.local_rank(), tp.distributed.local_size()
+    (0, 1)
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ def rank() -> int:
 def size() -> int:
     """The number of processes in the job (1 in a plain single process)."""
     return world().size
+
+
+def local_rank() -> int:
+    """This process's rank among the job's processes on the same machine (0 in a single process).
+
+    The first call on each process is a collective: call it on every rank.
+    """
+    return world().local()[0]
+
+
+def local_size() -> int:
+    """How many of the job's processes run on this machine (1 in a single process); e.g. to split its
+    cores: ``os.cpu_count() // tp.distributed.local_size()`` threads each. A collective the first time."""
+    return world().local()[1]
 
 
 def barrier() -> None:
@@ -82,6 +98,6 @@ def print0(*args, **kwargs):
 
 
 __all__ = [
-    "DataParallel", "rank", "size", "barrier", "is_chief", "get_strategy", "rank_zero_only", "print0",
-    "shard_bounds",
+    "DataParallel", "rank", "size", "local_rank", "local_size", "barrier", "is_chief", "get_strategy",
+    "rank_zero_only", "print0", "shard_bounds",
 ]

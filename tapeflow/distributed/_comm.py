@@ -71,6 +71,10 @@ class Communicator:
         """End every process of the job with exit status ``code``."""
         raise NotImplementedError
 
+    def local(self) -> tuple[int, int]:
+        """``(rank, size)`` among the processes on this machine (those sharing its memory)."""
+        return 0, 1
+
     def __repr__(self):
         return f"<{type(self).__name__} rank={self.rank} size={self.size}>"
 
@@ -117,6 +121,7 @@ class MPICommunicator(Communicator):
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self._local = None
 
     def allreduce_sum_(self, buf) -> None:
         self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
@@ -147,6 +152,13 @@ class MPICommunicator(Communicator):
         sys.stdout.flush()
         sys.stderr.flush()
         self.comm.Abort(code)
+
+    def local(self):
+        if self._local is None:  # a collective, the first time only
+            node = self.comm.Split_type(self._MPI.COMM_TYPE_SHARED)
+            self._local = (node.Get_rank(), node.Get_size())
+            node.Free()
+        return self._local
 
 
 def check_root(root, size):

@@ -21,6 +21,12 @@ def _np(t):
     return None if t is None else np.asarray(t.numpy())
 
 
+def test_local_rank_and_size(strategy):
+    """All ranks of these tests run on one machine: the local view equals the world's."""
+    local = (tp.distributed.local_rank(), tp.distributed.local_size())
+    assert local == (strategy.rank, strategy.size)
+
+
 def test_world_matches_strategy(strategy):
     assert strategy.size == tp.distributed.size() >= 1
     assert 0 <= strategy.rank == tp.distributed.rank() < strategy.size
