@@ -163,10 +163,9 @@ def normalization(g, layer, inputs, in_shapes, out_shapes):
     n, shape = layer.name, layer._broadcast
     mean = g.const(layer.mean.numpy().reshape(shape), f"{n}/mean")
     var = layer.variance.numpy().reshape(shape)
+    std = g.const(np.sqrt(np.maximum(var, var.dtype.type(1e-7))), f"{n}/std")  # the layer's own floor
     if layer.invert:
-        std = g.const(np.sqrt(var), f"{n}/std")
         return [g.op("Add", [g.op("Mul", [inputs[0], std], n), mean], n)]
-    std = g.const(np.maximum(np.sqrt(var), var.dtype.type(1e-7)), f"{n}/std")
     return [g.op("Div", [g.op("Sub", [inputs[0], mean], n), std], n)]
 
 

@@ -169,6 +169,18 @@ def test_layer_options(index, tmp_path):
     _agrees(model, x, tmp_path / "m.onnx")
 
 
+@pytest.mark.parametrize("invert", [False, True])
+def test_normalization_with_a_constant_feature(invert, tmp_path):
+    layer = L.Normalization(invert=invert)
+    data = np.random.default_rng(0).standard_normal((30, 3)).astype("float32")
+    data[:, 1] = 4.0  # variance 0: the layer's floor on the variance decides the output
+    layer.adapt(data)
+    inp = tp.Input(shape=(3,))
+    x = data[:5].copy()
+    x[:, 1] = 4.001  # off the constant: the result is (x - 4) / sqrt(floor)
+    _agrees(tp.Model(inp, layer(inp)), x, tmp_path / "n.onnx")
+
+
 def test_attention_concat_scores(tmp_path):
     q, v = tp.Input(shape=(3, 4)), tp.Input(shape=(5, 4))
     model = tp.Model([q, v], L.Attention(score_mode="concat", use_scale=True)([q, v]))
