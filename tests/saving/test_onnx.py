@@ -130,6 +130,12 @@ def test_functional_graph_with_branches_and_nested_model(tmp_path):
 
 
 LAYER_OPTIONS = [
+    (lambda: L.Conv2DTranspose(2, 3, dilation_rate=2, padding="same"), (5, 5, 2)),
+    (lambda: L.SeparableConv2D(4, 3, strides=2, padding="same", depth_multiplier=2), (7, 7, 3)),
+    (lambda: L.Conv2D(3, 2, data_format="channels_first"), (2, 5, 5)),
+    (lambda: L.MaxPooling2D(2, data_format="channels_first"), (2, 6, 6)),
+    (lambda: L.TimeDistributed(L.Conv2D(2, 3)), (3, 5, 5, 1)),
+    (lambda: L.Activation("gelu"), (6,)),
     (lambda: L.Conv2D(4, 3, dilation_rate=2, padding="same", groups=2), (9, 9, 4)),
     (lambda: L.Conv1D(4, 5, strides=3, padding="same", activation="sigmoid"), (11, 2)),
     (lambda: L.Conv2DTranspose(3, 2, strides=3), (4, 4, 2)),  # stride > kernel: zeros between windows
