@@ -20,6 +20,7 @@ wait forever in their next collective.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -112,22 +113,44 @@ class MPICommunicator(Communicator):
 
     Args:
         comm: an ``mpi4py.MPI.Comm`` (for example ``MPI.COMM_WORLD`` or a sub-communicator from ``Split``).
+        timeout: ``None`` (wait as long as it takes) or the most seconds one collective may wait for the other
+            ranks; past it, this rank prints which collective stalled and aborts the job. It catches a rank
+            that is stuck outside any collective (an endless loop, a ``sys.exit`` under plain ``python``).
     """
 
-    def __init__(self, comm):
+    def __init__(self, comm, timeout=None):
         from mpi4py import MPI
 
         self._MPI = MPI
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self.timeout = check_timeout(timeout)
         self._local = None
 
+    def _wait(self, request, what):
+        """Wait for a nonblocking collective, aborting the job past ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        while not request.Test():
+            if time.monotonic() > deadline:
+                sys.stderr.write(
+                    f"[tapeflow.distributed] rank {self.rank} of {self.size}: {what} waited more than "
+                    f"{self.timeout:g} s for the other ranks: one of them is stuck, or has ended, outside a "
+                    "collective. Aborting the job.\n"
+                )
+                self.abort(1)
+
+    def _allreduce(self, buf, op, what):
+        if self.timeout is None:
+            self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=op)
+        else:
+            self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, buf, op=op), what)
+
     def allreduce_sum_(self, buf) -> None:
-        self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
+        self._allreduce(buf, self._MPI.SUM, "an all-reduce (sum)")
 
     def allreduce_max_(self, buf) -> None:
-        self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.MAX)
+        self._allreduce(buf, self._MPI.MAX, "an all-reduce (max)")
 
     def allreduce_min_max(self, values):
         # One MAX over [values, -values]: the minimum is minus the maximum of the negations.
@@ -139,14 +162,27 @@ class MPICommunicator(Communicator):
 
     def bcast_(self, buf, root=0) -> None:
         check_root(root, self.size)
-        self.comm.Bcast(buf, root=root)
+        if self.timeout is None:
+            self.comm.Bcast(buf, root=root)
+        else:
+            self._wait(self.comm.Ibcast(buf, root=root), "a broadcast")
 
     def bcast_object(self, obj, root=0):
         check_root(root, self.size)
-        return self.comm.bcast(obj, root=root)
+        if self.timeout is None:
+            return self.comm.bcast(obj, root=root)
+        data = pickle.dumps(obj) if self.rank == root else b""
+        n = np.array([len(data)], dtype=np.int64)
+        self.bcast_(n, root)
+        buf = np.frombuffer(data, dtype=np.uint8).copy() if self.rank == root else np.empty(n[0], np.uint8)
+        self.bcast_(buf, root)
+        return obj if self.rank == root else pickle.loads(buf.tobytes())
 
     def barrier(self) -> None:
-        self.comm.Barrier()
+        if self.timeout is None:
+            self.comm.Barrier()
+        else:
+            self._wait(self.comm.Ibarrier(), "a barrier")
 
     def abort(self, code=1) -> None:
         sys.stdout.flush()
@@ -159,6 +195,18 @@ class MPICommunicator(Communicator):
             self._local = (node.Get_rank(), node.Get_size())
             node.Free()
         return self._local
+
+
+def check_timeout(timeout):
+    """``timeout`` as a float (or None), or a ``ValueError`` naming the bad value."""
+    if timeout is None:
+        return None
+    number = isinstance(timeout, (int, float, np.integer, np.floating)) and not isinstance(timeout, bool)
+    if not number or not timeout > 0:
+        raise ValueError(
+            f"`timeout` must be a positive number of seconds or None. Received: timeout={timeout!r}"
+        )
+    return float(timeout)
 
 
 def check_root(root, size):
@@ -219,10 +267,22 @@ def world() -> Communicator:
                     "mpi4py is not installed, so every process would train alone. Install the extra: "
                     "pip install 'tapeflow[mpi]'"
                 ) from err
-            _world = MPICommunicator(MPI.COMM_WORLD)
+            _world = MPICommunicator(MPI.COMM_WORLD, timeout=_env_timeout(environ))
             if _world.size > 1:
                 install_abort_on_error(_world)
     return _world
+
+
+def _env_timeout(environ):
+    text = environ.get("TAPEFLOW_COLLECTIVE_TIMEOUT", "").strip()
+    if not text:
+        return None
+    try:
+        return check_timeout(float(text))
+    except ValueError:
+        raise ValueError(
+            f"TAPEFLOW_COLLECTIVE_TIMEOUT must be a positive number of seconds. Received: {text!r}"
+        ) from None
 
 
 def _reset_world_for_tests():

@@ -27,6 +27,7 @@ from tapeflow.distributed._comm import (
     MPICommunicator,
     check_root,
     check_same_on_all_ranks,
+    check_timeout,
     install_abort_on_error,
     world,
 )
@@ -46,6 +47,9 @@ class DataParallel:
             :class:`~tapeflow.distributed._comm.Communicator`.
         bucket_bytes: the most bytes of gradients one all-reduce carries; a model with more is reduced in
             several buckets (default 64 MiB, Horovod's fusion-buffer size).
+        timeout: the most seconds any collective may wait for the other ranks before this rank aborts the
+            job, naming the collective (default ``None``: no limit, or ``$TAPEFLOW_COLLECTIVE_TIMEOUT``). It
+            ends a job whose rank is stuck outside a collective, which no exception would report.
 
     Example:
         >>> import tapeflow as tp
@@ -59,11 +63,14 @@ class DataParallel:
         [tapeflow.Tensor([2. 4.], shape=(2,), dtype=float32)]
     """
 
-    def __init__(self, comm=None, bucket_bytes=_buffers.DEFAULT_BUCKET_BYTES):
+    def __init__(self, comm=None, bucket_bytes=_buffers.DEFAULT_BUCKET_BYTES, timeout=None):
+        timeout = check_timeout(timeout)
         if comm is None:
             comm = world()
+            if timeout is not None and isinstance(comm, MPICommunicator):
+                comm = MPICommunicator(comm.comm, timeout=timeout)
         elif not isinstance(comm, Communicator):
-            comm = MPICommunicator(comm)
+            comm = MPICommunicator(comm, timeout=timeout)
             if comm.size > 1:
                 install_abort_on_error(comm)
         self.comm = comm

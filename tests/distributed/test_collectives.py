@@ -150,6 +150,20 @@ def test_all_reduce_sum_and_mean(strategy):
     np.testing.assert_allclose(float(weighted.numpy()), (w * (w - 1)).sum() / w.sum(), rtol=1e-6)
 
 
+def test_collectives_with_a_timeout_behave_alike():
+    """With a timeout the collectives take the nonblocking path; the results are the same."""
+    s = tp.distributed.DataParallel(timeout=120)
+    r, n = s.rank, s.size
+    (mean,) = s.reduce_gradients([np.full(3, r + 1.0)])
+    v = tp.Variable(np.full(2, float(r)))
+    s.broadcast(v)
+    got = s.broadcast_object({"from": r, "data": list(range(r + 3))})
+    s.barrier()
+    np.testing.assert_allclose(mean.numpy(), np.full(3, (n + 1) / 2))
+    np.testing.assert_array_equal(v.numpy(), [0.0, 0.0])
+    assert got == {"from": 0, "data": [0, 1, 2]}
+
+
 def test_broadcast_object_and_barrier(strategy):
     got = strategy.broadcast_object({"seed": 1234 + strategy.rank})
     strategy.barrier()
@@ -185,6 +199,8 @@ def test_bad_arguments_name_the_problem(strategy):
         strategy.broadcast_object(1, root=strategy.size)
     with pytest.raises(TypeError, match="Received: str"):
         strategy.broadcast(["not a variable"])
+    with pytest.raises(ValueError, match="`timeout` must be a positive number"):
+        tp.distributed.DataParallel(timeout=0)
 
 
 def test_scope_sets_and_restores_the_current_strategy(strategy):
@@ -279,3 +295,12 @@ def test_strategy_over_an_mpi4py_communicator():
     comm.Free()
     assert s.size == tp.distributed.size() and s.rank == tp.distributed.rank()
     np.testing.assert_allclose(out.numpy(), np.full(2, (n + 1) / 2))
+
+
+def test_timeout_from_the_environment():
+    assert _comm._env_timeout({}) is None
+    assert _comm._env_timeout({"TAPEFLOW_COLLECTIVE_TIMEOUT": " 90 "}) == 90.0
+    with pytest.raises(ValueError, match="TAPEFLOW_COLLECTIVE_TIMEOUT must be a positive number"):
+        _comm._env_timeout({"TAPEFLOW_COLLECTIVE_TIMEOUT": "-1"})
+    with pytest.raises(ValueError, match="TAPEFLOW_COLLECTIVE_TIMEOUT"):
+        _comm._env_timeout({"TAPEFLOW_COLLECTIVE_TIMEOUT": "soon"})

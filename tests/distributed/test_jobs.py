@@ -173,3 +173,22 @@ def test_examples_train_on_two_processes(mpi_job, tmp_path, script, min_accuracy
     assert float(lines[0].split()[2]) >= min_accuracy
     if script == "distributed_digits.py":
         assert (tmp_path / "digits.safetensors").exists()
+
+
+STUCK_RANK = """
+import time, tapeflow as tp
+strategy = tp.distributed.DataParallel(timeout=3)
+w = tp.Variable([1.0])
+strategy.broadcast([w])  # fine: both ranks are here
+if strategy.rank == 1:
+    time.sleep(60)  # stuck outside any collective: no exception will ever report it
+strategy.reduce_gradients([tp.constant([1.0])])
+print("rank", strategy.rank, "was not stopped")
+"""
+
+
+def test_a_collective_timeout_ends_a_job_with_a_stuck_rank(mpi_job):
+    job = mpi_job(STUCK_RANK, n=2, timeout=45)
+    assert job.returncode != 0
+    assert "rank 0 of 2: an all-reduce (sum) waited more than 3 s" in job.output
+    assert job.elapsed < 40 and "was not stopped" not in job.output
