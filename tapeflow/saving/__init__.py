@@ -21,7 +21,7 @@ from __future__ import annotations
 from tapeflow.saving.archive import DEFAULT_LIMITS, Limits
 from tapeflow.saving.atomic import atomic_write
 from tapeflow.saving.errors import FileFormatError, UnsafeFileError
-from tapeflow.saving.model_io import clone_model, load_model, load_weights, save_model, save_weights
+from tapeflow.saving.model_io import clone_model, describe, load_model, load_weights, save_model, save_weights
 from tapeflow.saving.safetensors_io import load_file as load_arrays
 from tapeflow.saving.safetensors_io import save_file as save_arrays
 
@@ -50,6 +50,7 @@ def __getattr__(name):
 
 __all__ = [
     "FileFormatError", "UnsafeFileError", "Limits", "DEFAULT_LIMITS", "atomic_write", "save_arrays",
-    "load_arrays", "save_model", "load_model", "save_weights", "load_weights", "clone_model", "export",
+    "load_arrays", "save_model", "load_model", "save_weights", "load_weights", "clone_model", "describe",
+    "export",
     "BackupAndRestore",
 ]

@@ -487,3 +487,43 @@ def clone_model(model, custom_objects=None):
     if not clone.built and shape is not None:
         clone.build(shape)
     return clone
+
+
+def describe(filepath, limits=None) -> dict:
+    """What a ``.tapeflow`` file holds, read without building anything (so safe on any file).
+
+    Returns:
+        ``{"metadata": {...}, "model": class name or None, "layers": [(class name, name), ...],
+        "weights": [(key, shape, dtype), ...], "optimizer": bool, "compile": dict or None}``.
+
+    Raises:
+        FileFormatError, UnsafeFileError: as :func:`load_model` for a broken or hostile file.
+
+    Example:
+        >>> import os, tempfile, tapeflow as tp
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.tapeflow")
+        >>> tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(2, name="out")]).save(path)
+        >>> info = tp.saving.describe(path)
+        >>> info["model"], info["layers"]
+        ('Sequential', [('Dense', 'out')])
+        >>> info["weights"]
+        [('0000/out/kernel', (3, 2), 'float32'), ('0001/out/bias', (2,), 'float32')]
+    """
+    limits = limits or archive.DEFAULT_LIMITS
+    what = repr(os.fspath(filepath))
+    members = archive.read_archive(filepath, limits)
+    info = {"metadata": members["metadata.json"], "model": None, "layers": [], "weights": [],
+            "optimizer": OPTIMIZER in members, "compile": None}
+    if "config.json" in members:
+        config = archive.loads_json(members["config.json"], f"{what}: config.json", limits)
+        model = config.get("model") if isinstance(config, dict) else None
+        if isinstance(model, dict):
+            info["model"] = model.get("class_name")
+            layers = (model.get("config") or {}).get("layers") or []
+            info["layers"] = [(spec.get("class_name"), (spec.get("config") or {}).get("name"))
+                              for spec in layers if isinstance(spec, dict)]
+        info["compile"] = config.get("compile") if isinstance(config, dict) else None
+    if WEIGHTS in members:
+        arrays, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
+        info["weights"] = [(k, tuple(a.shape), a.dtype.name) for k, a in arrays.items()]
+    return info

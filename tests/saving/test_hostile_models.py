@@ -13,6 +13,8 @@ from hypothesis import strategies as s
 import tapeflow as tp
 from tapeflow.saving import FileFormatError, UnsafeFileError, archive, safetensors_io
 
+from .hostile import meta, zip_bytes
+
 MARKER_ENV = "TAPEFLOW_TEST_MARKER"
 
 
@@ -296,3 +298,15 @@ def graph_members(tmp_path_factory):
 @given(data=s.data())
 def test_fuzzed_functional_configs_are_refused_cleanly_or_load(graph_members, tmp_path, data):
     _fuzz(graph_members, tmp_path, data)
+
+
+def test_describe_reads_a_hostile_file_without_building_it(members, tmp_path):
+    config = _config(members, CONFIG_ATTACKS["arbitrary class"][0])
+    path = _write(tmp_path, members, **{"config.json": config})
+    info = tp.saving.describe(path)
+    assert info["model"] == "Sequential" and info["layers"][0][0] == "os.system"
+    assert [w[1] for w in info["weights"]] == [(3, 4), (4,), (4, 2), (2,)] and info["optimizer"]
+    with pytest.raises(UnsafeFileError, match="path traversal"):
+        bad = tmp_path / "t.tapeflow"
+        bad.write_bytes(zip_bytes([("metadata.json", meta()), ("../x", b"")]))
+        tp.saving.describe(bad)
