@@ -353,9 +353,13 @@ class FitSession:
         variables = [v for v in self.model.non_trainable_weights if v.dtype.kind == "f"]
         if not variables or self.comm.size == 1:
             return
-        means = self.strategy.reduce_gradients([v._value for v in variables])
-        for v, mean in zip(variables, means):
-            v._value = B.xp.array(mean._value, copy=True)
+        # mean = rank 0's value + the mean deviation from it: exactly rank 0's value where all ranks agree
+        # (frozen weights), where a plain mean of n equal numbers may be off by a rounding step.
+        local = [B.xp.array(v._value, copy=True) for v in variables]
+        self.strategy.broadcast(variables, root=0)
+        deviations = self.strategy.reduce_gradients([a - v._value for a, v in zip(local, variables)])
+        for v, d in zip(variables, deviations):
+            v._value = v._value + d._value
 
     # -- metrics --
     def global_logs(self):

@@ -303,3 +303,17 @@ def test_every_builtin_metric_kind_is_global(strategy):
     assert sorted(h.history) == sorted(r.history) and len(h.history) == 14
     for key, values in r.history.items():
         np.testing.assert_allclose(h.history[key], values, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_frozen_weights_stay_exactly_as_they_were(strategy):
+    """Averaging non-trainable variables at epoch end must not move a frozen layer by a rounding step."""
+    x, y = _data(16)
+    with strategy.scope():
+        model = _model()
+        model.layers[0].trainable = False
+        model.compile(optimizer="sgd", loss="mse")
+    frozen = [v.numpy().copy() for v in model.non_trainable_weights]
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0)
+    assert len(frozen) == 2
+    for before, v in zip(frozen, model.non_trainable_weights):
+        np.testing.assert_array_equal(v.numpy(), before)
