@@ -317,3 +317,13 @@ def test_frozen_weights_stay_exactly_as_they_were(strategy):
     assert len(frozen) == 2
     for before, v in zip(frozen, model.non_trainable_weights):
         np.testing.assert_array_equal(v.numpy(), before)
+
+
+def test_sample_weights_match_one_process(strategy):
+    """Weighted losses: each rank's share of the mean still combines to the one-process gradient."""
+    sw = np.random.default_rng(5).uniform(0.1, 3.0, size=27)
+    model, hist, ref, ref_hist, check = _fit_both(strategy, "adam", 27, batch=8, sample_weight=sw)
+    assert all(check.same)
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hist.history["loss"], ref_hist.history["loss"], rtol=1e-9)
