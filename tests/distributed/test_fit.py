@@ -327,3 +327,24 @@ def test_sample_weights_match_one_process(strategy):
     for got, want in zip(model.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(hist.history["loss"], ref_hist.history["loss"], rtol=1e-9)
+
+
+def test_regularized_model_matches_one_process(strategy):
+    """A penalty added once per rank still gives the one-process loss and gradient (weights sum to 1)."""
+    def build():
+        return tp.Sequential([tp.Input(shape=(D,)),
+                              tp.layers.Dense(3, kernel_regularizer=tp.regularizers.L2(0.1), dtype=F64),
+                              tp.layers.Dense(1, dtype=F64)], dtype=F64)
+
+    x, y = _data(19)
+    with strategy.scope():
+        model = build()
+        model.compile(optimizer="sgd", loss="mse")
+    ref = build()
+    ref.compile(optimizer="sgd", loss="mse")
+    ref.set_weights(model.get_weights())
+    h = model.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0)
+    r = ref.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h.history["loss"], r.history["loss"], rtol=1e-9)
