@@ -11,8 +11,29 @@ Example:
 
 from __future__ import annotations
 
+import weakref
+
 from tapeflow import ops
 from tapeflow._tensor import Tensor
+
+# As Keras does, a softmax or sigmoid output remembers its input, so a cross-entropy "on probabilities" can
+# work on the logits instead: exact where the probabilities saturate, and cheaper.
+# id(output) -> (weak reference to the output, kind, logits).
+_LOGITS: dict = {}
+
+
+def _remember(out, kind, logits):
+    key = id(out)
+    _LOGITS[key] = (weakref.ref(out, lambda _, k=key: _LOGITS.pop(k, None)), kind, logits)
+    return out
+
+
+def logits_of(probabilities, kind):
+    """The logits a ``softmax`` (``kind="softmax"``) or ``sigmoid`` output was computed from, else None."""
+    entry = _LOGITS.get(id(probabilities))
+    if entry is not None and entry[1] == kind and entry[0]() is probabilities:
+        return entry[2]
+    return None
 
 
 def linear(x):
@@ -31,7 +52,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 def sigmoid(x):
     """Logistic sigmoid ``1 / (1 + exp(-x))`` (never overflows)."""
-    return ops.sigmoid(x)
+    return _remember(ops.sigmoid(x), "sigmoid", x) if isinstance(x, Tensor) else ops.sigmoid(x)
 
 
 def tanh(x):
@@ -41,7 +62,9 @@ def tanh(x):
 
 def softmax(x, axis=-1):
     """Softmax over ``axis``: exponentials normalized to sum to 1 (shifted by the maximum, so stable)."""
-    return ops.softmax(x, axis=axis)
+    out = ops.softmax(x, axis=axis)
+    last = axis == -1 or (isinstance(x, Tensor) and axis == x.ndim - 1)
+    return _remember(out, "softmax", x) if last and isinstance(x, Tensor) else out
 
 
 def log_softmax(x, axis=-1):
@@ -143,4 +166,4 @@ def deserialize(name, custom_objects=None):
     return get(name)
 
 
-__all__ = ["get", "serialize", "deserialize", *_ACTIVATIONS]
+__all__ = ["get", "serialize", "deserialize", "logits_of", *_ACTIVATIONS]

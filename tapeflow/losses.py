@@ -18,6 +18,7 @@ import math
 from tapeflow import ops
 from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
+from tapeflow.activations import logits_of
 from tapeflow.errors import ShapeError
 from tapeflow.ops import fused
 
@@ -98,6 +99,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """``-mean(y log p + (1 - y) log(1 - p), axis=-1)``; on logits ``max(x, 0) - x y + log(1 +
     exp(-|x|))``."""
     y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
+    if not from_logits and logits_of(y_pred, "sigmoid") is not None:
+        y_pred, from_logits = logits_of(y_pred, "sigmoid"), True
     y_true = _smooth(y_true, label_smoothing, 2.0)
     if from_logits:
         per = ops.relu(y_pred) - y_pred * y_true + ops.softplus(-ops.abs(y_pred))
@@ -110,6 +113,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``-sum(y_true * log(p), axis)`` with ``p = softmax(y_pred)`` on logits, else ``y_pred`` normalized."""
     y_true, y_pred = _pair(y_true, y_pred, "categorical_crossentropy")
+    if not from_logits and axis in (-1, y_pred.ndim - 1) and logits_of(y_pred, "softmax") is not None:
+        y_pred, from_logits = logits_of(y_pred, "softmax"), True
     if y_true.shape != y_pred.shape:
         raise ShapeError(
             f"categorical_crossentropy: y_true must be one-hot with the shape of y_pred; got "
@@ -131,6 +136,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """
     y_pred = _t(y_pred)
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
+    if not from_logits and axis in (-1, y_pred.ndim - 1) and logits_of(y_pred, "softmax") is not None:
+        y_pred, from_logits = logits_of(y_pred, "softmax"), True
     if axis not in (-1, y_pred.ndim - 1):
         y_pred = ops.swapaxes(y_pred, axis, -1)
     if from_logits:
@@ -288,8 +295,12 @@ SparseCategoricalCrossentropy = _loss_class(
 def _sparse_fused_mean(self, y_true, y_pred):
     # on logits along the last axis, the loss and its mean are one op (what fit runs every step)
     opts = self._fn_kwargs
-    if not opts["from_logits"] or not isinstance(y_pred, Tensor) or opts["axis"] not in (-1, y_pred.ndim - 1):
+    if not isinstance(y_pred, Tensor) or opts["axis"] not in (-1, y_pred.ndim - 1):
         return None
+    if not opts["from_logits"]:
+        y_pred = logits_of(y_pred, "softmax")  # the logits behind a softmax layer's output, if it is one
+        if y_pred is None:
+            return None
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
     return fused.sparse_softmax_cross_entropy(labels, y_pred, mean=True)
 

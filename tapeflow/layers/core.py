@@ -80,11 +80,10 @@ class Dense(Layer):
         self.units = _positive_int("units", units)
         self.activation = _activations.get(_activation_from_config(activation))
         name = _activations.serialize(self.activation) if activation is not None else "linear"
-        self._fused_activation = (
-            name
-            if name in fused.DENSE_ACTIVATIONS and _activations._ACTIVATIONS.get(name) is self.activation
-            else None
-        )
+        # relu and tanh run inside the fused op; sigmoid and softmax run as activations, so a cross-entropy
+        # on this layer's probabilities can use its logits (activations.logits_of), as Keras does
+        builtin = _activations._ACTIVATIONS.get(name) is self.activation
+        self._fused_activation = name if builtin and name in ("linear", "relu", "tanh") else None
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
@@ -92,7 +91,7 @@ class Dense(Layer):
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.activity_regularizer = _regularizers.get(activity_regularizer)
         self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
-        self._config_inits = (_init_config(kernel_initializer), _init_config(bias_initializer))
+        self._config_inits = (kernel_initializer, bias_initializer)  # serialized by get_config
 
     def build(self, input_shape):
         in_dim = input_shape[-1] if len(input_shape) else None
@@ -141,8 +140,8 @@ class Dense(Layer):
             "units": self.units,
             "activation": _activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": self._config_inits[0],
-            "bias_initializer": self._config_inits[1],
+            "kernel_initializer": _init_config(self._config_inits[0]),
+            "bias_initializer": _init_config(self._config_inits[1]),
             "kernel_regularizer": _regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": _regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": _regularizers.serialize(self.activity_regularizer),
@@ -383,7 +382,7 @@ class Embedding(Layer):
         init = "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer
         self.embeddings_initializer = _initializers.get(init)
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
-        self._config_init = _init_config(init)
+        self._config_init = init
         self.mask_zero = bool(mask_zero)  # index 0 is padding: recurrent/attention layers skip it
 
     def build(self, input_shape):
@@ -424,7 +423,7 @@ class Embedding(Layer):
             **super().get_config(),
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": self._config_init,
+            "embeddings_initializer": _init_config(self._config_init),
             "embeddings_regularizer": _regularizers.serialize(self.embeddings_regularizer),
             "mask_zero": self.mask_zero,
         }

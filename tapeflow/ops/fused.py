@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tapeflow import _backend as B
 from tapeflow._tape import _state
-from tapeflow._tensor import wrap
+from tapeflow._tensor import Tensor, wrap
 from tapeflow.ops._registry import defop
 
 xp = B.xp
@@ -47,6 +47,11 @@ def _dense_explain(x, kernel, bias, activation="linear"):
     return None
 
 
+def _raw(x):
+    """The array of a saved input: a Tensor's value, or the array itself (inputs given as plain arrays)."""
+    return x._value if isinstance(x, Tensor) else x
+
+
 # One step of memory: the three rules of one dense node share the gradient at the pre-activation.
 _memo = [None, None, None]
 
@@ -79,7 +84,7 @@ def _pre_activation_grad(g, out, activation):
 def _dense_grad_x(g, out, x, kernel, bias, activation="linear"):
     gz = _pre_activation_grad(g, out, activation)
     if not _state.recording:
-        return wrap(xp.matmul(gz._value, kernel._value.T))
+        return wrap(xp.matmul(gz._value, _raw(kernel).T))
     from tapeflow.ops.linalg import matmul_op
     from tapeflow.ops.shape import transpose
 
@@ -90,7 +95,7 @@ def _dense_grad_kernel(g, out, x, kernel, bias, activation="linear"):
     gz = _pre_activation_grad(g, out, activation)
     k, n = kernel.shape
     if not _state.recording:
-        return wrap(xp.matmul(x._value.reshape(-1, k).T, gz._value.reshape(-1, n)))
+        return wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz._value.reshape(-1, n)))
     from tapeflow.ops.linalg import matmul_op
     from tapeflow.ops.shape import reshape, transpose
 
@@ -182,8 +187,8 @@ def _sparse_xent(labels, logits, mean=False):
 
 
 def _sparse_xent_grad(g, out, labels, logits, mean=False):
-    raw = labels._value if hasattr(labels, "_value") else labels
-    lv = logits._value
+    raw = _raw(labels)
+    lv = _raw(logits)
     # the forward pass validated the labels; here they only need the same shape and integer type
     lab = raw.reshape(lv.shape[:-1]) if raw.ndim == lv.ndim else raw
     lab = lab if lab.dtype.kind in "iu" else lab.astype(xp.int64)

@@ -181,3 +181,32 @@ def test_classification_metrics_against_sklearn():
     assert float(pr) == pytest.approx(skm.average_precision_score(y, score), abs=0.02)
     with pytest.raises(ValueError, match="Unknown metric 'acuracy'. Choose one of"):
         M.get("acuracy")
+
+
+@pytest.mark.parametrize(
+    "units, activation, loss, y",
+    [
+        (3, "softmax", L.SparseCategoricalCrossentropy(), np.array([0, 2])),
+        (3, "softmax", L.CategoricalCrossentropy(), np.eye(3)[[0, 2]]),
+        (1, "sigmoid", L.BinaryCrossentropy(), np.array([[0.0], [1.0]])),
+    ],
+)
+def test_probability_losses_use_the_logits_of_a_softmax_or_sigmoid_layer(units, activation, loss, y):
+    # As Keras: exact where the probabilities saturate (no 1e-7 clipping), same gradient as from logits
+    kernel = np.array([[30.0, -30.0, 0.0], [-30.0, 30.0, 0.0], [0.0, 0.0, 1.0]])[:, :units]
+    layer = tp.layers.Dense(units, activation=activation, kernel_initializer=lambda shape, dtype=None: kernel)
+    x = np.array([[1.0, -1.0, 2.0], [-2.0, 1.0, 0.5]])
+    with tp.GradientTape(persistent=True) as tape:
+        probs = layer(x)
+        logits = tp.ops.fused.dense(x.astype("float32"), layer.kernel, layer.bias)
+        via_probs = loss(y, probs)
+        via_logits = type(loss)(from_logits=True)(y, logits)
+    assert float(via_probs) == pytest.approx(float(via_logits), rel=1e-6) and float(via_logits) > 20
+    for a, b in zip(
+        tape.gradient(via_probs, layer.trainable_weights), tape.gradient(via_logits, layer.trainable_weights)
+    ):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
+    plain = (
+        tp.softmax(logits) if activation == "softmax" else tp.sigmoid(logits)
+    )  # no layer: clipped as usual
+    assert float(loss(y, plain)) < float(via_logits)
