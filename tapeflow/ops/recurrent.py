@@ -145,15 +145,12 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
     dz3 = dz.reshape(steps, batch, 4, n)
     ut = uv.T
     gh, gc = gv[..., :n], gv[..., n: 2 * n]
-    fed_h, fed_c = gh.any(axis=(1, 2)), gc.any(axis=(1, 2))  # usually only the last step's output is used
     dh = xp.zeros((batch, n), dtype=ov.dtype)
     dc = xp.zeros((batch, n), dtype=ov.dtype)
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps - 1, -1, -1):
-            if fed_h[t]:
-                dh += gh[t]
-            if fed_c[t]:
-                dc += gc[t]
+            dh += gh[t]
+            dc += gc[t]
             if mask is not None:
                 m = mask[t]
                 keep_h, keep_c = (1 - m) * dh, (1 - m) * dc
