@@ -144,12 +144,15 @@ class _Recorder:
         node = t._node
         if node is None or node is OUTSIDE:
             node = t._node = Node(tapes=(self,))
-        elif self not in node.tapes:
-            # a leaf (a Variable's): forget tapes that stopped recording, so it never grows
-            if node.op is None:
-                node.tapes = (*[r for r in node.tapes if r.active], self)
-            else:
-                node.tapes = node.tapes + (self,)
+        else:
+            tapes = node.tapes
+            if self not in tapes:
+                if node.op is not None:
+                    node.tapes = tapes + (self,)
+                elif len(tapes) == 1 and not tapes[0].active:  # a Variable's leaf, last watched by a closed tape
+                    node.tapes = (self,)
+                else:  # a leaf: forget tapes that stopped recording, so the tuple never grows
+                    node.tapes = (*[r for r in tapes if r.active], self)
         now = _state.recording.frozen
         if node.tapes == now:
             node.tapes = now  # share the tuple: record()'s fast path
