@@ -149,7 +149,7 @@ class _Recorder:
             if self not in tapes:
                 if node.op is not None:
                     node.tapes = tapes + (self,)
-                elif len(tapes) == 1 and not tapes[0].active:  # a Variable's leaf, last watched by a closed tape
+                elif len(tapes) == 1 and not tapes[0].active:  # a leaf last watched by a closed tape
                     node.tapes = (self,)
                 else:  # a leaf: forget tapes that stopped recording, so the tuple never grows
                     node.tapes = (*[r for r in tapes if r.active], self)
