@@ -1,8 +1,7 @@
 """tapeflow: a NumPy-native deep-learning framework.
 
 Tensors and their operations, automatic differentiation with ``GradientTape``, and (in subpackages)
-Keras-style
-layers, models and training. Users write ``import tapeflow as tp``.
+Keras-style layers, models and training. Users write ``import tapeflow as tp``.
 
 Example:
     >>> import tapeflow as tp

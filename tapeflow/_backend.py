@@ -39,8 +39,8 @@ def erf(x):
     """Error function, element-wise.
 
     Uses SciPy's ``erf`` when SciPy is installed (exact to machine precision); otherwise the Abramowitz &
-    Stegun
-    7.1.26 approximation (absolute error below 1.5e-7, enough for float32), so the core needs only NumPy.
+    Stegun 7.1.26 approximation (absolute error below 1.5e-7, enough for float32), so the core needs only
+    NumPy.
     """
     global _scipy_erf
     if _scipy_erf is None:

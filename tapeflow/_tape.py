@@ -2,8 +2,7 @@
 
 How recording works. Every op output gets a :class:`Node` when at least one of its inputs is tracked by a tape
 that is recording. A node lists the *recorders* (one per tape) that tracked it, its parent nodes, and only
-what
-its gradient rules need (inputs and/or output, as the op declares) — nothing else is kept alive.
+what its gradient rules need (inputs and/or output, as the op declares) — nothing else is kept alive.
 ``tape.gradient`` walks the nodes its recorder tracked, in reverse topological order, with an explicit stack
 (no recursion: a chain of 100,000 ops differentiates). The gradient rules are written with tapeflow ops, so
 while an outer tape records, the backward pass is itself recorded: tapes nest for higher derivatives.
@@ -21,10 +20,9 @@ from tapeflow.errors import ShapeError
 
 
 class _Recording(list):
-    """The recorders of the tapes recording now, innermost last; ``frozen`` is the same as a tuple, kept up
-    to date
-    on every change so that :func:`record` can tell with one identity test that a parent node was recorded by
-    exactly the tapes recording now (then its children share the parent's ``tapes`` tuple)."""
+    """The recorders of the tapes recording now, innermost last; ``frozen`` is the same as a tuple, kept up to
+    date on every change so that :func:`record` can tell with one identity test that a parent node was
+    recorded by exactly the tapes recording now (then its children share the parent's ``tapes`` tuple)."""
 
     __slots__ = ("frozen",)
 
@@ -75,8 +73,7 @@ class Node:
     """One recorded op application (or a watched leaf when ``op`` is None).
 
     ``inputs`` holds the input tensors when the op's rules need them (``save_inputs``), else None and
-    ``specs``
-    their ``(shape, dtype)``; ``shapes`` gives :class:`Spec` objects for every input either way.
+    ``specs`` their ``(shape, dtype)``; ``shapes`` gives :class:`Spec` objects for every input either way.
     """
 
     __slots__ = ("op", "parents", "inputs", "params", "out_value", "specs", "tapes", "__weakref__")
@@ -386,8 +383,7 @@ _OPS = None
 
 def _propagate(recorder, node, op, g, grads):
     """Apply ``node``'s gradient rules to its output gradient ``g``; add each result, summed back to its
-    input's
-    shape and cast to its dtype, into ``grads`` (keyed by parent node id)."""
+    input's shape and cast to its dtype, into ``grads`` (keyed by parent node id)."""
     ops = _OPS or _ops()
 
     params = node.params or _NO_PARAMS

@@ -1,8 +1,7 @@
 """Tensors and Variables: immutable n-d arrays, and the mutable state that models train.
 
 A :class:`Tensor` wraps one backend array and, while a :class:`~tapeflow.GradientTape` records, the autodiff
-node
-that produced it. Tensors are immutable; :class:`Variable` adds ``assign``/``assign_add``/``assign_sub``.
+node that produced it. Tensors are immutable; :class:`Variable` adds ``assign``/``assign_add``/``assign_sub``.
 The operators (``+``, ``@``, indexing, ...) are installed by :mod:`tapeflow.ops`, which builds on this module.
 """
 

@@ -119,8 +119,7 @@ class GradientTape:
             sources: a tensor, Variable, or a nest (list/tuple/dict) of them.
             output_gradients: the gradient of some final value with respect to ``target`` (same shape).
             unconnected_gradients: ``"none"`` gives None for a source the target does not depend on,
-            ``"zero"``
-                gives zeros.
+                ``"zero"`` gives zeros.
 
         Returns:
             Gradients in the structure of ``sources``.
@@ -212,8 +211,8 @@ class GradientTape:
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
         """Per-example Jacobians: for ``target`` (b, ...) and ``source`` (b, ...), shape ``(b,) +
-        target.shape[1:]
-        + source.shape[1:]``, assuming example i of the target depends only on example i of the source."""
+        target.shape[1:] + source.shape[1:]``, assuming example i of the target depends only on example i of
+        the source."""
         jac = self.jacobian(target, source, unconnected_gradients=unconnected_gradients)
         return None if jac is None else _batch_diag(jac, target, source)
 
@@ -309,8 +308,7 @@ def _custom_vjp(g, out, *inputs, fn, nvars, value):
         if not (isinstance(result, (list, tuple)) and len(result) == 2):
             raise TypeError(
                 "custom_gradient: the function read Variables, so grad_fn(upstream, variables=None) must "
-                "return "
-                "(input_gradients, variable_gradients)"
+                "return (input_gradients, variable_gradients)"
             )
         input_grads, var_grads = result
         grads = _as_list(input_grads) + list(var_grads)
@@ -335,13 +333,10 @@ def custom_gradient(f):
     """Decorate ``f(*x) -> (y, grad_fn)`` to give it a hand-written gradient (TensorFlow's contract).
 
     ``grad_fn(upstream)`` returns the gradients for each input (a list when there are several; None for an
-    input
-    with no gradient). If ``f`` reads trainable Variables, ``grad_fn(upstream, variables=None)`` must take a
-    ``variables`` argument and return ``(input_grads, variable_grads)``. ``f`` runs on the tapes as usual, so
-    a
-    ``grad_fn`` written with tapeflow ops is itself differentiable (higher derivatives work). ``y`` must be
-    one
-    tensor.
+    input with no gradient). If ``f`` reads trainable Variables, ``grad_fn(upstream, variables=None)`` must
+    take a ``variables`` argument and return ``(input_grads, variable_grads)``. ``f`` runs on the tapes as
+    usual, so a ``grad_fn`` written with tapeflow ops is itself differentiable (higher derivatives work).
+    ``y`` must be one tensor.
 
     Example:
         >>> import tapeflow as tp
@@ -379,8 +374,7 @@ def check_gradients(f, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, raise_on_error=F
 
     For each input x: draws random directions u (output) and v (input) and compares ``<grad, v>`` (the tape's
     vector-Jacobian product against u) with ``(<f(x + eps v), u> - <f(x - eps v), u>) / (2 eps)``, after
-    checking
-    the gradient's shape equals the input's.
+    checking the gradient's shape equals the input's.
 
     Args:
         f: a function of the inputs returning a tensor.

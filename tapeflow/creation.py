@@ -15,8 +15,7 @@ xp = B.xp
 
 def constant(value, dtype=None, shape=None):
     """A constant tensor (TensorFlow's ``tf.constant``): a scalar ``value`` fills ``shape``; otherwise the
-    value
-    is reshaped (row-major) to ``shape``.
+    value is reshaped (row-major) to ``shape``.
 
     Example:
         >>> import tapeflow as tp
@@ -37,8 +36,8 @@ def constant(value, dtype=None, shape=None):
 
 def as_tensor(x, dtype=None, shape=None):
     """Convert ``x`` to a Tensor (a Tensor of the right dtype and shape is returned as is, keeping its
-    gradient
-    path). ``shape`` may hold one -1 or None, inferred; reshaping is row-major. Alias ``convert_to_tensor``.
+    gradient path). ``shape`` may hold one -1 or None, inferred; reshaping is row-major. Alias
+    ``convert_to_tensor``.
 
     Example:
         >>> import tapeflow as tp

@@ -231,8 +231,7 @@ def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
 
 def where(condition, x=None, y=None):
     """Pick ``x`` where ``condition`` holds, else ``y`` (broadcast); with only a condition, the indices where
-    it
-    holds (NumPy's ``nonzero``)."""
+    it holds (NumPy's ``nonzero``)."""
     if x is None and y is None:
         return tuple(Tensor(i) for i in B.xp.nonzero(_unwrap(condition)))
     return _where(condition, x, y)

@@ -1,10 +1,8 @@
 """The op registry: each op is defined once, with its gradient beside it.
 
 An :class:`Op` couples a forward function on backend arrays with gradient rules written in tapeflow ops (so
-the
-backward pass is itself differentiable). The tape, not the rules, sums broadcast gradients back to each
-input's
-shape and checks them. ``REGISTRY`` lists every op; the test suite checks each one.
+the backward pass is itself differentiable). The tape, not the rules, sums broadcast gradients back to each
+input's shape and checks them. ``REGISTRY`` lists every op; the test suite checks each one.
 """
 
 from __future__ import annotations
@@ -30,8 +28,7 @@ class Op:
         name: the op's public name (used in errors and tape summaries).
         forward: ``forward(*arrays, **params) -> array``.
         grads: one rule per positional input, ``rule(g, out, *inputs, **params) -> gradient`` (or None when
-        that
-            input is not differentiable). ``g`` is the gradient of the output; ``out`` is the output when
+            that input is not differentiable). ``g`` is the gradient of the output; ``out`` is the output when
             ``save_output`` is set; ``inputs`` are the inputs when ``save_inputs`` is set (else None).
         vjp: instead of ``grads``, one rule returning every input's gradient at once.
         save_inputs / save_output: what the gradient rules need kept alive.

@@ -91,9 +91,8 @@ def _parse(subscripts, shapes):
 
 def _einsum_vjp(g, out, *xs, subscripts):
     """Each operand's gradient is another einsum: the output gradient against the other operands. Letters
-    summed
-    only inside the operand are broadcast back; a repeated letter (a diagonal, ``"ii"``) is put back on the
-    diagonal with an identity mask."""
+    summed only inside the operand are broadcast back; a repeated letter (a diagonal, ``"ii"``) is put back on
+    the diagonal with an identity mask."""
     from tapeflow.ops.shape import broadcast_to, reshape
 
     ins, res = _parse(subscripts, [x.shape for x in xs])

@@ -1,13 +1,10 @@
 """The float64 gradient check every op test uses (the random-direction method).
 
 For ``f`` and inputs ``xs``: draw a random output cotangent ``u`` and a random direction ``v_i`` per input.
-The tape
-gives ``g_i = d<f, u>/dx_i``; after asserting ``g_i.shape == x_i.shape`` (without it a missing broadcast
-reduction
-slips through), ``<g_i, v_i>`` must equal the central difference ``(<f(x_i + eps v_i), u> - <f(x_i - eps
-v_i), u>)
-/ (2 eps)``. Written independently of ``tp.check_gradients`` so the library's own utility is tested, not
-trusted.
+The tape gives ``g_i = d<f, u>/dx_i``; after asserting ``g_i.shape == x_i.shape`` (without it a missing
+broadcast reduction slips through), ``<g_i, v_i>`` must equal the central difference
+``(<f(x_i + eps v_i), u> - <f(x_i - eps v_i), u>) / (2 eps)``. Written independently of
+``tp.check_gradients``, so the library's own utility is tested, not trusted.
 """
 
 from __future__ import annotations

@@ -1,23 +1,18 @@
 """One test case per registered op: inputs, the NumPy reference, and whether to gradient-check it.
 
 HOW OTHER ENGINEERS ADD CASES. ``tests/core/test_ops.py`` runs every case from this file *and* from every
-module
-matching ``tests/**/op_cases*.py`` (for example ``tests/layers/op_cases_conv.py``): each such module defines a
-list ``CASES`` of :class:`OpCase` (``from tests.core.op_cases import OpCase`` — or copy nothing: any object
-with the
-same attributes works). For each case the runner checks
+module matching ``tests/**/op_cases*.py`` (for example ``tests/conv/op_cases_conv.py``): each such module
+defines a list ``CASES`` of :class:`OpCase` (``from tests.core.op_cases import OpCase``; any object with the
+same attributes works too). For each case the runner checks
 
 * values and dtype against ``ref`` on float32 and float64 inputs (``ref=None`` skips only this part; say why
-in
-  ``note``),
+  in ``note``),
 * the float64 gradient (random-direction check, after asserting each gradient's shape equals its input's),
 * that the backward pass is itself differentiable (``second_order=True``, the default when ``grad`` is set).
 
 A meta-test fails when an op in ``tapeflow.ops._registry.REGISTRY`` has no case in any of these files, so
-every
-new op needs at least one case. Keep inputs away from kinks (``abs`` at 0, ``relu`` at 0, ties in ``max``)
-where
-finite differences are meaningless, and test those points separately.
+every new op needs at least one case. Keep inputs away from kinks (``abs`` at 0, ``relu`` at 0, ties in
+``max``) where finite differences are meaningless, and test those points separately.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every registered op: values and dtypes against NumPy, float64 gradient checks, and a meta-test that no op
-in
-the registry lacks a case. Cases come from ``tests/core/op_cases.py`` and every ``tests/**/op_cases*.py``."""
+in the registry lacks a case. Cases come from ``tests/core/op_cases.py`` and every
+``tests/**/op_cases*.py``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Hypothesis property tests: broadcasting, reductions and indexing over drawn shapes, including (), size-1
-and
-size-0 dimensions. Values are compared with NumPy and gradients with their closed forms."""
+and size-0 dimensions. Values are compared with NumPy and gradients with their closed forms."""
 
 from __future__ import annotations
 
