@@ -16,7 +16,7 @@ import ctypes
 import threading
 
 _lock = threading.Lock()
-_found = None  # (get, set) once looked up; () when OpenBLAS is not loaded
+_found = None  # the (get, set) pairs once looked up; [] when OpenBLAS is not loaded
 
 _NAMES = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
           ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
@@ -40,9 +40,11 @@ def _loaded_openblas():
 
 
 def _functions():
+    """``[(get_num_threads, set_num_threads), ...]`` for every OpenBLAS the process has loaded (NumPy's and,
+    say, SciPy's own copy)."""
     global _found
     if _found is None:
-        _found = ()
+        found = []
         for path in _loaded_openblas():
             try:
                 lib = ctypes.CDLL(path)
@@ -53,8 +55,9 @@ def _functions():
                     get, set_ = getattr(lib, get_name), getattr(lib, set_name)
                     get.restype, get.argtypes = ctypes.c_int, []
                     set_.restype, set_.argtypes = None, [ctypes.c_int]
-                    _found = (get, set_)
-                    return _found
+                    found.append((get, set_))
+                    break
+        _found = found
     return _found
 
 
@@ -65,14 +68,15 @@ def single_thread():
     if not functions:
         yield
         return
-    get, set_ = functions
     with _lock:
-        before = get()
-        if before > 1:
-            set_(1)
+        before = [get() for get, _ in functions]
+        for (_, set_), n in zip(functions, before):
+            if n > 1:
+                set_(1)
     try:
         yield
     finally:
-        if before > 1:
-            with _lock:
-                set_(before)
+        with _lock:
+            for (_, set_), n in zip(functions, before):
+                if n > 1:
+                    set_(n)

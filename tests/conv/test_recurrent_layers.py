@@ -294,16 +294,17 @@ def test_single_thread_blas_block_restores_the_thread_count():
             ran = True
         assert ran
         return
-    get, set_ = functions
-    before = get()
-    set_(2)
+    before = [get() for get, _ in functions]
+    for _, set_ in functions:
+        set_(2)
     try:
         with _blas.single_thread():
-            assert get() == 1
-        assert get() == 2
+            assert all(get() == 1 for get, _ in functions)
+        assert all(get() == 2 for get, _ in functions)
         with pytest.raises(RuntimeError):
             with _blas.single_thread():
                 raise RuntimeError("restored even on errors")
-        assert get() == 2
+        assert all(get() == 2 for get, _ in functions)
     finally:
-        set_(before)
+        for (_, set_), n in zip(functions, before):
+            set_(n)
