@@ -248,8 +248,11 @@ def record(op, args, vals, params, out):
                 if p is not None and r in p.tapes:
                     found.append(r)
                     break
-        if not found:  # untracked Variables (trainable=False, integer) give constants; others' nodes, OUTSIDE
-            return OUTSIDE if any(p is not None for p in parents) else None
+        if not found:
+            # Tracked by a tape that is open but paused (stop_recording): OUTSIDE, so its gradient() can say so.
+            # Otherwise a constant: untracked Variables, values from closed tapes (as TensorFlow: no gradient).
+            paused = any(p is not None and any(r.active for r in p.tapes) for p in parents)
+            return OUTSIDE if paused else None
         # share one tuple: children take the fast path
         tapes = now if len(found) == len(now) else tuple(found)
     if save:

@@ -431,3 +431,23 @@ def test_power_gradients_at_zero_and_negative_bases():
     assert float(tp.grad(lambda x: x**3)(-2.0)) == 12.0
     gy = tp.grad(lambda y: tp.power(tp.constant(-2.0), y))(2.0)
     assert float(gy) == 0.0  # d/dy (-2)^y is not real: 0, as TensorFlow
+
+
+def test_a_value_from_a_closed_tape_is_a_constant_to_the_next():
+    x = tp.Variable(2.0)
+    with tp.GradientTape() as t1:
+        y = x * 2
+    with tp.GradientTape() as t2:
+        z = y * 3
+        w = z + x
+    assert t2.gradient(w, x).numpy() == 1.0  # y (and so z) is a constant to t2, as in TensorFlow
+
+
+def test_stop_recording_inside_an_outer_tape_marks_the_inner_tapes_view():
+    x = tp.Variable(2.0)
+    with tp.GradientTape(persistent=True) as outer:
+        with tp.GradientTape() as inner:
+            with inner.stop_recording():
+                z = x * 3  # outer records it; inner does not
+        assert float(outer.gradient(z, x)) == 3.0
+    assert inner.gradient(z, x) is None
