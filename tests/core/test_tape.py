@@ -435,7 +435,7 @@ def test_power_gradients_at_zero_and_negative_bases():
 
 def test_a_value_from_a_closed_tape_is_a_constant_to_the_next():
     x = tp.Variable(2.0)
-    with tp.GradientTape() as t1:
+    with tp.GradientTape():
         y = x * 2
     with tp.GradientTape() as t2:
         z = y * 3
