@@ -250,7 +250,7 @@ def record(op, args, vals, params, out):
                     break
         if not found:
             # Tracked by a tape that is open but paused (stop_recording): OUTSIDE, so its gradient() says so.
-            # Otherwise a constant: untracked Variables, values from closed tapes (no gradient, as TensorFlow).
+            # Otherwise a constant: untracked Variables, values from closed tapes: no gradient, as TensorFlow.
             paused = any(p is not None and any(r.active for r in p.tapes) for p in parents)
             return OUTSIDE if paused else None
         # share one tuple: children take the fast path
