@@ -43,8 +43,15 @@ def clear_session():
 
 
 def snake_case(name: str) -> str:
-    """``BatchNormalization`` -> ``batch_normalization``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """Keras's layer-name rule: ``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``,
+    ``MaxPooling2D`` -> ``max_pooling2d``, ``LSTM`` -> ``lstm``.
+
+    Example:
+        >>> [snake_case(n) for n in ("Conv2D", "MaxPooling2D", "SimpleRNN", "MultiHeadAttention")]
+        ['conv2d', 'max_pooling2d', 'simple_rnn', 'multi_head_attention']
+    """
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
 
 
 # --- the training flag flows from an outer call to the layers it calls -------------------------------------
