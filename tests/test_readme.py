@@ -17,7 +17,8 @@ def test_readme_first_example_trains_digits_to_the_stated_accuracy():
     first = re.findall(r"```python\n(.*?)```", text, re.S)[0]
     assert "model.fit(" in first
     code = first.replace("model.fit(x_train, y_train,", "model.fit(x_train, y_train, verbose=0,")
-    code = code.replace("model.evaluate(x_test, y_test)", "result = model.evaluate(x_test, y_test, verbose=0)")
+    code = code.replace("model.evaluate(x_test, y_test)",
+                        "result = model.evaluate(x_test, y_test, verbose=0)")
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
     loss, accuracy = namespace["result"]
