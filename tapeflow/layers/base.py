@@ -606,7 +606,7 @@ class Layer:
         return t
 
     def __call__(self, inputs, *args, training=None, **kwargs):
-        if _is_symbolic(inputs):
+        if _is_symbolic(inputs) or ((args or kwargs) and _is_symbolic((args, kwargs))):
             from tapeflow.layers.input import symbolic_call
 
             return symbolic_call(self, inputs, args, kwargs, training)

@@ -1,7 +1,9 @@
 """Symbolic inputs for the functional API: ``tp.Input`` / ``InputLayer`` and the graph nodes layers record.
 
 Calling a layer on a :class:`SymbolicTensor` builds the layer and returns symbolic outputs, recording a
-:class:`CallNode`; ``tp.Model(inputs, outputs)`` replays those nodes on real data. Output shapes are found by
+:class:`CallNode`; ``tp.Model(inputs, outputs)`` replays those nodes on real data. Symbolic tensors may be
+passed in any argument of the call, not only the first (``MultiHeadAttention()(query, value)``,
+``layer(x, mask=m)``). Output shapes are found by
 running the layer once on placeholder zeros (batch ``None``), so every layer's shape logic lives in its
 ``call``.
 """
@@ -71,11 +73,11 @@ class CallNode:
 
     @property
     def parent_tensors(self):
-        return (
-            [t for t in flatten(self.inputs) if isinstance(t, SymbolicTensor)]
-            if self.inputs is not None
-            else []
-        )
+        """The symbolic tensors this call reads: from its first argument, then other positional args and
+        keyword args."""
+        if self.inputs is None:
+            return []
+        return [t for t in flatten((self.inputs, self.args, self.kwargs)) if isinstance(t, SymbolicTensor)]
 
 
 def _placeholder(sym, size):
@@ -83,18 +85,26 @@ def _placeholder(sym, size):
     return B.xp.zeros(shape, dtype=sym.dtype)
 
 
+def _concrete(nest, size):
+    """``nest`` with every symbolic tensor replaced by placeholder zeros (``None`` sizes become ``size``)."""
+    return map_structure(lambda x: _placeholder(x, size) if isinstance(x, SymbolicTensor) else x, nest)
+
+
 def symbolic_call(layer, inputs, args, kwargs, training):
-    """Call ``layer`` on symbolic inputs: build it, infer output shapes, record the node."""
-    leaves = [t for t in flatten(inputs) if isinstance(t, SymbolicTensor)]
+    """Call ``layer`` on symbolic inputs: build it, infer output shapes, record the node.
+
+    Symbolic tensors may appear in ``inputs`` and anywhere in ``args`` / ``kwargs``; each is replaced by
+    placeholder zeros for the shape-inference call.
+    """
+    leaves = [t for t in flatten((inputs, args, kwargs)) if isinstance(t, SymbolicTensor)]
     varies = any(None in t.shape[1:] for t in leaves)
     results = []
     with _no_recording():
-        for size in (2, 3) if varies else (2,):
-            concrete = map_structure(
-                lambda t, n=size: _placeholder(t, n) if isinstance(t, SymbolicTensor) else t, inputs
-            )
+        for n in (2, 3) if varies else (2,):
             try:
-                results.append(layer(concrete, *args, training=False, **kwargs))
+                results.append(
+                    layer(_concrete(inputs, n), *_concrete(args, n), training=False, **_concrete(kwargs, n))
+                )
             except Exception as e:
                 raise type(e)(
                     f"{e}\n(while calling layer '{layer.name}' on symbolic inputs "

@@ -150,13 +150,16 @@ class Functional(Model):
         values = {}
         for sym, v in zip(self._flat_inputs, self._match_inputs(inputs)):
             values[id(sym)] = v
+
+        def feed(x):
+            return map_structure(lambda t: values[id(t)] if isinstance(t, SymbolicTensor) else t, x)
+
         for node in self._nodes:
-            args = map_structure(lambda t: values[id(t)] if isinstance(t, SymbolicTensor) else t, node.inputs)
             out = node.layer(
-                args,
-                *node.args,
+                feed(node.inputs),
+                *feed(node.args),
                 training=node.training if node.training is not None else training,
-                **node.kwargs,
+                **feed(node.kwargs),
             )
             for sym, val in zip(flatten(node.outputs), flatten(out)):
                 values[id(sym)] = val
@@ -179,6 +182,9 @@ class Functional(Model):
             name, k = node_index[id(t.node)]
             return [name, k, t.index]
 
+        def refs_in(x):  # other arguments: symbolic tensors become references, the rest stays as given
+            return map_structure(lambda t: ref(t) if isinstance(t, SymbolicTensor) else t, x)
+
         layers = []
         for layer in self._graph_layers:
             nodes = [n for n in self._nodes if n.layer is layer]
@@ -186,10 +192,7 @@ class Functional(Model):
                 {
                     **serialize(layer),
                     "name": layer.name,
-                    "inbound_nodes": [
-                        {"args": map_structure(ref, n.inputs), "kwargs": n.kwargs, "training": n.training}
-                        for n in nodes
-                    ],
+                    "inbound_nodes": [_node_config(n, ref, refs_in) for n in nodes],
                 }
             )
         return {
@@ -217,11 +220,11 @@ class Functional(Model):
             progress = False
             rest = []
             for name, k, node in pending:
-                refs = [r for r in _ref_leaves(node["args"])]
-                if all((r[0], r[1]) in produced for r in refs):
-                    args = _resolve(node["args"], produced)
+                parts = (node["args"], node.get("call_args", []), node.get("kwargs", {}))
+                if all((r[0], r[1]) in produced for r in _ref_leaves(parts)):
+                    inputs, args, kwargs = _resolve(parts, produced)
                     produced[(name, k)] = layers[name](
-                        args, training=node.get("training"), **node.get("kwargs", {})
+                        inputs, *args, training=node.get("training"), **kwargs
                     )
                     progress = True
                 else:
@@ -238,6 +241,20 @@ class Functional(Model):
             name=config.get("name"),
             trainable=config.get("trainable", True),
         )
+
+
+def _node_config(node, ref, refs_in):
+    """One call's entry in ``inbound_nodes``.
+
+    ``args`` holds the first argument's references, ``call_args`` the other positional arguments (only when
+    there are some) and ``kwargs`` the keyword arguments, with references where symbolic tensors were.
+    """
+    config = {"args": map_structure(ref, node.inputs)}
+    if node.args:
+        config["call_args"] = refs_in(list(node.args))
+    config["kwargs"] = refs_in(node.kwargs)
+    config["training"] = node.training
+    return config
 
 
 def _struct_refs(struct, ref):

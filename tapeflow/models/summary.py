@@ -33,20 +33,14 @@ def _params(layer):
 
 
 def _connections(model, layer):
-    from tapeflow.layers.base import flatten
-    from tapeflow.layers.input import SymbolicTensor
-
+    """``layer name[output index]`` of every tensor ``layer`` reads, in any argument of its calls."""
     nodes = getattr(model, "_nodes", None)
     if nodes is None:
         return None
     out = []
     for node in nodes:
         if node.layer is layer:
-            out.extend(
-                f"{t.node.layer.name}[{t.index}]"
-                for t in flatten(node.inputs)
-                if isinstance(t, SymbolicTensor)
-            )
+            out.extend(f"{t.node.layer.name}[{t.index}]" for t in node.parent_tensors)
     return out
 
 

@@ -50,7 +50,7 @@ def _layer_edges(model, rows):
     edges = []
     for spec in specs:
         for node in spec.get("inbound_nodes", []):
-            for parent in _refs(node.get("args")):
+            for parent in _refs([node.get("args"), node.get("call_args"), node.get("kwargs")]):
                 if parent in index and spec.get("name") in index:
                     edges.append((index[parent], index[spec["name"]]))
     if not edges:
