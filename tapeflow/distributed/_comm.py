@@ -187,6 +187,8 @@ class MPICommunicator(Communicator):
     def abort(self, code=1) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        # Launchers forward a rank's output asynchronously: an abort right after a message can cut it.
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(code)
 
     def local(self):
@@ -307,9 +309,7 @@ def install_abort_on_error(comm: Communicator) -> None:
 
     def hook(exc_type, exc, tb):
         try:
-            if previous is sys.__excepthook__:
-                # One write, then a pause before the abort: launchers forward a rank's output
-                # asynchronously, and an abort right after a traceback printed line by line can cut it.
+            if previous is sys.__excepthook__:  # one write: a traceback printed line by line may be cut
                 text = "".join(traceback.format_exception(exc_type, exc, tb))
                 sys.stderr.write(f"[tapeflow.distributed] rank {comm.rank} of {comm.size} failed:\n{text}")
             else:
@@ -320,10 +320,8 @@ def install_abort_on_error(comm: Communicator) -> None:
                     f"[tapeflow.distributed] rank {comm.rank} aborts the job so the other ranks do not wait "
                     "forever.\n"
                 )
-            sys.stderr.flush()
-            time.sleep(ABORT_GRACE_S)
         finally:
-            comm.abort(1)
+            comm.abort(1)  # flushes and waits ABORT_GRACE_S first
 
     sys.excepthook = _installed_hook = hook
 
