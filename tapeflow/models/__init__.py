@@ -11,12 +11,9 @@ Example:
 """
 
 from tapeflow.layers.base import clear_session
-from tapeflow.models import _allocator
 from tapeflow.models.functional import Functional
 from tapeflow.models.model import Model
 from tapeflow.models.sequential import Sequential
 from tapeflow.saving.model_io import clone_model, load_model, save_model
-
-_allocator.tune()
 
 __all__ = ["Model", "Sequential", "Functional", "clear_session", "load_model", "save_model", "clone_model"]
