@@ -23,9 +23,13 @@ def _data(n, seed=3):
     return x, y
 
 
+def _layers():
+    return [tp.Input(shape=(D,)), tp.layers.Dense(6, activation="tanh", dtype=F64),
+            tp.layers.Dense(1, dtype=F64)]
+
+
 def _model():
-    layers = [tp.layers.Dense(6, activation="tanh", dtype=F64), tp.layers.Dense(1, dtype=F64)]
-    return tp.Sequential([tp.Input(shape=(D,)), *layers], dtype=F64)  # fit casts data to the model's dtype
+    return tp.Sequential(_layers(), dtype=F64)  # fit casts data to the model's dtype
 
 
 OPTIMIZERS = {
@@ -67,6 +71,28 @@ def _fit_both(strategy, optimizer, n, batch, epochs=3, shuffle=True, **fit_kwarg
     tp.random.set_seed(123)
     ref_hist = ref.fit(x, y, batch_size=batch, epochs=epochs, shuffle=shuffle, verbose=0, **fit_kwargs)
     return model, hist, ref, ref_hist, check
+
+
+def _pair(strategy, layers, **compile_kwargs):
+    """The same model twice, from ``layers()``: compiled in the strategy's scope, and a one-process reference
+    with the same initial weights."""
+    fresh = lambda: {k: (v() if callable(v) and k == "metrics" else v) for k, v in compile_kwargs.items()}
+    with strategy.scope():
+        model = tp.Sequential(layers(), dtype=F64)
+        model.compile(**fresh())
+    ref = tp.Sequential(layers(), dtype=F64)
+    ref.compile(**fresh())
+    ref.set_weights(model.get_weights())
+    return model, ref
+
+
+def _assert_same_training(model, ref, hist, ref_hist, keys=None):
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert sorted(hist.history) == sorted(ref_hist.history)
+    for key in keys or ref_hist.history:
+        np.testing.assert_allclose(hist.history[key], ref_hist.history[key], rtol=1e-9, atol=1e-12,
+                                   err_msg=key)
 
 
 # 40 samples in batches of 8 split evenly; 37 leave a last batch of 5 (3 + 2 on two ranks); 33 leave a last
@@ -116,18 +142,12 @@ def test_classification_metrics_are_global(strategy):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(45, 4))
     y = (x[:, :1] + x[:, 1:2] > 0).astype(np.int64).ravel()
-    with strategy.scope():
-        model = tp.Sequential([tp.Input(shape=(4,)), tp.layers.Dense(2, dtype=F64)], dtype=F64)
-        model.compile(optimizer="sgd", loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-    ref = tp.Sequential([tp.Input(shape=(4,)), tp.layers.Dense(2, dtype=F64)], dtype=F64)
-    ref.compile(optimizer="sgd", loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"])
-    ref.set_weights(model.get_weights())
+    layers = lambda: [tp.Input(shape=(4,)), tp.layers.Dense(2, dtype=F64)]
+    model, ref = _pair(strategy, layers, optimizer="sgd",
+                       loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     h = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     r = ref.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
-    np.testing.assert_allclose(h.history["accuracy"], r.history["accuracy"], rtol=1e-12)
-    np.testing.assert_allclose(h.history["loss"], r.history["loss"], rtol=1e-9)
+    _assert_same_training(model, ref, h, r, keys=["loss", "accuracy"])
 
 
 def test_batchnorm_statistics_agree_after_each_epoch(strategy):
@@ -247,17 +267,10 @@ def _dataset(x, y, seed):
 def test_dataset_input_matches_one_process(strategy):
     """A tp.data.Dataset seeded alike on every rank: each rank shards the dataset's batches."""
     x, y = _data(30)
-    with strategy.scope():
-        model = _model()
-        model.compile(optimizer="adam", loss="mse")
-    ref = _model()
-    ref.compile(optimizer="adam", loss="mse")
-    ref.set_weights(model.get_weights())
+    model, ref = _pair(strategy, _layers, optimizer="adam", loss="mse")
     hist = model.fit(_dataset(x, y, seed=7), epochs=2, verbose=0)
     ref_hist = ref.fit(_dataset(x, y, seed=7), epochs=2, verbose=0)
-    for got, want in zip(model.get_weights(), ref.get_weights()):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(hist.history["loss"], ref_hist.history["loss"], rtol=1e-9)
+    _assert_same_training(model, ref, hist, ref_hist)
 
 
 @pytest.mark.multi_rank
@@ -289,20 +302,16 @@ def test_every_builtin_metric_kind_is_global(strategy):
     rng = np.random.default_rng(4)
     x = rng.normal(size=(37, D))
     y = (x[:, :1] - x[:, 1:2] > 0).astype(np.float64)
-    metrics = lambda: [tp.metrics.Precision(), tp.metrics.Recall(), tp.metrics.AUC(), tp.metrics.R2Score(),
-                       "binary_accuracy", "mse"]
-    layers = lambda: [tp.Input(shape=(D,)), tp.layers.Dense(1, activation="sigmoid", dtype=F64)]
-    with strategy.scope():
-        model = tp.Sequential(layers(), dtype=F64)
-        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=metrics())
-    ref = tp.Sequential(layers(), dtype=F64)
-    ref.compile(optimizer="sgd", loss="binary_crossentropy", metrics=metrics())
-    ref.set_weights(model.get_weights())
+    model, ref = _pair(
+        strategy, lambda: [tp.Input(shape=(D,)), tp.layers.Dense(1, activation="sigmoid", dtype=F64)],
+        optimizer="sgd", loss="binary_crossentropy",
+        metrics=lambda: [tp.metrics.Precision(), tp.metrics.Recall(), tp.metrics.AUC(), tp.metrics.R2Score(),
+                         "binary_accuracy", "mse"],
+    )
     h = model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, validation_data=(x[:11], y[:11]))
     r = ref.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, validation_data=(x[:11], y[:11]))
-    assert sorted(h.history) == sorted(r.history) and len(h.history) == 14
-    for key, values in r.history.items():
-        np.testing.assert_allclose(h.history[key], values, rtol=1e-9, atol=1e-12, err_msg=key)
+    assert len(h.history) == 14
+    _assert_same_training(model, ref, h, r)
 
 
 def test_frozen_weights_stay_exactly_as_they_were(strategy):
@@ -331,20 +340,11 @@ def test_sample_weights_match_one_process(strategy):
 
 def test_regularized_model_matches_one_process(strategy):
     """A penalty added once per rank still gives the one-process loss and gradient (weights sum to 1)."""
-    def build():
-        return tp.Sequential([tp.Input(shape=(D,)),
-                              tp.layers.Dense(3, kernel_regularizer=tp.regularizers.L2(0.1), dtype=F64),
-                              tp.layers.Dense(1, dtype=F64)], dtype=F64)
-
     x, y = _data(19)
-    with strategy.scope():
-        model = build()
-        model.compile(optimizer="sgd", loss="mse")
-    ref = build()
-    ref.compile(optimizer="sgd", loss="mse")
-    ref.set_weights(model.get_weights())
+    layers = lambda: [tp.Input(shape=(D,)),
+                      tp.layers.Dense(3, kernel_regularizer=tp.regularizers.L2(0.1), dtype=F64),
+                      tp.layers.Dense(1, dtype=F64)]
+    model, ref = _pair(strategy, layers, optimizer="sgd", loss="mse")
     h = model.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0)
     r = ref.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0)
-    for got, want in zip(model.get_weights(), ref.get_weights()):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(h.history["loss"], r.history["loss"], rtol=1e-9)
+    _assert_same_training(model, ref, h, r)
