@@ -16,9 +16,8 @@ import weakref
 from tapeflow import ops
 from tapeflow._tensor import Tensor
 
-# As Keras does, a softmax output remembers its input, so a cross-entropy "on probabilities" can work on the
-# logits instead: exact where the probabilities saturate, and cheaper. (Keras does the same for sigmoid; here
-# binary cross-entropy on probabilities keeps its clipping, which other code's expectations rest on.)
+# As Keras does, a softmax or sigmoid output remembers its input, so a cross-entropy "on probabilities" can
+# work on the logits instead: exact where the probabilities saturate, and cheaper.
 # id(output) -> (weak reference to the output, kind, logits).
 _LOGITS: dict = {}
 
@@ -30,7 +29,7 @@ def _remember(out, kind, logits):
 
 
 def logits_of(probabilities, kind):
-    """The logits a ``softmax`` output (``kind="softmax"``) was computed from, else None."""
+    """The logits a ``softmax`` (``kind="softmax"``) or ``sigmoid`` output was computed from, else None."""
     entry = _LOGITS.get(id(probabilities))
     if entry is not None and entry[1] == kind and entry[0]() is probabilities:
         return entry[2]
@@ -53,7 +52,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 def sigmoid(x):
     """Logistic sigmoid ``1 / (1 + exp(-x))`` (never overflows)."""
-    return ops.sigmoid(x)
+    return _remember(ops.sigmoid(x), "sigmoid", x) if isinstance(x, Tensor) else ops.sigmoid(x)
 
 
 def tanh(x):

@@ -99,6 +99,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """``-mean(y log p + (1 - y) log(1 - p), axis=-1)``; on logits ``max(x, 0) - x y + log(1 +
     exp(-|x|))``."""
     y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
+    if not from_logits and logits_of(y_pred, "sigmoid") is not None:
+        y_pred, from_logits = logits_of(y_pred, "sigmoid"), True
     y_true = _smooth(y_true, label_smoothing, 2.0)
     if from_logits:
         per = ops.relu(y_pred) - y_pred * y_true + ops.softplus(-ops.abs(y_pred))

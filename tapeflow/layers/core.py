@@ -80,8 +80,8 @@ class Dense(Layer):
         self.units = _positive_int("units", units)
         self.activation = _activations.get(_activation_from_config(activation))
         name = _activations.serialize(self.activation) if activation is not None else "linear"
-        # linear, relu and tanh run inside the fused op; softmax runs as an activation, so a cross-entropy on
-        # this layer's probabilities can use its logits (activations.logits_of), as Keras does
+        # linear, relu and tanh run inside the fused op; sigmoid and softmax run as activations, so a
+        # cross-entropy on this layer's probabilities can use its logits (activations.logits_of), as in Keras
         builtin = _activations._ACTIVATIONS.get(name) is self.activation
         self._fused_activation = name if builtin and name in ("linear", "relu", "tanh") else None
         self.use_bias = bool(use_bias)

@@ -188,9 +188,10 @@ def test_classification_metrics_against_sklearn():
     [
         (3, "softmax", L.SparseCategoricalCrossentropy(), np.array([0, 2])),
         (3, "softmax", L.CategoricalCrossentropy(), np.eye(3)[[0, 2]]),
+        (1, "sigmoid", L.BinaryCrossentropy(), np.array([[0.0], [1.0]])),
     ],
 )
-def test_probability_losses_use_the_logits_of_a_softmax_layer(units, activation, loss, y):
+def test_probability_losses_use_the_logits_of_a_softmax_or_sigmoid_layer(units, activation, loss, y):
     # As Keras: exact where the probabilities saturate (no 1e-7 clipping), same gradient as from logits
     kernel = np.array([[30.0, -30.0, 0.0], [-30.0, 30.0, 0.0], [0.0, 0.0, 1.0]])[:, :units]
     layer = tp.layers.Dense(units, activation=activation, kernel_initializer=lambda shape, dtype=None: kernel)
@@ -205,5 +206,24 @@ def test_probability_losses_use_the_logits_of_a_softmax_layer(units, activation,
         tape.gradient(via_probs, layer.trainable_weights), tape.gradient(via_logits, layer.trainable_weights)
     ):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
-    plain = tp.softmax(logits)  # the op itself, not a layer's activation: probabilities clipped as usual
+    plain = (
+        tp.softmax(logits) if activation == "softmax" else tp.sigmoid(logits)
+    )  # no layer: clipped as usual
     assert float(loss(y, plain)) < float(via_logits)
+
+
+def test_binary_crossentropy_on_a_sigmoid_layer_is_finite_and_exact():
+    # normal use: equals the textbook formula on the probabilities (float64, no clipping needed)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4))
+    y = rng.integers(0, 2, (64, 1)).astype("float64")
+    layer = tp.layers.Dense(1, activation="sigmoid", dtype="float64")
+    p = layer(x)
+    expected = -np.mean(y * np.log(p.numpy()) + (1 - y) * np.log(1 - p.numpy()))
+    assert float(L.BinaryCrossentropy()(y, p)) == pytest.approx(expected, rel=1e-10)
+    # saturated: the loss of a confidently wrong sample is its logit (no 1e-7 cap at 16.1), gradients finite
+    big = tp.layers.Dense(1, activation="sigmoid", kernel_initializer="ones", bias_initializer="zeros")
+    with tp.GradientTape() as tape:
+        loss = L.BinaryCrossentropy()(np.array([[0.0], [1.0]]), big(np.array([[100.0], [-300.0]])))
+    assert float(loss) == pytest.approx((100.0 + 300.0) / 2, rel=1e-6)
+    assert all(np.all(np.isfinite(g.numpy())) for g in tape.gradient(loss, big.trainable_weights))
