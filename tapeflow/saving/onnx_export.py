@@ -52,6 +52,7 @@ class Graph:
         self.nodes = []
         self.initializers = []
         self.dtype = np.dtype("float32")  # the dtype of the layer being converted: scalars take it
+        self.call = ((), {})  # the other arguments of the call being converted (ONNX names for tensors)
         self._names = set()
 
     def name(self, base: str) -> str:
@@ -92,7 +93,8 @@ class Graph:
 
 
 class _Step:
-    """One layer application: the layer, the keys of its input and output values, how inputs are nested."""
+    """One layer application: the layer, the keys of its symbolic input values and of its outputs, and the
+    call ``(inputs, args, kwargs)`` they fill (``None`` for a plain one-tensor call)."""
 
     __slots__ = ("layer", "inputs", "outputs", "structure")
 
@@ -124,22 +126,14 @@ def _plan(model):
             current = out
         return specs, steps, [current]
     if isinstance(model, Functional):
+        from tapeflow.layers.input import SymbolicTensor
+
         specs = [(id(t), t.node.layer.name, tuple(t.shape), t.dtype) for t in model._flat_inputs]
         steps = []
         for node in model._nodes:
-            if node.args or node.kwargs:
-                raise ValueError(
-                    f"export: layer '{node.layer.name}' is called with extra arguments "
-                    f"{node.args or node.kwargs}, which ONNX export does not support"
-                )
-            steps.append(
-                _Step(
-                    node.layer,
-                    [id(t) for t in flatten(node.inputs)],
-                    [id(t) for t in flatten(node.outputs)],
-                    node.inputs,
-                )
-            )
+            call = (node.inputs, tuple(node.args), dict(node.kwargs))
+            leaves = [id(t) for t in flatten(call) if isinstance(t, SymbolicTensor)]
+            steps.append(_Step(node.layer, leaves, [id(t) for t in flatten(node.outputs)], call))
         return specs, steps, [id(t) for t in model._flat_outputs]
     raise TypeError(
         f"export: '{model.name}' is a subclassed {type(model).__name__}; ONNX export takes "
@@ -183,23 +177,23 @@ def _trace(specs, steps, sizes):
     }
     with _no_recording():
         for step in steps:
-            args = [values[k] for k in step.inputs]
-            if step.structure is None or not isinstance(step.structure, (list, tuple, dict)):
-                call_input = args[0]
-            else:
-                call_input = _refill(step.structure, args)
-            result = step.layer(call_input, training=False)
+            inputs, args, kwargs = fill_call(step, [values[k] for k in step.inputs])
+            result = step.layer(inputs, *args, training=False, **kwargs)
             for key, value in zip(step.outputs, flatten(result)):
                 values[key] = np.asarray(value)
     return values
 
 
-def _refill(structure, leaves):
-    """``structure`` (a nest) with its leaves replaced, in order, by ``leaves``."""
+def fill_call(step, leaves):
+    """``(inputs, args, kwargs)`` of ``step``'s call with its symbolic tensors replaced, in order, by
+    ``leaves`` (arrays when tracing, ONNX names when converting)."""
     from tapeflow.layers.base import map_structure
+    from tapeflow.layers.input import SymbolicTensor
 
+    if step.structure is None:
+        return leaves[0], (), {}
     it = iter(leaves)
-    return map_structure(lambda _leaf: next(it), structure)
+    return map_structure(lambda leaf: next(it) if isinstance(leaf, SymbolicTensor) else leaf, step.structure)
 
 
 def _shapes(specs, steps):
@@ -243,6 +237,13 @@ def export_onnx(model, filepath, opset: int = OPSET) -> None:
     for step in steps:
         convert = onnx_layers.converter(step.layer)
         g.dtype = np.dtype(step.layer.dtype)
+        _, args, kwargs = fill_call(step, [names[k] for k in step.inputs])
+        if (args or kwargs) and not getattr(convert, "takes_call_arguments", False):
+            raise NotImplementedError(
+                f"export: layer '{step.layer.name}' is called with extra arguments {args or kwargs}, which "
+                f"its ONNX translation does not take"
+            )
+        g.call = (args, kwargs)
         outs = convert(
             g,
             step.layer,

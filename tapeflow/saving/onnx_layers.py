@@ -6,7 +6,8 @@ shapes are static (``None`` for the batch). Supported: Dense, Activation, Dropou
 (identity), Flatten, Reshape, Permute, RepeatVector, Embedding, BatchNormalization, LayerNormalization,
 Normalization, Conv1D/2D/3D and their transposes, DepthwiseConv2D, SeparableConv2D,
 Max/AveragePooling1D/2D/3D, global pooling, UpSampling (nearest), ZeroPadding, Cropping, the merge layers,
-Attention, SimpleRNN, LSTM, GRU, Bidirectional and TimeDistributed (without masks and returned states).
+Attention, MultiHeadAttention, SimpleRNN, LSTM, GRU, Bidirectional and TimeDistributed (without masks and
+returned states or scores).
 Anything else raises ``NotImplementedError`` naming the layer.
 
 Example:
@@ -494,6 +495,62 @@ def attention(g, layer, inputs, in_shapes, out_shapes):
     return [g.op("MatMul", [g.op("Softmax", [scores], n, axis=-1), value], n)]
 
 
+def _project(g, x, kernel, bias, base):
+    """(batch, T, dim) @ (dim, heads, size) -> (batch, heads, T, size), as the layer computes it."""
+    dim, heads, size = kernel.shape
+    y = g.op("MatMul", [x, g.const(kernel.numpy().reshape(dim, heads * size), f"{base}/kernel")], base)
+    if bias is not None:
+        y = g.op("Add", [y, g.const(bias.numpy().reshape(heads * size), f"{base}/bias")], base)
+    y = g.op("Reshape", [y, g.ints([0, 0, heads, size], f"{base}/split")], base)
+    return g.op("Transpose", [y], base, perm=[0, 2, 1, 3])
+
+
+_MHA_OPTIONS = {"key", "value", "use_causal_mask", "training"}
+
+
+def multi_head_attention(g, layer, inputs, in_shapes, out_shapes):
+    """softmax(q k^T / sqrt(key_dim) [+ causal mask]) v per head, heads merged by the output projection."""
+    from tapeflow.layers.attention import _NEG
+
+    n = layer.name
+    args, kwargs = g.call
+    if len(args) > 2 or set(kwargs) - _MHA_OPTIONS:
+        raise NotImplementedError(
+            f"export: layer '{n}' (MultiHeadAttention) is called with masks or "
+            f"returns its scores, which ONNX export does not support"
+        )
+    positional = dict(zip(("value", "key"), args))
+    value = kwargs.get("value", positional.get("value"))
+    key = kwargs.get("key", positional.get("key")) or value
+    query = inputs[0]
+    q = _project(g, query, layer.query_kernel, layer.query_bias, f"{n}/query")
+    k = _project(g, key, layer.key_kernel, layer.key_bias, f"{n}/key")
+    v = _project(g, value, layer.value_kernel, layer.value_bias, f"{n}/value")
+    q = g.op("Mul", [q, g.scalar(1.0 / np.sqrt(layer.key_dim), f"{n}/scale")], n)
+    scores = g.op("MatMul", [q, g.op("Transpose", [k], n, perm=[0, 1, 3, 2])], n)
+    if kwargs.get("use_causal_mask"):
+        tq, tv = out_shapes[0][1], in_shapes[1 if len(inputs) > 1 else 0][1]
+        if tq is None or tv is None:
+            raise NotImplementedError(f"export: layer '{n}' needs static lengths for its causal mask")
+        mask = np.where(np.tril(np.ones((tq, tv), dtype=bool)), 0.0, _NEG).astype(g.dtype)[None, None]
+        scores = g.op("Add", [scores, g.const(mask, f"{n}/causal_mask")], n)
+    context = g.op("MatMul", [g.op("Softmax", [scores], n, axis=-1), v], n)  # (batch, heads, Tq, value_dim)
+    heads, value_dim, out_dim = layer.output_kernel.shape
+    merged = g.op(
+        "Reshape",
+        [g.op("Transpose", [context], n, perm=[0, 2, 1, 3]), g.ints([0, 0, heads * value_dim], f"{n}/merge")],
+        n,
+    )
+    kernel = layer.output_kernel.numpy().reshape(heads * value_dim, out_dim)
+    out = g.op("MatMul", [merged, g.const(kernel, f"{n}/attention_output/kernel")], n)
+    if layer.output_bias is not None:
+        out = g.op("Add", [out, g.const(layer.output_bias.numpy(), f"{n}/attention_output/bias")], n)
+    return [out]
+
+
+multi_head_attention.takes_call_arguments = True
+
+
 def time_distributed(g, layer, inputs, in_shapes, out_shapes):
     """Fold time into the batch, apply the inner layer, unfold: (b, t, ...) -> (b * t, ...) -> (b, t, ...)."""
     n, (shape,), (out,) = layer.name, in_shapes, out_shapes
@@ -574,6 +631,7 @@ def _table():
         rnn.Bidirectional: bidirectional,
         rnn.TimeDistributed: time_distributed,
         L.Attention: attention,
+        L.MultiHeadAttention: multi_head_attention,
     }
     if hasattr(L, "Normalization"):
         table[L.Normalization] = normalization

@@ -58,28 +58,9 @@ def merge(layer_fn):
     return build, lambda rng, n: [rng.standard_normal((n, 4)).astype("float32") for _ in range(2)]
 
 
-@tp.layers.register_serializable
-class SelfAttention(tp.Model):
-    """Self-attention then a Dense head, as a subclassed model (the functional API passes only the first
-    argument of a call symbolically, so ``mha(x, x)`` cannot be written on ``tp.Input``)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.mha = L.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.2, seed=7)
-        self.flat = L.Flatten()
-        self.head = L.Dense(3)
-
-    def call(self, x, training=None):
-        return self.head(self.flat(self.mha(x, x, training=training)))
-
-    def get_config(self):
-        return {"name": self.name}
-
-
 def _mha():
-    model = SelfAttention()
-    model.build((None, 5, 6))
-    return model
+    inp = tp.Input(shape=(5, 6))
+    return tp.Model(inp, _head(L.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.2, seed=7)(inp, inp)))
 
 
 def _attention():
@@ -152,8 +133,13 @@ CASES = {
     "GRU": single(lambda: L.GRU(4, go_backwards=True), (5, 3)),
     "Bidirectional": single(lambda: L.Bidirectional(L.LSTM(3, return_sequences=True)), (5, 2)),
     "TimeDistributed": single(lambda: L.TimeDistributed(L.Dense(2)), (4, 3)),
-    "Attention": (_attention, lambda rng, n: [rng.standard_normal((n, 4, 6)).astype("float32"),
-                                              rng.standard_normal((n, 5, 6)).astype("float32")]),
+    "Attention": (
+        _attention,
+        lambda rng, n: [
+            rng.standard_normal((n, 4, 6)).astype("float32"),
+            rng.standard_normal((n, 5, 6)).astype("float32"),
+        ],
+    ),
     "MultiHeadAttention": (_mha, _floats(5, 6)),
     "Sequential": sequential(lambda: [L.Dense(4, activation="relu"), L.Dropout(0.1)], (3,)),
     "Functional": single(lambda: L.Dense(4), (3,)),

@@ -19,7 +19,6 @@ L = tp.layers
 # layers with no ONNX translation (yet): export must refuse them by name, not write a wrong file
 REFUSED = {
     "Masking": "'masking(_\\d+)?' \\(Masking\\) has no ONNX translation",
-    "MultiHeadAttention": "subclassed SelfAttention; ONNX export takes Sequential and functional models",
 }
 
 
@@ -193,6 +192,30 @@ def test_attention_concat_scores(tmp_path):
     rng = np.random.default_rng(0)
     x = [rng.standard_normal((2, 3, 4)).astype("float32"), rng.standard_normal((2, 5, 4)).astype("float32")]
     _agrees(model, x, tmp_path / "att.onnx")
+
+
+def test_transformer_block_with_causal_self_attention(tmp_path):
+    inp = tp.Input(shape=(6, 8))
+    attended = L.MultiHeadAttention(num_heads=2, key_dim=4)(inp, inp, use_causal_mask=True)
+    h = L.LayerNormalization()(L.Add()([inp, attended]))
+    ff = L.Dense(8)(L.Dense(16, activation="gelu")(h))
+    model = tp.Model(inp, L.LayerNormalization()(L.Add()([h, ff])))
+    x = np.random.default_rng(0).standard_normal((3, 6, 8)).astype("float32")
+    _agrees(model, x, tmp_path / "block.onnx")
+
+
+def test_cross_attention_with_key_output_shape_and_no_bias(tmp_path):
+    q, v, k = tp.Input(shape=(4, 6)), tp.Input(shape=(7, 5)), tp.Input(shape=(7, 3))
+    mha = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=4, output_shape=9, use_bias=False)
+    model = tp.Model([q, v, k], mha(q, v, key=k))
+    rng = np.random.default_rng(1)
+    x = [rng.standard_normal((2, *s)).astype("float32") for s in ((4, 6), (7, 5), (7, 3))]
+    _agrees(model, x, tmp_path / "cross.onnx")
+    scored = tp.Model(
+        [q, v], L.MultiHeadAttention(num_heads=1, key_dim=2)(q, v, return_attention_scores=True)
+    )
+    with pytest.raises(NotImplementedError, match="returns its scores"):
+        scored.export(tmp_path / "scores.onnx")
 
 
 def test_refusals_are_clear_and_write_nothing(tmp_path):
