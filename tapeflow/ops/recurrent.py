@@ -27,6 +27,25 @@ from tapeflow.ops._registry import Op
 
 xp = B.xp
 
+
+def _load_kernels():
+    """The optional C kernels (``tapeflow._ckernels``), or None: not built, a stale build, the environment
+    variable ``TAPEFLOW_NO_CKERNELS=1``, or an array backend other than NumPy."""
+    import os
+
+    if os.environ.get("TAPEFLOW_NO_CKERNELS", "") not in ("", "0") or xp.__name__ != "numpy":
+        return None
+    try:
+        from tapeflow import _ckernels
+    except ImportError:
+        return None
+    return _ckernels if getattr(_ckernels, "VERSION", None) == _CKERNELS_VERSION else None
+
+
+_CKERNELS_VERSION = 1  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
+# the C kernels when available (tests set this to None to exercise the NumPy code)
+ckernels = _load_kernels()
+
 # activation -> (forward in place, derivative from the activation's output)
 _ACTIVATIONS = {
     "tanh": (lambda a: xp.tanh(a, out=a), lambda y: 1 - y * y),
@@ -69,7 +88,23 @@ def _refuse_higher_order(name, *tensors):
 
 
 # --- LSTM ---------------------------------------------------------------------------------------------------
+def _use_c(activation, recurrent_activation, *arrays):
+    """Whether the C kernels take this call: built, tanh/sigmoid, and one float32/float64 dtype."""
+    if ckernels is None or activation != "tanh" or recurrent_activation != "sigmoid":
+        return False
+    dtype = arrays[0].dtype
+    return dtype in (xp.float32, xp.float64) and all(a.dtype == dtype for a in arrays)
+
+
+def _c_mask(mask, steps, batch, dtype):
+    if mask is None:
+        return None
+    return xp.ascontiguousarray(xp.broadcast_to(mask, (steps, batch, 1)), dtype=dtype)
+
+
 def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+    if _use_c(activation, recurrent_activation, zx, h0, c0, u):
+        return _lstm_c(zx, h0, c0, u, mask, recurrent_mask)
     steps, batch, four = zx.shape
     n = four // 4
     out = xp.empty((steps, batch, 6 * n), dtype=zx.dtype)
@@ -121,18 +156,74 @@ def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recu
     return out
 
 
+def _lstm_c(zx, h0, c0, u, mask, recurrent_mask):
+    """:func:`_lstm` with one C call per step for the gate math (tanh/sigmoid only)."""
+    steps, batch, four = zx.shape
+    n = four // 4
+    dtype = zx.dtype
+    zx, h0, c0 = (xp.ascontiguousarray(a) for a in (zx, h0, c0))
+    mask = _c_mask(mask, steps, batch, dtype)
+    out = xp.empty((steps, batch, 6 * n), dtype=dtype)
+    z = xp.empty((batch, four), dtype=dtype)
+    forward = ckernels.lstm_forward
+    h = h0
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps):
+            xp.matmul(h if recurrent_mask is None else h * recurrent_mask, u, out=z)
+            forward(z, zx, out, h0, c0, mask, t)
+            h = out[t, :, :n]
+    return out
+
+
+def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
+    """The loop of :func:`_lstm_vjp` with one C call per step: returns ``(dz, dh, dc)``."""
+    steps, batch, six = ov.shape
+    n = six // 6
+    dtype = ov.dtype
+    gv, c0 = xp.ascontiguousarray(gv, dtype=dtype), xp.ascontiguousarray(c0, dtype=dtype)
+    mask = _c_mask(mask, steps, batch, dtype)
+    rmask = None if recurrent_mask is None else xp.ascontiguousarray(
+        xp.broadcast_to(recurrent_mask, (batch, n)), dtype=dtype)
+    ut = xp.ascontiguousarray(uv.T)
+    dz = xp.empty((steps, batch, 4 * n), dtype=dtype)
+    dhmm = xp.zeros((batch, n), dtype=dtype)
+    dc = xp.zeros((batch, n), dtype=dtype)
+    keep = None if mask is None else xp.zeros((batch, n), dtype=dtype)
+    backward = ckernels.lstm_backward
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps - 1, -1, -1):
+            backward(gv, ov, c0, mask, rmask, dhmm, dc, keep, dz, t)
+            xp.matmul(dz[t], ut, out=dhmm)
+    dh = dhmm if rmask is None else dhmm * rmask
+    if keep is not None:
+        dh += keep
+    return dz, dh, dc
+
+
 def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh",
               recurrent_activation="sigmoid"):
     _refuse_higher_order("lstm", g, zx, h0, c0, u)
+    gv, ov, c0v, uv = g._value, out._value, c0._value, u._value
+    if _use_c(activation, recurrent_activation, gv, ov, c0v, uv):
+        dz, dh, dc = _lstm_vjp_c(gv, ov, c0v, uv, mask, recurrent_mask)
+    else:
+        dz, dh, dc = _lstm_bptt(gv, ov, c0v, uv, mask, recurrent_mask, activation, recurrent_activation)
+    n = ov.shape[2] // 6
+    h_prev = xp.concatenate([h0._value[None], ov[:-1, :, :n]], axis=0)
+    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+    du = hr.reshape(-1, n).T @ dz.reshape(-1, 4 * n)
+    return Tensor(dz), Tensor(dh), Tensor(dc), Tensor(du)
+
+
+def _lstm_bptt(gv, ov, c0v, uv, mask, recurrent_mask, activation, recurrent_activation):
+    """Backward through time in NumPy: returns ``(dz, dh, dc)``."""
     act, dact = _ACTIVATIONS[activation]
     _, drac = _ACTIVATIONS[recurrent_activation]
-    gv, ov, uv = g._value, out._value, u._value
     steps, batch, six = ov.shape
     n = six // 6
-    hs, cs = ov[..., :n], ov[..., n: 2 * n]
+    cs = ov[..., n: 2 * n]
     gi, gf, gg, go = (ov[..., k * n: (k + 1) * n] for k in range(2, 6))
-    c_prev = xp.concatenate([c0._value[None], cs[:-1]], axis=0)
-    h_prev = xp.concatenate([h0._value[None], hs[:-1]], axis=0)
+    c_prev = xp.concatenate([c0v[None], cs[:-1]], axis=0)
     ac = act(cs.copy())
     # per-step factors, for all steps at once: dz = dc * [g, c_prev, i] * act', dz_o = dh * ac * act'
     fc = xp.empty((steps, batch, 3, n), dtype=ov.dtype)
@@ -166,9 +257,7 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
             if mask is not None:
                 dh += keep_h
                 dc += keep_c
-    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-    du = hr.reshape(-1, n).T @ dz.reshape(-1, 4 * n)
-    return Tensor(dz), Tensor(dh), Tensor(dc), Tensor(du)
+    return dz, dh, dc
 
 
 lstm_op = Op("lstm", _lstm, vjp=_lstm_vjp, save_output=True)
