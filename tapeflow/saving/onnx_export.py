@@ -46,8 +46,9 @@ class Graph:
         nodes, initializers: what the graph will hold.
     """
 
-    def __init__(self, onnx):
+    def __init__(self, onnx, opset=OPSET):
         self.onnx = onnx
+        self.opset = opset
         self.helper = onnx.helper
         self.nodes = []
         self.initializers = []
@@ -74,6 +75,12 @@ class Graph:
     def scalar(self, value, base: str) -> str:
         """A scalar constant of the current layer's dtype (so float16/64 models stay in their dtype)."""
         return self.const(np.asarray(value, dtype=self.dtype), base)
+
+    def reduce(self, op_type: str, x: str, axes, base: str, keepdims: int = 1) -> str:
+        """A Reduce* node: axes as an attribute up to opset 17, as an input from opset 18."""
+        if self.opset >= 18:
+            return self.op(op_type, [x, self.ints(list(axes), f"{base}/axes")], base, keepdims=keepdims)
+        return self.op(op_type, [x], base, axes=list(axes), keepdims=keepdims)
 
     def ints(self, values, base: str) -> str:
         """An int64 1-d constant (shapes, axes, pads of operators that take them as inputs)."""
@@ -228,7 +235,7 @@ def export_onnx(model, filepath, opset: int = OPSET) -> None:
     specs, steps, outputs = _plan(model)
     steps = _inline(steps)
     shapes, dtypes = _shapes(specs, steps)
-    g = Graph(onnx)
+    g = Graph(onnx, opset)
     names = {}
     graph_inputs = []
     for key, name, shape, dtype in specs:

@@ -152,9 +152,9 @@ def _affine(g, layer, y):
 
 def layer_normalization(g, layer, inputs, in_shapes, out_shapes):
     n, axes = layer.name, [int(a) for a in layer._param_axes]
-    mean = g.op("ReduceMean", inputs, n, axes=axes, keepdims=1)
+    mean = g.reduce("ReduceMean", inputs[0], axes, n)
     centered = g.op("Sub", [inputs[0], mean], n)
-    var = g.op("ReduceMean", [g.op("Mul", [centered, centered], n)], n, axes=axes, keepdims=1)
+    var = g.reduce("ReduceMean", g.op("Mul", [centered, centered], n), axes, n)
     eps = g.scalar(layer.epsilon, f"{n}/epsilon")
     y = g.op("Div", [centered, g.op("Sqrt", [g.op("Add", [var, eps], n)], n)], n)
     return [_affine(g, layer, y)]
@@ -346,11 +346,8 @@ def pool(g, layer, inputs, in_shapes, out_shapes):
 def global_pooling(g, layer, inputs, in_shapes, out_shapes):
     start = 2 if layer.data_format == "channels_first" else 1
     op = "ReduceMax" if layer._reduce == "max" else "ReduceMean"
-    return [
-        g.op(
-            op, inputs, layer.name, axes=list(range(start, start + layer.rank)), keepdims=int(layer.keepdims)
-        )
-    ]
+    axes = range(start, start + layer.rank)
+    return [g.reduce(op, inputs[0], axes, layer.name, keepdims=int(layer.keepdims))]
 
 
 def zero_padding(g, layer, inputs, in_shapes, out_shapes):

@@ -218,6 +218,21 @@ def test_cross_attention_with_key_output_shape_and_no_bias(tmp_path):
         scored.export(tmp_path / "scores.onnx")
 
 
+@pytest.mark.parametrize("opset", [18, 20])
+def test_later_opsets(opset, tmp_path):
+    inp = tp.Input(shape=(5, 4, 3))
+    h = L.GlobalAveragePooling2D()(L.LayerNormalization()(L.Conv2D(4, 3, padding="same")(inp)))
+    model = tp.Model(inp, L.Dense(2, activation="softmax")(h))
+    model.export(tmp_path / "m.onnx", format="onnx", opset=opset)
+    assert onnx.load(str(tmp_path / "m.onnx")).opset_import[0].version == opset
+    x = np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype("float32")
+    np.testing.assert_allclose(
+        _run(tmp_path / "m.onnx", x)[0], model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
+    with pytest.raises(ValueError, match="`opset` must be at least 17"):
+        model.export(tmp_path / "old.onnx", opset=13)
+
+
 def test_refusals_are_clear_and_write_nothing(tmp_path):
     class Sub(tp.Model):
         def __init__(self):
