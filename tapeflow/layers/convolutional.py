@@ -73,14 +73,29 @@ def check_rank(layer, input_shape, rank):
         )
 
 
+def bias_weight(layer, size):
+    """The layer's ``bias`` weight of ``size`` (None when ``use_bias`` is off)."""
+    if not layer.use_bias:
+        return None
+    return layer.add_weight("bias", (size,), layer.bias_initializer, regularizer=layer.bias_regularizer)
+
+
+def biased_activation(layer, y):
+    """``activation(y + bias)``, the bias added along the channel axis."""
+    if layer.bias is not None:
+        y = add_bias(y, layer.bias, layer.data_format)
+    return layer.activation(y)
+
+
 _WEIGHTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer")
 
 
 class Conv(Layer):
     """N-d convolution layer (the base of Conv1D, Conv2D, Conv3D).
 
+    Subclasses set the class attribute ``rank`` (the number of spatial axes).
+
     Args:
-        rank: the number of spatial axes.
         filters: the number of output channels.
         kernel_size: int or tuple of ``rank`` ints.
         strides: int or tuple; ``strides > 1`` cannot be combined with ``dilation_rate > 1``.
@@ -101,7 +116,6 @@ class Conv(Layer):
 
     def __init__(
         self,
-        rank,
         filters,
         kernel_size,
         strides=1,
@@ -118,7 +132,9 @@ class Conv(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        name = type(self).__name__
+        name, rank = type(self).__name__, self.rank
+        if rank is None:
+            raise TypeError(f"{name} is a base class: use Conv1D, Conv2D or Conv3D (or set `rank`)")
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"{name}: `filters` must be a positive integer. Received: filters={filters!r}")
         if not isinstance(groups, int) or groups <= 0 or filters % groups:
@@ -126,7 +142,6 @@ class Conv(Layer):
                 f"{name}: `groups` must be a positive integer dividing `filters`. "
                 f"Received: groups={groups!r}, filters={filters}"
             )
-        self.rank = rank
         self.filters = filters
         self.kernel_size = C.normalize_tuple(kernel_size, rank, "kernel_size", name)
         self.strides = C.normalize_tuple(strides, rank, "strides", name)
@@ -158,17 +173,12 @@ class Conv(Layer):
                 "channels % groups == 0",
                 input_shape,
             )
-        self.kernel = self.add_weight(
-            "kernel",
-            (*self.kernel_size, channels // self.groups, self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
-            if self.use_bias
-            else None
-        )
+        shape, initializer = self._kernel_shape(channels), self.kernel_initializer
+        self.kernel = self.add_weight("kernel", shape, initializer, regularizer=self.kernel_regularizer)
+        self.bias = bias_weight(self, self.filters)
+
+    def _kernel_shape(self, channels):
+        return (*self.kernel_size, channels // self.groups, self.filters)
 
     def call(self, inputs):
         fused = fused_activation(self.activation)
@@ -202,8 +212,7 @@ class Conv1D(Conv):
         (2, 10, 4)
     """
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(1, filters, kernel_size, **kwargs)
+    rank = 1
 
 
 @register_serializable
@@ -217,8 +226,7 @@ class Conv2D(Conv):
         (2, 14, 14, 8)
     """
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(2, filters, kernel_size, **kwargs)
+    rank = 2
 
 
 @register_serializable
@@ -231,8 +239,7 @@ class Conv3D(Conv):
         (1, 3, 4, 5, 2)
     """
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(3, filters, kernel_size, **kwargs)
+    rank = 3
 
 
 class ConvTranspose(Conv):
@@ -247,30 +254,18 @@ class ConvTranspose(Conv):
         ``length * stride + max(kernel - stride, 0)``, "same": ``length * stride``.
     """
 
-    def __init__(self, rank, filters, kernel_size, output_padding=None, **kwargs):
-        super().__init__(rank, filters, kernel_size, **kwargs)
+    def __init__(self, filters, kernel_size, output_padding=None, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
         if self.padding == "causal":
             raise ValueError(f"{type(self).__name__}: `padding` must be 'valid' or 'same'. Received: causal")
-        self.output_padding = (
-            None
-            if output_padding is None
-            else C.normalize_tuple(output_padding, rank, "output_padding", type(self).__name__, minimum=0)
-        )
+        if output_padding is not None:
+            output_padding = C.normalize_tuple(
+                output_padding, self.rank, "output_padding", type(self).__name__, minimum=0
+            )
+        self.output_padding = output_padding
 
-    def build(self, input_shape):
-        check_rank(self, input_shape, self.rank)
-        channels = input_shape[channel_axis(self.data_format)]
-        self.kernel = self.add_weight(
-            "kernel",
-            (*self.kernel_size, self.filters, channels),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
-            if self.use_bias
-            else None
-        )
+    def _kernel_shape(self, channels):
+        return (*self.kernel_size, self.filters, channels)
 
     def call(self, inputs):
         y = C.conv_transpose(
@@ -282,9 +277,7 @@ class ConvTranspose(Conv):
             self.dilation_rate,
             self.data_format,
         )
-        if self.bias is not None:
-            y = add_bias(y, self.bias, self.data_format)
-        return self.activation(y)
+        return biased_activation(self, y)
 
     def get_config(self):
         config = super().get_config()
@@ -297,8 +290,7 @@ class ConvTranspose(Conv):
 class Conv1DTranspose(ConvTranspose):
     """1-D transposed convolution."""
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(1, filters, kernel_size, **kwargs)
+    rank = 1
 
 
 @register_serializable
@@ -311,16 +303,14 @@ class Conv2DTranspose(ConvTranspose):
         (1, 14, 14, 3)
     """
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(2, filters, kernel_size, **kwargs)
+    rank = 2
 
 
 @register_serializable
 class Conv3DTranspose(ConvTranspose):
     """3-D transposed convolution."""
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(3, filters, kernel_size, **kwargs)
+    rank = 3
 
 
 @register_serializable
@@ -383,7 +373,7 @@ class DepthwiseConv2D(Layer):
 
     def build(self, input_shape):
         channels = self._build_depthwise(input_shape)
-        self._build_bias(channels * self.depth_multiplier)
+        self.bias = bias_weight(self, channels * self.depth_multiplier)
 
     def _build_depthwise(self, input_shape):
         check_rank(self, input_shape, 2)
@@ -396,13 +386,6 @@ class DepthwiseConv2D(Layer):
         )
         return channels
 
-    def _build_bias(self, size):
-        self.bias = (
-            self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)
-            if self.use_bias
-            else None
-        )
-
     def _depthwise(self, inputs):
         from tapeflow.ops import reshape
 
@@ -413,10 +396,7 @@ class DepthwiseConv2D(Layer):
         )
 
     def call(self, inputs):
-        y = self._depthwise(inputs)
-        if self.bias is not None:
-            y = add_bias(y, self.bias, self.data_format)
-        return self.activation(y)
+        return biased_activation(self, self._depthwise(inputs))
 
     def get_config(self):
         return {
@@ -475,13 +455,11 @@ class SeparableConv2D(DepthwiseConv2D):
             self.pointwise_initializer,
             regularizer=self.pointwise_regularizer,
         )
-        self._build_bias(self.filters)
+        self.bias = bias_weight(self, self.filters)
 
     def call(self, inputs):
         y = C.conv(self._depthwise(inputs), self.pointwise_kernel, data_format=self.data_format)
-        if self.bias is not None:
-            y = add_bias(y, self.bias, self.data_format)
-        return self.activation(y)
+        return biased_activation(self, y)
 
     def get_config(self):
         return {
