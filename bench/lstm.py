@@ -11,49 +11,28 @@ from __future__ import annotations
 from bench._training import compare
 
 _TAPEFLOW = """
-import json
-import numpy as np
-import tapeflow as tp
-from bench import per_call
-tp.random.set_seed(0)
-model = tp.Sequential([tp.layers.Input(shape=(50, 8)), tp.layers.LSTM(64), tp.layers.Dense(1)])
+model = tp.Sequential([L.Input(shape=(50, 8)), L.LSTM(64), L.Dense(1)])
 model.compile(optimizer=tp.optimizers.Adam(1e-3), loss="mse")
-rng = np.random.default_rng(0)
 x = rng.random((64, 50, 8), dtype=np.float32)
 y = rng.random((64, 1), dtype=np.float32)
-def step():
-    model.train_on_batch(x, y)
-for _ in range(3):
-    step()
-print(json.dumps(64 / per_call(step, repeat={repeat})))
 """
 
 _TORCH = """
-import json
-import torch
-from bench import per_call
-torch.manual_seed(0)
-class Net(torch.nn.Module):
+class Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.lstm = torch.nn.LSTM(8, 64, batch_first=True)
-        self.dense = torch.nn.Linear(64, 1)
+        self.lstm = nn.LSTM(8, 64, batch_first=True)
+        self.dense = nn.Linear(64, 1)
     def forward(self, x):
         out, _ = self.lstm(x)
         return self.dense(out[:, -1])
 model = Net()
 opt = torch.optim.Adam(model.parameters(), 1e-3)
 x, y = torch.rand(64, 50, 8), torch.rand(64, 1)
-def step():
-    opt.zero_grad()
-    ((model(x) - y) ** 2).mean().backward()
-    opt.step()
-for _ in range(3):
-    step()
-print(json.dumps(64 / per_call(step, repeat={repeat})))
 """
 
 
 def run(quick=False):
     """LSTM(64), 50 steps x 8 features, batch 64, Adam: samples/s, tapeflow vs PyTorch eager (>= 1.0x)."""
-    return compare("LSTM(64) 50x8 train step, batch 64, Adam", _TAPEFLOW, _TORCH, quick)
+    return compare("LSTM(64) 50x8 train step, batch 64, Adam", _TAPEFLOW, _TORCH,
+                   "((model(x) - y) ** 2).mean()", batch=64, quick=quick)

@@ -27,6 +27,15 @@ rng = np.random.default_rng(0)
 X = rng.random((16384, 784), dtype=np.float32)
 Y = rng.integers(0, 10, 16384)
 QUICK = {quick}
+
+def best_rate(epoch, n):  # samples/s of the fastest of a few timed epoch() runs (n samples), after one
+    epoch()
+    best = 0.0
+    for _ in range(1 if QUICK else 3):
+        t = time.perf_counter()
+        epoch()
+        best = max(best, n / (time.perf_counter() - t))
+    return best
 """
 
 _TAPEFLOW = (
@@ -44,14 +53,7 @@ out = {{}}
 for b in (32, 128):
     model = make()
     n = b * (40 if QUICK else 120)
-    model.fit(X[:n], Y[:n], batch_size=b, epochs=1, verbose=0)
-    best = None
-    for _ in range(1 if QUICK else 3):
-        t = time.perf_counter()
-        model.fit(X[:n], Y[:n], batch_size=b, epochs=1, verbose=0)
-        rate = n / (time.perf_counter() - t)
-        best = rate if best is None else max(best, rate)
-    out[f"fit{{b}}"] = best
+    out[f"fit{{b}}"] = best_rate(lambda: model.fit(X[:n], Y[:n], batch_size=b, epochs=1, verbose=0), n)
     xb, yb = X[:b], Y[:b]
     out[f"tob{{b}}"] = b / per_call(lambda: model.train_on_batch(xb, yb), repeat=3 if QUICK else 7)
 model = make()
@@ -128,14 +130,7 @@ for b in (32, 128):
         for s in range(0, n, b):
             idx = order[s:s + b]
             net.step(X[idx], Y[idx])
-    epoch()
-    best = None
-    for _ in range(1 if QUICK else 3):
-        t = time.perf_counter()
-        epoch()
-        rate = n / (time.perf_counter() - t)
-        best = rate if best is None else max(best, rate)
-    out[f"fit{{b}}"] = best
+    out[f"fit{{b}}"] = best_rate(epoch, n)
     xb, yb = X[:b], Y[:b]
     out[f"tob{{b}}"] = b / per_call(lambda: net.step(xb, yb), repeat=3 if QUICK else 7)
 net = MLP()
@@ -172,14 +167,7 @@ for b in (32, 128):
         for s in range(0, n, b):
             idx = order[s:s + b]
             step(Xt[idx], Yt[idx])
-    epoch()
-    best = None
-    for _ in range(1 if QUICK else 3):
-        t = time.perf_counter()
-        epoch()
-        rate = n / (time.perf_counter() - t)
-        best = rate if best is None else max(best, rate)
-    out[f"fit{{b}}"] = best
+    out[f"fit{{b}}"] = best_rate(epoch, n)
     xb, yb = Xt[:b], Yt[:b]
     out[f"tob{{b}}"] = b / per_call(lambda: step(xb, yb), repeat=3 if QUICK else 7)
 model, _ = make()
