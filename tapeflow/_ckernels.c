@@ -13,15 +13,18 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
 #define CKERNELS_VERSION 1
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
-#define KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+/* x86-64 with GCC >= 12: the float32 kernels are also compiled for AVX2+FMA (x86-64-v3) and AVX-512
+ * (x86-64-v4, 512-bit vectors: 1.7x faster than 256-bit ones on the machine measured), picked at import */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__)
+#define DISPATCH 1
 #else
-#define KERNEL_CLONES
+#define DISPATCH 0
 #endif
 
 static inline float tanh_f(float x)
@@ -48,18 +51,66 @@ static inline float tanh_f(float x)
 #define T float
 #define TANH tanh_f
 #define SFX f32
+#define ATTR
 #include "_ckernels_lstm.h"
+#undef SFX
+#undef ATTR
+#if DISPATCH
+#define SFX f32_v3
+#define ATTR __attribute__((target("arch=x86-64-v3")))
+#include "_ckernels_lstm.h"
+#undef SFX
+#undef ATTR
+#define SFX f32_v4
+#define ATTR __attribute__((target("arch=x86-64-v4,prefer-vector-width=512")))
+#include "_ckernels_lstm.h"
+#undef SFX
+#undef ATTR
+#endif
 #undef T
 #undef TANH
-#undef SFX
 
 #define T double
 #define TANH tanh
 #define SFX f64
+#define ATTR
 #include "_ckernels_lstm.h"
 #undef T
 #undef TANH
 #undef SFX
+#undef ATTR
+
+typedef void (*forward_f32_t)(const float *, const float *, float *, const float *, const float *,
+                              const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+typedef void (*backward_f32_t)(const float *, const float *, const float *, const float *, const float *,
+                               const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
+                               Py_ssize_t);
+typedef void (*tanh_f32_t)(const float *, float *, Py_ssize_t);
+static forward_f32_t forward_f32 = lstm_forward_f32;
+static tanh_f32_t tanh_f32_kernel = tanh_f32;
+static backward_f32_t backward_f32 = lstm_backward_f32;
+static const char *isa = "baseline";
+
+static void pick_kernels(void)
+{
+#if DISPATCH
+    /* TAPEFLOW_CKERNELS_ISA=baseline or x86-64-v3 caps the choice (the tests run every variant) */
+    const char *cap = getenv("TAPEFLOW_CKERNELS_ISA");
+    const int max_level = !cap ? 4 : strcmp(cap, "x86-64-v3") == 0 ? 3 : strcmp(cap, "baseline") == 0 ? 0 : 4;
+    __builtin_cpu_init();
+    if (max_level >= 4 && __builtin_cpu_supports("x86-64-v4")) {
+        forward_f32 = lstm_forward_f32_v4;
+        backward_f32 = lstm_backward_f32_v4;
+        tanh_f32_kernel = tanh_f32_v4;
+        isa = "x86-64-v4";
+    } else if (max_level >= 3 && __builtin_cpu_supports("x86-64-v3")) {
+        forward_f32 = lstm_forward_f32_v3;
+        backward_f32 = lstm_backward_f32_v3;
+        tanh_f32_kernel = tanh_f32_v3;
+        isa = "x86-64-v3";
+    }
+#endif
+}
 
 /* --- argument handling ------------------------------------------------------------------------------------- */
 typedef struct {
@@ -156,7 +207,7 @@ static PyObject *lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     if (a.kind == 'f')
-        lstm_forward_f32(z, zx, out, h0, c0, mask, t, batch, n);
+        forward_f32(z, zx, out, h0, c0, mask, t, batch, n);
     else
         lstm_forward_f64(z, zx, out, h0, c0, mask, t, batch, n);
     release(&a);
@@ -203,7 +254,7 @@ static PyObject *lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t
         return PyErr_NoMemory();
     }
     if (a.kind == 'f')
-        lstm_backward_f32(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
+        backward_f32(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
     else
         lstm_backward_f64(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
     PyMem_Free(tc);
@@ -211,7 +262,7 @@ static PyObject *lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(tanh_doc, "tanh(x, out)\n--\n\nout = tanh(x) elementwise with the kernels' tanh (for tests).");
+PyDoc_STRVAR(tanh_doc, "tanh(x, out)\n--\n\nout = tanh(x) elementwise with the LSTM kernels' tanh (for tests).");
 
 static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -229,11 +280,9 @@ static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     Py_ssize_t size = xv->len / xv->itemsize;
     if (a.kind == 'f')
-        for (Py_ssize_t i = 0; i < size; i++)
-            ((float *)out)[i] = tanh_f(((const float *)x)[i]);
+        tanh_f32_kernel(x, out, size);
     else
-        for (Py_ssize_t i = 0; i < size; i++)
-            ((double *)out)[i] = tanh(((const double *)x)[i]);
+        tanh_f64(x, out, size);
     release(&a);
     Py_RETURN_NONE;
 }
@@ -253,8 +302,10 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__ckernels(void)
 {
+    pick_kernels();
     PyObject *m = PyModule_Create(&module);
-    if (m && PyModule_AddIntConstant(m, "VERSION", CKERNELS_VERSION) < 0) {
+    if (m && (PyModule_AddIntConstant(m, "VERSION", CKERNELS_VERSION) < 0 ||
+              PyModule_AddStringConstant(m, "ISA", isa) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,7 +1,8 @@
 /* One LSTM timestep's element-wise math, forward and backward, for one element type.
  *
- * Included twice by _ckernels.c, with T (float or double), TANH (the element type's tanh) and SFX (a name
- * suffix) defined. Layouts (all C-contiguous, time-major), n = units:
+ * Included several times by _ckernels.c, with T (float or double), TANH (the element type's tanh), SFX (a
+ * name suffix) and ATTR (function attributes: the instruction set to compile for) defined.
+ * Layouts (all C-contiguous, time-major), n = units:
  *   z     (batch, 4n)         h_prev @ recurrent_kernel, gate order i, f, g, o
  *   zx    (steps, batch, 4n)  the input projections
  *   out   (steps, batch, 6n)  per step: h, c, i, f, g, o (the gates after their activations)
@@ -20,7 +21,7 @@
 
 static void CAT(lstm_forward_, SFX)(const T *restrict z, const T *restrict zx, T *restrict out,
                                     const T *restrict h0, const T *restrict c0, const T *restrict mask,
-                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) KERNEL_CLONES;
+                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) ATTR;
 
 static void CAT(lstm_forward_, SFX)(const T *restrict z, const T *restrict zx, T *restrict out,
                                     const T *restrict h0, const T *restrict c0, const T *restrict mask,
@@ -61,7 +62,7 @@ static void CAT(lstm_backward_, SFX)(const T *restrict g, const T *restrict out,
                                      const T *restrict mask, const T *restrict rmask,
                                      const T *restrict dhmm, T *restrict dc, T *restrict keep,
                                      T *restrict dz, T *restrict tc,
-                                     Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) KERNEL_CLONES;
+                                     Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) ATTR;
 
 static void CAT(lstm_backward_, SFX)(const T *restrict g, const T *restrict out, const T *restrict c0,
                                      const T *restrict mask, const T *restrict rmask,
@@ -114,6 +115,14 @@ static void CAT(lstm_backward_, SFX)(const T *restrict g, const T *restrict out,
             for (Py_ssize_t j = 0; j < n; j++)
                 dcb[j] += kc[j];
     }
+}
+
+static void CAT(tanh_, SFX)(const T *restrict x, T *restrict out, Py_ssize_t size) ATTR;
+
+static void CAT(tanh_, SFX)(const T *restrict x, T *restrict out, Py_ssize_t size)
+{
+    for (Py_ssize_t i = 0; i < size; i++)
+        out[i] = TANH(x[i]);
 }
 
 #undef CAT

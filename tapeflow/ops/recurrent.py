@@ -13,7 +13,14 @@ step produced, ``(timesteps, batch, k * units)``, and the public functions slice
 batch, 1)`` (1 = real step, 0 = skip: the state carries over) and ``recurrent_mask`` ``(batch, units)``
 (recurrent dropout, applied to the state entering the recurrent product).
 
-The backward pass is NumPy code, not tapeflow ops, so these gradients are first-order only: asking an
+The LSTM's per-step gate math (forward: the four gate activations and the cell and hidden updates; backward:
+the gate derivatives) runs in one call per step of the optional C extension ``tapeflow._ckernels`` when it
+is built (``pip install -e .`` builds it where a C compiler is found) and the activations are tanh and
+sigmoid, in float32 or float64; otherwise in the NumPy code below, which gives the same results up to float
+rounding. ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off. The matrix products are NumPy's (BLAS) either
+way.
+
+The backward pass is NumPy (and C) code, not tapeflow ops, so these gradients are first-order only: asking an
 enclosing tape for a second derivative through them raises ``NotImplementedError`` rather than returning a
 wrong value."""
 

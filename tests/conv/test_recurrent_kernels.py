@@ -187,3 +187,44 @@ def test_environment_variable_turns_the_kernels_off():
     env = dict(os.environ, TAPEFLOW_NO_CKERNELS="1")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+_VARIANT_CHECK = """
+import numpy as np
+import tapeflow.ops.recurrent as R
+from tapeflow import _ckernels
+from tests.conv.test_recurrent_kernels import _problem, _run
+kernels = R.ckernels
+worst = 0.0
+for masked, dropout in ((False, False), (True, True)):
+    problem = _problem(np.float32, 5, 3, 21, masked=masked, dropout=dropout)
+    R.ckernels = kernels
+    out_c, grads_c = _run(*problem)
+    R.ckernels = None
+    out_np, grads_np = _run(*problem)
+    worst = max(worst, float(np.abs(out_c - out_np).max()))
+    for a, b in zip(grads_c, grads_np):
+        worst = max(worst, float(np.abs(a - b).max() / max(1.0, np.abs(b).max())))
+x = np.linspace(-12, 12, 100_001).astype(np.float32)
+y = np.empty_like(x)
+_ckernels.tanh(x, y)
+exact = np.tanh(x.astype(np.float64))
+ulps = float((np.abs(y - exact) / np.spacing(np.abs(exact).astype(np.float32))).max())
+print(_ckernels.ISA, worst, ulps)
+"""
+
+
+@pytest.mark.parametrize("isa", ["baseline", "x86-64-v3", ""])
+def test_every_instruction_set_variant_matches_numpy(kernels, isa):
+    """The float32 kernels are compiled for several instruction sets (picked at import; the environment
+    variable TAPEFLOW_CKERNELS_ISA caps the choice): each must agree with the NumPy code."""
+    env = dict(os.environ, TAPEFLOW_CKERNELS_ISA=isa)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", _VARIANT_CHECK], env=env, capture_output=True, text=True,
+                            cwd=root, check=True)
+    ran, worst, ulps = result.stdout.split()
+    assert ran in {"baseline", "x86-64-v3", "x86-64-v4"}
+    if isa:
+        assert ran in (isa, "baseline")  # a CPU without the instruction set runs the baseline
+    assert float(worst) < 2e-6
+    assert float(ulps) <= 4
