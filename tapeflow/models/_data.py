@@ -497,17 +497,14 @@ class SequenceAdapter(_BatchStreamAdapter):
 ADAPTERS: list = [ArrayAdapter, DatasetAdapter, SequenceAdapter, GeneratorAdapter]
 
 
-def adapt(
-    x,
-    y=None,
-    sample_weight=None,
-    batch_size=32,
-    shuffle=False,
-    steps_per_epoch=None,
-    class_weight=None,
-    dtype=None,
-):
+def adapt(x, y=None, sample_weight=None, **options):
     """The adapter for ``x`` (and ``y``): the first in :data:`ADAPTERS` that can handle them.
+
+    Args:
+        x, y, sample_weight: the data, as ``fit`` takes it (pandas objects and lists of numbers become
+            arrays first).
+        **options: the adapters' keyword arguments: ``batch_size``, ``shuffle``, ``steps_per_epoch``,
+            ``class_weight``, ``dtype`` (see :class:`ArrayAdapter`).
 
     Raises:
         TypeError: when none can, naming what was received.
@@ -516,16 +513,7 @@ def adapt(
     sample_weight = _frames_to_arrays(sample_weight)
     for cls in ADAPTERS:
         if cls.can_handle(x, y):
-            return cls(
-                x,
-                y,
-                sample_weight=sample_weight,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                steps_per_epoch=steps_per_epoch,
-                class_weight=class_weight,
-                dtype=dtype,
-            )
+            return cls(x, y, sample_weight=sample_weight, **options)
     kinds = sorted({type(a).__name__ for a in _leaves(x)})
     raise TypeError(
         f"Unrecognized data type: x={kinds}, y={type(y).__name__}. Pass NumPy arrays or Tensors "

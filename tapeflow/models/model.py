@@ -428,27 +428,13 @@ class Model(Layer):
             ``return_dict=True``.
         """
         self._assert_compiled("evaluate")
-        data = _data.adapt(
-            x, y, sample_weight, batch_size=batch_size or 32, steps_per_epoch=steps, dtype=self.dtype
-        )
-        verbose = _callbacks.resolve_verbose(verbose)
-        cbs = list(callbacks or [])
-        if verbose:
-            cbs.append(_callbacks.ProgbarLogger(verbose))
-        cbl = _callbacks.CallbackList(cbs, model=self, params={"steps": data.steps, "verbose": verbose})
+        data, cbl = self._batches_and_callbacks(x, y, sample_weight, batch_size, steps, verbose, callbacks)
         logs = self._run_evaluation(data, cbl)
         return _results(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         """Outputs for ``x``, computed in batches, as NumPy arrays (a list for several outputs)."""
-        data = _data.adapt(
-            x, None, None, batch_size=batch_size or 32, steps_per_epoch=steps, dtype=self.dtype
-        )
-        verbose = _callbacks.resolve_verbose(verbose)
-        cbs = list(callbacks or [])
-        if verbose:
-            cbs.append(_callbacks.ProgbarLogger(verbose))
-        cbl = _callbacks.CallbackList(cbs, model=self, params={"steps": data.steps, "verbose": verbose})
+        data, cbl = self._batches_and_callbacks(x, None, None, batch_size, steps, verbose, callbacks)
         cbl.call("on_predict_begin", {})
         outputs = []
         for step, batch in enumerate(data.epoch()):
@@ -465,6 +451,18 @@ class Model(Layer):
         if isinstance(first, dict):
             return {k: B.xp.concatenate([o[k] for o in outputs]) for k in first}
         return outputs[0] if len(outputs) == 1 else B.xp.concatenate(outputs)
+
+    def _batches_and_callbacks(self, x, y, sample_weight, batch_size, steps, verbose, callbacks):
+        """The data adapter and the callback list (plus a progress bar if ``verbose``) of evaluate/predict."""
+        data = _data.adapt(
+            x, y, sample_weight, batch_size=batch_size or 32, steps_per_epoch=steps, dtype=self.dtype
+        )
+        verbose = _callbacks.resolve_verbose(verbose)
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(_callbacks.ProgbarLogger(verbose))
+        params = {"steps": data.steps, "verbose": verbose}
+        return data, _callbacks.CallbackList(cbs, model=self, params=params)
 
     def train_on_batch(
         self, x, y=None, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True
