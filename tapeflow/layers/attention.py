@@ -13,8 +13,7 @@ import math
 import numpy as np
 
 from tapeflow import ops
-from tapeflow import random as _random
-from tapeflow.layers.base import Layer, in_training, register_serializable
+from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask
 
@@ -54,22 +53,13 @@ def _softmax_masked(scores, mask):
 def _dropout(layer, probs, training):
     if not in_training(training) or layer.dropout == 0:
         return probs
-    rng = layer._generator()
+    rng = seeded_generator(layer)
     keep = (rng.random(probs.shape) >= layer.dropout) / (1 - layer.dropout)
     return probs * keep.astype(probs.dtype)
 
 
-class _Seeded:
-    def _generator(self):
-        if self.seed is not None:
-            if self._rng is None:
-                self._rng = np.random.default_rng(self.seed)
-            return self._rng
-        return _random.generator()
-
-
 @register_serializable
-class Attention(_Seeded, Layer):
+class Attention(Layer):
     """Dot-product attention (Luong): ``softmax(query @ key.T [* scale]) @ value``.
 
     Args:
@@ -162,7 +152,7 @@ _WEIGHTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bia
 
 
 @register_serializable
-class MultiHeadAttention(_Seeded, Layer):
+class MultiHeadAttention(Layer):
     """Multi-head scaled dot-product attention (Vaswani et al., 2017), Keras's weight layout.
 
     Each head projects query, key and value to ``key_dim``/``value_dim``, attends with

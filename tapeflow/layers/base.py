@@ -16,6 +16,8 @@ import json
 import re
 import threading
 
+import numpy as np
+
 from tapeflow import _backend as B
 from tapeflow import initializers as _initializers
 from tapeflow import regularizers as _regularizers
@@ -185,13 +187,15 @@ def _is_symbolic(x):
         from tapeflow.layers.input import SymbolicTensor
 
         _SYMBOLIC.append(SymbolicTensor)
-    sym = _SYMBOLIC[0]
-    if isinstance(x, Tensor):
-        return False
-    stack = [x]
+    return not isinstance(x, Tensor) and _contains(x, _SYMBOLIC[0])
+
+
+def _contains(nest, types) -> bool:
+    """Whether a nest of lists/tuples/dicts holds an instance of ``types`` (an iterative walk)."""
+    stack = [nest]
     while stack:
         a = stack.pop()
-        if isinstance(a, sym):
+        if isinstance(a, types):
             return True
         if isinstance(a, (list, tuple)):
             stack.extend(a)
@@ -211,16 +215,7 @@ def bump_structure_version():
 
 
 def _structural(value) -> bool:
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (Layer, Variable)):
-            return True
-        if isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif isinstance(v, dict):
-            stack.extend(v.values())
-    return False
+    return _contains(value, (Layer, Variable))
 
 
 def _plain_numbers(x) -> bool:
@@ -675,6 +670,18 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def seeded_generator(layer):
+    """The generator for ``layer``'s random masks: its own, made from ``layer.seed`` on first use (kept in
+    ``layer._rng``), or the global ``tp.random.generator()`` when ``layer.seed`` is None."""
+    if layer.seed is None:
+        from tapeflow import random as _random
+
+        return _random.generator()
+    if layer._rng is None:
+        layer._rng = np.random.default_rng(layer.seed)
+    return layer._rng
 
 
 def in_training(training):

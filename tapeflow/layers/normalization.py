@@ -20,6 +20,17 @@ def _axes(axis, ndim, layer):
     return sorted(out)
 
 
+def _initializer_config(init):
+    return init if isinstance(init, str) else _initializers.serialize(_initializers.get(init))
+
+
+def _moments(x, axes):
+    """``mean``, ``x - mean`` and the (biased) variance over ``axes``, reduced axes kept."""
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    return mean, centered, ops.mean(ops.square(centered), axis=axes, keepdims=True)
+
+
 class _Normalization(Layer):
     """Shared by both: the normalized axes, epsilon, and the learned scale (gamma) and shift (beta)."""
 
@@ -54,6 +65,8 @@ class _Normalization(Layer):
         self._param_shape = shape
         self._broadcast = tuple(input_shape[a] if a in self._param_axes else 1 for a in range(ndim))
         self._ndim = ndim
+        # gamma and beta broadcast as they are over the last axis; other axes need them reshaped
+        self._reshape_params = self._param_axes != [ndim - 1]
         self.gamma = (
             self.add_weight("gamma", shape, self._inits[1], regularizer=self.gamma_regularizer)
             if self.scale
@@ -78,23 +91,13 @@ class _Normalization(Layer):
 
     def _affine(self, y):
         if self.gamma is not None:
-            y = y * (
-                ops.reshape(self.gamma, self._broadcast)
-                if len(self._param_axes) != 1 or self._param_axes[0] != self._ndim - 1
-                else self.gamma
-            )
+            y = y * (ops.reshape(self.gamma, self._broadcast) if self._reshape_params else self.gamma)
         if self.beta is not None:
-            y = y + (
-                ops.reshape(self.beta, self._broadcast)
-                if len(self._param_axes) != 1 or self._param_axes[0] != self._ndim - 1
-                else self.beta
-            )
+            y = y + (ops.reshape(self.beta, self._broadcast) if self._reshape_params else self.beta)
         return y
 
     def _base_config(self):
-        inits = [
-            i if isinstance(i, str) else _initializers.serialize(_initializers.get(i)) for i in self._inits
-        ]
+        inits = [_initializer_config(i) for i in self._inits]
         return {
             **super().get_config(),
             "axis": self.axis,
@@ -164,9 +167,7 @@ class BatchNormalization(_Normalization):
     def call(self, inputs, training=None):
         self._check(inputs)
         if in_training(training):
-            mean = ops.mean(inputs, axis=self._reduce, keepdims=True)
-            centered = inputs - mean
-            var = ops.mean(ops.square(centered), axis=self._reduce, keepdims=True)
+            mean, centered, var = _moments(inputs, self._reduce)
             m = self.momentum
             self.moving_mean.assign(
                 self.moving_mean._value * m + mean._value.reshape(self._param_shape) * (1 - m)
@@ -182,10 +183,7 @@ class BatchNormalization(_Normalization):
         return self._affine(y)
 
     def get_config(self):
-        inits = [
-            i if isinstance(i, str) else _initializers.serialize(_initializers.get(i))
-            for i in self._moving_inits
-        ]
+        inits = [_initializer_config(i) for i in self._moving_inits]
         return {
             **self._base_config(),
             "momentum": self.momentum,
@@ -221,10 +219,7 @@ class LayerNormalization(_Normalization):
 
     def call(self, inputs):
         self._check(inputs)
-        axes = tuple(self._param_axes)
-        mean = ops.mean(inputs, axis=axes, keepdims=True)
-        centered = inputs - mean
-        var = ops.mean(ops.square(centered), axis=axes, keepdims=True)
+        _, centered, var = _moments(inputs, tuple(self._param_axes))
         return self._affine(centered / ops.sqrt(var + self.epsilon))
 
     def get_config(self):

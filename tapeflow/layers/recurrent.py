@@ -15,9 +15,15 @@ import numpy as np
 
 from tapeflow import activations as _activations
 from tapeflow import ops
-from tapeflow import random as _random
 from tapeflow.creation import zeros
-from tapeflow.layers.base import Layer, deserialize, in_training, register_serializable, serialize
+from tapeflow.layers.base import (
+    Layer,
+    deserialize,
+    in_training,
+    register_serializable,
+    seeded_generator,
+    serialize,
+)
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
 from tapeflow.ops import fused
@@ -152,15 +158,8 @@ class RNN(Layer):
         return self.bias
 
     # --- the call -------------------------------------------------------------------------------------------
-    def _generator(self):
-        if self.seed is not None:
-            if self._rng is None:
-                self._rng = np.random.default_rng(self.seed)
-            return self._rng
-        return _random.generator()
-
     def _keep_mask(self, shape, rate, dtype):
-        return ((self._generator().random(shape) >= rate) / (1 - rate)).astype(dtype)
+        return ((seeded_generator(self).random(shape) >= rate) / (1 - rate)).astype(dtype)
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         if inputs.ndim != 3:
