@@ -19,6 +19,10 @@
 
 #define CKERNELS_VERSION 1
 
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict
+#endif
+
 /* x86-64 with GCC >= 12: the float32 kernels are also compiled for AVX2+FMA (x86-64-v3) and AVX-512
  * (x86-64-v4, 512-bit vectors: 1.7x faster than 256-bit ones on the machine measured), picked at import */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__)
@@ -295,9 +299,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ckernels",
-    "Optional fused element-wise kernels for tapeflow's recurrent ops (see tapeflow/ops/recurrent.py).",
-    -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_ckernels",
+    .m_doc = "Optional fused element-wise kernels for tapeflow's recurrent ops (see tapeflow/ops/recurrent.py).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__ckernels(void)
