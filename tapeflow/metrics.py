@@ -306,6 +306,10 @@ class _Confusion(Metric):
             self.tn[i] += w[~pred & ~pos].sum()
             self.fn[i] += w[~pred & pos].sum()
 
+    def _true_positives_over(self, d):
+        """``tp / d`` per threshold (0 where ``d`` is 0), as the metric's result."""
+        return self._out(np.divide(self.tp, d, out=np.zeros_like(d), where=d > 0))
+
     def _out(self, values):
         return float(values[0]) if self._single else values
 
@@ -327,8 +331,7 @@ class Precision(_Confusion):
     """
 
     def _value(self):
-        d = self.tp + self.fp
-        return self._out(np.divide(self.tp, d, out=np.zeros_like(d), where=d > 0))
+        return self._true_positives_over(self.tp + self.fp)
 
 
 class Recall(_Confusion):
@@ -341,8 +344,7 @@ class Recall(_Confusion):
     """
 
     def _value(self):
-        d = self.tp + self.fn
-        return self._out(np.divide(self.tp, d, out=np.zeros_like(d), where=d > 0))
+        return self._true_positives_over(self.tp + self.fn)
 
 
 class AUC(Metric):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from tapeflow import ops
 from tapeflow.layers.base import Layer, register_serializable
 
@@ -102,10 +104,7 @@ class Maximum(_Merge):
     """Element-wise maximum of a list of inputs."""
 
     def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = ops.maximum(out, x)
-        return out
+        return functools.reduce(ops.maximum, xs)
 
 
 @register_serializable
@@ -113,10 +112,7 @@ class Minimum(_Merge):
     """Element-wise minimum of a list of inputs."""
 
     def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = ops.minimum(out, x)
-        return out
+        return functools.reduce(ops.minimum, xs)
 
 
 @register_serializable
