@@ -221,6 +221,11 @@ class Functional(Model):
             rest = []
             for name, k, node in pending:
                 parts = (node["args"], node.get("call_args", []), node.get("kwargs", {}))
+                if not isinstance(parts[1], list) or not isinstance(parts[2], dict):
+                    raise ValueError(
+                        f"from_config: layer '{name}' call {k}: `call_args` must be a list and `kwargs` a "
+                        f"dict. Received: call_args={parts[1]!r}, kwargs={parts[2]!r}"
+                    )
                 if all((r[0], r[1]) in produced for r in _ref_leaves(parts)):
                     inputs, args, kwargs = _resolve(parts, produced)
                     produced[(name, k)] = layers[name](

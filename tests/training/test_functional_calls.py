@@ -107,6 +107,9 @@ def test_keyword_arguments_carry_symbolic_tensors(tmp_path):
     assert [t.node.layer.name for t in rebuilt.layers[-1]._inbound_nodes[-1].parent_tensors] == [
         "query", "context", "context"
     ]
+    spec["inbound_nodes"][0]["call_args"] = "context"
+    with pytest.raises(ValueError, match="`call_args` must be a list"):
+        Functional.from_config(config)
     model.save(tmp_path / "cross.tapeflow")
     loaded = tp.models.load_model(tmp_path / "cross.tapeflow")
     np.testing.assert_array_equal(loaded.predict([a, b], verbose=0), model.predict([a, b], verbose=0))
