@@ -7,54 +7,104 @@ Example:
     (2, 4)
 """
 
+from tapeflow.layers.attention import Attention, MultiHeadAttention
 from tapeflow.layers.base import (
-    Layer, clear_session, custom_objects_in_scope, deserialize, get_registered, register_serializable, serialize,
+    Layer,
+    clear_session,
+    custom_objects_in_scope,
+    deserialize,
+    get_registered,
+    register_serializable,
+    serialize,
 )
-from tapeflow.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Permute, RepeatVector, Reshape
+from tapeflow.layers.convolutional import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+    DepthwiseConv2D,
+    SeparableConv2D,
+)
+from tapeflow.layers.core import (
+    Activation,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Permute,
+    RepeatVector,
+    Reshape,
+)
 from tapeflow.layers.input import Input, InputLayer, SymbolicTensor
+from tapeflow.layers.masking import Masking, get_mask, set_mask
 from tapeflow.layers.merge import (
-    Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, concatenate,
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    concatenate,
 )
 from tapeflow.layers.normalization import BatchNormalization, LayerNormalization
+from tapeflow.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    AvgPool1D,
+    AvgPool2D,
+    AvgPool3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalAvgPool3D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPool3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPool3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
+from tapeflow.layers.preprocessing import Normalization
+from tapeflow.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
+from tapeflow.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
+from tapeflow.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 
 __all__ = [
     "Layer", "serialize", "deserialize", "register_serializable", "get_registered", "custom_objects_in_scope",
     "clear_session", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector",
     "Embedding", "Input", "InputLayer", "SymbolicTensor", "Add", "Subtract", "Multiply", "Average", "Maximum",
-    "Minimum", "Concatenate", "add", "concatenate", "BatchNormalization", "LayerNormalization",
-]
-
-# --- images, sequences and video (convolution, pooling, recurrent and attention layers) ----------------------
-from tapeflow.layers.attention import Attention, MultiHeadAttention  # noqa: E402
-from tapeflow.layers.convolutional import (  # noqa: E402
-    Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv2D, SeparableConv2D,
-)
-from tapeflow.layers.masking import Masking, get_mask, set_mask  # noqa: E402
-from tapeflow.layers.pooling import (  # noqa: E402
-    AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D, GlobalAveragePooling1D,
-    GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D,
-    GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
-    MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D, MaxPooling2D, MaxPooling3D,
-)
-from tapeflow.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # noqa: E402
-from tapeflow.layers.reshaping import (  # noqa: E402
-    Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
-    ZeroPadding3D,
-)
-from tapeflow.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D  # noqa: E402
-
-__all__ += [
-    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv2D",
+    "Minimum", "Concatenate", "add", "concatenate", "BatchNormalization", "LayerNormalization", "Conv1D",
+    "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv2D",
     "SeparableConv2D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D",
-    "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D",
-    "GlobalAvgPool2D", "GlobalAvgPool3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D",
-    "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "SpatialDropout1D",
-    "SpatialDropout2D", "SpatialDropout3D", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
-    "Masking", "get_mask", "set_mask", "Attention", "MultiHeadAttention",
+    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "MaxPool1D", "MaxPool2D",
+    "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "UpSampling1D",
+    "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D",
+    "Cropping2D", "Cropping3D", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "SimpleRNN",
+    "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking", "get_mask", "set_mask", "Attention",
+    "MultiHeadAttention", "Normalization",
 ]
-
-from tapeflow.layers.preprocessing import Normalization  # noqa: E402  (the data issue)
-
-__all__ += ["Normalization"]
