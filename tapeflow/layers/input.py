@@ -3,9 +3,8 @@
 Calling a layer on a :class:`SymbolicTensor` builds the layer and returns symbolic outputs, recording a
 :class:`CallNode`; ``tp.Model(inputs, outputs)`` replays those nodes on real data. Symbolic tensors may be
 passed in any argument of the call, not only the first (``MultiHeadAttention()(query, value)``,
-``layer(x, mask=m)``). Output shapes are found by
-running the layer once on placeholder zeros (batch ``None``), so every layer's shape logic lives in its
-``call``.
+``layer(x, mask=m)``). Output shapes are found by running the layer once on placeholder zeros (batch
+``None``), so every layer's shape logic lives in its ``call``.
 """
 
 from __future__ import annotations
