@@ -534,9 +534,19 @@ class Model(Layer):
     def get_config(self):
         raise NotImplementedError(
             f"{type(self).__name__} is a subclassed model: implement get_config() (and from_config) to "
-            f"serialize "
-            f"it, or save its weights with save_weights()."
+            f"serialize it, or save its weights with save_weights()."
         )
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild a model from its config; ``tp.Model.from_config`` takes a functional model's config too,
+        as in Keras."""
+        functional = isinstance(config, dict) and {"layers", "input_layers", "output_layers"} <= config.keys()
+        if cls is Model and functional:
+            from tapeflow.models.functional import Functional
+
+            return Functional.from_config(config)
+        return super().from_config(config)
 
 
 def _batch_size(y_pred):
