@@ -218,7 +218,10 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
     n = ov.shape[2] // 6
     h_prev = xp.concatenate([h0._value[None], ov[:-1, :, :n]], axis=0)
     hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-    du = hr.reshape(-1, n).T @ dz.reshape(-1, 4 * n)
+    # one thread for this bigger product too: on a busy machine two threads measured slower in the median
+    # (they wait for a free core) though faster on an idle one (bench/lstm.py, default threads)
+    with single_thread():
+        du = hr.reshape(-1, n).T @ dz.reshape(-1, 4 * n)
     return Tensor(dz), Tensor(dh), Tensor(dc), Tensor(du)
 
 
