@@ -10,5 +10,7 @@ from setuptools import Extension, setup
 
 _ARGS = [] if sys.platform == "win32" else ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-trapping-math"]
 
-setup(ext_modules=[Extension("tapeflow._ckernels", ["tapeflow/_ckernels.c"],
-                             depends=["tapeflow/_ckernels_lstm.h"], extra_compile_args=_ARGS, optional=True)])
+_DEPENDS = ["tapeflow/_ckernels_lstm.h", "tapeflow/_ckernels_gru.h"]
+
+setup(ext_modules=[Extension("tapeflow._ckernels", ["tapeflow/_ckernels.c"], depends=_DEPENDS,
+                             extra_compile_args=_ARGS, optional=True)])

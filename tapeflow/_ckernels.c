@@ -1,6 +1,6 @@
 /* tapeflow._ckernels: optional fused element-wise kernels for the recurrent ops (tapeflow/ops/recurrent.py).
  *
- * One call does a whole LSTM timestep's gate math (forward: the four gate activations, the cell and hidden
+ * One call does a whole LSTM or GRU timestep's gate math (forward: the gate activations and the state
  * updates, masking; backward: the gate derivatives and the state gradients), in plain C loops over
  * C-contiguous float32 or float64 buffers. The matrix products stay in NumPy (BLAS). When this module is
  * missing (no C compiler at install time), tapeflow runs the same math with NumPy calls.
@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CKERNELS_VERSION 1
+#define CKERNELS_VERSION 2
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
@@ -57,17 +57,20 @@ static inline float tanh_f(float x)
 #define SFX f32
 #define ATTR
 #include "_ckernels_lstm.h"
+#include "_ckernels_gru.h"
 #undef SFX
 #undef ATTR
 #if DISPATCH
 #define SFX f32_v3
 #define ATTR __attribute__((target("arch=x86-64-v3")))
 #include "_ckernels_lstm.h"
+#include "_ckernels_gru.h"
 #undef SFX
 #undef ATTR
 #define SFX f32_v4
 #define ATTR __attribute__((target("arch=x86-64-v4,prefer-vector-width=512")))
 #include "_ckernels_lstm.h"
+#include "_ckernels_gru.h"
 #undef SFX
 #undef ATTR
 #endif
@@ -79,21 +82,31 @@ static inline float tanh_f(float x)
 #define SFX f64
 #define ATTR
 #include "_ckernels_lstm.h"
+#include "_ckernels_gru.h"
 #undef T
 #undef TANH
 #undef SFX
 #undef ATTR
 
-typedef void (*forward_f32_t)(const float *, const float *, float *, const float *, const float *,
-                              const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
-typedef void (*backward_f32_t)(const float *, const float *, const float *, const float *, const float *,
-                               const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
-                               Py_ssize_t);
-typedef void (*tanh_f32_t)(const float *, float *, Py_ssize_t);
-static forward_f32_t forward_f32 = lstm_forward_f32;
-static tanh_f32_t tanh_f32_kernel = tanh_f32;
-static backward_f32_t backward_f32 = lstm_backward_f32;
-static const char *isa = "baseline";
+/* the float32 kernels of one instruction set */
+typedef struct {
+    void (*lstm_forward)(const float *, const float *, float *, const float *, const float *, const float *,
+                         Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*lstm_backward)(const float *, const float *, const float *, const float *, const float *,
+                          const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t);
+    void (*gru_forward)(const float *, const float *, const float *, float *, const float *, const float *,
+                        Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*gru_backward)(const float *, const float *, const float *, const float *, const float *,
+                         const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t);
+    void (*tanh)(const float *, float *, Py_ssize_t);
+    const char *isa;
+} Kernels;
+
+#define KERNELS(sfx, name) {lstm_forward_##sfx, lstm_backward_##sfx, gru_forward_##sfx, gru_backward_##sfx, \
+                            tanh_##sfx, name}
+static Kernels f32 = KERNELS(f32, "baseline");
 
 static void pick_kernels(void)
 {
@@ -103,15 +116,11 @@ static void pick_kernels(void)
     const int max_level = !cap ? 4 : strcmp(cap, "x86-64-v3") == 0 ? 3 : strcmp(cap, "baseline") == 0 ? 0 : 4;
     __builtin_cpu_init();
     if (max_level >= 4 && __builtin_cpu_supports("x86-64-v4")) {
-        forward_f32 = lstm_forward_f32_v4;
-        backward_f32 = lstm_backward_f32_v4;
-        tanh_f32_kernel = tanh_f32_v4;
-        isa = "x86-64-v4";
+        Kernels v4 = KERNELS(f32_v4, "x86-64-v4");
+        f32 = v4;
     } else if (max_level >= 3 && __builtin_cpu_supports("x86-64-v3")) {
-        forward_f32 = lstm_forward_f32_v3;
-        backward_f32 = lstm_backward_f32_v3;
-        tanh_f32_kernel = tanh_f32_v3;
-        isa = "x86-64-v3";
+        Kernels v3 = KERNELS(f32_v3, "x86-64-v3");
+        f32 = v3;
     }
 #endif
 }
@@ -168,15 +177,16 @@ static int get(Args *a, PyObject *obj, const char *name, int writable, int optio
     return 0;
 }
 
-static int dims(Py_buffer *out, Py_ssize_t t, Py_ssize_t *steps, Py_ssize_t *batch, Py_ssize_t *n)
+static int dims(Py_buffer *out, Py_ssize_t parts, Py_ssize_t t, Py_ssize_t *steps, Py_ssize_t *batch,
+                Py_ssize_t *n)
 {
-    if (out->ndim != 3 || out->shape[2] % 6 != 0) {
-        PyErr_SetString(PyExc_ValueError, "_ckernels: `out` must have shape (steps, batch, 6 * units)");
+    if (out->ndim != 3 || out->shape[2] % parts != 0) {
+        PyErr_Format(PyExc_ValueError, "_ckernels: `out` must have shape (steps, batch, %zd * units)", parts);
         return -1;
     }
     *steps = out->shape[0];
     *batch = out->shape[1];
-    *n = out->shape[2] / 6;
+    *n = out->shape[2] / parts;
     if (t < 0 || t >= *steps) {
         PyErr_Format(PyExc_IndexError, "_ckernels: step %zd out of range for %zd steps", t, *steps);
         return -1;
@@ -201,7 +211,7 @@ static PyObject *lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t 
     void *out, *z, *zx, *h0, *c0, *mask;
     Py_buffer *ov;
     Py_ssize_t steps, batch, n;
-    if (get(&a, args[2], "out", 1, 0, -1, &out, &ov) < 0 || dims(ov, t, &steps, &batch, &n) < 0 ||
+    if (get(&a, args[2], "out", 1, 0, -1, &out, &ov) < 0 || dims(ov, 6, t, &steps, &batch, &n) < 0 ||
         get(&a, args[0], "z", 0, 0, batch * 4 * n, &z, NULL) < 0 ||
         get(&a, args[1], "zx", 0, 0, steps * batch * 4 * n, &zx, NULL) < 0 ||
         get(&a, args[3], "h0", 0, 0, batch * n, &h0, NULL) < 0 ||
@@ -211,7 +221,7 @@ static PyObject *lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     if (a.kind == 'f')
-        forward_f32(z, zx, out, h0, c0, mask, t, batch, n);
+        f32.lstm_forward(z, zx, out, h0, c0, mask, t, batch, n);
     else
         lstm_forward_f64(z, zx, out, h0, c0, mask, t, batch, n);
     release(&a);
@@ -235,7 +245,7 @@ static PyObject *lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t
     void *g, *out, *c0, *mask, *rmask, *dhmm, *dc, *keep, *dz;
     Py_buffer *ov;
     Py_ssize_t steps, batch, n;
-    if (get(&a, args[1], "out", 0, 0, -1, &out, &ov) < 0 || dims(ov, t, &steps, &batch, &n) < 0 ||
+    if (get(&a, args[1], "out", 0, 0, -1, &out, &ov) < 0 || dims(ov, 6, t, &steps, &batch, &n) < 0 ||
         get(&a, args[0], "g", 0, 0, steps * batch * 6 * n, &g, NULL) < 0 ||
         get(&a, args[2], "c0", 0, 0, batch * n, &c0, NULL) < 0 ||
         get(&a, args[3], "mask", 0, 1, steps * batch, &mask, NULL) < 0 ||
@@ -258,10 +268,88 @@ static PyObject *lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t
         return PyErr_NoMemory();
     }
     if (a.kind == 'f')
-        backward_f32(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
+        f32.lstm_backward(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
     else
         lstm_backward_f64(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
     PyMem_Free(tc);
+    release(&a);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(gru_forward_doc,
+"gru_forward(rec, b, zx, out, h0, mask, t)\n--\n\n"
+"One GRU step: from rec = h_prev @ recurrent_kernel, the recurrent bias b and zx[t], write h, z, r, hh and\n"
+"rec_h into out[t].");
+
+static PyObject *gru_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "gru_forward takes 7 arguments");
+        return NULL;
+    }
+    Py_ssize_t t = PyLong_AsSsize_t(args[6]);
+    if (t == -1 && PyErr_Occurred())
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    void *rec, *b, *zx, *out, *h0, *mask;
+    Py_buffer *ov;
+    Py_ssize_t steps, batch, n;
+    if (get(&a, args[3], "out", 1, 0, -1, &out, &ov) < 0 || dims(ov, 5, t, &steps, &batch, &n) < 0 ||
+        get(&a, args[0], "rec", 0, 0, batch * 3 * n, &rec, NULL) < 0 ||
+        get(&a, args[1], "b", 0, 0, 3 * n, &b, NULL) < 0 ||
+        get(&a, args[2], "zx", 0, 0, steps * batch * 3 * n, &zx, NULL) < 0 ||
+        get(&a, args[4], "h0", 0, 0, batch * n, &h0, NULL) < 0 ||
+        get(&a, args[5], "mask", 0, 1, steps * batch, &mask, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    if (a.kind == 'f')
+        f32.gru_forward(rec, b, zx, out, h0, mask, t, batch, n);
+    else
+        gru_forward_f64(rec, b, zx, out, h0, mask, t, batch, n);
+    release(&a);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(gru_backward_doc,
+"gru_backward(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, t)\n--\n\n"
+"One GRU step backward: write dzx[t] and drec[t], update carry in place.");
+
+static PyObject *gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "gru_backward takes 10 arguments");
+        return NULL;
+    }
+    Py_ssize_t t = PyLong_AsSsize_t(args[9]);
+    if (t == -1 && PyErr_Occurred())
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    void *g, *out, *h0, *mask, *rmask, *dhmm, *carry, *dzx, *drec;
+    Py_buffer *ov;
+    Py_ssize_t steps, batch, n;
+    if (get(&a, args[1], "out", 0, 0, -1, &out, &ov) < 0 || dims(ov, 5, t, &steps, &batch, &n) < 0 ||
+        get(&a, args[0], "g", 0, 0, steps * batch * 5 * n, &g, NULL) < 0 ||
+        get(&a, args[2], "h0", 0, 0, batch * n, &h0, NULL) < 0 ||
+        get(&a, args[3], "mask", 0, 1, steps * batch, &mask, NULL) < 0 ||
+        get(&a, args[4], "rmask", 0, 1, batch * n, &rmask, NULL) < 0 ||
+        get(&a, args[5], "dhmm", 0, 0, batch * n, &dhmm, NULL) < 0 ||
+        get(&a, args[6], "carry", 1, 0, batch * n, &carry, NULL) < 0 ||
+        get(&a, args[7], "dzx", 1, 0, steps * batch * 3 * n, &dzx, NULL) < 0 ||
+        get(&a, args[8], "drec", 1, 0, steps * batch * 3 * n, &drec, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    void *tmp = PyMem_Malloc((size_t)(n > 0 ? 2 * n : 1) * (a.kind == 'f' ? sizeof(float) : sizeof(double)));
+    if (!tmp) {
+        release(&a);
+        return PyErr_NoMemory();
+    }
+    if (a.kind == 'f')
+        f32.gru_backward(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, tmp, t, batch, n);
+    else
+        gru_backward_f64(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, tmp, t, batch, n);
+    PyMem_Free(tmp);
     release(&a);
     Py_RETURN_NONE;
 }
@@ -284,7 +372,7 @@ static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     Py_ssize_t size = xv->len / xv->itemsize;
     if (a.kind == 'f')
-        tanh_f32_kernel(x, out, size);
+        f32.tanh(x, out, size);
     else
         tanh_f64(x, out, size);
     release(&a);
@@ -294,6 +382,8 @@ static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))lstm_forward, METH_FASTCALL, lstm_forward_doc},
     {"lstm_backward", (PyCFunction)(void (*)(void))lstm_backward, METH_FASTCALL, lstm_backward_doc},
+    {"gru_forward", (PyCFunction)(void (*)(void))gru_forward, METH_FASTCALL, gru_forward_doc},
+    {"gru_backward", (PyCFunction)(void (*)(void))gru_backward, METH_FASTCALL, gru_backward_doc},
     {"tanh", (PyCFunction)(void (*)(void))tanh_py, METH_FASTCALL, tanh_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -311,7 +401,7 @@ PyMODINIT_FUNC PyInit__ckernels(void)
     pick_kernels();
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "VERSION", CKERNELS_VERSION) < 0 ||
-              PyModule_AddStringConstant(m, "ISA", isa) < 0)) {
+              PyModule_AddStringConstant(m, "ISA", f32.isa) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

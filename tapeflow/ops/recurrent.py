@@ -13,8 +13,8 @@ step produced, ``(timesteps, batch, k * units)``, and the public functions slice
 batch, 1)`` (1 = real step, 0 = skip: the state carries over) and ``recurrent_mask`` ``(batch, units)``
 (recurrent dropout, applied to the state entering the recurrent product).
 
-The LSTM's per-step gate math (forward: the four gate activations and the cell and hidden updates; backward:
-the gate derivatives) runs in one call per step of the optional C extension ``tapeflow._ckernels`` when it
+The LSTM's and GRU's per-step gate math (forward: the gate activations and the state updates; backward: the
+gate derivatives) runs in one call per step of the optional C extension ``tapeflow._ckernels`` when it
 is built (``pip install -e .`` builds it where a C compiler is found) and the activations are tanh and
 sigmoid, in float32 or float64; otherwise in the NumPy code below, which gives the same results up to float
 rounding. ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off. The matrix products are NumPy's (BLAS) either
@@ -49,7 +49,7 @@ def _load_kernels():
     return _ckernels if getattr(_ckernels, "VERSION", None) == _CKERNELS_VERSION else None
 
 
-_CKERNELS_VERSION = 1  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
+_CKERNELS_VERSION = 2  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
 # the C kernels when available (tests set this to None to exercise the NumPy code)
 ckernels = _load_kernels()
 
@@ -305,6 +305,8 @@ def lstm(zx, h0, c0, recurrent_kernel, mask=None, recurrent_mask=None, activatio
 
 # --- GRU (reset_after=True, Keras's default and cuDNN's form) -----------------------------------------------
 def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+    if _use_c(activation, recurrent_activation, zx, h0, u, b):
+        return _gru_c(zx, h0, u, b, mask, recurrent_mask)
     act, _ = _ACTIVATIONS[activation]
     ract, _ = _ACTIVATIONS[recurrent_activation]
     steps, batch, three = zx.shape
@@ -337,16 +339,73 @@ def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh", recurr
     return out
 
 
+def _gru_c(zx, h0, u, b, mask, recurrent_mask):
+    """:func:`_gru` with one C call per step for the gate math (tanh/sigmoid only)."""
+    steps, batch, three = zx.shape
+    n = three // 3
+    dtype = zx.dtype
+    zx, h0, b = (xp.ascontiguousarray(a) for a in (zx, h0, b))
+    mask = _c_mask(mask, steps, batch, dtype)
+    out = xp.empty((steps, batch, 5 * n), dtype=dtype)  # h, z, r, hh, rec_h
+    rec = xp.empty((batch, three), dtype=dtype)
+    forward = ckernels.gru_forward
+    h = h0
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps):
+            xp.matmul(h if recurrent_mask is None else h * recurrent_mask, u, out=rec)
+            forward(rec, b, zx, out, h0, mask, t)
+            h = out[t, :, :n]
+    return out
+
+
+def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
+    """The loop of :func:`_gru_vjp` with one C call per step: returns ``(dzx, drec, dh)``."""
+    steps, batch, five = ov.shape
+    n = five // 5
+    dtype = ov.dtype
+    gv, h0 = xp.ascontiguousarray(gv, dtype=dtype), xp.ascontiguousarray(h0, dtype=dtype)
+    mask = _c_mask(mask, steps, batch, dtype)
+    rmask = None if recurrent_mask is None else xp.ascontiguousarray(
+        xp.broadcast_to(recurrent_mask, (batch, n)), dtype=dtype)
+    ut = xp.ascontiguousarray(uv.T)
+    dzx = xp.empty((steps, batch, 3 * n), dtype=dtype)
+    drec = xp.empty((steps, batch, 3 * n), dtype=dtype)
+    dhmm = xp.zeros((batch, n), dtype=dtype)
+    carry = xp.zeros((batch, n), dtype=dtype)
+    backward = ckernels.gru_backward
+    with single_thread():  # one small product per step: the thread hand-off costs more
+        for t in range(steps - 1, -1, -1):
+            backward(gv, ov, h0, mask, rmask, dhmm, carry, dzx, drec, t)
+            xp.matmul(drec[t], ut, out=dhmm)
+    dh = carry + (dhmm if rmask is None else dhmm * rmask)
+    return dzx, drec, dh
+
+
 def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh",
              recurrent_activation="sigmoid"):
     _refuse_higher_order("gru", g, zx, h0, u, b)
+    gv, ov, h0v, uv = g._value, out._value, h0._value, u._value
+    if _use_c(activation, recurrent_activation, gv, ov, h0v, uv):
+        dzx, drec, dh = _gru_bptt_c(gv, ov, h0v, uv, mask, recurrent_mask)
+    else:
+        dzx, drec, dh = _gru_bptt(gv, ov, h0v, uv, mask, recurrent_mask, activation, recurrent_activation)
+    n = ov.shape[2] // 5
+    h_prev = xp.concatenate([h0v[None], ov[:-1, :, :n]], axis=0)
+    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+    flat = drec.reshape(-1, 3 * n)
+    with single_thread():  # as in _lstm_vjp
+        du = hr.reshape(-1, n).T @ flat
+    return Tensor(dzx), Tensor(dh), Tensor(du), Tensor(flat.sum(axis=0))
+
+
+def _gru_bptt(gv, ov, h0v, uv, mask, recurrent_mask, activation, recurrent_activation):
+    """Backward through time in NumPy: returns ``(dzx, drec, dh)``."""
     _, dact = _ACTIVATIONS[activation]
     _, drac = _ACTIVATIONS[recurrent_activation]
-    gv, ov, uv = g._value, out._value, u._value
     steps, batch, five = ov.shape
     n = five // 5
     hs, zs, rs, hh, rech = (ov[..., k * n: (k + 1) * n] for k in range(5))
-    h_prev = xp.concatenate([h0._value[None], hs[:-1]], axis=0)
+    h_prev = xp.concatenate([h0v[None], hs[:-1]], axis=0)
     f_z = (h_prev - hh) * drac(zs)  # dz_pre = dh * f_z
     f_a = (1 - zs) * dact(hh)  # da = dh * f_a
     f_r = rech * drac(rs)  # dr_pre = da * f_r
@@ -377,10 +436,7 @@ def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation="t
             dh += dh_prev
             if mask is not None:
                 dh += keep
-    hr = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-    flat = drec.reshape(-1, 3 * n)
-    du = hr.reshape(-1, n).T @ flat
-    return Tensor(dzx), Tensor(dh), Tensor(du), Tensor(flat.sum(axis=0))
+    return dzx, drec, dh
 
 
 gru_op = Op("gru", _gru, vjp=_gru_vjp, save_output=True)

@@ -1,4 +1,5 @@
-"""The optional C kernels of the fused LSTM (``tapeflow._ckernels``) against the NumPy code they replace.
+"""The optional C kernels of the fused LSTM and GRU (``tapeflow._ckernels``) against the NumPy code they
+replace.
 
 Both paths run in every test session: the NumPy one by setting ``tapeflow.ops.recurrent.ckernels`` to None
 (what happens when the extension is not built). Tests that need the built extension skip, with a reason,
@@ -22,7 +23,7 @@ from tests.core.gradcheck import assert_gradients
 
 BUILT = R._load_kernels()
 
-LSTM_CASES = [c for c in CONV_CASES if c.op == "lstm"]
+CELL_CASES = [c for c in CONV_CASES if c.op in ("lstm", "gru")]
 
 
 @pytest.fixture
@@ -54,53 +55,64 @@ def kernels_or_none():
     return BUILT
 
 
-def _problem(dtype, steps=6, batch=3, n=5, masked=False, dropout=False, seed=0):
+def _problem(cell, dtype, steps=6, batch=3, n=5, masked=False, dropout=False, seed=0):
+    """Random inputs of ``R._lstm``/``R._gru`` and an upstream gradient of its packed output."""
     rng = np.random.default_rng(seed)
-    zx = rng.standard_normal((steps, batch, 4 * n)).astype(dtype)
+    gates, parts = (4, 6) if cell == "lstm" else (3, 5)
+    zx = rng.standard_normal((steps, batch, gates * n)).astype(dtype)
     h0 = rng.standard_normal((batch, n)).astype(dtype)
-    c0 = rng.standard_normal((batch, n)).astype(dtype)
-    u = (rng.standard_normal((n, 4 * n)) * 0.5).astype(dtype)
+    u = (rng.standard_normal((n, gates * n)) * 0.5).astype(dtype)
+    # the LSTM's c0, the GRU's recurrent bias
+    extra = rng.standard_normal((batch, n) if cell == "lstm" else (gates * n,)).astype(dtype)
     mask = (rng.random((steps, batch, 1)) > 0.3).astype(dtype) if masked else None
     rmask = ((rng.random((batch, n)) > 0.3) / 0.7).astype(dtype) if dropout else None
-    g = rng.standard_normal((steps, batch, 6 * n)).astype(dtype)
-    return zx, h0, c0, u, mask, rmask, g
+    g = rng.standard_normal((steps, batch, parts * n)).astype(dtype)
+    return cell, zx, h0, u, extra, mask, rmask, g
 
 
-def _run(zx, h0, c0, u, mask, rmask, g):
-    out = R._lstm(zx, h0, c0, u, mask=mask, recurrent_mask=rmask)
-    grads = R._lstm_vjp(Tensor(g), Tensor(out), Tensor(zx), Tensor(h0), Tensor(c0), Tensor(u), mask=mask,
-                        recurrent_mask=rmask)
+def _run(cell, zx, h0, u, extra, mask, rmask, g):
+    """The packed output and the gradients of every input."""
+    if cell == "lstm":
+        inputs, forward, vjp = (zx, h0, extra, u), R._lstm, R._lstm_vjp
+    else:
+        inputs, forward, vjp = (zx, h0, u, extra), R._gru, R._gru_vjp
+    out = forward(*inputs, mask=mask, recurrent_mask=rmask)
+    grads = vjp(Tensor(g), Tensor(out), *[Tensor(a) for a in inputs], mask=mask, recurrent_mask=rmask)
     return out, [x.numpy() for x in grads]
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
 @pytest.mark.parametrize("masked, dropout", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("shape", [(6, 3, 5), (1, 1, 1), (4, 2, 19)])
-def test_c_kernels_match_numpy(kernels, monkeypatch, dtype, tol, masked, dropout, shape):
-    problem = _problem(dtype, *shape, masked=masked, dropout=dropout)
+def test_c_kernels_match_numpy(kernels, monkeypatch, cell, dtype, tol, masked, dropout, shape):
+    problem = _problem(cell, dtype, *shape, masked=masked, dropout=dropout)
     monkeypatch.setattr(R, "ckernels", kernels)
     out_c, grads_c = _run(*problem)
     monkeypatch.setattr(R, "ckernels", None)
     out_np, grads_np = _run(*problem)
     assert out_c.dtype == out_np.dtype == dtype
     np.testing.assert_allclose(out_c, out_np, rtol=tol, atol=tol)
-    for name, a, b in zip(("dzx", "dh0", "dc0", "du"), grads_c, grads_np):
-        assert a.dtype == b.dtype == dtype, name
+    assert len(grads_c) == len(grads_np) == 4
+    for i, (a, b) in enumerate(zip(grads_c, grads_np)):
+        assert a.dtype == b.dtype == dtype, i
         scale = max(1.0, float(np.abs(b).max()))
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=name)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=f"gradient {i}")
 
 
-def test_masked_steps_carry_the_state_in_both_paths(path):
-    zx, h0, c0, u, _, _, _ = _problem(np.float64)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_masked_steps_carry_the_state_in_both_paths(path, cell):
+    _, zx, h0, u, extra, _, _, _ = _problem(cell, np.float64)
     mask = np.ones((6, 3, 1))
     mask[2:4, 1] = 0.0  # row 1 skips steps 2 and 3
-    out = R._lstm(zx, h0, c0, u, mask=mask)
+    out = R._lstm(zx, h0, extra, u, mask=mask) if cell == "lstm" else R._gru(zx, h0, u, extra, mask=mask)
     n = u.shape[0]
-    np.testing.assert_array_equal(out[3, 1, : 2 * n], out[1, 1, : 2 * n])
+    states = 2 * n if cell == "lstm" else n  # (h, c) or h
+    np.testing.assert_array_equal(out[3, 1, :states], out[1, 1, :states])
     assert not np.allclose(out[3, 0, :n], out[1, 0, :n])
 
 
-@pytest.mark.parametrize("case", LSTM_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CELL_CASES, ids=lambda c: c.id)
 def test_gradient_checks_pass_in_both_paths(path, case):
     arrays = [np.asarray(a, np.float64) for a in case.inputs(np.random.default_rng(0))]
     assert_gradients(case.fn, arrays)
@@ -108,22 +120,30 @@ def test_gradient_checks_pass_in_both_paths(path, case):
                                rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("masked, dropout", [(True, False), (False, True)])
-def test_masked_and_dropout_gradients_in_both_paths(path, masked, dropout):
-    _, h0, c0, u, mask, rmask, _ = _problem(np.float64, 5, 3, 4, masked=masked, dropout=dropout, seed=3)
-    zx = np.random.default_rng(4).standard_normal((5, 3, 16))
-    assert_gradients(lambda zx, h, c, u: R.lstm(zx, h, c, u, mask=mask, recurrent_mask=rmask)[0],
-                     [zx, h0, c0, u])
+def test_masked_and_dropout_gradients_in_both_paths(path, cell, masked, dropout):
+    _, zx, h0, u, extra, mask, rmask, _ = _problem(cell, np.float64, 5, 3, 4, masked=masked, dropout=dropout,
+                                                   seed=3)
+    if cell == "lstm":
+        fn = lambda zx, h, c, u: R.lstm(zx, h, c, u, mask=mask, recurrent_mask=rmask)[0]
+        inputs = [zx, h0, extra, u]
+    else:
+        fn = lambda zx, h, u, b: R.gru(zx, h, u, b, mask=mask, recurrent_mask=rmask)[0]
+        inputs = [zx, h0, u, extra]
+    assert_gradients(fn, inputs)
 
 
-def test_layer_training_step_is_the_same_in_both_paths(kernels, monkeypatch):
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+def test_layer_training_step_is_the_same_in_both_paths(kernels, monkeypatch, layer):
     x = np.random.default_rng(0).random((4, 7, 3), dtype=np.float32)
     y = np.random.default_rng(1).random((4, 1), dtype=np.float32)
     losses, weights = [], []
     for k in (kernels, None):
         monkeypatch.setattr(R, "ckernels", k)
         tp.random.set_seed(0)
-        model = tp.Sequential([tp.layers.Input(shape=(7, 3)), tp.layers.LSTM(6), tp.layers.Dense(1)])
+        cell = getattr(tp.layers, layer)(6)
+        model = tp.Sequential([tp.layers.Input(shape=(7, 3)), cell, tp.layers.Dense(1)])
         model.compile(optimizer=tp.optimizers.Adam(1e-2), loss="mse")
         losses.append([float(model.train_on_batch(x, y)) for _ in range(3)])
         weights.append([w.numpy() for w in model.weights])
@@ -143,13 +163,18 @@ def test_other_activations_and_dtypes_use_numpy(kernels, monkeypatch):
             return getattr(kernels, name)
 
     monkeypatch.setattr(R, "ckernels", Spy())
-    zx, h0, c0, u, _, _, _ = _problem(np.float64)
+    _, zx, h0, u, c0, _, _, _ = _problem("lstm", np.float64)
     R._lstm(zx, h0, c0, u, activation="relu")
+    R._lstm(zx, h0, c0, u, recurrent_activation="hard_sigmoid")
     R._lstm(zx.astype(np.float16), h0.astype(np.float16), c0.astype(np.float16), u.astype(np.float16))
     R._lstm(zx, h0.astype(np.float32), c0, u)  # mixed dtypes
+    _, gzx, gh0, gu, gb, _, _, _ = _problem("gru", np.float32)
+    R._gru(gzx, gh0, gu, gb, activation="linear")
+    R._gru(gzx, gh0, gu, gb.astype(np.float64))
     assert calls == []
     R._lstm(zx, h0, c0, u)
-    assert calls == ["lstm_forward"]
+    R._gru(gzx, gh0, gu, gb)
+    assert calls == ["lstm_forward", "gru_forward"]
 
 
 def test_float32_tanh_is_accurate(kernels):
@@ -167,7 +192,7 @@ def test_float32_tanh_is_accurate(kernels):
 
 
 def test_kernels_reject_bad_arguments(kernels):
-    zx, h0, c0, u, _, _, _ = _problem(np.float32)
+    _, zx, h0, u, c0, _, _, _ = _problem("lstm", np.float32)
     out = np.empty((6, 3, 30), np.float32)
     z = np.zeros((3, 20), np.float32)
     with pytest.raises(TypeError, match="float32 or float64"):
@@ -180,6 +205,16 @@ def test_kernels_reject_bad_arguments(kernels):
         kernels.lstm_forward(z, zx[:, :, ::2], out, h0, c0, None, 0)
     with pytest.raises(TypeError, match="takes 7 arguments"):
         kernels.lstm_forward(z, zx)
+    with pytest.raises(ValueError, match="mask needs the `keep` buffer"):
+        kernels.lstm_backward(np.zeros_like(out), out, c0, np.ones((6, 3), np.float32), None, h0, h0.copy(),
+                              None, np.zeros((6, 3, 20), np.float32), 0)
+    with pytest.raises(ValueError, match=r"\(steps, batch, 5 \* units\)"):
+        kernels.gru_forward(z, np.zeros(15, np.float32), zx, np.empty((6, 3, 7), np.float32), h0, None, 0)
+    with pytest.raises(ValueError, match="`b` has 20 elements, expected 15"):
+        kernels.gru_forward(np.zeros((3, 15), np.float32), np.zeros(20, np.float32), zx[..., :15].copy(),
+                            np.empty((6, 3, 25), np.float32), h0, None, 0)
+    with pytest.raises(TypeError, match="gru_backward takes 10 arguments"):
+        kernels.gru_backward(z)
 
 
 def test_environment_variable_turns_the_kernels_off():
@@ -196,8 +231,8 @@ from tapeflow import _ckernels
 from tests.conv.test_recurrent_kernels import _problem, _run
 kernels = R.ckernels
 worst = 0.0
-for masked, dropout in ((False, False), (True, True)):
-    problem = _problem(np.float32, 5, 3, 21, masked=masked, dropout=dropout)
+for cell, masked, dropout in ((c, m, m) for c in ("lstm", "gru") for m in (False, True)):
+    problem = _problem(cell, np.float32, 5, 3, 21, masked=masked, dropout=dropout)
     R.ckernels = kernels
     out_c, grads_c = _run(*problem)
     R.ckernels = None
