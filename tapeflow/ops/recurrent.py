@@ -17,8 +17,8 @@ The LSTM's and GRU's per-step gate math (forward: the gate activations and the s
 gate derivatives) runs in one call per step of the optional C extension ``tapeflow._ckernels`` when it
 is built (``pip install -e .`` builds it where a C compiler is found) and the activations are tanh and
 sigmoid, in float32 or float64; otherwise in the NumPy code below, which gives the same results up to float
-rounding. ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off. The matrix products are NumPy's (BLAS) either
-way.
+rounding. ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=baseline`` (or
+``x86-64-v3``) keeps it off AVX-512 (or AVX2) code. The matrix products are NumPy's (BLAS) either way.
 
 The backward pass is NumPy (and C) code, not tapeflow ops, so these gradients are first-order only: asking an
 enclosing tape for a second derivative through them raises ``NotImplementedError`` rather than returning a
