@@ -136,7 +136,7 @@ def run(opts) -> dict:
           f"samples), {opts.optimizer} lr={learning_rate}, {epochs} epochs of batch {batch_size}, "
           f"seed {opts.seed}")
     history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, validation_split=0.2,
-                        verbose=0 if opts.quiet else 1)
+                        verbose=0 if opts.quiet else "auto")
     scores = model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True)
     os.makedirs(opts.out, exist_ok=True)
     path = os.path.join(opts.out, "history.png")
