@@ -83,6 +83,10 @@ class Attention(Layer):
         ((2, 3, 4), (2, 3, 5))
     """
 
+    def compute_mask(self, inputs, mask=None):
+        """The output keeps the query's mask (the value's mask is consumed as a key padding mask)."""
+        return mask[0] if isinstance(mask, list) else None
+
     def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if score_mode not in ("dot", "concat"):
@@ -185,6 +189,8 @@ class MultiHeadAttention(Layer):
         >>> out.shape, scores.shape
         ((3, 5, 16), (3, 2, 5, 5))
     """
+
+    supports_masking = True
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from tapeflow._tensor import Tensor, Variable
 from tapeflow.dtypes import as_dtype, floatx, is_floating
 from tapeflow.errors import ShapeError
 from tapeflow.layers import _budget
+from tapeflow.layers._masks import get_mask, incoming_mask, set_mask
 
 # --- unique names ------------------------------------------------------------------------------------------
 _NAME_COUNTS: dict[str, int] = {}
@@ -570,6 +571,28 @@ class Layer:
         """The computation (override)."""
         return inputs
 
+    #: whether the layer passes its input's timestep mask on unchanged (see :meth:`compute_mask`)
+    supports_masking = False
+
+    def compute_mask(self, inputs, mask=None):
+        """The timestep mask of the output, given the input's ``mask`` (Keras's rule).
+
+        The base passes ``mask`` on when ``supports_masking`` is true and the input is one tensor, and
+        drops it otherwise; layers that change the time axis or merge several inputs override this. A layer
+        that sets its output's mask itself (with ``tp.layers.set_mask``) is left as it is.
+
+        Example:
+            >>> import tapeflow as tp
+            >>> x = tp.layers.Embedding(10, 4, mask_zero=True)(tp.constant([[3, 1, 0]]))
+            >>> tp.layers.get_mask(tp.layers.Dropout(0.1)(x))
+            array([[ True,  True, False]])
+            >>> tp.layers.get_mask(tp.layers.Flatten()(x)) is None
+            True
+        """
+        if self.supports_masking and not isinstance(mask, list):
+            return mask
+        return None
+
     def compute_output_shape(self, input_shape):
         """The output shape for ``input_shape`` (found by running the layer on placeholder data)."""
         from tapeflow.layers.input import SymbolicTensor
@@ -611,6 +634,7 @@ class Layer:
             inputs = self._convert(inputs)
         if self._added_losses:
             self._added_losses.clear()
+        mask = incoming_mask(inputs)
         if not self.built:
             self._build_from(inputs)
         outer = _context.training
@@ -623,6 +647,10 @@ class Layer:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _context.training = outer
+        if mask is not None and isinstance(outputs, Tensor) and get_mask(outputs) is None:
+            out_mask = self.compute_mask(inputs, mask)
+            if out_mask is not None:
+                set_mask(outputs, out_mask)
         if self._output_shape is None:
             self._output_shape = map_structure(lambda t: (None, *t.shape[1:]), outputs)
         return outputs

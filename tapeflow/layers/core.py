@@ -62,6 +62,8 @@ class Dense(Layer):
         [(4, 3), (3,)]
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         units,
@@ -164,6 +166,8 @@ class Activation(Layer):
         tapeflow.Tensor([[0. 2.]], shape=(1, 2), dtype=float32)
     """
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = _activations.get(_activation_from_config(activation))
@@ -197,6 +201,8 @@ class Dropout(Layer):
         >>> layer(tp.ones((1, 4)), training=False)
         tapeflow.Tensor([[1. 1. 1. 1.]], shape=(1, 4), dtype=float32)
     """
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -1,44 +1,22 @@
-"""Timestep masks: the ``Masking`` layer, and how a mask travels from the layer that makes it to the one that
-uses it.
+"""Timestep masks: the ``Masking`` layer, and how a mask travels from the layer that makes it to the ones that
+use it (Keras's ``compute_mask`` rules).
 
 A layer that knows which timesteps are padding (``Masking``, ``Embedding(mask_zero=True)``) attaches a
-boolean ``(batch, timesteps)`` mask to its output tensor with :func:`set_mask`; the recurrent and attention
-layers look it up with :func:`get_mask` (or take an explicit ``mask=`` argument). The mask is keyed by the
-tensor object itself and forgotten when the tensor is, so it reaches the *next* layer: put masking layers
-directly before the layer that consumes the mask (``Bidirectional`` and ``TimeDistributed`` pass it on to
-the layer they wrap)."""
+boolean ``(batch, timesteps)`` mask to its output tensor with :func:`set_mask`. Each layer then decides,
+through :meth:`Layer.compute_mask`, what its own output carries: layers that keep the time axis as it is
+(``supports_masking = True``: Dropout, Activation, Dense, LayerNormalization, BatchNormalization,
+TimeDistributed, recurrent layers with ``return_sequences=True``, Attention/MultiHeadAttention on the query,
+the merge layers) pass it on; layers that consume it (recurrent layers with ``return_sequences=False``,
+GlobalAveragePooling1D/GlobalMaxPooling1D, which skip masked steps) or change the time axis (Flatten,
+Conv1D, pooling, ...) drop it. Recurrent and attention layers read it with :func:`get_mask` (or take an
+explicit ``mask=`` argument)."""
 
 from __future__ import annotations
 
-import weakref
-
-from tapeflow import _backend as B
+from tapeflow.layers._masks import get_mask, set_mask
 from tapeflow.layers.base import Layer, register_serializable
 
-_MASKS: dict[int, tuple] = {}
-
-
-def set_mask(tensor, mask):
-    """Attach a boolean ``(batch, timesteps)`` mask to ``tensor`` (None removes it); returns ``tensor``."""
-    key = id(tensor)
-    if mask is None:
-        _MASKS.pop(key, None)
-        return tensor
-    mask = B.xp.asarray(mask._value if hasattr(mask, "_value") else mask).astype(bool)
-
-    def forget(_ref, key=key):
-        _MASKS.pop(key, None)
-
-    _MASKS[key] = (weakref.ref(tensor, forget), mask)
-    return tensor
-
-
-def get_mask(tensor):
-    """The mask attached to ``tensor`` by :func:`set_mask`, or None."""
-    entry = _MASKS.get(id(tensor))
-    if entry is None or entry[0]() is not tensor:
-        return None
-    return entry[1]
+__all__ = ["Masking", "get_mask", "set_mask"]
 
 
 @register_serializable

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from tapeflow import ops
 from tapeflow.layers.base import Layer, register_serializable
 
 
 class _Merge(Layer):
     """Base: combines a list of at least two tensors of the same shape (broadcasting size-1 axes)."""
+
+    def compute_mask(self, inputs, mask=None):
+        """A timestep is kept where every masked input keeps it (Keras's rule)."""
+        if not isinstance(mask, list):
+            return None
+        masks = [m for m in mask if m is not None]
+        return functools.reduce(lambda a, b: a & b, masks)
 
     _min_inputs = 2
     _max_inputs = None
@@ -131,6 +140,14 @@ class Concatenate(_Merge):
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = int(axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Joined along the time axis, the masks are joined too (unmasked inputs count as all kept)."""
+        if not isinstance(mask, list) or self.axis % len(inputs[0].shape) != 1:
+            return super().compute_mask(inputs, mask)
+        return np.concatenate(
+            [np.ones(t.shape[:2], bool) if m is None else m for t, m in zip(inputs, mask)], axis=1
+        )
 
     def call(self, inputs):
         self._check_inputs(inputs)

@@ -34,6 +34,8 @@ def _moments(x, axes):
 class _Normalization(Layer):
     """Shared by both: the normalized axes, epsilon, and the learned scale (gamma) and shift (beta)."""
 
+    supports_masking = True
+
     def __init__(
         self,
         axis=-1,

@@ -6,6 +6,7 @@ with ``keepdims=True``)."""
 
 from __future__ import annotations
 
+from tapeflow.layers._masks import get_mask
 from tapeflow.layers.base import Layer, register_serializable
 from tapeflow.layers.convolutional import check_rank
 from tapeflow.ops import conv as C
@@ -138,8 +139,29 @@ class GlobalPooling(Layer):
 
         start = 2 if self.data_format == "channels_first" else 1
         axes = tuple(range(start, start + self.rank))
+        if self._reduce == "mean" and self.rank == 1:
+            mask = get_mask(inputs)
+            if mask is not None:
+                return self._masked_mean(inputs, mask, start)
         fn = ops.max if self._reduce == "max" else ops.mean
         return fn(inputs, axis=axes, keepdims=self.keepdims)
+
+    def _masked_mean(self, inputs, mask, axis):
+        """The mean over the unmasked timesteps only, as Keras's GlobalAveragePooling1D with a mask."""
+        from tapeflow import ops
+
+        expected = (inputs.shape[0], inputs.shape[axis])
+        if mask.shape != expected:
+            raise self._shape_error(
+                f"the mask must be (batch, timesteps) = {expected}; got {mask.shape}",
+                "a matching mask",
+                inputs.shape,
+            )
+        weights = mask.astype(inputs.dtype)
+        weights = weights[:, :, None] if axis == 1 else weights[:, None, :]
+        total = ops.sum(inputs * weights, axis=axis, keepdims=self.keepdims)
+        count = weights.sum(axis=axis, keepdims=self.keepdims)
+        return total / count.clip(min=1)  # a fully masked sample averages to zeros, not NaN
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

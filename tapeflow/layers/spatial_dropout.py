@@ -22,6 +22,8 @@ class SpatialDropout(Layer):
         seed: optional seed for this layer's own generator (default: ``tp.random``'s seeded generator).
     """
 
+    supports_masking = True
+
     rank = None
 
     def __init__(self, rate, data_format=None, seed=None, **kwargs):
