@@ -227,6 +227,8 @@ class RNN(Layer):
         ract = _fused_name(self.recurrent_activation)
         if act is not None and ract is not None and self._fusable():
             return self._fused(zx, states, step_mask, rec_mask, act, ract)
+        if zx.shape[0] == 0:  # no timesteps: an empty sequence and the initial states, as Keras
+            return zeros((0, zx.shape[1], self.units), dtype=zx.dtype), [ops.identity(s) for s in states]
         outputs = []
         for t in range(zx.shape[0]):
             hr = states[0] if rec_mask is None else states[0] * rec_mask

@@ -11,7 +11,8 @@ Layout: time-major. ``zx`` is ``(timesteps, batch, gates * units)``; the output 
 step produced, ``(timesteps, batch, k * units)``, and the public functions slice what callers want from it
 (so the saved output doubles as the record backward needs). Optional static arrays: ``mask`` ``(timesteps,
 batch, 1)`` (1 = real step, 0 = skip: the state carries over) and ``recurrent_mask`` ``(batch, units)``
-(recurrent dropout, applied to the state entering the recurrent product).
+(recurrent dropout, applied to the state entering the recurrent product). Over zero timesteps the public
+functions return an empty sequence and the initial states (as Keras), before either path below runs.
 
 The LSTM's and GRU's per-step gate math (forward: the gate activations and the state updates; backward: the
 gate derivatives) runs in one call per step of the optional C extension ``tapeflow._ckernels`` when it
@@ -297,6 +298,8 @@ def lstm(zx, h0, c0, recurrent_kernel, mask=None, recurrent_mask=None, activatio
         ((5, 2, 3), (2, 3))
     """
     _check(zx, h0, recurrent_kernel, 4, "lstm", c0)
+    if zx.shape[0] == 0:
+        return (_no_steps(h0), *_initial(h0, c0))
     packed = lstm_op(zx, h0, c0, recurrent_kernel, mask=mask, recurrent_mask=recurrent_mask,
                      activation=_act_name(activation), recurrent_activation=_act_name(recurrent_activation))
     n = recurrent_kernel.shape[0]
@@ -467,6 +470,8 @@ def gru(zx, h0, recurrent_kernel, recurrent_bias, mask=None, recurrent_mask=None
         (4, 2, 3)
     """
     _check(zx, h0, recurrent_kernel, 3, "gru")
+    if zx.shape[0] == 0:
+        return (_no_steps(h0), *_initial(h0))
     packed = gru_op(zx, h0, recurrent_kernel, recurrent_bias, mask=mask, recurrent_mask=recurrent_mask,
                     activation=_act_name(activation), recurrent_activation=_act_name(recurrent_activation))
     n = recurrent_kernel.shape[0]
@@ -536,12 +541,26 @@ def simple_rnn(zx, h0, recurrent_kernel, mask=None, recurrent_mask=None, activat
         (2, 3)
     """
     _check(zx, h0, recurrent_kernel, 1, "simple_rnn")
+    if zx.shape[0] == 0:
+        return (_no_steps(h0), *_initial(h0))
     seq = simple_rnn_op(zx, h0, recurrent_kernel, mask=mask, recurrent_mask=recurrent_mask,
                         activation=_act_name(activation))
     return seq, seq[-1]
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+def _no_steps(h0):
+    """The sequence of a recurrence over zero timesteps: empty, ``(0, batch, units)`` (as Keras)."""
+    return Tensor(xp.zeros((0, *h0.shape), dtype=h0.dtype))
+
+
+def _initial(*states):
+    """The final states of a recurrence over zero timesteps: the initial ones, still connected to them."""
+    from tapeflow.ops import identity
+
+    return tuple(identity(s) for s in states)
+
+
 def _act_name(activation):
     name = "linear" if activation is None else getattr(activation, "__name__", activation)
     name = getattr(activation, "name", name) if not isinstance(name, str) else name

@@ -134,6 +134,48 @@ def test_masked_and_dropout_gradients_in_both_paths(path, cell, masked, dropout)
     assert_gradients(fn, inputs)
 
 
+@pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3), ("simple_rnn", 1)])
+def test_ops_over_zero_timesteps_return_the_initial_state(path, cell, gates):
+    rng = np.random.default_rng(0)
+    h0, c0 = (tp.constant(rng.normal(size=(2, 3))) for _ in range(2))
+    u = tp.constant(rng.normal(size=(3, gates * 3)))
+    zx = tp.zeros((0, 2, gates * 3), dtype="float64")
+    args = {"lstm": (zx, h0, c0, u), "gru": (zx, h0, u, tp.zeros((9,), dtype="float64")),
+            "simple_rnn": (zx, h0, u)}[cell]
+    with tp.GradientTape() as tape:
+        tape.watch(h0)
+        seq, *states = getattr(R, cell)(*args)
+        loss = tp.sum(states[0] * 2.0)
+    assert seq.shape == (0, 2, 3) and seq.dtype == np.float64
+    np.testing.assert_array_equal(states[0].numpy(), h0.numpy())
+    if cell == "lstm":
+        np.testing.assert_array_equal(states[1].numpy(), c0.numpy())
+    np.testing.assert_array_equal(tape.gradient(loss, h0).numpy(), 2.0)
+
+
+@pytest.mark.parametrize("layer", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_layers_over_zero_timesteps_follow_keras(path, layer, fused):
+    """Keras: the initial state (zeros by default) for the last output, an empty sequence otherwise."""
+    act = "tanh" if fused else (lambda z: tp.tanh(z))  # a plain function runs the per-step loop
+    cls = getattr(tp.layers, layer)
+    x = tp.ones((2, 0, 3), dtype="float64")
+    np.testing.assert_array_equal(cls(4, activation=act, dtype="float64")(x).numpy(), np.zeros((2, 4)))
+    seq = cls(4, return_sequences=True, go_backwards=True, activation=act)(tp.ones((2, 0, 3)))
+    assert seq.shape == (2, 0, 4)
+    n_states = 2 if layer == "LSTM" else 1
+    init = [tp.constant(np.random.default_rng(i).normal(size=(2, 4))) for i in range(n_states)]
+    rnn = cls(4, return_state=True, activation=act, dropout=0.5, recurrent_dropout=0.5, dtype="float64")
+    with tp.GradientTape() as tape:
+        tape.watch(init)
+        out, *states = rnn(x, initial_state=init, training=True)
+        loss = tp.sum(out * 3.0)
+    np.testing.assert_array_equal(out.numpy(), init[0].numpy())
+    for got, want in zip(states, init):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(tape.gradient(loss, init[0]).numpy(), 3.0)
+
+
 @pytest.mark.parametrize("layer", ["LSTM", "GRU"])
 def test_layer_training_step_is_the_same_in_both_paths(kernels, monkeypatch, layer):
     x = np.random.default_rng(0).random((4, 7, 3), dtype=np.float32)
