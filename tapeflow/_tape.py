@@ -327,11 +327,13 @@ def _reduce_to_shape(g, shape, op_name):
     return g
 
 
-def backward(recorder, targets, output_gradients, sources, release=False):
+def backward(recorder, targets, output_gradients, sources, release=False, reached=None):
     """Gradients of ``sum(targets * output_gradients)`` with respect to each source (None if unconnected).
 
     With ``release`` (a non-persistent tape's one call), each node no other tape shares drops what it kept as
-    soon as its gradient has been passed on, so memory falls during the walk.
+    soon as its gradient has been passed on, so memory falls during the walk. ``reached``, a set, receives
+    ``id(node)`` of each source the walk from the targets met (whether or not a gradient arrived), which
+    ``tape.explain`` reads once the graph is gone; it costs nothing per node.
     """
     ops = _ops()
     grads = {}
@@ -361,7 +363,12 @@ def backward(recorder, targets, output_gradients, sources, release=False):
     pop = grads.pop
     for node in order:
         key = id(node)
-        g = grads.get(key) if key in keep else pop(key, None)
+        if key in keep:
+            g = grads.get(key)
+            if reached is not None:
+                reached.add(key)
+        else:
+            g = pop(key, None)
         op = node.op
         if op is None:
             continue

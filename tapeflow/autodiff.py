@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 
 import numpy as np
 
@@ -36,13 +37,16 @@ class GradientTape:
         tapeflow.Tensor([[2. 2.] [2. 2.]], shape=(2, 2), dtype=float32)
     """
 
-    __slots__ = ("_persistent", "_watch_accessed", "_recorder", "_spent", "__weakref__")
+    __slots__ = ("_persistent", "_watch_accessed", "_recorder", "_spent", "_outcome", "__weakref__")
 
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self._persistent = persistent
         self._watch_accessed = watch_accessed_variables
         self._recorder = _Recorder(watch_accessed_variables)
         self._spent = False
+        # once gradient() spent it: (targets, sources, weak references to the gradients, ids of the source
+        # nodes the walk reached), for tape.explain (see tapeflow.explain)
+        self._outcome = None
 
     def __enter__(self):
         recorder = self._recorder
@@ -107,6 +111,7 @@ class GradientTape:
             self._recorder.active = True
         old.active = False
         self._spent = False
+        self._outcome = None
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """Gradients of ``target`` with respect to ``sources``.
@@ -141,11 +146,14 @@ class GradientTape:
         targets = [t if isinstance(t, Tensor) else Tensor(t) for t in targets]
         ogs = [None] * len(targets) if output_gradients is None else _flatten(output_gradients)[0]
         was = self._pause()
+        reached = None if self._persistent else set()
         try:
-            grads = backward(self._recorder, targets, ogs, flat, release=not self._persistent)
+            grads = backward(self._recorder, targets, ogs, flat, release=reached is not None, reached=reached)
         finally:
             if was:
                 _state.recording.append(self._recorder)
+        if reached is not None:  # what tape.explain needs once the graph is freed: a few references, no walk
+            self._outcome = (targets, flat, [g if g is None else weakref.ref(g) for g in grads], reached)
         if unconnected_gradients == "zero":
             grads = [ops.zeros_like(s) if g is None else g for g, s in zip(grads, flat)]
         if not self._persistent:

@@ -3,8 +3,10 @@
 ``tape.summary(target)`` lists the ops the tape recorded for ``target``; ``tape.graph(target)`` (or
 ``tp.plot.tape``) draws them; ``tape.explain(target, source)`` names the cause of a None (or zero) gradient
 and the fix, or prints the chain of ops that carries the gradient. Everything here reads what the tape
-recorded; the only extra the core keeps for it is a short list of the places where a tracked value left the
-tape (``.numpy()``, ``float()``, ``assign``, ``stop_gradient`` and other non-differentiable ops).
+recorded; the only extras the core keeps for it are a short list of the places where a tracked value left the
+tape (``.numpy()``, ``float()``, ``assign``, ``stop_gradient`` and other non-differentiable ops) and, once a
+non-persistent tape's gradient() has freed the graph, which of that call's sources its walk reached and weak
+references to the gradients it returned (so the cause can still be named, without the chain of ops).
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ class Explanation:
     Attributes:
         cause: ``"connected"``, ``"zero_gradient"``, ``"integer_dtype"``, ``"not_watched"``,
             ``"outside_tape"``, ``"left_tapeflow"``, ``"assign"``, ``"stop_gradient"``,
-            ``"non_differentiable"``, ``"no_path"`` or ``"released"``.
+            ``"non_differentiable"``, ``"no_path"`` or ``"released"`` (a spent non-persistent tape asked
+            about a target or source its gradient() call was not given).
         message: what happened, in words.
         fix: what to change ('' when nothing is wrong).
         chain: for a connected source, the ops that carry its gradient, from the source to the target.
@@ -359,8 +362,7 @@ def _not_watched(tape, source) -> Explanation:
     return Explanation("not_watched", why, fix)
 
 
-def _break_cause(recorder, order, breaks) -> tuple[str, object]:
-    in_graph = {id(n) for n in order}
+def _break_cause(in_graph, breaks) -> tuple[str, object]:
     ranked = []
     for b in breaks:
         node, how, where, into = b
@@ -428,25 +430,69 @@ def explain(tape, target, source) -> Explanation:
         return Explanation("connected" if tnode is not None else "no_path",
                            "the target was recorded by this tape" if tnode is not None
                            else "the target depends on nothing this tape watched")
+    if tape._spent:
+        return _explain_spent(tape, target, source)
     tracked = recorder.tracks(source._node)
-    order = [] if tape._spent or not tracked else _order(recorder, target)
+    order = [] if not tracked else _order(recorder, target)
     if tracked and id(source._node) in {id(n) for n in order}:
         return _connected(tape, target, source, order, id(source._node))
     breaks = [b for b in (recorder.breaks or ()) if _reaches(recorder, b[0], source)]
     if not tracked and not breaks:
         return _not_watched(tape, source)
     if breaks:
-        cause, b = _break_cause(recorder, order, breaks)
-        e = Explanation(cause, _break_message(cause, b, source), _FIXES[cause], where=b[2])
-        e.lines = [f"also: {other[1]} at {other[2]}" for other in breaks if other is not b]
-        return e
-    if tape._spent:
-        return Explanation("released", "this non-persistent tape already ran gradient() and freed what it "
-                           "recorded, so the path cannot be traced", _FIXES["released"])
+        return _broken(breaks, {id(n) for n in order}, source)
     deps = [_describe(t) for k, t in _names(recorder).items() if k in {id(n) for n in order}]
+    return _no_path(source, deps)
+
+
+def _broken(breaks, in_graph, source) -> Explanation:
+    cause, b = _break_cause(in_graph, breaks)
+    e = Explanation(cause, _break_message(cause, b, source), _FIXES[cause], where=b[2])
+    e.lines = [f"also: {other[1]} at {other[2]}" for other in breaks if other is not b]
+    return e
+
+
+def _no_path(source, deps) -> Explanation:
     return Explanation("no_path", f"the target does not depend on {_describe(source)}: no recorded op "
                        f"connects them" + (f"; it depends on {', '.join(deps)}" if deps else ""),
                        _FIXES["no_path"])
+
+
+def _explain_spent(tape, target, source) -> Explanation:
+    """:func:`explain` once a non-persistent tape's gradient() has freed the graph.
+
+    That call kept, at no cost per node, which of its sources the walk from the target reached and weak
+    references to the gradients it returned; the places where values left the tape lie off the freed graph
+    (that is why they are breaks), so they can still be traced back to the source. What is lost is the chain
+    of ops and where along it a gradient stopped or vanished."""
+    recorder = tape._recorder
+    targets, sources, grads, reached = tape._outcome or ((), (), (), set())
+    index = next((i for i, s in enumerate(sources) if s is source), None)
+    if len(targets) != 1 or targets[0] is not target or index is None:
+        return Explanation("released", "this non-persistent tape already ran gradient() for another target "
+                           "or other sources and freed what it recorded, so this path cannot be traced",
+                           _FIXES["released"])
+    lost = "this tape has run gradient() and freed its graph, so the ops along the path are no longer known"
+    if source._node is not None and id(source._node) in reached:
+        ref = grads[index]
+        if ref is None:  # on the graph, yet no gradient arrived
+            return Explanation("non_differentiable", "the target depends on the source, but no gradient "
+                               "arrived: an op on the path has no gradient for its input (an integer tensor "
+                               f"on the path, or a non-differentiable op); {lost}",
+                               _FIXES["non_differentiable"] + " " + _FIXES["released"])
+        g = ref()
+        if g is not None and not np.any(g._value != 0):
+            return Explanation("zero_gradient", f"the source is connected but its gradient is zero; {lost}, "
+                               f"so the op where it vanishes cannot be told",
+                               "Look for ops with a zero derivative at these inputs on the path (relu, clip, "
+                               "round, ...). " + _FIXES["released"])
+        return Explanation("connected", f"the gradient reaches {_describe(source)} ({lost})")
+    breaks = [b for b in (recorder.breaks or ()) if _reaches(recorder, b[0], source)]
+    if breaks:
+        return _broken(breaks, reached, source)
+    if not recorder.tracks(source._node):
+        return _not_watched(tape, source)
+    return _no_path(source, [_describe(s) for s in sources if s._node is not None and id(s._node) in reached])
 
 
 def _connected(tape, target, source, order, skey) -> Explanation:

@@ -154,13 +154,60 @@ def test_bad_arguments(w):
         tape.explain(y, 3.0)
 
 
-def test_spent_tape_says_so(w):
+def test_spent_tape_still_names_the_cause(w):
+    """After a non-persistent tape's gradient() freed what it recorded, explain still traces the path."""
     with tp.GradientTape() as tape:
-        y = tp.sum(w * w)
+        y = tp.sum(tp.square(w * 2.0))
     tape.gradient(y, w)
-    assert tape.explain(y, w).cause == "released"
+    e = tape.explain(y, w)
+    assert e.cause == "connected" and "freed" in e.message
     with pytest.raises(ValueError, match="persistent"):
         tape_graph(tape, y)
+    assert y._node.op is None and y._node.parents == ()  # the graph itself stays freed
+    # a source the spending gradient() call was not asked about cannot be traced any more
+    other = tp.Variable(1.0)
+    with tp.GradientTape() as tape:
+        y = tp.sum(w * other)
+    tape.gradient(y, w)
+    assert tape.explain(y, other).cause == "released"
+
+
+def _spent(body, sources):
+    """Record ``body`` on a non-persistent tape, spend it with gradient(), return (tape, target, grads)."""
+    with tp.GradientTape() as tape:
+        y = body()
+    return tape, y, tape.gradient(y, sources)
+
+
+def test_spent_tape_names_graph_causes(w):
+    b = tp.Variable(1.0, name="b")
+    v = tp.Variable([0.0, 0.0], name="v")
+    cases = {
+        "stop_gradient": lambda: tp.sum(tp.stop_gradient(w * 2.0) * b),
+        "left_tapeflow": lambda: tp.sum(tp.constant((w * 2.0).numpy()) * b),
+        "assign": lambda: (v.assign(w * 2.0), tp.sum(v * b))[1],
+        "non_differentiable": lambda: (tp.cast(tp.argmax(w), "float32") + 1.0) * b,
+        "no_path": lambda: (w * 2.0, b * 3.0)[1],
+    }
+    for cause, body in cases.items():
+        tape, y, (gw, gb) = _spent(body, [w, b])
+        assert gw is None and gb is not None, cause
+        assert tape.explain(y, w).cause == cause, cause
+        assert tape.explain(y, b).cause == "connected", cause
+    tape, y, _ = _spent(lambda: (w * 2.0, b * 3.0)[1], [w, b])
+    assert "'b'" in tape.explain(y, w).message  # names what the target does depend on
+
+
+def test_spent_tape_names_value_causes(w):
+    tape, y, g = _spent(lambda: tp.sum(tp.relu(w - 5.0)), w)
+    e = tape.explain(y, w)
+    assert not np.any(g.numpy()) and e.cause == "zero_gradient" and "persistent=True" in e.fix
+    tape, y, g = _spent(lambda: tp.sum(tp.cast(tp.cast(w, "int32"), "float32") * 2.0), w)
+    e = tape.explain(y, w)  # connected, no gradient: which op stopped it went with the graph
+    assert g is None and e.cause == "non_differentiable" and "integer tensor" in e.message
+    x = tp.constant(3.0)
+    tape, y, g = _spent(lambda: x * w, x)
+    assert g is None and tape.explain(y, x).cause == "not_watched"
 
 
 def test_graph_data_and_edge_gradients(w):
