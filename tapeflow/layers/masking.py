@@ -7,9 +7,10 @@ through :meth:`Layer.compute_mask`, what its own output carries: layers that kee
 (``supports_masking = True``: Dropout, Activation, Dense, LayerNormalization, BatchNormalization,
 TimeDistributed, recurrent layers with ``return_sequences=True``, Attention/MultiHeadAttention on the query,
 the merge layers) pass it on; layers that consume it (recurrent layers with ``return_sequences=False``,
-GlobalAveragePooling1D/GlobalMaxPooling1D, which skip masked steps) or change the time axis (Flatten,
-Conv1D, pooling, ...) drop it. Recurrent and attention layers read it with :func:`get_mask` (or take an
-explicit ``mask=`` argument)."""
+which carry their state over masked steps; GlobalAveragePooling1D, which averages the unmasked steps only;
+the attention layers, for the value's padded keys) or change the time axis (Flatten, Conv1D, pooling, ...)
+drop it. Recurrent and attention layers read it with :func:`get_mask` (or take an explicit ``mask=``
+argument)."""
 
 from __future__ import annotations
 
