@@ -19,7 +19,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 	# Distributed tests again on 2 real MPI ranks (TAPEFLOW_TEST_WORLD_SIZE makes a silent 1-rank fallback fail).
 	TAPEFLOW_TEST_WORLD_SIZE=2 timeout 600 $(VENV)/bin/mpiexec -n 2 \
-		$(PY) -m mpi4py -m pytest tests/distributed -q -p no:cacheprovider
+		$(PY) -m mpi4py -m pytest tests/distributed -p no:cacheprovider
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
