@@ -30,6 +30,13 @@ def _per_output(spec, output_names, what):
     return [spec] * n
 
 
+def _predictions(y_pred, output_names):
+    """A model's outputs as a list in ``output_names`` order (a dict of outputs is read by name)."""
+    if isinstance(y_pred, dict):
+        return [y_pred[k] for k in output_names]
+    return list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+
+
 def _as_list(y, output_names):
     if isinstance(y, dict):
         missing = [k for k in output_names if k not in y]
@@ -69,7 +76,7 @@ class CompiledLoss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """``(total, [loss of each output])`` (None for outputs without a loss)."""
         ys = _as_list(y_true, self.output_names)
-        ps = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+        ps = _predictions(y_pred, self.output_names)
         sws = (
             _as_list(sample_weight, self.output_names)
             if isinstance(sample_weight, (list, dict))
@@ -135,7 +142,7 @@ class CompiledMetrics:
 
     def build(self, y_true, y_pred):
         ys = _as_list(y_true, self.output_names)
-        ps = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+        ps = _predictions(y_pred, self.output_names)
         multi = len(self.output_names) > 1
         self.metrics = []
         for i, specs in enumerate(self._specs):
@@ -160,7 +167,7 @@ class CompiledMetrics:
         if not self.metrics:
             return
         ys = _as_list(y_true, self.output_names)
-        ps = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+        ps = _predictions(y_pred, self.output_names)
         sw = sample_weight if self._weighted else None
         for i, m in self.metrics:
             m.update_state(ys[i], ps[i], sw)
