@@ -37,11 +37,27 @@ class Catalog:
     Args:
         kind: what they are, for messages (``"loss"``, ``"optimizer"``, ...).
         classes: the classes.
+        aliases: short names users write (``"mse"``), mapped to classes.
+        fold_case: look names up in lower case (``"Adam"`` finds ``"adam"``).
     """
 
-    def __init__(self, kind, classes):
+    def __init__(self, kind, classes, aliases=None, fold_case=False):
         self.kind = kind
         self.classes = {c.__name__: c for c in classes}
+        self.aliases = dict(aliases or {})
+        self.fold_case = fold_case
+
+    def lookup(self, name):
+        """The class a user's string names: an alias (``"mse"``) or a class name (``"MeanSquaredError"``).
+
+        Raises:
+            ValueError: for an unknown name, listing the aliases.
+        """
+        key = name.lower() if self.fold_case else name
+        cls = self.aliases.get(key) or self.classes.get(key)
+        if cls is None:
+            raise ValueError(f"Unknown {self.kind} {name!r}. Choose one of {sorted(self.aliases)}.")
+        return cls
 
     def serialize(self, obj) -> dict:
         """``{"class_name", "config"}`` for a built-in object.

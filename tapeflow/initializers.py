@@ -278,7 +278,6 @@ _CLASSES = {
         Identity,
     )
 }
-_CATALOG = Catalog("initializer", _CLASSES.values())
 _NAMES = {
     "zeros": Zeros,
     "ones": Ones,
@@ -296,6 +295,7 @@ _NAMES = {
     "orthogonal": Orthogonal,
     "identity": Identity,
 }
+_CATALOG = Catalog("initializer", _CLASSES.values(), aliases=_NAMES)
 
 
 def get(identifier):
@@ -312,9 +312,7 @@ def get(identifier):
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown initializer {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        cls = _CATALOG.lookup(identifier)
         return cls()
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()

@@ -335,7 +335,6 @@ _CLASSES = {
         SquaredHinge,
     )
 }
-_CATALOG = Catalog("loss", _CLASSES.values())
 _NAMES = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -357,6 +356,7 @@ _NAMES = {
     "hinge": Hinge,
     "squared_hinge": SquaredHinge,
 }
+_CATALOG = Catalog("loss", _CLASSES.values(), aliases=_NAMES)
 
 
 class LossFunctionWrapper(Loss):
@@ -384,9 +384,7 @@ def get(identifier):
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
-        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown loss {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        cls = _CATALOG.lookup(identifier)
         return cls(name=identifier if identifier in _NAMES else None)
     if isinstance(identifier, dict):
         return deserialize(identifier)

@@ -508,7 +508,6 @@ _CLASSES = {
         R2Score,
     )
 }
-_CATALOG = Catalog("metric", _CLASSES.values())
 _NAMES = {
     "accuracy": Accuracy,
     "acc": Accuracy,
@@ -529,6 +528,7 @@ _NAMES = {
     "r2": R2Score,
     "r2_score": R2Score,
 }
+_CATALOG = Catalog("metric", _CLASSES.values(), aliases=_NAMES)
 
 
 def get(identifier):
@@ -542,9 +542,7 @@ def get(identifier):
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, str):
-        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown metric {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        cls = _CATALOG.lookup(identifier)
         return cls(name=identifier if identifier in _NAMES else None)
     if isinstance(identifier, dict):
         return deserialize(identifier)

@@ -86,8 +86,8 @@ def l1_l2(l1=0.01, l2=0.01):  # noqa: E741
 
 
 _CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
-_CATALOG = Catalog("regularizer", _CLASSES.values())
 _NAMES = {"l1": L1, "l2": L2, "l1_l2": L1L2}
+_CATALOG = Catalog("regularizer", _CLASSES.values(), aliases=_NAMES)
 
 
 def get(identifier):
@@ -101,9 +101,7 @@ def get(identifier):
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown regularizer {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        cls = _CATALOG.lookup(identifier)
         return cls()
     raise TypeError(f"Cannot interpret {identifier!r} as a regularizer")
 

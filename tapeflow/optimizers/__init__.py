@@ -15,7 +15,7 @@ from tapeflow.optimizers.sgd import SGD
 
 _CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam)}
 _NAMES = {name.lower(): cls for name, cls in _CLASSES.items()}
-_CATALOG = Catalog("optimizer", _CLASSES.values())
+_CATALOG = Catalog("optimizer", _CLASSES.values(), aliases=_NAMES, fold_case=True)
 
 
 def get(identifier):
@@ -27,9 +27,7 @@ def get(identifier):
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
-        cls = _NAMES.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"Unknown optimizer {identifier!r}. Choose one of {sorted(_NAMES)}.")
+        cls = _CATALOG.lookup(identifier)
         return cls()
     if isinstance(identifier, dict):
         return deserialize(identifier)
