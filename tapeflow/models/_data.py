@@ -16,33 +16,16 @@ import numpy as np
 from tapeflow import random as _random
 from tapeflow._tensor import Tensor
 from tapeflow.dtypes import as_dtype
+from tapeflow.layers.base import flatten as _leaves
+from tapeflow.layers.base import map_structure as _map
 
 # --- nests of arrays ----------------------------------------------------------------------------------------
-
-
-def _leaves(x):
-    if isinstance(x, dict):
-        return [leaf for v in x.values() for leaf in _leaves(v)]
-    if isinstance(x, (list, tuple)):
-        return [leaf for v in x for leaf in _leaves(v)]
-    return [x]
-
-
-def _map(fn, x):
-    if isinstance(x, dict):
-        return {k: _map(fn, v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_map(fn, v) for v in x)
-    return fn(x)
 
 
 def _is_array_like(x):
     if x is None:
         return True
-    return all(
-        isinstance(a, (np.ndarray, Tensor, np.generic)) or (isinstance(a, (int, float)) and False)
-        for a in _leaves(x)
-    )
+    return all(isinstance(a, (np.ndarray, Tensor, np.generic)) for a in _leaves(x))
 
 
 def to_numpy(x, float_dtype=None):
