@@ -8,7 +8,7 @@ from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, to_array, wrap
 from tapeflow.dtypes import as_dtype, floatx
 from tapeflow.errors import ShapeError
-from tapeflow.ops.shape import infer_shape
+from tapeflow.ops.manipulation import infer_shape
 
 xp = B.xp
 

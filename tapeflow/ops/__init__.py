@@ -61,21 +61,7 @@ from tapeflow.ops.elementwise import zeros_like as _zeros_like
 from tapeflow.ops.indexing import all_dims, gather, getitem, newaxis, take
 from tapeflow.ops.linalg import dot, einsum, matmul, outer, tensordot
 from tapeflow.ops.linalg import matmul_op as _matmul_op
-from tapeflow.ops.nn import (
-    elu,
-    erf,
-    gelu,
-    leaky_relu,
-    log_softmax,
-    relu,
-    selu,
-    sigmoid,
-    silu,
-    softmax,
-    softplus,
-    tanh,
-)
-from tapeflow.ops.shape import (
+from tapeflow.ops.manipulation import (
     broadcast_to,
     concat,
     concatenate,
@@ -92,6 +78,20 @@ from tapeflow.ops.shape import (
     tile,
     transpose,
     unstack,
+)
+from tapeflow.ops.nn import (
+    elu,
+    erf,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
 )
 
 __all__ = [
@@ -112,7 +112,7 @@ __all__ = [
     # shape and indexing
     "broadcast_to", "concat", "concatenate", "expand_dims", "flatten", "flip", "pad", "repeat", "reshape",
     "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "unstack", "all_dims", "gather", "getitem",
-    "newaxis", "take",
+    "newaxis", "take", "shape", "rank", "size",
 ]
 
 
@@ -264,6 +264,28 @@ def stop_gradient(x):
         tapeflow.Tensor(3.0, shape=(), dtype=float32)
     """
     return _ew.stop_gradient_op(x)
+
+
+def shape(x):
+    """The shape of ``x`` as a tuple of ints (Keras 3's ``ops.shape``; ``tf.shape`` gives a tensor, but
+    indexing it, ``shape(x)[0]``, reads the same).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.shape(tp.zeros((2, 3)))
+        (2, 3)
+    """
+    return tuple(int(d) for d in B.xp.shape(_unwrap(x)))
+
+
+def rank(x):
+    """The number of dimensions of ``x`` (``tf.rank``), an int."""
+    return len(B.xp.shape(_unwrap(x)))
+
+
+def size(x):
+    """The number of elements of ``x`` (``tf.size``), an int."""
+    return int(B.xp.size(_unwrap(x)))
 
 
 def _unwrap(x):

@@ -238,7 +238,7 @@ def _shape(x):
 def to_channels_last(x, data_format):
     """Move the channel axis last when ``data_format`` is "channels_first" (a no-op otherwise)."""
     if data_format == "channels_first":
-        from tapeflow.ops.shape import transpose
+        from tapeflow.ops.manipulation import transpose
 
         n = len(_shape(x))
         return transpose(x, (0, *range(2, n), 1))
@@ -248,7 +248,7 @@ def to_channels_last(x, data_format):
 def from_channels_last(x, data_format):
     """Undo :func:`to_channels_last`."""
     if data_format == "channels_first":
-        from tapeflow.ops.shape import transpose
+        from tapeflow.ops.manipulation import transpose
 
         n = len(_shape(x))
         return transpose(x, (0, n - 1, *range(1, n - 1)))
@@ -258,7 +258,7 @@ def from_channels_last(x, data_format):
 def _grouped_matmul(cols, kernel2d, groups):
     """``cols (m, window, c_in) x kernel (window * c_in/groups, filters)`` group by group."""
     from tapeflow.ops.linalg import matmul_op
-    from tapeflow.ops.shape import reshape, transpose
+    from tapeflow.ops.manipulation import reshape, transpose
 
     m, window, c_in = cols.shape
     filters = kernel2d.shape[-1]
@@ -299,7 +299,7 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
         (1, 5, 5, 4)
     """
     from tapeflow.ops.fused import DENSE_ACTIVATIONS
-    from tapeflow.ops.shape import reshape
+    from tapeflow.ops.manipulation import reshape
 
     data_format = normalize_data_format(data_format, "conv")
     if activation not in DENSE_ACTIVATIONS:
@@ -366,7 +366,7 @@ def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None, d
         (1, 9, 9, 2)
     """
     from tapeflow.ops.linalg import matmul_op
-    from tapeflow.ops.shape import reshape, transpose
+    from tapeflow.ops.manipulation import reshape, transpose
 
     data_format = normalize_data_format(data_format, "conv_transpose")
     x = to_channels_last(x, data_format)
@@ -413,8 +413,8 @@ def _upsample(x, size):
 
 
 def _upsample_grad(g, out, x, size):
+    from tapeflow.ops.manipulation import reshape
     from tapeflow.ops.reduction import sum as _sum
-    from tapeflow.ops.shape import reshape
 
     n, *spatial, c = x.shape
     nd = len(size)

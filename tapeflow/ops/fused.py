@@ -86,7 +86,7 @@ def _dense_grad_x(g, out, x, kernel, bias, activation="linear"):
     if not _state.recording:
         return wrap(xp.matmul(gz._value, _raw(kernel).T))
     from tapeflow.ops.linalg import matmul_op
-    from tapeflow.ops.shape import transpose
+    from tapeflow.ops.manipulation import transpose
 
     return matmul_op(gz, transpose(kernel))
 
@@ -97,7 +97,7 @@ def _dense_grad_kernel(g, out, x, kernel, bias, activation="linear"):
     if not _state.recording:
         return wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz._value.reshape(-1, n)))
     from tapeflow.ops.linalg import matmul_op
-    from tapeflow.ops.shape import reshape, transpose
+    from tapeflow.ops.manipulation import reshape, transpose
 
     return matmul_op(transpose(reshape(x, (-1, k))), reshape(gz, (-1, n)))
 
@@ -108,8 +108,8 @@ def _dense_grad_bias(g, out, x, kernel, bias, activation="linear"):
     if not _state.recording:
         _memo[:] = [None, None, None]  # the bias rule runs last: let the arrays go
         return wrap(gz._value.reshape(-1, n).sum(axis=0))
+    from tapeflow.ops.manipulation import reshape
     from tapeflow.ops.reduction import sum as _sum
-    from tapeflow.ops.shape import reshape
 
     return _sum(reshape(gz, (-1, n)), axis=0)
 
@@ -207,8 +207,8 @@ def _sparse_xent_grad(g, out, labels, logits, mean=False):
         return wrap(p)
     from tapeflow.creation import one_hot
     from tapeflow.ops.elementwise import cast
+    from tapeflow.ops.manipulation import expand_dims
     from tapeflow.ops.nn import softmax
-    from tapeflow.ops.shape import expand_dims
 
     onehot = cast(one_hot(lab, logits.shape[-1]), logits.dtype)
     if mean:

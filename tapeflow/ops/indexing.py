@@ -106,7 +106,7 @@ def gather(params, indices, axis=0):
 def take(x, indices, axis=None):
     """NumPy's ``take``: like :func:`gather`, over the flattened tensor when ``axis`` is None."""
     if axis is None:
-        from tapeflow.ops.shape import flatten
+        from tapeflow.ops.manipulation import flatten
 
         return gather(flatten(x), indices, axis=0)
     return gather(x, indices, axis=axis)

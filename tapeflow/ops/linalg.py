@@ -22,7 +22,7 @@ def _matmul_explain(a, b):
 
 
 def _matmul_grad_a(g, out, a, b):
-    from tapeflow.ops.shape import expand_dims, squeeze, swapaxes
+    from tapeflow.ops.manipulation import expand_dims, squeeze, swapaxes
 
     if a.ndim == 1 and b.ndim == 1:
         return g * b
@@ -34,7 +34,7 @@ def _matmul_grad_a(g, out, a, b):
 
 
 def _matmul_grad_b(g, out, a, b):
-    from tapeflow.ops.shape import expand_dims, squeeze, swapaxes
+    from tapeflow.ops.manipulation import expand_dims, squeeze, swapaxes
 
     if a.ndim == 1 and b.ndim == 1:
         return g * a
@@ -93,7 +93,7 @@ def _einsum_vjp(g, out, *xs, subscripts):
     """Each operand's gradient is another einsum: the output gradient against the other operands. Letters
     summed only inside the operand are broadcast back; a repeated letter (a diagonal, ``"ii"``) is put back on
     the diagonal with an identity mask."""
-    from tapeflow.ops.shape import broadcast_to, reshape
+    from tapeflow.ops.manipulation import broadcast_to, reshape
 
     ins, res = _parse(subscripts, [x.shape for x in xs])
     used = set("".join(ins))
@@ -189,6 +189,6 @@ def dot(a, b):
 
 def outer(a, b):
     """Outer product of two vectors (flattened first)."""
-    from tapeflow.ops.shape import reshape
+    from tapeflow.ops.manipulation import reshape
 
     return matmul_op(reshape(a, (-1, 1)), reshape(b, (1, -1)))

@@ -49,7 +49,7 @@ def _max_pool(x, kernel_size, strides, pads):
 
 def _max_pool_grad(g, out, x, kernel_size, strides, pads):
     from tapeflow.ops.elementwise import multiply
-    from tapeflow.ops.shape import expand_dims
+    from tapeflow.ops.manipulation import expand_dims
 
     nd = len(kernel_size)
     ov = out._value
@@ -95,7 +95,7 @@ def _route(gv, ov, xpad, x_shape, kernel_size, strides, pads, lengths):
 def _tiled_grad(g, ov, xpad, x_shape, kernel_size, pads):
     """The max-pool gradient when the windows tile the input (stride == pool size), in the input's layout."""
     from tapeflow.ops.elementwise import multiply
-    from tapeflow.ops.shape import pad, reshape
+    from tapeflow.ops.manipulation import pad, reshape
 
     n, c = ov.shape[0], ov.shape[-1]
     out = ov.shape[1:-1]

@@ -21,7 +21,7 @@ def _axes(axis, ndim):
 
 def _restore(t, x, axis, keepdims):
     """Give a reduced gradient (or output) back its reduced axes, as size-1 dims, so it broadcasts over x."""
-    from tapeflow.ops.shape import reshape
+    from tapeflow.ops.manipulation import reshape
 
     if keepdims or x.ndim == 0:
         return t
@@ -33,7 +33,7 @@ def _restore(t, x, axis, keepdims):
 
 def _spread(g, x, axis, keepdims):
     """Broadcast a reduced gradient back over x's shape."""
-    from tapeflow.ops.shape import broadcast_to
+    from tapeflow.ops.manipulation import broadcast_to
 
     return broadcast_to(_restore(g, x, axis, keepdims), x.shape)
 
@@ -83,7 +83,7 @@ min = defop(  # noqa: A001
 
 def _prod_grad(g, out, x, axis=None, keepdims=False):
     """Product of all other elements, exact with zeros: exclusive cumulative products from both sides."""
-    from tapeflow.ops.shape import flip, moveaxis_many, reshape
+    from tapeflow.ops.manipulation import flip, moveaxis_many, reshape
 
     axes = _axes(axis, x.ndim)
     moved = moveaxis_many(x, axes)
@@ -106,7 +106,7 @@ def _shift(x, k, fill):
     where that falls outside."""
     from tapeflow.ops.elementwise import zeros_like
     from tapeflow.ops.indexing import getitem
-    from tapeflow.ops.shape import concatenate
+    from tapeflow.ops.manipulation import concatenate
 
     n = x.shape[-1]
     k = builtins.max(-n, builtins.min(n, k))
@@ -124,7 +124,7 @@ def _exclusive_cumprod(x):
 
 
 def _cumsum_grad(g, out, x, axis):
-    from tapeflow.ops.shape import flip
+    from tapeflow.ops.manipulation import flip
 
     return flip(cumsum(flip(g, axis=axis), axis=axis), axis=axis)
 
@@ -136,7 +136,7 @@ def _cumprod_grad(g, out, x, axis):
     """Exact even where x has zeros (no division): ``dx_i = L_i R_i`` with ``L_i = x_0 ... x_{i-1}`` and
     ``R_i = g_i + x_{i+1} R_{i+1}``, a linear recurrence solved by doubling in log2(n) steps of tapeflow ops,
     so the gradient is itself differentiable."""
-    from tapeflow.ops.shape import moveaxis_many
+    from tapeflow.ops.manipulation import moveaxis_many
 
     ax = (axis % x.ndim,)
     x, g = moveaxis_many(x, ax), moveaxis_many(g, ax)
