@@ -1,4 +1,5 @@
-/* tapeflow._ckernels: optional fused element-wise kernels for the recurrent ops (tapeflow/ops/recurrent.py).
+/* tapeflow._ckernels: optional C kernels for the recurrent ops (tapeflow/ops/recurrent.py) and for the window
+ * ops of convolution and pooling (tapeflow/ops/conv.py, tapeflow/ops/pooling.py).
  *
  * One call does a whole LSTM or GRU timestep's gate math (forward: the gate activations and the state
  * updates, masking; backward: the gate derivatives and the state gradients), in plain C loops over
@@ -9,6 +10,9 @@
  * with expm1 from the usual reduction y = k ln2 + r, |r| <= ln2 / 2, and a degree-7 Taylor polynomial in r
  * (truncation < 1e-8 relative), so it is branch-free and the compiler vectorizes the loops. Its results differ
  * from NumPy's float32 tanh by a few units in the last place.
+ *
+ * The window kernels (_ckernels_conv.h: im2col, col2im, max and average pooling forward and backward) split
+ * the batch across POSIX threads, with the GIL released for the whole call; the caller says how many threads.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -16,8 +20,11 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
-#define CKERNELS_VERSION 2
+#define CKERNELS_VERSION 3
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
@@ -87,6 +94,24 @@ static inline float tanh_f(float x)
 #undef TANH
 #undef SFX
 #undef ATTR
+
+/* the geometry of a 2-D window op (see _ckernels_conv.h) */
+typedef struct {
+    Py_ssize_t n, h, w, c;   /* input */
+    Py_ssize_t oh, ow;       /* output positions */
+    Py_ssize_t kh, kw, sh, sw, dh, dw, ph, pw;  /* window, strides, dilation, padding before */
+} Geometry;
+
+#define T float
+#define SFX f32
+#include "_ckernels_conv.h"
+#undef T
+#undef SFX
+#define T double
+#define SFX f64
+#include "_ckernels_conv.h"
+#undef T
+#undef SFX
 
 /* the float32 kernels of one instruction set */
 typedef struct {
@@ -354,6 +379,205 @@ static PyObject *gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* --- the window ops: one job split over the batch ----------------------------------------------------------- */
+enum { IM2COL, COL2IM, MAX_POOL, MAX_POOL_GRAD, AVG_POOL, AVG_POOL_GRAD };
+
+typedef struct {
+    int op;
+    char kind;
+    Geometry q;
+    const void *a, *b, *c;   /* inputs, per op */
+    void *out;
+    double pad_value;
+    Py_ssize_t *scratch;     /* max_pool_grad: q.c offsets per thread */
+} Job;
+
+typedef struct {
+    const Job *job;
+    int tid;
+    Py_ssize_t b0, b1;
+} Slice;
+
+static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
+{
+    const Geometry *q = &j->q;
+    if (j->kind == 'f') {
+        switch (j->op) {
+        case IM2COL: im2col_f32(q, j->a, j->out, (float)j->pad_value, b0, b1); break;
+        case COL2IM: col2im_f32(q, j->a, j->out, b0, b1); break;
+        case MAX_POOL: max_pool_f32(q, j->a, j->out, b0, b1); break;
+        case MAX_POOL_GRAD: max_pool_grad_f32(q, j->a, j->b, j->c, j->out, j->scratch + tid * q->c, b0, b1); break;
+        case AVG_POOL: avg_pool_f32(q, j->a, j->out, b0, b1); break;
+        case AVG_POOL_GRAD: avg_pool_grad_f32(q, j->a, j->out, b0, b1); break;
+        }
+    } else {
+        switch (j->op) {
+        case IM2COL: im2col_f64(q, j->a, j->out, j->pad_value, b0, b1); break;
+        case COL2IM: col2im_f64(q, j->a, j->out, b0, b1); break;
+        case MAX_POOL: max_pool_f64(q, j->a, j->out, b0, b1); break;
+        case MAX_POOL_GRAD: max_pool_grad_f64(q, j->a, j->b, j->c, j->out, j->scratch + tid * q->c, b0, b1); break;
+        case AVG_POOL: avg_pool_f64(q, j->a, j->out, b0, b1); break;
+        case AVG_POOL_GRAD: avg_pool_grad_f64(q, j->a, j->out, b0, b1); break;
+        }
+    }
+}
+
+#ifndef _WIN32
+static void *slice_thread(void *arg)
+{
+    const Slice *s = arg;
+    run_slice(s->job, s->tid, s->b0, s->b1);
+    return NULL;
+}
+#endif
+
+#define MAX_THREADS 64
+
+/* samples [0, n) in `threads` near-equal slices, the first on the calling thread; called without the GIL */
+static void run_job(const Job *j, int threads)
+{
+    const Py_ssize_t n = j->q.n;
+#ifdef _WIN32
+    threads = 1;
+#endif
+    if (threads > n)
+        threads = (int)n;
+    if (threads <= 1) {
+        run_slice(j, 0, 0, n);
+        return;
+    }
+#ifndef _WIN32
+    Slice slices[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int i = 0; i < threads; i++) {
+        slices[i] = (Slice){j, i, n * i / threads, n * (i + 1) / threads};
+        if (i > 0)
+            started[i] = pthread_create(&ids[i], NULL, slice_thread, &slices[i]) == 0;
+    }
+    run_slice(j, 0, slices[0].b0, slices[0].b1);
+    for (int i = 1; i < threads; i++) {
+        if (started[i])
+            pthread_join(ids[i], NULL);
+        else  /* no thread to be had: do that slice here */
+            run_slice(j, i, slices[i].b0, slices[i].b1);
+    }
+#endif
+}
+
+/* Parse (window, strides, dilation, pads-before, threads) from args[first:first + 9]. */
+static int window_args(PyObject *const *args, Py_ssize_t first, Geometry *q, int *threads)
+{
+    Py_ssize_t v[9];
+    for (int i = 0; i < 9; i++) {
+        v[i] = PyLong_AsSsize_t(args[first + i]);
+        if (v[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    q->kh = v[0], q->kw = v[1], q->sh = v[2], q->sw = v[3], q->dh = v[4], q->dw = v[5], q->ph = v[6],
+    q->pw = v[7];
+    if (q->kh < 1 || q->kw < 1 || q->sh < 1 || q->sw < 1 || q->dh < 1 || q->dw < 1 || q->ph < 0 || q->pw < 0) {
+        PyErr_SetString(PyExc_ValueError, "_ckernels: window, strides and dilation must be >= 1, pads >= 0");
+        return -1;
+    }
+    *threads = v[8] < 1 ? 1 : v[8] > MAX_THREADS ? MAX_THREADS : (int)v[8];
+    return 0;
+}
+
+/* the image (batch, H, W, C) and the per-position array (batch, OH, OW, [window,] C) must agree */
+static int image_shapes(Geometry *q, Py_buffer *img, Py_buffer *pos, int with_window, const char *op)
+{
+    const int pos_ndim = with_window ? 5 : 4;
+    if (img->ndim != 4 || pos->ndim != pos_ndim || img->shape[0] != pos->shape[0] ||
+        img->shape[3] != pos->shape[pos_ndim - 1] ||
+        (with_window && pos->shape[3] != q->kh * q->kw)) {
+        PyErr_Format(PyExc_ValueError, "_ckernels.%s: shapes do not fit (batch, H, W, C) and (batch, OH, OW, %sC)",
+                     op, with_window ? "KH*KW, " : "");
+        return -1;
+    }
+    q->n = img->shape[0], q->h = img->shape[1], q->w = img->shape[2], q->c = img->shape[3];
+    q->oh = pos->shape[1], q->ow = pos->shape[2];  /* every access is bounds-checked against H, W */
+    return 0;
+}
+
+static PyObject *window_op(int op, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* arrays first, then 9 ints (and pad_value for im2col) */
+    static const int n_arrays[] = {2, 2, 2, 4, 2, 2};
+    static const char *names[] = {"im2col", "col2im", "max_pool", "max_pool_grad", "avg_pool", "avg_pool_grad"};
+    const int k = n_arrays[op], extra = op == IM2COL;
+    if (nargs != k + 9 + extra) {
+        PyErr_Format(PyExc_TypeError, "_ckernels.%s takes %d arguments", names[op], k + 9 + extra);
+        return NULL;
+    }
+    Job j = {.op = op};
+    int threads;
+    if (window_args(args, k, &j.q, &threads) < 0)
+        return NULL;
+    if (extra) {
+        j.pad_value = PyFloat_AsDouble(args[k + 9]);
+        if (j.pad_value == -1.0 && PyErr_Occurred())
+            return NULL;
+    }
+    Args a = {.count = 0, .kind = 0};
+    void *p[4];
+    Py_buffer *v[4];
+    for (int i = 0; i < k; i++)
+        if (get(&a, args[i], i == k - 1 ? "out" : "x", i == k - 1, 0, -1, &p[i], &v[i]) < 0) {
+            release(&a);
+            return NULL;
+        }
+    int bad;
+    switch (op) {
+    case IM2COL: bad = image_shapes(&j.q, v[0], v[1], 1, names[op]); break;
+    case COL2IM: bad = image_shapes(&j.q, v[1], v[0], 1, names[op]); break;
+    case MAX_POOL: case AVG_POOL: bad = image_shapes(&j.q, v[0], v[1], 0, names[op]); break;
+    case AVG_POOL_GRAD: bad = image_shapes(&j.q, v[1], v[0], 0, names[op]); break;
+    default:  /* max_pool_grad(x, y, g, dx) */
+        bad = image_shapes(&j.q, v[0], v[1], 0, names[op]);
+        if (!bad && (v[2]->len != v[1]->len || v[3]->len != v[0]->len)) {
+            PyErr_SetString(PyExc_ValueError, "_ckernels.max_pool_grad: g must match y and dx must match x");
+            bad = -1;
+        }
+    }
+    if (bad) {
+        release(&a);
+        return NULL;
+    }
+    j.kind = a.kind;
+    j.a = p[0], j.b = k > 2 ? p[1] : NULL, j.c = k > 3 ? p[2] : NULL, j.out = p[k - 1];
+    if (op == MAX_POOL_GRAD) {
+        j.scratch = PyMem_Malloc((size_t)(threads * (j.q.c > 0 ? j.q.c : 1)) * sizeof(Py_ssize_t));
+        if (!j.scratch) {
+            release(&a);
+            return PyErr_NoMemory();
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    run_job(&j, threads);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(j.scratch);
+    release(&a);
+    Py_RETURN_NONE;
+}
+
+#define WINDOW_OP(name, OP, sig, text)                                                                    \
+    PyDoc_STRVAR(name##_doc, #name sig "\n--\n\n" text);                                                  \
+    static PyObject *name##_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)                   \
+    {                                                                                                     \
+        return window_op(OP, args, nargs);                                                                \
+    }
+
+#define GEOM "kh, kw, sh, sw, dh, dw, ph, pw, threads"
+WINDOW_OP(im2col, IM2COL, "(x, col, " GEOM ", pad_value)",
+          "Write every window of x (batch, H, W, C) into col (batch, OH, OW, kh*kw, C).")
+WINDOW_OP(col2im, COL2IM, "(col, x, " GEOM ")", "x = the sum of every window of col back at its place (im2col's adjoint).")
+WINDOW_OP(max_pool, MAX_POOL, "(x, y, " GEOM ")", "y = the maximum of each window of x (NaN wins).")
+WINDOW_OP(max_pool_grad, MAX_POOL_GRAD, "(x, y, g, dx, " GEOM ")",
+          "dx = each window's gradient g at the first element of x equal to its maximum y.")
+WINDOW_OP(avg_pool, AVG_POOL, "(x, y, " GEOM ")", "y = the mean of the real (unpadded) elements of each window.")
+WINDOW_OP(avg_pool_grad, AVG_POOL_GRAD, "(g, dx, " GEOM ")", "dx = avg_pool's adjoint applied to g.")
+
 PyDoc_STRVAR(tanh_doc, "tanh(x, out)\n--\n\nout = tanh(x) elementwise with the LSTM kernels' tanh (for tests).");
 
 static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -385,13 +609,19 @@ static PyMethodDef methods[] = {
     {"gru_forward", (PyCFunction)(void (*)(void))gru_forward, METH_FASTCALL, gru_forward_doc},
     {"gru_backward", (PyCFunction)(void (*)(void))gru_backward, METH_FASTCALL, gru_backward_doc},
     {"tanh", (PyCFunction)(void (*)(void))tanh_py, METH_FASTCALL, tanh_doc},
+    {"im2col", (PyCFunction)(void (*)(void))im2col_py, METH_FASTCALL, im2col_doc},
+    {"col2im", (PyCFunction)(void (*)(void))col2im_py, METH_FASTCALL, col2im_doc},
+    {"max_pool", (PyCFunction)(void (*)(void))max_pool_py, METH_FASTCALL, max_pool_doc},
+    {"max_pool_grad", (PyCFunction)(void (*)(void))max_pool_grad_py, METH_FASTCALL, max_pool_grad_doc},
+    {"avg_pool", (PyCFunction)(void (*)(void))avg_pool_py, METH_FASTCALL, avg_pool_doc},
+    {"avg_pool_grad", (PyCFunction)(void (*)(void))avg_pool_grad_py, METH_FASTCALL, avg_pool_grad_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_ckernels",
-    .m_doc = "Optional fused element-wise kernels for tapeflow's recurrent ops (see tapeflow/ops/recurrent.py).",
+    .m_doc = "Optional C kernels for tapeflow's recurrent, convolution and pooling ops (see tapeflow/ops/_native.py).",
     .m_size = -1,
     .m_methods = methods,
 };

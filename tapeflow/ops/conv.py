@@ -9,6 +9,10 @@ adds every window back where it came from). Each is the other's gradient. A conv
 same computation run forwards. So one implementation serves both directions, and every gradient is written
 in tapeflow ops (so it is differentiable again).
 
+For 1-D and 2-D float inputs both window ops run as single-pass C kernels (``tapeflow._ckernels``: im2col and
+col2im, the batch split across threads with the GIL released, padding read virtually instead of copied); the
+NumPy code below is the fallback (no compiler, other dtypes, 3-D) and the reference the tests hold them to.
+
 Layouts follow Keras: inputs are ``(batch, *spatial, channels)`` (``data_format="channels_last"``, the
 default) or ``(batch, channels, *spatial)``; a convolution kernel is ``(*kernel_size, in_channels // groups,
 filters)``; a transposed-convolution kernel is ``(*kernel_size, filters, in_channels)``."""
@@ -20,6 +24,7 @@ import math
 
 from tapeflow import _backend as B
 from tapeflow.errors import ShapeError
+from tapeflow.ops import _native
 from tapeflow.ops._registry import defop
 
 xp = B.xp
@@ -103,6 +108,13 @@ def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
     n, c = x.shape[0], x.shape[-1]
     nd = len(kernel_size)
     window = math.prod(kernel_size)
+    k = _native.usable(x) if nd <= 2 and all(lo >= 0 for lo, _ in pads) else None
+    if k is not None:
+        out = _out_lengths(x.shape, kernel_size, strides, dilation, pads)
+        res = xp.empty((n, *out, window, c), dtype=x.dtype)
+        args = _as_2d(xp.ascontiguousarray(x), res, kernel_size, strides, dilation, pads)
+        k.im2col(*args, float(pad_value))
+        return res
     if c >= 16:
         # the one copy: a strided view of every window laid out for a matrix product
         v = _windows(x, kernel_size, strides, dilation, pads, pad_value)
@@ -115,14 +127,33 @@ def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
     return res
 
 
+def _out_lengths(x_shape, kernel_size, strides, dilation, pads):
+    """The output lengths of a window op; raises when the window does not fit the padded input."""
+    out = [_out_len(L, k, s, d, lo, hi)
+           for L, k, s, d, (lo, hi) in zip(x_shape[1:-1], kernel_size, strides, dilation, pads)]
+    if any(o <= 0 for o in out):
+        raise ShapeError(f"extract_patches: window {tuple(kernel_size)} (dilation {tuple(dilation)}) does "
+                         f"not fit the padded input; got x.shape={tuple(x_shape)}, pads={tuple(pads)}")
+    return out
+
+
+def _as_2d(image, positions, kernel_size, strides, dilation, pads):
+    """The arguments of a C window kernel: the arrays (1-D ones as height-1 images), then the 2-D geometry
+    (window, strides, dilation, pads before) and a thread count."""
+    if len(kernel_size) == 1:
+        image = image.reshape(image.shape[0], 1, *image.shape[1:])
+        positions = positions.reshape(positions.shape[0], 1, *positions.shape[1:])
+        kernel_size, strides, dilation = (1, *kernel_size), (1, *strides), (1, *dilation)
+        pads = ((0, 0), *pads)
+    big = max(image.size, positions.size)
+    return (image, positions, *kernel_size, *strides, *dilation, pads[0][0], pads[1][0],
+            _native.threads(big, image.shape[0]))
+
+
 def _padded(x, kernel_size, strides, dilation, pads, pad_value=0.0):
     """``x`` with its padding applied, and the output lengths; raises when the window does not fit."""
     n, *spatial, c = x.shape
-    out = [_out_len(L, k, s, d, lo, hi)
-           for L, k, s, d, (lo, hi) in zip(spatial, kernel_size, strides, dilation, pads)]
-    if any(o <= 0 for o in out):
-        raise ShapeError(f"extract_patches: window {tuple(kernel_size)} (dilation {tuple(dilation)}) does "
-                         f"not fit the padded input; got x.shape={tuple(x.shape)}, pads={tuple(pads)}")
+    out = _out_lengths(x.shape, kernel_size, strides, dilation, pads)
     if any(lo or hi for lo, hi in pads):
         full = [L + lo + max(hi, 0) for L, (lo, hi) in zip(spatial, pads)]
         buf = xp.full((n, *full, c), pad_value, dtype=x.dtype)
@@ -160,6 +191,12 @@ def _fold(p, spatial, kernel_size, strides, dilation, pads):
     n, *out, _, c = p.shape
     nd = len(kernel_size)
     out = out[:nd]
+    k = _native.usable(p) if nd <= 2 and all(lo >= 0 for lo, _ in pads) else None
+    if k is not None:
+        res = xp.empty((n, *spatial, c), dtype=p.dtype)
+        image, cols, *geometry = _as_2d(res, xp.ascontiguousarray(p), kernel_size, strides, dilation, pads)
+        k.col2im(cols, image, *geometry)
+        return res
     p = p.reshape(n, *out, *kernel_size, c)
     full = [max((o - 1) * s + d * (k - 1) + 1, lo + L)
             for o, k, s, d, L, (lo, _) in zip(out, kernel_size, strides, dilation, spatial, pads)]

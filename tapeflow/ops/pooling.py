@@ -2,8 +2,13 @@
 
 Max pooling is one op whose gradient routes each window's gradient to the position of its maximum (the first
 one when several tie, as TensorFlow does) by folding a one-hot mask back with ``fold_patches``. Average
-pooling is the sum of ``extract_patches`` windows divided by how many real (unpadded) elements each window
-saw, so its gradient spreads evenly and comes from the window ops' own rules."""
+pooling is one op too: the sum of each window divided by how many real (unpadded) elements it saw, so its
+gradient spreads each window's gradient evenly back over those elements.
+
+For 1-D and 2-D float inputs, both ops and their first-order gradients are single-pass C kernels
+(``tapeflow._ckernels``, the batch split across threads with the GIL released); the NumPy code is the
+fallback (no compiler, integer dtypes, 3-D) and the reference the tests hold them to. Under an outer tape
+(higher derivatives) the gradients are written in tapeflow ops."""
 
 from __future__ import annotations
 
@@ -13,14 +18,16 @@ import math
 from tapeflow import _backend as B
 from tapeflow._tape import _state
 from tapeflow._tensor import wrap
+from tapeflow.ops import _native
 from tapeflow.ops._registry import defop
 from tapeflow.ops.conv import (
+    _as_2d,
     _extract,
     _geometry,
     _offsets,
+    _out_lengths,
     _padded,
     _shape,
-    extract_patches_op,
     fold_patches_op,
     from_channels_last,
     normalize_data_format,
@@ -35,7 +42,24 @@ def _fill(dtype):
     return -xp.inf if dtype.kind == "f" else xp.iinfo(dtype).min
 
 
+def _c_pool(x, kernel_size):
+    """The C kernels when they take this pooling (float, 1-D or 2-D), else None."""
+    return _native.usable(x) if len(kernel_size) <= 2 else None
+
+
+def _pooled(kernel, x, kernel_size, strides, pads):
+    """``kernel`` (the C max_pool or avg_pool) over ``x``: a new ``(batch, *out, channels)`` array."""
+    ones = (1,) * len(kernel_size)
+    out = _out_lengths(x.shape, kernel_size, strides, ones, pads)
+    y = xp.empty((x.shape[0], *out, x.shape[-1]), dtype=x.dtype)
+    kernel(*_as_2d(xp.ascontiguousarray(x), y, kernel_size, strides, ones, pads))
+    return y
+
+
 def _max_pool(x, kernel_size, strides, pads):
+    k = _c_pool(x, kernel_size)
+    if k is not None:
+        return _pooled(k.max_pool, x, kernel_size, strides, pads)
     xpad, out = _padded(x, kernel_size, strides, (1,) * len(kernel_size), pads, _fill(x.dtype))
     # one element-wise maximum per window offset: several times faster than a reduction over window axes
     slices = [xpad[src] for src in _offsets(kernel_size, strides, (1,) * len(kernel_size), out)]
@@ -53,6 +77,14 @@ def _max_pool_grad(g, out, x, kernel_size, strides, pads):
 
     nd = len(kernel_size)
     ov = out._value
+    if not _state.recording:
+        k = _c_pool(ov, kernel_size)
+        if k is not None:
+            xv = xp.ascontiguousarray(x._value)
+            dx = xp.empty(xv.shape, dtype=ov.dtype)
+            image, y, *geometry = _as_2d(xv, ov, kernel_size, strides, (1,) * nd, pads)
+            k.max_pool_grad(image, y, xp.ascontiguousarray(g._value, dtype=ov.dtype), dx, *geometry)
+            return wrap(dx)
     xpad, lengths = _padded(x._value, kernel_size, strides, (1,) * nd, pads, _fill(ov.dtype))
     if not _state.recording:  # ordinary training: NumPy straight into the gradient's buffer
         return wrap(_route(g._value, ov, xpad, x.shape, kernel_size, strides, pads, lengths))
@@ -166,18 +198,49 @@ def avg_pool(x, pool_size=2, strides=None, padding="valid", data_format="channel
         >>> tp.ops.pooling.avg_pool(tp.constant([[[1.0], [3.0], [2.0]]]), 2, padding="same")[0, :, 0]
         tapeflow.Tensor([2. 2.], shape=(2,), dtype=float32)
     """
-    from tapeflow.ops.elementwise import divide
-    from tapeflow.ops.reduction import sum as _sum
-
     x, kernel_size, strides, pads, data_format = _pool_args(x, pool_size, strides, padding, data_format,
                                                             "avg_pool")
-    dilation = (1,) * len(kernel_size)
-    windows = extract_patches_op(x, kernel_size=kernel_size, strides=strides, dilation=dilation, pads=pads)
-    total = _sum(windows, axis=-2)
-    if any(lo or hi for lo, hi in pads):
-        xs = _shape(x)
-        ones = xp.ones((1, *xs[1:-1], 1), dtype=total.dtype)
-        count = _extract(ones, kernel_size, strides, dilation, pads).sum(axis=-2)
-    else:
-        count = float(windows.shape[-2])
-    return from_channels_last(divide(total, count), data_format)
+    y = avg_pool_op(x, kernel_size=kernel_size, strides=strides, pads=pads)
+    return from_channels_last(y, data_format)
+
+
+def _window_counts(x_shape, kernel_size, strides, pads, dtype):
+    """How many real (unpadded) elements each window sees: ``(1, *out, 1)``, or a float without padding."""
+    if not any(lo or hi for lo, hi in pads):
+        return float(math.prod(kernel_size))
+    ones = xp.ones((1, *x_shape[1:-1], 1), dtype=dtype)
+    return _extract(ones, kernel_size, strides, (1,) * len(kernel_size), pads).sum(axis=-2)
+
+
+def _avg_pool(x, kernel_size, strides, pads):
+    k = _c_pool(x, kernel_size)
+    if k is not None:
+        return _pooled(k.avg_pool, x, kernel_size, strides, pads)
+    windows = _extract(x, kernel_size, strides, (1,) * len(kernel_size), pads)
+    total = windows.sum(axis=-2)
+    return total / _window_counts(x.shape, kernel_size, strides, pads, total.dtype)
+
+
+def _avg_pool_grad(g, out, x, kernel_size, strides, pads):
+    nd = len(kernel_size)
+    if not _state.recording:
+        k = _c_pool(g._value, kernel_size)
+        if k is not None:
+            dx = xp.empty(x.shape, dtype=g.dtype)
+            grad, image, *geometry = _as_2d(dx, xp.ascontiguousarray(g._value), kernel_size, strides,
+                                            (1,) * nd, pads)
+            k.avg_pool_grad(image, grad, *geometry)
+            return wrap(dx)
+    from tapeflow.ops.elementwise import divide, multiply
+    from tapeflow.ops.shape import expand_dims
+
+    # the mean's gradient: each window's g / count, copied to every offset of the window and folded back
+    count = _window_counts(x.shape, kernel_size, strides, pads, g.dtype)
+    share = divide(g, count if isinstance(count, float) else wrap(count))
+    spread = xp.ones((*g.shape[:-1], math.prod(kernel_size), g.shape[-1]), dtype=g.dtype)
+    windows = multiply(expand_dims(share, -2), wrap(spread))
+    return fold_patches_op(windows, spatial=tuple(x.shape[1:-1]), kernel_size=kernel_size, strides=strides,
+                           dilation=(1,) * nd, pads=pads)
+
+
+avg_pool_op = defop("avg_pool", _avg_pool, _avg_pool_grad, save_inputs=False)

@@ -16,10 +16,9 @@ functions return an empty sequence and the initial states (as Keras), before eit
 
 The LSTM's and GRU's per-step gate math (forward: the gate activations and the state updates; backward: the
 gate derivatives) runs in one call per step of the optional C extension ``tapeflow._ckernels`` when it
-is built (``pip install -e .`` builds it where a C compiler is found) and the activations are tanh and
-sigmoid, in float32 or float64; otherwise in the NumPy code below, which gives the same results up to float
-rounding. ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=baseline`` (or
-``x86-64-v3``) keeps it off AVX-512 (or AVX2) code. The matrix products are NumPy's (BLAS) either way.
+is built (see :mod:`tapeflow.ops._native` for how it is found and switched off) and the activations are tanh
+and sigmoid, in float32 or float64; otherwise in the NumPy code below, which gives the same results up to
+float rounding. The matrix products are NumPy's (BLAS) either way.
 
 The backward pass is NumPy (and C) code, not tapeflow ops, so these gradients are first-order only: asking an
 enclosing tape for a second derivative through them raises ``NotImplementedError`` rather than returning a
@@ -30,29 +29,12 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow._tape import OUTSIDE, _state
 from tapeflow._tensor import Tensor
+from tapeflow.ops import _native
 from tapeflow.ops._blas import single_thread
 from tapeflow.ops._registry import Op
 
 xp = B.xp
 
-
-def _load_kernels():
-    """The optional C kernels (``tapeflow._ckernels``), or None: not built, a stale build, the environment
-    variable ``TAPEFLOW_NO_CKERNELS=1``, or an array backend other than NumPy."""
-    import os
-
-    if os.environ.get("TAPEFLOW_NO_CKERNELS", "") not in ("", "0") or xp.__name__ != "numpy":
-        return None
-    try:
-        from tapeflow import _ckernels
-    except ImportError:
-        return None
-    return _ckernels if getattr(_ckernels, "VERSION", None) == _CKERNELS_VERSION else None
-
-
-_CKERNELS_VERSION = 2  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
-# the C kernels when available (tests set this to None to exercise the NumPy code)
-ckernels = _load_kernels()
 
 # activation -> (forward in place, derivative from the activation's output)
 _ACTIVATIONS = {
@@ -98,10 +80,7 @@ def _refuse_higher_order(name, *tensors):
 # --- LSTM ---------------------------------------------------------------------------------------------------
 def _use_c(activation, recurrent_activation, *arrays):
     """Whether the C kernels take this call: built, tanh/sigmoid, and one float32/float64 dtype."""
-    if ckernels is None or activation != "tanh" or recurrent_activation != "sigmoid":
-        return False
-    dtype = arrays[0].dtype
-    return dtype in (xp.float32, xp.float64) and all(a.dtype == dtype for a in arrays)
+    return activation == "tanh" and recurrent_activation == "sigmoid" and _native.usable(*arrays) is not None
 
 
 def _c_mask(mask, steps, batch, dtype):
@@ -173,7 +152,7 @@ def _lstm_c(zx, h0, c0, u, mask, recurrent_mask):
     mask = _c_mask(mask, steps, batch, dtype)
     out = xp.empty((steps, batch, 6 * n), dtype=dtype)
     z = xp.empty((batch, four), dtype=dtype)
-    forward = ckernels.lstm_forward
+    forward = _native.ckernels.lstm_forward
     h = h0
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps):
@@ -197,7 +176,7 @@ def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
     dhmm = xp.zeros((batch, n), dtype=dtype)
     dc = xp.zeros((batch, n), dtype=dtype)
     keep = None if mask is None else xp.zeros((batch, n), dtype=dtype)
-    backward = ckernels.lstm_backward
+    backward = _native.ckernels.lstm_backward
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps - 1, -1, -1):
             backward(gv, ov, c0, mask, rmask, dhmm, dc, keep, dz, t)
@@ -351,7 +330,7 @@ def _gru_c(zx, h0, u, b, mask, recurrent_mask):
     mask = _c_mask(mask, steps, batch, dtype)
     out = xp.empty((steps, batch, 5 * n), dtype=dtype)  # h, z, r, hh, rec_h
     rec = xp.empty((batch, three), dtype=dtype)
-    forward = ckernels.gru_forward
+    forward = _native.ckernels.gru_forward
     h = h0
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps):
@@ -375,7 +354,7 @@ def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
     drec = xp.empty((steps, batch, 3 * n), dtype=dtype)
     dhmm = xp.zeros((batch, n), dtype=dtype)
     carry = xp.zeros((batch, n), dtype=dtype)
-    backward = ckernels.gru_backward
+    backward = _native.ckernels.gru_backward
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps - 1, -1, -1):
             backward(gv, ov, h0, mask, rmask, dhmm, carry, dzx, drec, t)

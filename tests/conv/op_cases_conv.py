@@ -207,7 +207,7 @@ def _pool_case(kind, name, xs, size, strides=None, padding="valid", data_format=
         y = np_pool(x, size_t, st, padding, kind)
         return np.moveaxis(y, -1, 1) if cf else y
 
-    return OpCase("max_pool" if kind == "max" else "extract_patches",
+    return OpCase(f"{kind}_pool",
                   lambda x: fn(x, size, strides, padding, data_format), ref, _distinct(*xs),
                   name=f"{kind}_pool-{name}")
 
@@ -224,6 +224,7 @@ POOL_CASES = [
     _pool_case("avg", "2d", (2, 6, 6, 2), 2),
     _pool_case("avg", "2d-same-odd", (2, 5, 7, 2), 2, None, "same"),
     _pool_case("avg", "3d-same", (1, 3, 4, 5, 2), 2, 1, "same"),
+    _pool_case("avg", "2d-overlap-stride1", (1, 5, 5, 2), (3, 2), 1),
 ]
 
 

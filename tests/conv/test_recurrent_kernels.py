@@ -1,7 +1,7 @@
 """The optional C kernels of the fused LSTM and GRU (``tapeflow._ckernels``) against the NumPy code they
 replace.
 
-Both paths run in every test session: the NumPy one by setting ``tapeflow.ops.recurrent.ckernels`` to None
+Both paths run in every test session: the NumPy one by setting ``tapeflow.ops._native.ckernels`` to None
 (what happens when the extension is not built). Tests that need the built extension skip, with a reason,
 when it is missing, except under CI (``CI`` set), where a missing build is a failure.
 """
@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 import tapeflow as tp
+import tapeflow.ops._native as N
 import tapeflow.ops.recurrent as R
 from tapeflow._tensor import Tensor
 from tests.conv.op_cases_conv import CASES as CONV_CASES
 from tests.core.gradcheck import assert_gradients
 
-BUILT = R._load_kernels()
+BUILT = N.load()
 
 CELL_CASES = [c for c in CONV_CASES if c.op in ("lstm", "gru")]
 
@@ -44,9 +45,9 @@ def path(request, monkeypatch, kernels_or_none):
     if request.param == "c":
         if kernels_or_none is None:
             pytest.skip("tapeflow._ckernels is not built")
-        monkeypatch.setattr(R, "ckernels", kernels_or_none)
+        monkeypatch.setattr(N, "ckernels", kernels_or_none)
     else:
-        monkeypatch.setattr(R, "ckernels", None)
+        monkeypatch.setattr(N, "ckernels", None)
     return request.param
 
 
@@ -87,9 +88,9 @@ def _run(cell, zx, h0, u, extra, mask, rmask, g):
 @pytest.mark.parametrize("shape", [(6, 3, 5), (1, 1, 1), (4, 2, 19)])
 def test_c_kernels_match_numpy(kernels, monkeypatch, cell, dtype, tol, masked, dropout, shape):
     problem = _problem(cell, dtype, *shape, masked=masked, dropout=dropout)
-    monkeypatch.setattr(R, "ckernels", kernels)
+    monkeypatch.setattr(N, "ckernels", kernels)
     out_c, grads_c = _run(*problem)
-    monkeypatch.setattr(R, "ckernels", None)
+    monkeypatch.setattr(N, "ckernels", None)
     out_np, grads_np = _run(*problem)
     assert out_c.dtype == out_np.dtype == dtype
     np.testing.assert_allclose(out_c, out_np, rtol=tol, atol=tol)
@@ -182,7 +183,7 @@ def test_layer_training_step_is_the_same_in_both_paths(kernels, monkeypatch, lay
     y = np.random.default_rng(1).random((4, 1), dtype=np.float32)
     losses, weights = [], []
     for k in (kernels, None):
-        monkeypatch.setattr(R, "ckernels", k)
+        monkeypatch.setattr(N, "ckernels", k)
         tp.random.set_seed(0)
         cell = getattr(tp.layers, layer)(6)
         model = tp.Sequential([tp.layers.Input(shape=(7, 3)), cell, tp.layers.Dense(1)])
@@ -204,7 +205,7 @@ def test_other_activations_and_dtypes_use_numpy(kernels, monkeypatch):
             calls.append(name)
             return getattr(kernels, name)
 
-    monkeypatch.setattr(R, "ckernels", Spy())
+    monkeypatch.setattr(N, "ckernels", Spy())
     _, zx, h0, u, c0, _, _, _ = _problem("lstm", np.float64)
     R._lstm(zx, h0, c0, u, activation="relu")
     R._lstm(zx, h0, c0, u, recurrent_activation="hard_sigmoid")
@@ -260,7 +261,7 @@ def test_kernels_reject_bad_arguments(kernels):
 
 
 def test_environment_variable_turns_the_kernels_off():
-    code = "import tapeflow.ops.recurrent as R; print(R.ckernels is None)"
+    code = "import tapeflow.ops._native as N; print(N.ckernels is None)"
     env = dict(os.environ, TAPEFLOW_NO_CKERNELS="1")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
@@ -268,16 +269,16 @@ def test_environment_variable_turns_the_kernels_off():
 
 _VARIANT_CHECK = """
 import numpy as np
-import tapeflow.ops.recurrent as R
+import tapeflow.ops._native as N
 from tapeflow import _ckernels
 from tests.conv.test_recurrent_kernels import _problem, _run
-kernels = R.ckernels
+kernels = N.ckernels
 worst = 0.0
 for cell, masked, dropout in ((c, m, m) for c in ("lstm", "gru") for m in (False, True)):
     problem = _problem(cell, np.float32, 5, 3, 21, masked=masked, dropout=dropout)
-    R.ckernels = kernels
+    N.ckernels = kernels
     out_c, grads_c = _run(*problem)
-    R.ckernels = None
+    N.ckernels = None
     out_np, grads_np = _run(*problem)
     worst = max(worst, float(np.abs(out_c - out_np).max()))
     for a, b in zip(grads_c, grads_np):

@@ -1,0 +1,193 @@
+/* The window kernels of convolution and pooling (tapeflow/ops/conv.py, tapeflow/ops/pooling.py) for one
+ * element type: im2col, its adjoint col2im, and max/average pooling forward and backward, each one pass over
+ * the data. Included by _ckernels.c with T (the element type) and SFX (the name suffix) defined.
+ *
+ * Layouts are channels-last and C-contiguous, 2-D (1-D callers pass a height of 1):
+ *   x   (batch, H, W, C)            the input (its padding is virtual: out-of-range positions read pad_value)
+ *   col (batch, OH, OW, KH*KW, C)   every window, offsets row-major (im2col's output, col2im's input)
+ *   y   (batch, OH, OW, C)          a pooling output
+ * Each function does samples [b0, b1) of the batch, so the caller can split a batch across threads (every
+ * sample writes only its own slice of the output).
+ */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+
+static void CAT(im2col_, SFX)(const Geometry *q, const T *restrict x, T *restrict col, T pad_value,
+                              Py_ssize_t b0, Py_ssize_t b1)
+{
+    const Py_ssize_t C = q->c, row = q->w * C, window = q->kh * q->kw;
+    for (Py_ssize_t b = b0; b < b1; b++) {
+        const T *xb = x + b * q->h * row;
+        T *dst = col + b * q->oh * q->ow * window * C;
+        for (Py_ssize_t oh = 0; oh < q->oh; oh++)
+            for (Py_ssize_t ow = 0; ow < q->ow; ow++)
+                for (Py_ssize_t i = 0; i < q->kh; i++) {
+                    const Py_ssize_t ih = oh * q->sh - q->ph + i * q->dh;
+                    for (Py_ssize_t j = 0; j < q->kw; j++, dst += C) {
+                        const Py_ssize_t iw = ow * q->sw - q->pw + j * q->dw;
+                        if (ih < 0 || ih >= q->h || iw < 0 || iw >= q->w)
+                            for (Py_ssize_t c = 0; c < C; c++)
+                                dst[c] = pad_value;
+                        else
+                            memcpy(dst, xb + ih * row + iw * C, (size_t)C * sizeof(T));
+                    }
+                }
+    }
+}
+
+static void CAT(col2im_, SFX)(const Geometry *q, const T *restrict col, T *restrict x, Py_ssize_t b0,
+                              Py_ssize_t b1)
+{
+    const Py_ssize_t C = q->c, row = q->w * C, window = q->kh * q->kw;
+    for (Py_ssize_t b = b0; b < b1; b++) {
+        T *xb = x + b * q->h * row;
+        const T *src = col + b * q->oh * q->ow * window * C;
+        memset(xb, 0, (size_t)(q->h * row) * sizeof(T));
+        for (Py_ssize_t oh = 0; oh < q->oh; oh++)
+            for (Py_ssize_t ow = 0; ow < q->ow; ow++)
+                for (Py_ssize_t i = 0; i < q->kh; i++) {
+                    const Py_ssize_t ih = oh * q->sh - q->ph + i * q->dh;
+                    for (Py_ssize_t j = 0; j < q->kw; j++, src += C) {
+                        const Py_ssize_t iw = ow * q->sw - q->pw + j * q->dw;
+                        if (ih < 0 || ih >= q->h || iw < 0 || iw >= q->w)
+                            continue;  /* a padded position: its gradient goes nowhere */
+                        T *restrict d = xb + ih * row + iw * C;
+                        for (Py_ssize_t c = 0; c < C; c++)
+                            d[c] += src[c];
+                    }
+                }
+    }
+}
+
+/* max pooling: NaN wins (as NumPy's maximum), a window with no real element gives -inf */
+static void CAT(max_pool_, SFX)(const Geometry *q, const T *restrict x, T *restrict y, Py_ssize_t b0,
+                                Py_ssize_t b1)
+{
+    const Py_ssize_t C = q->c, row = q->w * C;
+    for (Py_ssize_t b = b0; b < b1; b++) {
+        const T *xb = x + b * q->h * row;
+        T *yb = y + b * q->oh * q->ow * C;
+        for (Py_ssize_t oh = 0; oh < q->oh; oh++)
+            for (Py_ssize_t ow = 0; ow < q->ow; ow++, yb += C) {
+                for (Py_ssize_t c = 0; c < C; c++)
+                    yb[c] = -(T)INFINITY;
+                for (Py_ssize_t i = 0; i < q->kh; i++) {
+                    const Py_ssize_t ih = oh * q->sh - q->ph + i;
+                    if (ih < 0 || ih >= q->h)
+                        continue;
+                    for (Py_ssize_t j = 0; j < q->kw; j++) {
+                        const Py_ssize_t iw = ow * q->sw - q->pw + j;
+                        if (iw < 0 || iw >= q->w)
+                            continue;
+                        const T *restrict s = xb + ih * row + iw * C;
+                        for (Py_ssize_t c = 0; c < C; c++)
+                            yb[c] = (s[c] > yb[c] || s[c] != s[c]) && yb[c] == yb[c] ? s[c] : yb[c];
+                    }
+                }
+            }
+    }
+}
+
+/* each window's gradient to the first (row-major) element equal to its maximum y; none when y is NaN.
+ * `first` is scratch for C offsets. */
+static void CAT(max_pool_grad_, SFX)(const Geometry *q, const T *restrict x, const T *restrict y,
+                                     const T *restrict g, T *restrict dx, Py_ssize_t *restrict first,
+                                     Py_ssize_t b0, Py_ssize_t b1)
+{
+    const Py_ssize_t C = q->c, row = q->w * C;
+    for (Py_ssize_t b = b0; b < b1; b++) {
+        const T *xb = x + b * q->h * row;
+        T *dxb = dx + b * q->h * row;
+        const Py_ssize_t base = b * q->oh * q->ow * C;
+        memset(dxb, 0, (size_t)(q->h * row) * sizeof(T));
+        for (Py_ssize_t oh = 0; oh < q->oh; oh++)
+            for (Py_ssize_t ow = 0; ow < q->ow; ow++) {
+                const Py_ssize_t at = base + (oh * q->ow + ow) * C;
+                const T *yb = y + at, *gb = g + at;
+                for (Py_ssize_t c = 0; c < C; c++)
+                    first[c] = -1;
+                for (Py_ssize_t i = 0; i < q->kh; i++) {
+                    const Py_ssize_t ih = oh * q->sh - q->ph + i;
+                    if (ih < 0 || ih >= q->h)
+                        continue;
+                    for (Py_ssize_t j = 0; j < q->kw; j++) {
+                        const Py_ssize_t iw = ow * q->sw - q->pw + j;
+                        if (iw < 0 || iw >= q->w)
+                            continue;
+                        const Py_ssize_t off = ih * row + iw * C;
+                        for (Py_ssize_t c = 0; c < C; c++)
+                            if (first[c] < 0 && xb[off + c] == yb[c])
+                                first[c] = off + c;
+                    }
+                }
+                for (Py_ssize_t c = 0; c < C; c++)
+                    if (first[c] >= 0)
+                        dxb[first[c]] += gb[c];
+            }
+    }
+}
+
+/* average pooling over the real elements of each window (padded positions are left out of the count) */
+static void CAT(avg_pool_, SFX)(const Geometry *q, const T *restrict x, T *restrict y, Py_ssize_t b0,
+                                Py_ssize_t b1)
+{
+    const Py_ssize_t C = q->c, row = q->w * C;
+    for (Py_ssize_t b = b0; b < b1; b++) {
+        const T *xb = x + b * q->h * row;
+        T *yb = y + b * q->oh * q->ow * C;
+        for (Py_ssize_t oh = 0; oh < q->oh; oh++)
+            for (Py_ssize_t ow = 0; ow < q->ow; ow++, yb += C) {
+                Py_ssize_t count = 0;
+                for (Py_ssize_t c = 0; c < C; c++)
+                    yb[c] = 0;
+                for (Py_ssize_t i = 0; i < q->kh; i++) {
+                    const Py_ssize_t ih = oh * q->sh - q->ph + i;
+                    if (ih < 0 || ih >= q->h)
+                        continue;
+                    for (Py_ssize_t j = 0; j < q->kw; j++) {
+                        const Py_ssize_t iw = ow * q->sw - q->pw + j;
+                        if (iw < 0 || iw >= q->w)
+                            continue;
+                        const T *restrict s = xb + ih * row + iw * C;
+                        for (Py_ssize_t c = 0; c < C; c++)
+                            yb[c] += s[c];
+                        count++;
+                    }
+                }
+                const T scale = count ? (T)1 / (T)count : (T)NAN;
+                for (Py_ssize_t c = 0; c < C; c++)
+                    yb[c] *= scale;
+            }
+    }
+}
+
+static void CAT(avg_pool_grad_, SFX)(const Geometry *q, const T *restrict g, T *restrict dx, Py_ssize_t b0,
+                                     Py_ssize_t b1)
+{
+    const Py_ssize_t C = q->c, row = q->w * C;
+    for (Py_ssize_t b = b0; b < b1; b++) {
+        T *dxb = dx + b * q->h * row;
+        const T *gb = g + b * q->oh * q->ow * C;
+        memset(dxb, 0, (size_t)(q->h * row) * sizeof(T));
+        for (Py_ssize_t oh = 0; oh < q->oh; oh++)
+            for (Py_ssize_t ow = 0; ow < q->ow; ow++, gb += C) {
+                const Py_ssize_t i0 = oh * q->sh - q->ph, j0 = ow * q->sw - q->pw;
+                const Py_ssize_t ilo = i0 < 0 ? 0 : i0, ihi = i0 + q->kh > q->h ? q->h : i0 + q->kh;
+                const Py_ssize_t jlo = j0 < 0 ? 0 : j0, jhi = j0 + q->kw > q->w ? q->w : j0 + q->kw;
+                const Py_ssize_t count = (ihi - ilo) * (jhi - jlo);
+                if (count <= 0)
+                    continue;
+                const T scale = (T)1 / (T)count;
+                for (Py_ssize_t ih = ilo; ih < ihi; ih++)
+                    for (Py_ssize_t iw = jlo; iw < jhi; iw++) {
+                        T *restrict d = dxb + ih * row + iw * C;
+                        for (Py_ssize_t c = 0; c < C; c++)
+                            d[c] += gb[c] * scale;
+                    }
+            }
+    }
+}
+
+#undef CAT
+#undef CAT_

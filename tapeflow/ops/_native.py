@@ -1,0 +1,61 @@
+"""The optional C kernels (``tapeflow._ckernels``), found once for every op that can use them.
+
+The extension is built by ``pip install -e .`` where a C compiler is found (``setup.py``, ``optional=True``);
+without it every op runs the same math in NumPy. The recurrent ops (``ops/recurrent.py``) use it for the
+LSTM/GRU gate math, the convolution and pooling ops (``ops/conv.py``, ``ops/pooling.py``) for their window
+passes (im2col, col2im, max/average pooling and their gradients), which split the batch across threads with
+the GIL released.
+
+Switches, read once at import: ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=
+baseline`` (or ``x86-64-v3``) keeps the recurrent kernels off AVX-512 (or AVX2) code. The extension is also
+off under an array backend other than NumPy. Tests set :data:`ckernels` to None to exercise the NumPy code.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tapeflow import _backend as B
+
+_CKERNELS_VERSION = 3  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
+
+# below this many elements per thread, a thread costs more than it saves (its start is ~20-50 us)
+_PER_THREAD = 1 << 16
+
+
+def load():
+    """The C kernels, or None: not built, a stale build, ``TAPEFLOW_NO_CKERNELS=1``, a non-NumPy backend."""
+    if os.environ.get("TAPEFLOW_NO_CKERNELS", "") not in ("", "0") or B.xp.__name__ != "numpy":
+        return None
+    try:
+        from tapeflow import _ckernels
+    except ImportError:
+        return None
+    return _ckernels if getattr(_ckernels, "VERSION", None) == _CKERNELS_VERSION else None
+
+
+def _cores():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+ckernels = load()
+CORES = _cores()
+
+
+def threads(elements, batch):
+    """How many threads a window kernel over ``elements`` values of a ``batch`` should use (>= 1)."""
+    return max(1, min(CORES, batch, elements // _PER_THREAD))
+
+
+def usable(*arrays):
+    """The kernels when they can take these arrays (one dtype, float32 or float64), else None."""
+    k = ckernels
+    if k is None:
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in (B.xp.float32, B.xp.float64) or any(a.dtype != dtype for a in arrays):
+        return None
+    return k
