@@ -232,7 +232,7 @@ def _avg_pool_grad(g, out, x, kernel_size, strides, pads):
             k.avg_pool_grad(image, grad, *geometry)
             return wrap(dx)
     from tapeflow.ops.elementwise import divide, multiply
-    from tapeflow.ops.shape import expand_dims
+    from tapeflow.ops.manipulation import expand_dims
 
     # the mean's gradient: each window's g / count, copied to every offset of the window and folded back
     count = _window_counts(x.shape, kernel_size, strides, pads, g.dtype)
