@@ -7,7 +7,7 @@ Example:
     (2, 4)
 """
 
-from tapeflow.layers.attention import Attention, MultiHeadAttention
+from tapeflow.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from tapeflow.layers.base import (
     Layer,
     clear_session,
@@ -24,7 +24,9 @@ from tapeflow.layers.convolutional import (
     Conv2DTranspose,
     Conv3D,
     Conv3DTranspose,
+    DepthwiseConv1D,
     DepthwiseConv2D,
+    SeparableConv1D,
     SeparableConv2D,
 )
 from tapeflow.layers.core import (
@@ -33,16 +35,19 @@ from tapeflow.layers.core import (
     Dropout,
     Embedding,
     Flatten,
+    Identity,
     Permute,
     RepeatVector,
     Reshape,
 )
+from tapeflow.layers.einsum_dense import EinsumDense
 from tapeflow.layers.input import Input, InputLayer, SymbolicTensor
 from tapeflow.layers.masking import Masking, get_mask, set_mask
 from tapeflow.layers.merge import (
     Add,
     Average,
     Concatenate,
+    Dot,
     Maximum,
     Minimum,
     Multiply,
@@ -50,7 +55,12 @@ from tapeflow.layers.merge import (
     add,
     concatenate,
 )
-from tapeflow.layers.normalization import BatchNormalization, LayerNormalization
+from tapeflow.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from tapeflow.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -79,6 +89,7 @@ from tapeflow.layers.pooling import (
 )
 from tapeflow.layers.preprocessing import Normalization
 from tapeflow.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
+from tapeflow.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise
 from tapeflow.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -106,5 +117,7 @@ __all__ = [
     "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D",
     "Cropping2D", "Cropping3D", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "SimpleRNN",
     "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking", "get_mask", "set_mask", "Attention",
-    "MultiHeadAttention", "Normalization",
+    "MultiHeadAttention", "Normalization", "Identity", "Dot", "AdditiveAttention", "EinsumDense",
+    "GroupNormalization", "UnitNormalization", "GaussianNoise", "GaussianDropout", "ActivityRegularization",
+    "DepthwiseConv1D", "SeparableConv1D",
 ]

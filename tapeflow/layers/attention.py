@@ -111,6 +111,9 @@ class Attention(Layer):
                 f"Layer '{self.name}' (Attention): inputs must be a list [query, value] or "
                 f"[query, value, key]. Received input shape {input_shape}"
             )
+        self._build_scores(input_shape)
+
+    def _build_scores(self, input_shape):
         self.scale = self.add_weight("scale", (), "ones") if self.use_scale else None
         self.concat_score_weight = (
             self.add_weight("concat_score_weight", (), "ones") if self.score_mode == "concat" else None
@@ -126,21 +129,22 @@ class Attention(Layer):
                 [query.shape, value.shape, key.shape],
             )
         q_mask, v_mask = mask if mask is not None else (get_mask(query), get_mask(value))
-        if self.score_mode == "dot":
-            scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
-            if self.scale is not None:
-                scores = scores * self.scale
-        else:
-            summed = ops.tanh(ops.expand_dims(query, -2) + ops.expand_dims(key, -3))
-            scores = self.concat_score_weight * ops.sum(summed, axis=-1)
-            if self.scale is not None:
-                scores = scores * self.scale
+        scores = self._scores(query, key)
         m = combined_mask(query.shape[1], key.shape[1], None, v_mask, None, use_causal_mask)
         weights = _softmax_masked(scores, m)
         out = ops.matmul(_dropout(self, weights, training), value)
         if q_mask is not None:
             out = out * _as_bool(q_mask)[:, :, None].astype(out.dtype)
         return [out, weights] if return_attention_scores else out
+
+    def _scores(self, query, key):
+        """``(batch, Tq, Tv)`` attention logits."""
+        if self.score_mode == "dot":
+            scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
+            return scores * self.scale if self.scale is not None else scores
+        summed = ops.tanh(ops.expand_dims(query, -2) + ops.expand_dims(key, -3))
+        scores = self.concat_score_weight * ops.sum(summed, axis=-1)
+        return scores * self.scale if self.scale is not None else scores
 
     def get_config(self):
         return {
@@ -150,6 +154,41 @@ class Attention(Layer):
             "dropout": self.dropout,
             "seed": self.seed,
         }
+
+
+@register_serializable
+class AdditiveAttention(Attention):
+    """Additive (Bahdanau) attention: ``softmax(sum(scale * tanh(query + key), -1)) @ value``.
+
+    Args:
+        use_scale: learn a per-feature ``scale`` of shape ``(dim,)`` (initialised with Glorot uniform);
+            without it the tanh terms are summed as they are.
+        dropout, seed: as :class:`Attention`.
+
+    Call arguments, shapes and masks: as :class:`Attention`.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> q, v = tp.ones((2, 3, 4)), tp.ones((2, 5, 4))
+        >>> tp.layers.AdditiveAttention()([q, v]).shape
+        (2, 3, 4)
+    """
+
+    def __init__(self, use_scale=True, dropout=0.0, seed=None, **kwargs):
+        super().__init__(use_scale=use_scale, dropout=dropout, seed=seed, **kwargs)
+
+    def _build_scores(self, input_shape):
+        dim = input_shape[0][-1]
+        self.scale = self.add_weight("scale", (dim,), "glorot_uniform") if self.use_scale else None
+
+    def _scores(self, query, key):
+        summed = ops.tanh(ops.expand_dims(query, -2) + ops.expand_dims(key, -3))
+        return ops.sum(summed * self.scale if self.scale is not None else summed, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["score_mode"]
+        return config
 
 
 _WEIGHTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer")

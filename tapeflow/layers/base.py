@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import constraints as _constraints
 from tapeflow import initializers as _initializers
 from tapeflow import regularizers as _regularizers
 from tapeflow._tape import _state as _tape_state
@@ -493,7 +494,8 @@ class Layer:
             dtype: default the layer's dtype.
             trainable: whether optimizers update it.
             regularizer: a penalty on it added to :attr:`losses`.
-            constraint: a callable applied to the value after each optimizer update.
+            constraint: a projection applied to the value after each optimizer update: a name
+                (``"non_neg"``, ``"max_norm"``, ...), a config or a callable (see ``tp.constraints``).
 
         Returns:
             The new :class:`~tapeflow.Variable`.
@@ -508,6 +510,7 @@ class Layer:
         var = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
         self._own_weights.append(var)
         _VERSION[0] += 1
+        constraint = _constraints.get(constraint)
         if constraint is not None:
             self._constraints.append((var, constraint))
         reg = _regularizers.get(regularizer)

@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, DepthwiseConv2D, SeparableConv2D.
+"""Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, DepthwiseConv1D/2D, SeparableConv1D/2D.
 
 Each is ``build`` (create the kernel and bias) plus a short ``call`` over :mod:`tapeflow.ops.conv`, where the
 convolution is one matrix product over strided windows. Inputs are ``channels_last`` by default
@@ -10,6 +10,7 @@ Output lengths follow Keras: ``"valid"``: ``floor((length - dilation * (k - 1) -
 from __future__ import annotations
 
 from tapeflow import activations as _activations
+from tapeflow import constraints as _constraints
 from tapeflow import initializers as _initializers
 from tapeflow import regularizers as _regularizers
 from tapeflow.layers.base import Layer, register_serializable
@@ -18,22 +19,28 @@ from tapeflow.ops import conv as C
 
 # --- shared argument handling (also used by the recurrent and attention layers) -----------------------------
 def set_weight_args(layer, **kwargs):
-    """Store ``*_initializer`` / ``*_regularizer`` arguments on ``layer``, resolved from names/configs."""
+    """Store ``*_initializer`` / ``*_regularizer`` / ``*_constraint`` arguments on ``layer``, resolved from
+    names/configs."""
     for key, value in kwargs.items():
         if key.endswith("_initializer"):
             value = _initializers.get(value)
         elif key.endswith("_regularizer"):
             value = _regularizers.get(value)
+        elif key.endswith("_constraint"):
+            value = _constraints.get(value)
         setattr(layer, key, value)
 
 
 def weight_config(layer, *keys):
-    """The JSON config of the ``*_initializer`` / ``*_regularizer`` attributes named by ``keys``."""
+    """The JSON config of the ``*_initializer`` / ``*_regularizer`` / ``*_constraint`` attributes named by
+    ``keys``."""
     out = {}
     for key in keys:
         value = getattr(layer, key)
         if key.endswith("_initializer"):
             out[key] = _initializers.serialize(value)
+        elif key.endswith("_constraint"):
+            out[key] = _constraints.serialize(value)
         else:
             out[key] = _regularizers.serialize(value)
     return out
@@ -77,7 +84,8 @@ def bias_weight(layer, size):
     """The layer's ``bias`` weight of ``size`` (None when ``use_bias`` is off)."""
     if not layer.use_bias:
         return None
-    return layer.add_weight("bias", (size,), layer.bias_initializer, regularizer=layer.bias_regularizer)
+    return layer.add_weight("bias", (size,), layer.bias_initializer, regularizer=layer.bias_regularizer,
+                            constraint=layer.bias_constraint)
 
 
 def biased_activation(layer, y):
@@ -87,7 +95,8 @@ def biased_activation(layer, y):
     return layer.activation(y)
 
 
-_WEIGHTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer")
+_WEIGHTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+            "kernel_constraint", "bias_constraint")
 
 
 class Conv(Layer):
@@ -105,7 +114,8 @@ class Conv(Layer):
         groups: split the input channels into this many groups, each convolved with its own filters.
         activation: a name, a callable, or None.
         use_bias: whether to add a bias per filter.
-        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: names, objects or configs.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, kernel_constraint,
+            bias_constraint: names, objects or configs.
 
     Shape:
         ``(batch, *spatial, channels) -> (batch, *out_spatial, filters)`` (channels first: channels after
@@ -129,6 +139,8 @@ class Conv(Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -162,6 +174,8 @@ class Conv(Layer):
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,
             bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
         )
 
     def build(self, input_shape):
@@ -174,7 +188,8 @@ class Conv(Layer):
                 input_shape,
             )
         shape, initializer = self._kernel_shape(channels), self.kernel_initializer
-        self.kernel = self.add_weight("kernel", shape, initializer, regularizer=self.kernel_regularizer)
+        self.kernel = self.add_weight("kernel", shape, initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = bias_weight(self, self.filters)
 
     def _kernel_shape(self, channels):
@@ -313,24 +328,24 @@ class Conv3DTranspose(ConvTranspose):
     rank = 3
 
 
-@register_serializable
-class DepthwiseConv2D(Layer):
-    """Convolve each input channel with its own ``depth_multiplier`` filters (a grouped convolution).
+class DepthwiseConv(Layer):
+    """Convolve each input channel with its own ``depth_multiplier`` filters (a grouped convolution); the
+    base of DepthwiseConv1D/2D, which set ``rank``.
 
     Args:
-        kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias: as :class:`Conv2D`.
+        kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias: as :class:`Conv`.
         depth_multiplier: filters per input channel.
-        depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer: weights' settings.
+        depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+            depthwise_constraint, bias_constraint: weights' settings.
 
     Shape:
-        ``(batch, h, w, channels) -> (batch, h', w', channels * depth_multiplier)``; the kernel is
-        ``(kh, kw, channels, depth_multiplier)`` as in Keras.
-
-    Example:
-        >>> import tapeflow as tp
-        >>> tp.layers.DepthwiseConv2D(3, depth_multiplier=2)(tp.ones((1, 5, 5, 3))).shape
-        (1, 3, 3, 6)
+        ``(batch, *spatial, channels) -> (batch, *out_spatial, channels * depth_multiplier)``; the kernel is
+        ``(*kernel_size, channels, depth_multiplier)`` as in Keras.
     """
+
+    rank = None
+    _DEPTHWISE = ("depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer",
+                  "depthwise_constraint", "bias_constraint")
 
     def __init__(
         self,
@@ -346,21 +361,25 @@ class DepthwiseConv2D(Layer):
         bias_initializer="zeros",
         depthwise_regularizer=None,
         bias_regularizer=None,
+        depthwise_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        name = type(self).__name__
+        name, rank = type(self).__name__, self.rank
+        if rank is None:
+            raise TypeError(f"{name} is a base class: use DepthwiseConv1D or DepthwiseConv2D")
         if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
             raise ValueError(
                 f"{name}: `depth_multiplier` must be a positive integer. "
                 f"Received: depth_multiplier={depth_multiplier!r}"
             )
-        self.kernel_size = C.normalize_tuple(kernel_size, 2, "kernel_size", name)
-        self.strides = C.normalize_tuple(strides, 2, "strides", name)
-        self.padding = C.normalize_padding(padding, name)
+        self.kernel_size = C.normalize_tuple(kernel_size, rank, "kernel_size", name)
+        self.strides = C.normalize_tuple(strides, rank, "strides", name)
+        self.padding = C.normalize_padding(padding, name, allow_causal=rank == 1)
         self.depth_multiplier = depth_multiplier
         self.data_format = C.normalize_data_format(data_format, name)
-        self.dilation_rate = C.normalize_tuple(dilation_rate, 2, "dilation_rate", name)
+        self.dilation_rate = C.normalize_tuple(dilation_rate, rank, "dilation_rate", name)
         self.activation = _activations.get(activation)
         self.use_bias = bool(use_bias)
         set_weight_args(
@@ -369,6 +388,8 @@ class DepthwiseConv2D(Layer):
             bias_initializer=bias_initializer,
             depthwise_regularizer=depthwise_regularizer,
             bias_regularizer=bias_regularizer,
+            depthwise_constraint=depthwise_constraint,
+            bias_constraint=bias_constraint,
         )
 
     def build(self, input_shape):
@@ -376,13 +397,14 @@ class DepthwiseConv2D(Layer):
         self.bias = bias_weight(self, channels * self.depth_multiplier)
 
     def _build_depthwise(self, input_shape):
-        check_rank(self, input_shape, 2)
+        check_rank(self, input_shape, self.rank)
         channels = input_shape[channel_axis(self.data_format)]
         self.depthwise_kernel = self.add_weight(
             "depthwise_kernel",
             (*self.kernel_size, channels, self.depth_multiplier),
             self.depthwise_initializer,
             regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
         )
         return channels
 
@@ -409,24 +431,43 @@ class DepthwiseConv2D(Layer):
             "dilation_rate": list(self.dilation_rate),
             "activation": _activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            **weight_config(
-                self, "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer"
-            ),
+            **weight_config(self, *self._DEPTHWISE),
         }
 
 
 @register_serializable
-class SeparableConv2D(DepthwiseConv2D):
-    """A depthwise convolution followed by a 1x1 (pointwise) convolution to ``filters`` channels.
-
-    Args:
-        filters: output channels. Others as :class:`DepthwiseConv2D`, plus ``pointwise_initializer`` and
-            ``pointwise_regularizer``.
+class DepthwiseConv1D(DepthwiseConv):
+    """Depthwise 1-D convolution over ``(batch, steps, channels)`` (see :class:`DepthwiseConv`).
 
     Example:
         >>> import tapeflow as tp
-        >>> tp.layers.SeparableConv2D(8, 3, padding="same")(tp.ones((1, 6, 6, 3))).shape
-        (1, 6, 6, 8)
+        >>> tp.layers.DepthwiseConv1D(3, depth_multiplier=2)(tp.ones((1, 8, 3))).shape
+        (1, 6, 6)
+    """
+
+    rank = 1
+
+
+@register_serializable
+class DepthwiseConv2D(DepthwiseConv):
+    """Depthwise 2-D convolution over images (see :class:`DepthwiseConv`).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.DepthwiseConv2D(3, depth_multiplier=2)(tp.ones((1, 5, 5, 3))).shape
+        (1, 3, 3, 6)
+    """
+
+    rank = 2
+
+
+class SeparableConv(DepthwiseConv):
+    """A depthwise convolution followed by a pointwise (kernel size 1) convolution to ``filters`` channels;
+    the base of SeparableConv1D/2D.
+
+    Args:
+        filters: output channels. Others as :class:`DepthwiseConv`, plus ``pointwise_initializer``,
+            ``pointwise_regularizer`` and ``pointwise_constraint``.
     """
 
     def __init__(
@@ -435,25 +476,30 @@ class SeparableConv2D(DepthwiseConv2D):
         kernel_size,
         pointwise_initializer="glorot_uniform",
         pointwise_regularizer=None,
+        pointwise_constraint=None,
         **kwargs,
     ):
         super().__init__(kernel_size, **kwargs)
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(
-                f"SeparableConv2D: `filters` must be a positive integer. Received: filters={filters!r}"
+                f"{type(self).__name__}: `filters` must be a positive integer. Received: filters={filters!r}"
             )
         self.filters = filters
         set_weight_args(
-            self, pointwise_initializer=pointwise_initializer, pointwise_regularizer=pointwise_regularizer
+            self,
+            pointwise_initializer=pointwise_initializer,
+            pointwise_regularizer=pointwise_regularizer,
+            pointwise_constraint=pointwise_constraint,
         )
 
     def build(self, input_shape):
         channels = self._build_depthwise(input_shape)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel",
-            (1, 1, channels * self.depth_multiplier, self.filters),
+            (*(1,) * self.rank, channels * self.depth_multiplier, self.filters),
             self.pointwise_initializer,
             regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
         )
         self.bias = bias_weight(self, self.filters)
 
@@ -465,8 +511,34 @@ class SeparableConv2D(DepthwiseConv2D):
         return {
             **super().get_config(),
             "filters": self.filters,
-            **weight_config(self, "pointwise_initializer", "pointwise_regularizer"),
+            **weight_config(self, "pointwise_initializer", "pointwise_regularizer", "pointwise_constraint"),
         }
+
+
+@register_serializable
+class SeparableConv1D(SeparableConv):
+    """Separable 1-D convolution (see :class:`SeparableConv`).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.SeparableConv1D(4, 3, padding="same")(tp.ones((1, 6, 3))).shape
+        (1, 6, 4)
+    """
+
+    rank = 1
+
+
+@register_serializable
+class SeparableConv2D(SeparableConv):
+    """Separable 2-D convolution (see :class:`SeparableConv`).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.SeparableConv2D(8, 3, padding="same")(tp.ones((1, 6, 6, 3))).shape
+        (1, 6, 6, 8)
+    """
+
+    rank = 2
 
 
 __all__ = [
@@ -478,6 +550,10 @@ __all__ = [
     "Conv1DTranspose",
     "Conv2DTranspose",
     "Conv3DTranspose",
+    "DepthwiseConv",
+    "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "SeparableConv",
+    "SeparableConv1D",
     "SeparableConv2D",
 ]

@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding."""
+"""Core layers: Dense, Activation, Identity, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import activations as _activations
+from tapeflow import constraints as _constraints
 from tapeflow import initializers as _initializers
 from tapeflow import ops
 from tapeflow import random as _random
@@ -45,7 +46,8 @@ class Dense(Layer):
         kernel_initializer, bias_initializer: initializers (names or objects).
         kernel_regularizer, bias_regularizer: penalties added to the loss.
         activity_regularizer: a penalty on the outputs (divided by the batch size, as Keras does).
-        kernel_constraint, bias_constraint: callables applied to the weights after each update.
+        kernel_constraint, bias_constraint: projections applied to the weights after each update (names
+            such as ``"non_neg"``, configs or callables; see ``tp.constraints``).
 
     Shape:
         ``(..., input_dim) -> (..., units)``.
@@ -92,7 +94,8 @@ class Dense(Layer):
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
         self._config_inits = (kernel_initializer, bias_initializer)  # serialized by get_config
 
     def build(self, input_shape):
@@ -147,6 +150,8 @@ class Dense(Layer):
             "kernel_regularizer": _regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": _regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": _regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": _constraints.serialize(self.kernel_constraint),
+            "bias_constraint": _constraints.serialize(self.bias_constraint),
         }
 
 
@@ -177,6 +182,22 @@ class Activation(Layer):
 
     def get_config(self):
         return {**super().get_config(), "activation": _activations.serialize(self.activation)}
+
+
+@register_serializable
+class Identity(Layer):
+    """Return the input unchanged (a placeholder, e.g. for a branch that does nothing).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Identity()(tp.constant([[1.0, 2.0]]))
+        tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+    """
+
+    supports_masking = True
+
+    def call(self, inputs):
+        return inputs
 
 
 @register_serializable

@@ -175,3 +175,68 @@ def add(inputs, **kwargs):
 def concatenate(inputs, axis=-1, **kwargs):
     """Functional form of :class:`Concatenate`."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def _l2_normalize(x, axis):
+    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), 1e-12))
+
+
+@register_serializable
+class Dot(_Merge):
+    """The dot product of two inputs along ``axes``, sample by sample (a batched contraction).
+
+    Args:
+        axes: an int (the same axis of both) or a pair ``(axis_of_x, axis_of_y)``; never the batch axis.
+        normalize: L2-normalize both along those axes first, giving the cosine similarity.
+
+    Shape:
+        ``[(batch, n), (batch, n)] -> (batch, 1)``; ``[(batch, t, d), (batch, s, d)]`` with ``axes=2`` ->
+        ``(batch, t, s)``: the remaining axes of ``x``, then those of ``y``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.Dot(axes=1)([tp.constant([[1.0, 2.0]]), tp.constant([[3.0, 4.0]])])
+        tapeflow.Tensor([[11.]], shape=(1, 1), dtype=float32)
+    """
+
+    _max_inputs = 2
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = (axes, axes) if isinstance(axes, int) else tuple(axes)
+        if len(pair) != 2 or not all(isinstance(a, int) for a in pair):
+            raise ValueError(f"`axes` must be an int or a pair of ints. Received: axes={axes!r}")
+        self.axes, self.normalize = axes if isinstance(axes, int) else list(pair), bool(normalize)
+        self._pair = pair
+
+    def _resolved(self, shapes):
+        out = []
+        for a, s in zip(self._pair, shapes):
+            if not -len(s) <= a < len(s) or a % len(s) == 0:
+                raise self._shape_error(
+                    f"axes={self.axes} must name a non-batch axis of each input", "valid axes", shapes
+                )
+            out.append(a % len(s))
+        if shapes[0][out[0]] != shapes[1][out[1]]:
+            raise self._shape_error(f"the sizes along axes {tuple(out)} differ", "equal sizes", shapes)
+        return out
+
+    def call(self, inputs):
+        self._check_inputs(inputs)
+        x, y = inputs
+        ax, ay = self._resolved([tuple(x.shape), tuple(y.shape)])
+        if self.normalize:
+            x, y = _l2_normalize(x, ax), _l2_normalize(y, ay)
+        letters = iter("bcdefghijklmnopqrstuvwxyz")
+        xs = ["a"] + [next(letters) for _ in range(x.ndim - 1)]
+        ys = ["a"] + [next(letters) for _ in range(y.ndim - 1)]
+        ys[ay] = xs[ax]
+        out = [c for i, c in enumerate(xs) if i != ax] + [c for i, c in enumerate(ys) if i not in (0, ay)]
+        result = ops.einsum(f"{''.join(xs)},{''.join(ys)}->{''.join(out)}", x, y)
+        return ops.expand_dims(result, -1) if result.ndim == 1 else result
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}

@@ -1,4 +1,4 @@
-"""Normalization layers: BatchNormalization and LayerNormalization."""
+"""Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization and UnitNormalization."""
 
 from __future__ import annotations
 
@@ -226,3 +226,88 @@ class LayerNormalization(_Normalization):
 
     def get_config(self):
         return self._base_config()
+
+
+@register_serializable
+class GroupNormalization(_Normalization):
+    """Split the channels (``axis``) into ``groups`` and normalize each sample's groups separately, over the
+    group's channels and every other non-batch axis; then scale and shift per channel.
+
+    Formula:
+        ``y = gamma * (x - mean_group) / sqrt(var_group + epsilon) + beta``
+
+    Args:
+        groups: the number of groups (it must divide the channel count); 1 is a layer normalization over all
+            non-batch axes, ``groups == channels`` an instance normalization.
+        axis: the channel axis (default -1). Others as :class:`LayerNormalization`.
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> y = tp.layers.GroupNormalization(groups=2)(tp.constant([[1.0, 3.0, 10.0, 20.0]]))
+        >>> [round(float(v), 3) for v in y[0]]
+        [-0.999, 0.999, -1.0, 1.0]
+    """
+
+    def __init__(self, groups=32, axis=-1, **kwargs):
+        if not isinstance(axis, int):
+            raise ValueError(f"GroupNormalization: `axis` must be one int. Received: axis={axis!r}")
+        super().__init__(axis=axis, **kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+            raise ValueError(f"`groups` must be a positive integer. Received: groups={groups!r}")
+        self.groups = groups
+
+    def build(self, input_shape):
+        self._build_params(input_shape)
+        channels = self._param_shape[0]
+        if channels % self.groups:
+            raise self._shape_error(
+                f"groups={self.groups} must divide the {channels} channels", "channels % groups == 0",
+                input_shape,
+            )
+
+    def call(self, inputs):
+        self._check(inputs)
+        axis = self._param_axes[0]
+        shape = tuple(inputs.shape)
+        split = (*shape[:axis], self.groups, shape[axis] // self.groups, *shape[axis + 1:])
+        grouped = ops.reshape(inputs, split)
+        reduce = tuple(a for a in range(1, len(split)) if a != axis)
+        _, centered, var = _moments(grouped, reduce)
+        return self._affine(ops.reshape(centered / ops.sqrt(var + self.epsilon), shape))
+
+    def get_config(self):
+        return {**self._base_config(), "groups": self.groups}
+
+
+@register_serializable
+class UnitNormalization(Layer):
+    """Scale each sample to unit L2 norm along ``axis``.
+
+    Formula:
+        ``y = x / sqrt(max(sum(x**2, axis), 1e-12))``
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.UnitNormalization()(tp.constant([[3.0, 4.0]]))
+        tapeflow.Tensor([[0.6 0.8]], shape=(1, 2), dtype=float32)
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis if isinstance(axis, int) else [int(a) for a in axis]
+
+    def call(self, inputs):
+        axes = _axes(self.axis, inputs.ndim, self)
+        squares = ops.sum(ops.square(inputs), axis=tuple(axes), keepdims=True)
+        return inputs / ops.sqrt(ops.maximum(squares, 1e-12))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

@@ -206,6 +206,7 @@ def compile_from_config(model, config: dict, custom_objects, what: str) -> None:
 # --- class names in a config are checked before anything is built -------------------------------------------
 def _known_names(custom_objects) -> set:
     import tapeflow.activations
+    import tapeflow.constraints
     import tapeflow.initializers
     import tapeflow.layers
     import tapeflow.losses
@@ -217,7 +218,8 @@ def _known_names(custom_objects) -> set:
 
     names = set(_REGISTRY) | set(custom_objects or {})
     for module in (tapeflow.layers, tapeflow.optimizers, tapeflow.optimizers.schedules, tapeflow.losses,
-                   tapeflow.metrics, tapeflow.initializers, tapeflow.regularizers, tapeflow.activations):
+                   tapeflow.metrics, tapeflow.initializers, tapeflow.regularizers, tapeflow.constraints,
+                   tapeflow.activations):
         names.update(n for n in getattr(module, "__all__", ()) if n[:1].isupper())
     return names
 

@@ -170,6 +170,31 @@ def normalization(g, layer, inputs, in_shapes, out_shapes):
     return [g.op("Div", [g.op("Sub", [inputs[0], mean], n), std], n)]
 
 
+def unit_normalization(g, layer, inputs, in_shapes, out_shapes):
+    n, x = layer.name, inputs[0]
+    rank = len(in_shapes[0])
+    axes = [layer.axis] if isinstance(layer.axis, int) else layer.axis
+    squares = g.op("ReduceSum", [g.op("Mul", [x, x], n), g.ints([a % rank for a in axes], f"{n}/axes")], n)
+    norm = g.op("Sqrt", [g.op("Max", [squares, g.scalar(1e-12, f"{n}/floor")], n)], n)
+    return [g.op("Div", [x, norm], n)]
+
+
+def group_normalization(g, layer, inputs, in_shapes, out_shapes):
+    """Reshape the channels into (groups, channels / groups), normalize each group, reshape back."""
+    n, shape = layer.name, list(in_shapes[0])
+    axis = layer._param_axes[0]
+    split = [0] + shape[1:axis] + [layer.groups, shape[axis] // layer.groups] + shape[axis + 1:]
+    grouped = g.op("Reshape", [inputs[0], g.ints(split, f"{n}/split")], n)
+    reduce = [a for a in range(1, len(split)) if a != axis]
+    mean = g.reduce("ReduceMean", grouped, reduce, n)
+    centered = g.op("Sub", [grouped, mean], n)
+    var = g.reduce("ReduceMean", g.op("Mul", [centered, centered], n), reduce, n)
+    eps = g.scalar(layer.epsilon, f"{n}/epsilon")
+    y = g.op("Div", [centered, g.op("Sqrt", [g.op("Add", [var, eps], n)], n)], n)
+    y = g.op("Reshape", [y, g.ints([0] + shape[1:], f"{n}/merge")], n)
+    return [_affine(g, layer, y)]
+
+
 # --- merge layers -------------------------------------------------------------------------------------------
 def _fold(op):
     def merge(g, layer, inputs, in_shapes, out_shapes):
@@ -193,6 +218,35 @@ def subtract(g, layer, inputs, in_shapes, out_shapes):
 
 def concatenate(g, layer, inputs, in_shapes, out_shapes):
     return [g.op("Concat", inputs, layer.name, axis=int(layer.axis))]
+
+
+def dot(g, layer, inputs, in_shapes, out_shapes):
+    """The layer's batched contraction as one ONNX Einsum (after the optional L2 normalization)."""
+    n = layer.name
+    shapes = [tuple(s) for s in in_shapes]
+    ax, ay = layer._resolved(shapes)
+    xs = [inputs[0], inputs[1]]
+    if layer.normalize:
+        for i, (x, a) in enumerate(zip(xs, (ax, ay))):
+            squares = g.op("ReduceSum", [g.op("Mul", [x, x], n), g.ints([a], f"{n}/axes")], n)
+            norm = g.op("Sqrt", [g.op("Max", [squares, g.scalar(1e-12, f"{n}/floor")], n)], n)
+            xs[i] = g.op("Div", [x, norm], n)
+    letters = iter("bcdefghijklmnopqrstuvwxyz")
+    sx = ["a"] + [next(letters) for _ in range(len(shapes[0]) - 1)]
+    sy = ["a"] + [next(letters) for _ in range(len(shapes[1]) - 1)]
+    sy[ay] = sx[ax]
+    out = [c for i, c in enumerate(sx) if i != ax] + [c for i, c in enumerate(sy) if i not in (0, ay)]
+    y = g.op("Einsum", xs, n, equation=f"{''.join(sx)},{''.join(sy)}->{''.join(out)}")
+    return [g.op("Unsqueeze", [y, g.ints([1], f"{n}/axis")], n) if len(out) == 1 else y]
+
+
+def einsum_dense(g, layer, inputs, in_shapes, out_shapes):
+    n = layer.name
+    equation = layer.equation.replace(" ", "")
+    y = g.op("Einsum", [inputs[0], g.const(layer.kernel.numpy(), f"{n}/kernel")], n, equation=equation)
+    if layer.bias is not None:
+        y = g.op("Add", [y, g.const(layer.bias.numpy(), f"{n}/bias")], n)
+    return [activation(g, layer.activation, y, n)]
 
 
 # --- convolution and pooling (channels-last in tapeflow, channels-first in ONNX) ----------------------------
@@ -301,30 +355,33 @@ def conv_transpose(g, layer, inputs, in_shapes, out_shapes):
 
 
 def _depthwise(g, layer, x, in_shape, bias):
-    k = layer.depthwise_kernel.numpy()  # (kh, kw, in, mult) -> (in * mult, 1, kh, kw)
-    kh, kw, cin, mult = k.shape
-    w = k.transpose(2, 3, 0, 1).reshape(cin * mult, 1, kh, kw)
-    return _conv_node(g, x, w, bias, layer, 2, in_shape, cin, layer.kernel_size, layer.dilation_rate)
+    k = layer.depthwise_kernel.numpy()  # (*kernel, in, mult) -> (in * mult, 1, *kernel)
+    rank = layer.rank
+    cin, mult = k.shape[-2:]
+    w = k.transpose(rank, rank + 1, *range(rank)).reshape(cin * mult, 1, *k.shape[:rank])
+    return _conv_node(g, x, w, bias, layer, rank, in_shape, cin, layer.kernel_size, layer.dilation_rate)
 
 
 def depthwise_conv(g, layer, inputs, in_shapes, out_shapes):
-    x = _channels_first(g, inputs[0], 2, layer.name, layer.data_format)
+    rank = layer.rank
+    x = _channels_first(g, inputs[0], rank, layer.name, layer.data_format)
     y = _depthwise(g, layer, x, in_shapes[0], None if layer.bias is None else layer.bias.numpy())
     return [
-        activation(g, layer.activation, _channels_last(g, y, 2, layer.name, layer.data_format), layer.name)
+        activation(g, layer.activation, _channels_last(g, y, rank, layer.name, layer.data_format), layer.name)
     ]
 
 
 def separable_conv(g, layer, inputs, in_shapes, out_shapes):
-    x = _channels_first(g, inputs[0], 2, layer.name, layer.data_format)
+    rank = layer.rank
+    x = _channels_first(g, inputs[0], rank, layer.name, layer.data_format)
     y = _depthwise(g, layer, x, in_shapes[0], None)
-    pw = layer.pointwise_kernel.numpy()  # (1, 1, in * mult, filters) -> (filters, in * mult, 1, 1)
-    args = [y, g.const(pw.transpose(3, 2, 0, 1), f"{layer.name}/pointwise_kernel")]
+    pw = layer.pointwise_kernel.numpy()  # (*ones, in * mult, filters) -> (filters, in * mult, *ones)
+    args = [y, g.const(pw.transpose(rank + 1, rank, *range(rank)), f"{layer.name}/pointwise_kernel")]
     if layer.bias is not None:
         args.append(g.const(layer.bias.numpy(), f"{layer.name}/bias"))
-    y = g.op("Conv", args, layer.name, kernel_shape=[1, 1])
+    y = g.op("Conv", args, layer.name, kernel_shape=[1] * rank)
     return [
-        activation(g, layer.activation, _channels_last(g, y, 2, layer.name, layer.data_format), layer.name)
+        activation(g, layer.activation, _channels_last(g, y, rank, layer.name, layer.data_format), layer.name)
     ]
 
 
@@ -492,6 +549,20 @@ def attention(g, layer, inputs, in_shapes, out_shapes):
     return [g.op("MatMul", [g.op("Softmax", [scores], n, axis=-1), value], n)]
 
 
+def additive_attention(g, layer, inputs, in_shapes, out_shapes):
+    """softmax(sum(scale * tanh(q + k), -1)) @ value, without masks."""
+    n = layer.name
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) > 2 else value
+    q = g.op("Unsqueeze", [query, g.ints([2], f"{n}/q_axis")], n)
+    k = g.op("Unsqueeze", [key, g.ints([1], f"{n}/k_axis")], n)
+    terms = g.op("Tanh", [g.op("Add", [q, k], n)], n)
+    if layer.scale is not None:
+        terms = g.op("Mul", [terms, g.const(layer.scale.numpy(), f"{n}/scale")], n)
+    scores = g.op("ReduceSum", [terms, g.ints([-1], f"{n}/axis")], n, keepdims=0)
+    return [g.op("MatMul", [g.op("Softmax", [scores], n, axis=-1), value], n)]
+
+
 def _project(g, x, kernel, bias, base):
     """(batch, T, dim) @ (dim, heads, size) -> (batch, heads, T, size), as the layer computes it."""
     dim, heads, size = kernel.shape
@@ -585,13 +656,22 @@ def up_sampling(g, layer, inputs, in_shapes, out_shapes):
 # --- lookup -------------------------------------------------------------------------------------------------
 def _table():
     from tapeflow import layers as L
-    from tapeflow.layers import convolutional, pooling, reshaping
+    from tapeflow.layers import convolutional, pooling, regularization, reshaping
     from tapeflow.layers import recurrent as rnn
 
     table = {
         L.Dense: dense,
         L.Activation: activation_layer,
         L.Dropout: identity,
+        L.Identity: identity,
+        regularization.GaussianNoise: identity,
+        regularization.GaussianDropout: identity,
+        regularization.ActivityRegularization: identity,
+        L.UnitNormalization: unit_normalization,
+        L.GroupNormalization: group_normalization,
+        L.Dot: dot,
+        L.EinsumDense: einsum_dense,
+        L.AdditiveAttention: additive_attention,
         L.SpatialDropout1D: identity,
         L.SpatialDropout2D: identity,
         L.SpatialDropout3D: identity,
@@ -611,8 +691,8 @@ def _table():
         L.Concatenate: concatenate,
         convolutional.Conv: conv,
         convolutional.ConvTranspose: conv_transpose,
-        L.DepthwiseConv2D: depthwise_conv,
-        L.SeparableConv2D: separable_conv,
+        convolutional.DepthwiseConv: depthwise_conv,
+        convolutional.SeparableConv: separable_conv,
         pooling.Pooling: pool,
         pooling.GlobalPooling: global_pooling,
         reshaping.UpSampling: up_sampling,

@@ -68,6 +68,16 @@ def _attention():
     return tp.Model([q, v], _head(L.Attention(use_scale=True)([q, v])))
 
 
+def _additive_attention():
+    q, v = tp.Input(shape=(4, 6)), tp.Input(shape=(5, 6))
+    return tp.Model([q, v], _head(L.AdditiveAttention(dropout=0.1, seed=2)([q, v])))
+
+
+def _dot():
+    a, b = tp.Input(shape=(3, 4)), tp.Input(shape=(5, 4))
+    return tp.Model([a, b], _head(L.Dot(axes=2, normalize=True)([a, L.Dense(4)(b)])))
+
+
 def _normalization():
     layer = L.Normalization()
     layer.adapt(np.random.default_rng(1).standard_normal((20, 4)).astype("float32") * 3 + 1)
@@ -141,6 +151,25 @@ CASES = {
         ],
     ),
     "MultiHeadAttention": (_mha, _floats(5, 6)),
+    "Identity": single(lambda: L.Identity(), (4,)),
+    "GaussianNoise": single(lambda: L.GaussianNoise(0.2, seed=1), (4,)),
+    "GaussianDropout": single(lambda: L.GaussianDropout(0.2), (4,)),
+    "ActivityRegularization": single(lambda: L.ActivityRegularization(l1=0.01, l2=0.01), (4,)),
+    "UnitNormalization": single(lambda: L.UnitNormalization(), (3, 4)),
+    "GroupNormalization": single(lambda: L.GroupNormalization(groups=2), (3, 4)),
+    "Dot": (_dot, lambda rng, n: [rng.standard_normal((n, 3, 4)).astype("float32"),
+                                  rng.standard_normal((n, 5, 4)).astype("float32")]),
+    "AdditiveAttention": (
+        _additive_attention,
+        lambda rng, n: [
+            rng.standard_normal((n, 4, 6)).astype("float32"),
+            rng.standard_normal((n, 5, 6)).astype("float32"),
+        ],
+    ),
+    "EinsumDense": single(lambda: L.EinsumDense("abc,cd->abd", (3, 5), bias_axes="d", activation="relu"),
+                          (3, 4)),
+    "DepthwiseConv1D": single(lambda: L.DepthwiseConv1D(3, depth_multiplier=2, padding="causal"), (6, 2)),
+    "SeparableConv1D": single(lambda: L.SeparableConv1D(3, 3, depthwise_constraint="max_norm", pointwise_constraint="non_neg"), (6, 2)),
     "Sequential": sequential(lambda: [L.Dense(4, activation="relu"), L.Dropout(0.1)], (3,)),
     "Functional": single(lambda: L.Dense(4), (3,)),
 }

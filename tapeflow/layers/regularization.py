@@ -1,0 +1,121 @@
+"""Regularization layers: GaussianNoise, GaussianDropout (active only while training) and
+ActivityRegularization (adds a penalty on its input to the model's loss)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapeflow import regularizers as _regularizers
+from tapeflow._tensor import Tensor
+from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
+
+
+def _rate(name, value, upper_open=True):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < (1 if upper_open
+                                                                                       else np.inf)
+    if not ok:
+        bound = "[0, 1)" if upper_open else "[0, inf)"
+        raise ValueError(f"`{name}` must be a number in {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+class _Noise(Layer):
+    supports_masking = True
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed, self._rng = seed, None
+
+    def _normal(self, inputs):
+        return Tensor(seeded_generator(self).standard_normal(inputs.shape).astype(inputs.dtype))
+
+
+@register_serializable
+class GaussianNoise(_Noise):
+    """Add zero-mean Gaussian noise of standard deviation ``stddev`` while training (identity otherwise).
+
+    Args:
+        stddev: the noise's standard deviation (>= 0).
+        seed: an optional seed for this layer's own generator.
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.GaussianNoise(0.1)(tp.ones((1, 2)))
+        tapeflow.Tensor([[1. 1.]], shape=(1, 2), dtype=float32)
+    """
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.stddev = _rate("stddev", stddev, upper_open=False)
+
+    def call(self, inputs, training=None):
+        if not in_training(training) or self.stddev == 0:
+            return inputs
+        return inputs + self._normal(inputs) * self.stddev
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+@register_serializable
+class GaussianDropout(_Noise):
+    """Multiply by Gaussian noise of mean 1 and standard deviation ``sqrt(rate / (1 - rate))`` while training.
+
+    Args:
+        rate: the equivalent drop probability, in ``[0, 1)``.
+        seed: an optional seed for this layer's own generator.
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.GaussianDropout(0.2)(tp.ones((1, 2)))
+        tapeflow.Tensor([[1. 1.]], shape=(1, 2), dtype=float32)
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _rate("rate", rate)
+
+    def call(self, inputs, training=None):
+        if not in_training(training) or self.rate == 0:
+            return inputs
+        return inputs * (1.0 + self._normal(inputs) * float(np.sqrt(self.rate / (1.0 - self.rate))))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@register_serializable
+class ActivityRegularization(Layer):
+    """Pass the input through unchanged and add ``l1 * sum(|x|) + l2 * sum(x**2)``, divided by the batch
+    size, to the model's loss.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> layer = tp.layers.ActivityRegularization(l1=0.5)
+        >>> _ = layer(tp.constant([[1.0, -3.0]]))
+        >>> float(layer.losses[0])
+        2.0
+    """
+
+    supports_masking = True
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):  # noqa: E741
+        super().__init__(**kwargs)
+        self.l1, self.l2 = _rate("l1", l1, upper_open=False), _rate("l2", l2, upper_open=False)
+        self._penalty = _regularizers.L1L2(self.l1, self.l2)
+
+    def call(self, inputs):
+        self.add_loss(self._penalty(inputs) / max(1, inputs.shape[0] if inputs.ndim else 1))
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
+
+
+__all__ = ["GaussianNoise", "GaussianDropout", "ActivityRegularization"]
