@@ -47,8 +47,8 @@ __version__ = "0.1.0"
 # Subpackages load on first use, so `import tapeflow` stays fast and optional extras stay optional.
 _LAZY_MODULES = {
     "math", "nn", "linalg", "layers", "models", "losses", "metrics", "optimizers", "callbacks", "activations",
-    "initializers", "regularizers", "constraints", "data", "datasets", "utils", "plot", "experiments", "distributed",
-    "wrappers", "saving",
+    "initializers", "regularizers", "constraints", "data", "datasets", "utils", "plot", "experiments",
+    "distributed", "wrappers", "saving",
 }
 _LAZY_ATTRS = {
     "Sequential": "tapeflow.models",

@@ -41,6 +41,18 @@ from tapeflow.layers.core import (
     Reshape,
 )
 from tapeflow.layers.einsum_dense import EinsumDense
+from tapeflow.layers.image_preprocessing import (
+    CenterCrop,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from tapeflow.layers.input import Input, InputLayer, SymbolicTensor
 from tapeflow.layers.masking import Masking, get_mask, set_mask
 from tapeflow.layers.merge import (
@@ -119,5 +131,6 @@ __all__ = [
     "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking", "get_mask", "set_mask", "Attention",
     "MultiHeadAttention", "Normalization", "Identity", "Dot", "AdditiveAttention", "EinsumDense",
     "GroupNormalization", "UnitNormalization", "GaussianNoise", "GaussianDropout", "ActivityRegularization",
-    "DepthwiseConv1D", "SeparableConv1D",
+    "DepthwiseConv1D", "SeparableConv1D", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
+    "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
 ]

@@ -438,6 +438,56 @@ def cropping(g, layer, inputs, in_shapes, out_shapes):
     ]
 
 
+# --- image preprocessing (inference behaviour: the random layers are identities, RandomCrop crops) --------
+def rescaling(g, layer, inputs, in_shapes, out_shapes):
+    y = g.op("Mul", [inputs[0], g.scalar(layer.scale, f"{layer.name}/scale")], layer.name)
+    if layer.offset:
+        y = g.op("Add", [y, g.scalar(layer.offset, f"{layer.name}/offset")], layer.name)
+    return [y]
+
+
+def _crop_resize(g, layer, x, shape, window, size, interpolation):
+    """Slice ``window`` = (top, left, h, w) out of the image axes, then resize to ``size`` with the layer's
+    own interpolation matrices (one Einsum, so ONNX computes exactly what tapeflow does)."""
+    from tapeflow.layers.image_preprocessing import interpolation_matrix
+
+    n, first = layer.name, layer.data_format == "channels_first"
+    axes = [2, 3] if first else [1, 2]
+    top, left, ch, cw = window
+    if (ch, cw) != (shape[axes[0]], shape[axes[1]]):
+        x = g.op("Slice", [x, g.ints([top, left], f"{n}/starts"), g.ints([top + ch, left + cw], f"{n}/ends"),
+                           g.ints(axes, f"{n}/axes")], n)
+    if (ch, cw) == tuple(size):
+        return x
+    dtype = g.dtype
+    mh = g.const(interpolation_matrix(ch, size[0], interpolation, dtype), f"{n}/rows")
+    mw = g.const(interpolation_matrix(cw, size[1], interpolation, dtype), f"{n}/cols")
+    equation = "Hh,bchw,Ww->bcHW" if first else "Hh,bhwc,Ww->bHWc"
+    return g.op("Einsum", [mh, x, mw], n, equation=equation)
+
+
+def _image_size(layer, shape):
+    return (shape[2], shape[3]) if layer.data_format == "channels_first" else (shape[1], shape[2])
+
+
+def resizing(g, layer, inputs, in_shapes, out_shapes):
+    from tapeflow.layers.image_preprocessing import _aspect_crop
+
+    h, w = _image_size(layer, in_shapes[0])
+    size = (layer.height, layer.width)
+    window = _aspect_crop(h, w, *size) if getattr(layer, "crop_to_aspect_ratio", True) else (0, 0, h, w)
+    interpolation = getattr(layer, "interpolation", "bilinear")
+    return [_crop_resize(g, layer, inputs[0], in_shapes[0], window, size, interpolation)]
+
+
+def center_crop(g, layer, inputs, in_shapes, out_shapes):
+    h, w = _image_size(layer, in_shapes[0])
+    if h < layer.height or w < layer.width:
+        return resizing(g, layer, inputs, in_shapes, out_shapes)
+    window = ((h - layer.height) // 2, (w - layer.width) // 2, layer.height, layer.width)
+    return [_crop_resize(g, layer, inputs[0], in_shapes[0], window, window[2:], "bilinear")]
+
+
 # --- recurrent layers ---------------------------------------------------------------------------------------
 def _gate_blocks(arr, order, units):
     """Reorder the gate blocks of the last axis: tapeflow's order -> ONNX's."""
@@ -656,7 +706,7 @@ def up_sampling(g, layer, inputs, in_shapes, out_shapes):
 # --- lookup -------------------------------------------------------------------------------------------------
 def _table():
     from tapeflow import layers as L
-    from tapeflow.layers import convolutional, pooling, regularization, reshaping
+    from tapeflow.layers import convolutional, image_preprocessing, pooling, regularization, reshaping
     from tapeflow.layers import recurrent as rnn
 
     table = {
@@ -664,6 +714,14 @@ def _table():
         L.Activation: activation_layer,
         L.Dropout: identity,
         L.Identity: identity,
+        L.Rescaling: rescaling,
+        L.Resizing: resizing,
+        L.CenterCrop: center_crop,
+        L.RandomCrop: resizing,
+        image_preprocessing._RandomTransform: identity,
+        L.RandomFlip: identity,
+        L.RandomContrast: identity,
+        L.RandomBrightness: identity,
         regularization.GaussianNoise: identity,
         regularization.GaussianDropout: identity,
         regularization.ActivityRegularization: identity,
