@@ -54,6 +54,13 @@ from tapeflow.layers.image_preprocessing import (
     Resizing,
 )
 from tapeflow.layers.input import Input, InputLayer, SymbolicTensor
+from tapeflow.layers.lookup import (
+    CategoryEncoding,
+    Discretization,
+    Hashing,
+    IntegerLookup,
+    StringLookup,
+)
 from tapeflow.layers.masking import Masking, get_mask, set_mask
 from tapeflow.layers.merge import (
     Add,
@@ -114,6 +121,7 @@ from tapeflow.layers.reshaping import (
     ZeroPadding3D,
 )
 from tapeflow.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from tapeflow.layers.text_vectorization import TextVectorization
 
 __all__ = [
     "Layer", "serialize", "deserialize", "register_serializable", "get_registered", "custom_objects_in_scope",
@@ -133,4 +141,5 @@ __all__ = [
     "GroupNormalization", "UnitNormalization", "GaussianNoise", "GaussianDropout", "ActivityRegularization",
     "DepthwiseConv1D", "SeparableConv1D", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
     "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
+    "CategoryEncoding", "Discretization", "Hashing", "IntegerLookup", "StringLookup", "TextVectorization",
 ]

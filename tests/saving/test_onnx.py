@@ -19,6 +19,9 @@ L = tp.layers
 # layers with no ONNX translation (yet): export must refuse them by name, not write a wrong file
 REFUSED = {
     "Masking": "'masking(_\\d+)?' \\(Masking\\) has no ONNX translation",
+    **{name: f"'{snake}(_\\d+)?' \\({name}\\) has no ONNX translation" for name, snake in [
+        ("CategoryEncoding", "category_encoding"), ("Discretization", "discretization"),
+        ("Hashing", "hashing"), ("IntegerLookup", "integer_lookup")]},
 }
 
 
