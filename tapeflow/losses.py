@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from tapeflow import ops
 from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
@@ -128,14 +130,21 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return -ops.sum(y_true * ops.log(ops.clip(p, EPSILON, 1.0 - EPSILON)), axis=axis)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None):
     """Cross-entropy of integer labels: ``-log p[label]`` (on logits via one fused, stable op).
 
+    ``ignore_class``: a label value (such as a padding class) whose entries get loss 0.
+
     Raises:
-        ValueError: for labels outside ``[0, classes)``.
+        ValueError: for labels outside ``[0, classes)`` (``ignore_class`` aside).
     """
     y_pred = _t(y_pred)
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
+    if ignore_class is not None:
+        labels = np.asarray(labels)
+        valid = labels != ignore_class
+        values = sparse_categorical_crossentropy(np.where(valid, labels, 0), y_pred, from_logits, axis)
+        return values * Tensor(valid.reshape(values.shape).astype(values.dtype))
     if not from_logits and axis in (-1, y_pred.ndim - 1) and logits_of(y_pred, "softmax") is not None:
         y_pred, from_logits = logits_of(y_pred, "softmax"), True
     if axis not in (-1, y_pred.ndim - 1):
@@ -176,6 +185,103 @@ def squared_hinge(y_true, y_pred):
     if vals.size and ((vals == 0) | (vals == 1)).all():
         y_true = 2.0 * y_true - 1.0
     return ops.mean(ops.square(ops.relu(1.0 - y_true * y_pred)), axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean(square(log(1 + max(y_pred, eps)) - log(1 + max(y_true, eps))), axis=-1)``."""
+    y_true, y_pred = _pair(y_true, y_pred, "mean_squared_logarithmic_error")
+    diff = ops.log1p(ops.maximum(y_pred, EPSILON)) - ops.log1p(ops.maximum(y_true, EPSILON))
+    return ops.mean(ops.square(diff), axis=-1)
+
+
+def _l2_normalize(x, axis):
+    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), 1e-12))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for the same direction (a loss to
+    minimize), 0 for orthogonal vectors."""
+    y_true, y_pred = _pair(y_true, y_pred, "cosine_similarity")
+    return -ops.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def categorical_hinge(y_true, y_pred):
+    """``max(0, 1 + max((1 - y_true) * y_pred) - sum(y_true * y_pred))`` over the last axis (one-hot
+    labels)."""
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_hinge")
+    positive = ops.sum(y_true * y_pred, axis=-1)
+    negative = ops.max((1.0 - y_true) * y_pred, axis=-1)
+    return ops.relu(negative - positive + 1.0)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy down-weighting easy examples (Lin et al., 2017).
+
+    Formula:
+        ``mean((1 - p_t)**gamma * bce, axis)``, ``p_t = y p + (1 - y)(1 - p)``; with
+        ``apply_class_balancing`` each term is also weighted by ``alpha`` (positives) or ``1 - alpha``.
+    """
+    y_true, y_pred = _pair(y_true, y_pred, "binary_focal_crossentropy")
+    if not from_logits and logits_of(y_pred, "sigmoid") is not None:
+        y_pred, from_logits = logits_of(y_pred, "sigmoid"), True
+    y_true = _smooth(y_true, label_smoothing, 2.0)
+    if from_logits:
+        bce = ops.relu(y_pred) - y_pred * y_true + ops.softplus(-ops.abs(y_pred))
+        p = ops.sigmoid(y_pred)
+    else:
+        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        bce = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
+    p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
+    focal = ops.power(1.0 - p_t, gamma) * bce
+    if apply_class_balancing:
+        focal = focal * (y_true * alpha + (1.0 - y_true) * (1.0 - alpha))
+    return ops.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Categorical cross-entropy down-weighting well-classified examples.
+
+    Formula:
+        ``sum(-alpha * (1 - p)**gamma * y_true * log(p), axis)``, ``p`` the (softmax of the) prediction.
+    """
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_focal_crossentropy")
+    if not from_logits and logits_of(y_pred, "softmax") is not None:
+        y_pred, from_logits = logits_of(y_pred, "softmax"), True
+    y_true = _smooth(y_true, label_smoothing, float(y_pred.shape[axis]))
+    if from_logits:
+        log_p = ops.log_softmax(y_pred, axis=axis)
+        p = ops.exp(log_p)
+    else:
+        p = ops.clip(y_pred / ops.sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+        log_p = ops.log(p)
+    return ops.sum(-alpha * ops.power(1.0 - p, gamma) * y_true * log_p, axis=axis)
+
+
+def _overlap_axes(axis):
+    return None if axis is None else (axis if isinstance(axis, int) else tuple(axis))
+
+
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred))`` over ``axis`` (None: all of the batch, one
+    value, as Keras)."""
+    y_true, y_pred = _pair(y_true, y_pred, "dice")
+    ax = _overlap_axes(axis)
+    inter = ops.sum(y_true * y_pred, axis=ax)
+    union = ops.sum(y_true, axis=ax) + ops.sum(y_pred, axis=ax)
+    return 1.0 - 2.0 * inter / (union + EPSILON)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - TP / (TP + alpha FP + beta FN)`` with soft counts over ``axis`` (None: all of the batch);
+    ``alpha = beta = 0.5`` is the Dice loss."""
+    y_true, y_pred = _pair(y_true, y_pred, "tversky")
+    ax = _overlap_axes(axis)
+    tp = ops.sum(y_true * y_pred, axis=ax)
+    fp = ops.sum((1.0 - y_true) * y_pred, axis=ax)
+    fn = ops.sum(y_true * (1.0 - y_pred), axis=ax)
+    return 1.0 - tp / (tp + alpha * fp + beta * fn + EPSILON)
 
 
 # --- classes ----------------------------------------------------------------------------------------------
@@ -288,14 +394,15 @@ SparseCategoricalCrossentropy = _loss_class(
     "SparseCategoricalCrossentropy",
     sparse_categorical_crossentropy,
     "Cross-entropy of integer labels against probabilities or (``from_logits=True``) logits.",
-    (("from_logits", False), ("axis", -1)),
+    (("from_logits", False), ("axis", -1), ("ignore_class", None)),
 )
 
 
 def _sparse_fused_mean(self, y_true, y_pred):
     # on logits along the last axis, the loss and its mean are one op (what fit runs every step)
     opts = self._fn_kwargs
-    if not isinstance(y_pred, Tensor) or opts["axis"] not in (-1, y_pred.ndim - 1):
+    if not isinstance(y_pred, Tensor) or opts["axis"] not in (-1, y_pred.ndim - 1) or opts["ignore_class"] \
+            is not None:
         return None
     if not opts["from_logits"]:
         y_pred = logits_of(y_pred, "softmax")  # the logits behind a softmax layer's output, if it is one
@@ -305,7 +412,49 @@ def _sparse_fused_mean(self, y_true, y_pred):
     return fused.sparse_softmax_cross_entropy(labels, y_pred, mean=True)
 
 
+def _sparse_call(self, y_true, y_pred, sample_weight=None):
+    # ignored entries weigh 0, and a mean is over the entries kept (Keras's masked reduction)
+    ignore = self._fn_kwargs["ignore_class"]
+    if ignore is None or self.reduction not in _MEANS:
+        return Loss.__call__(self, y_true, y_pred, sample_weight)
+    values = self.call(y_true, y_pred)
+    labels = np.asarray(y_true._value if isinstance(y_true, Tensor) else y_true)
+    valid = (labels != ignore).reshape(values.shape).astype(np.float64)
+    weights = valid * (valid.size / max(valid.sum(), 1.0))
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight._value if isinstance(sample_weight, Tensor) else sample_weight)
+        while sw.ndim > weights.ndim and sw.shape[-1] == 1:
+            sw = sw[..., 0]
+        weights = weights * sw.reshape(sw.shape + (1,) * (weights.ndim - sw.ndim))
+    reduction = "sum_over_batch_size" if self.reduction == "mean" else self.reduction
+    return reduce_weighted(values, Tensor(weights.astype(values.dtype)), reduction)
+
+
 SparseCategoricalCrossentropy._fused_mean = _sparse_fused_mean
+SparseCategoricalCrossentropy.__call__ = _sparse_call
+MeanSquaredLogarithmicError = _loss_class(
+    "MeanSquaredLogarithmicError", mean_squared_logarithmic_error, 'Mean squared logarithmic error ("msle").'
+)
+CosineSimilarity = _loss_class(
+    "CosineSimilarity", cosine_similarity, "Negative cosine similarity along ``axis``.", (("axis", -1),)
+)
+CategoricalHinge = _loss_class("CategoricalHinge", categorical_hinge, "Categorical hinge loss.")
+BinaryFocalCrossentropy = _loss_class(
+    "BinaryFocalCrossentropy",
+    binary_focal_crossentropy,
+    "Binary focal cross-entropy (see :func:`binary_focal_crossentropy`).",
+    (("apply_class_balancing", False), ("alpha", 0.25), ("gamma", 2.0), ("from_logits", False),
+     ("label_smoothing", 0.0), ("axis", -1)),
+)
+CategoricalFocalCrossentropy = _loss_class(
+    "CategoricalFocalCrossentropy",
+    categorical_focal_crossentropy,
+    "Categorical focal cross-entropy (see :func:`categorical_focal_crossentropy`).",
+    (("alpha", 0.25), ("gamma", 2.0), ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)),
+)
+Dice = _loss_class("Dice", dice, "Dice loss (see :func:`dice`).", (("axis", None),))
+Tversky = _loss_class("Tversky", tversky, "Tversky loss (see :func:`tversky`).",
+                      (("alpha", 0.5), ("beta", 0.5), ("axis", None)))
 KLDivergence = _loss_class(
     "KLDivergence", kl_divergence, "Kullback-Leibler divergence ``KL(y_true || y_pred)``."
 )
@@ -316,6 +465,7 @@ SquaredHinge = _loss_class("SquaredHinge", squared_hinge, "Squared hinge loss.")
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kl_divergence
 
 _CLASSES = {
@@ -333,6 +483,13 @@ _CLASSES = {
         Poisson,
         Hinge,
         SquaredHinge,
+        MeanSquaredLogarithmicError,
+        CosineSimilarity,
+        CategoricalHinge,
+        BinaryFocalCrossentropy,
+        CategoricalFocalCrossentropy,
+        Dice,
+        Tversky,
     )
 }
 _NAMES = {
@@ -355,6 +512,14 @@ _NAMES = {
     "poisson": Poisson,
     "hinge": Hinge,
     "squared_hinge": SquaredHinge,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "cosine_similarity": CosineSimilarity,
+    "categorical_hinge": CategoricalHinge,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice,
+    "tversky": Tversky,
 }
 _CATALOG = Catalog("loss", _CLASSES.values(), aliases=_NAMES)
 
@@ -428,6 +593,14 @@ __all__ = [
     "poisson",
     "hinge",
     "squared_hinge",
+    "mean_squared_logarithmic_error",
+    "cosine_similarity",
+    "categorical_hinge",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "dice",
+    "tversky",
+    "msle",
     "mse",
     "mae",
     "mape",

@@ -256,6 +256,98 @@ MeanSquaredError = _wrapper("MeanSquaredError", _squared_error, "Mean of squared
 MeanAbsoluteError = _wrapper("MeanAbsoluteError", _absolute_error, "Mean of absolute errors.")
 
 
+def _from_loss(name):
+    """A NumPy per-sample function computing the loss ``tp.losses.<name>``."""
+
+    def fn(y_true, y_pred, **kwargs):
+        from tapeflow import losses
+
+        return getattr(losses, name)(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64),
+                                     **kwargs).numpy()
+
+    fn.__name__ = name
+    return fn
+
+
+def _cosine(y_true, y_pred, axis=-1):
+    return -_from_loss("cosine_similarity")(y_true, y_pred, axis=axis)
+
+
+MeanAbsolutePercentageError = _wrapper(
+    "MeanAbsolutePercentageError", _from_loss("mean_absolute_percentage_error"), "Mean absolute % error."
+)
+MeanSquaredLogarithmicError = _wrapper(
+    "MeanSquaredLogarithmicError", _from_loss("mean_squared_logarithmic_error"), "Mean squared log error."
+)
+CosineSimilarity = _wrapper("CosineSimilarity", _cosine, "Mean cosine similarity along ``axis`` (1: same "
+                            "direction).", (("axis", -1),))
+LogCoshError = _wrapper("LogCoshError", _from_loss("log_cosh"), "Mean of ``log(cosh(error))``.")
+Poisson = _wrapper("Poisson", _from_loss("poisson"), "Mean Poisson loss.")
+KLDivergence = _wrapper("KLDivergence", _from_loss("kl_divergence"), "Mean Kullback-Leibler divergence.")
+Hinge = _wrapper("Hinge", _from_loss("hinge"), "Mean hinge loss.")
+SquaredHinge = _wrapper("SquaredHinge", _from_loss("squared_hinge"), "Mean squared hinge loss.")
+CategoricalHinge = _wrapper("CategoricalHinge", _from_loss("categorical_hinge"),
+                            "Mean categorical hinge loss.")
+BinaryCrossentropy = _wrapper("BinaryCrossentropy", _from_loss("binary_crossentropy"),
+                              "Mean binary cross-entropy.",
+                              (("from_logits", False), ("label_smoothing", 0.0)))
+CategoricalCrossentropy = _wrapper("CategoricalCrossentropy", _from_loss("categorical_crossentropy"),
+                                   "Mean categorical cross-entropy.",
+                                   (("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)))
+SparseCategoricalCrossentropy = _wrapper("SparseCategoricalCrossentropy",
+                                         _from_loss("sparse_categorical_crossentropy"),
+                                         "Mean sparse categorical cross-entropy.",
+                                         (("from_logits", False), ("axis", -1)))
+
+
+def _pearson(y_true, y_pred, axis=-1):
+    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64).reshape(np.shape(y_true))
+    t = (t - t.mean(axis, keepdims=True)) / np.maximum(t.std(axis, keepdims=True), 1e-7)
+    p = (p - p.mean(axis, keepdims=True)) / np.maximum(p.std(axis, keepdims=True), 1e-7)
+    return (t * p).mean(axis)
+
+
+def _concordance(y_true, y_pred, axis=-1):
+    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64).reshape(np.shape(y_true))
+    mt, mp = t.mean(axis, keepdims=True), p.mean(axis, keepdims=True)
+    cov = ((t - mt) * (p - mp)).mean(axis)
+    denominator = t.var(axis) + p.var(axis) + np.squeeze(mt - mp, axis) ** 2
+    return 2 * cov / np.maximum(denominator, 1e-7)
+
+
+PearsonCorrelation = _wrapper("PearsonCorrelation", _pearson, "Mean Pearson correlation along ``axis``.",
+                              (("axis", -1),))
+ConcordanceCorrelation = _wrapper("ConcordanceCorrelation", _concordance,
+                                  "Mean concordance correlation coefficient along ``axis``.", (("axis", -1),))
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values given.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> float(tp.metrics.Sum()([1.0, 3.0]))
+        4.0
+    """
+
+    def reset_state(self):
+        self.total = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        v = np.asarray(_np(values), dtype=np.float64)
+        if sample_weight is not None:
+            v = v * np.broadcast_to(_np(sample_weight, np.float64).reshape(
+                _np(sample_weight).shape + (1,) * (v.ndim - np.ndim(_np(sample_weight)))), v.shape)
+        self.total += float(v.sum())
+
+    def __call__(self, values, sample_weight=None):
+        self.update_state(values, sample_weight)
+        return self.result()
+
+    def _value(self):
+        return self.total
+
+
 class RootMeanSquaredError(MeanMetricWrapper):
     """Square root of the mean squared error.
 
@@ -347,6 +439,32 @@ class Recall(_Confusion):
         return self._true_positives_over(self.tp + self.fn)
 
 
+def curve_counts(thresholds, y_true, y_pred, sample_weight=None):
+    """Weighted ``(tp, fp, tn, fn)`` arrays, one entry per threshold of the sorted ``thresholds``, for
+    predictions ``y_pred > threshold`` against labels ``y_true > 0.5`` (flattened; weights per sample)."""
+    p = _np(y_pred, np.float64).reshape(-1)
+    y = _np(y_true, np.float64).reshape(-1) > 0.5
+    w = np.ones_like(p)
+    if sample_weight is not None:
+        sw = _np(sample_weight, np.float64).reshape(-1)
+        w = np.broadcast_to(sw.reshape(-1, 1), (len(sw), p.size // max(1, len(sw)))).reshape(-1)
+    # p > thresholds[j] exactly for j < bucket(p): a histogram, then cumulative sums from the top
+    bucket = np.searchsorted(thresholds, p, side="left")
+    n = len(thresholds)
+    pos = np.bincount(bucket, weights=w * y, minlength=n + 1)
+    neg = np.bincount(bucket, weights=w * ~y, minlength=n + 1)
+    above_pos = np.cumsum(pos[::-1])[::-1][1:]
+    above_neg = np.cumsum(neg[::-1])[::-1][1:]
+    return above_pos, above_neg, neg.sum() - above_neg, pos.sum() - above_pos
+
+
+def curve_thresholds(num_thresholds):
+    """Keras's thresholds for curve metrics: evenly spaced in (0, 1), plus one just below 0 and one just above
+    1."""
+    inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    return np.array([-1e-7, *inner, 1.0 + 1e-7])
+
+
 class AUC(Metric):
     """Area under the ROC (or precision-recall) curve, from counts at ``num_thresholds`` thresholds.
 
@@ -365,8 +483,7 @@ class AUC(Metric):
         if curve not in ("ROC", "PR"):
             raise ValueError(f"`curve` must be 'ROC' or 'PR'. Received: curve={curve!r}")
         self.num_thresholds, self.curve, self.from_logits = int(num_thresholds), curve, bool(from_logits)
-        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-        self.thresholds = np.array([-1e-7, *inner, 1.0 + 1e-7])
+        self.thresholds = curve_thresholds(self.num_thresholds)
         super().__init__(name=name, dtype=dtype)
 
     def reset_state(self):
@@ -377,26 +494,9 @@ class AUC(Metric):
         p = _np(y_pred, np.float64).reshape(-1)
         if self.from_logits:
             p = 1.0 / (1.0 + np.exp(-p))
-        y = _np(y_true, np.float64).reshape(-1) > 0.5
-        w = (
-            np.ones_like(p)
-            if sample_weight is None
-            else np.broadcast_to(
-                _np(sample_weight, np.float64).reshape(-1, 1),
-                (len(_np(sample_weight).reshape(-1)), p.size // max(1, len(_np(sample_weight).reshape(-1)))),
-            ).reshape(-1)
-        )
-        # p > thresholds[j] exactly for j < bucket(p): a histogram, then cumulative sums from the top
-        bucket = np.searchsorted(self.thresholds, p, side="left")
-        n = self.num_thresholds
-        pos = np.bincount(bucket, weights=w * y, minlength=n + 1)
-        neg = np.bincount(bucket, weights=w * ~y, minlength=n + 1)
-        above_pos = np.cumsum(pos[::-1])[::-1][1:]
-        above_neg = np.cumsum(neg[::-1])[::-1][1:]
-        self.tp += above_pos
-        self.fp += above_neg
-        self.fn += pos.sum() - above_pos
-        self.tn += neg.sum() - above_neg
+        counts = curve_counts(self.thresholds, y_true, p, sample_weight)
+        for total, batch in zip((self.tp, self.fp, self.tn, self.fn), counts):
+            total += batch
 
     def _value(self):
         tpr = np.divide(
@@ -506,6 +606,21 @@ _CLASSES = {
         Recall,
         AUC,
         R2Score,
+        Sum,
+        MeanAbsolutePercentageError,
+        MeanSquaredLogarithmicError,
+        CosineSimilarity,
+        LogCoshError,
+        Poisson,
+        KLDivergence,
+        Hinge,
+        SquaredHinge,
+        CategoricalHinge,
+        BinaryCrossentropy,
+        CategoricalCrossentropy,
+        SparseCategoricalCrossentropy,
+        PearsonCorrelation,
+        ConcordanceCorrelation,
     )
 }
 _NAMES = {
@@ -527,7 +642,37 @@ _NAMES = {
     "auc": AUC,
     "r2": R2Score,
     "r2_score": R2Score,
+    "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "cosine_similarity": CosineSimilarity,
+    "logcosh": LogCoshError,
+    "log_cosh_error": LogCoshError,
+    "poisson": Poisson,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "pearson_correlation": PearsonCorrelation,
+    "concordance_correlation": ConcordanceCorrelation,
 }
+
+# the confusion-count metrics live in their own module (which builds on the classes above)
+from tapeflow import _confusion_metrics as _cm  # noqa: E402
+
+for _name in _cm.__all__:
+    _CLASSES[_name] = getattr(_cm, _name)
+    globals()[_name] = getattr(_cm, _name)
+_NAMES.update({
+    "true_positives": _cm.TruePositives, "false_positives": _cm.FalsePositives,
+    "true_negatives": _cm.TrueNegatives, "false_negatives": _cm.FalseNegatives, "f1_score": _cm.F1Score,
+    "fbeta_score": _cm.FBetaScore,
+})
 _CATALOG = Catalog("metric", _CLASSES.values(), aliases=_NAMES)
 
 
