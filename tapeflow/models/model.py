@@ -393,6 +393,7 @@ class Model(Layer):
             self._train_vars = None
             if dist is not None:  # [distributed]
                 dist.end()
+        self.optimizer.finalize_variable_values(self.trainable_weights)  # use_ema: the averages are kept
         cbl.call("on_train_end", logs)
         return self.history
 

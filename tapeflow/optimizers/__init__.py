@@ -1,4 +1,5 @@
-"""Optimizers (``tp.optimizers``): SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, and schedules.
+"""Optimizers (``tp.optimizers``): SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Lamb,
+Adafactor, Ftrl, and schedules.
 
 Example:
     >>> import tapeflow as tp
@@ -8,12 +9,17 @@ Example:
 
 from tapeflow._catalog import Catalog
 from tapeflow.optimizers import schedules
+from tapeflow.optimizers.adafactor import Adafactor
 from tapeflow.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from tapeflow.optimizers.base import Optimizer
+from tapeflow.optimizers.ftrl import Ftrl
+from tapeflow.optimizers.lamb import Lamb
+from tapeflow.optimizers.lion import Lion
 from tapeflow.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
 from tapeflow.optimizers.sgd import SGD
 
-_CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam)}
+_CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Lamb,
+                                    Adafactor, Ftrl)}
 _NAMES = {name.lower(): cls for name, cls in _CLASSES.items()}
 _CATALOG = Catalog("optimizer", _CLASSES.values(), aliases=_NAMES, fold_case=True)
 

@@ -26,6 +26,15 @@ class Optimizer:
         clipnorm: clip each gradient to this L2 norm.
         clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
         global_clipnorm: scale all gradients together so their joint L2 norm is at most this.
+        use_ema: keep an exponential moving average of each variable (Polyak averaging):
+            ``ema = ema_momentum * ema + (1 - ema_momentum) * w`` after each update (``ema = w`` after the
+            first).
+        ema_momentum: the average's momentum.
+        ema_overwrite_frequency: every this many updates, write the averages into the variables; None: only
+            when :meth:`finalize_variable_values` runs (``fit`` calls it at the end of training).
+        gradient_accumulation_steps: update the variables every this many steps only, with the mean of the
+            gradients since the last update (a large batch on a small memory); every step still counts in
+            ``iterations``.
         name: a name for the optimizer.
     """
 
@@ -38,6 +47,10 @@ class Optimizer:
         clipnorm=None,
         clipvalue=None,
         global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        gradient_accumulation_steps=None,
         name=None,
         **kwargs,
     ):
@@ -56,6 +69,17 @@ class Optimizer:
         self._learning_rate = learning_rate
         self.weight_decay = None if not weight_decay else float(weight_decay)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        if not 0 <= ema_momentum <= 1:
+            raise ValueError(f"`ema_momentum` must be in [0, 1]. Received: ema_momentum={ema_momentum}")
+        for key, value in (("ema_overwrite_frequency", ema_overwrite_frequency),
+                           ("gradient_accumulation_steps", gradient_accumulation_steps)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"`{key}` must be a positive integer or None. Received: {key}={value!r}")
+        self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.gradient_accumulation_steps = (
+            gradient_accumulation_steps if gradient_accumulation_steps and gradient_accumulation_steps > 1
+            else None)
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._slots: dict[int, list] = {}
@@ -92,11 +116,22 @@ class Optimizer:
 
     # --- state ----------------------------------------------------------------------------------------------
     def build(self, var_list):
-        """Create the slots (moment estimates, ...) of each new variable."""
+        """Create the slots (moment estimates, ...) of each new variable; after them, its moving average
+        (``use_ema``) and its gradient accumulator (``gradient_accumulation_steps``)."""
         for var in var_list:
             if id(var) not in self._slots:
-                self._slots[id(var)] = [self._init_slot(name, var) for name in self._slot_names]
+                slots = [self._init_slot(name, var) for name in self._slot_names]
+                if self.use_ema:
+                    slots.append(np.array(var._value, copy=True))
+                if self.gradient_accumulation_steps:
+                    slots.append(np.zeros(var.shape, dtype=var.dtype))
+                self._slots[id(var)] = slots
                 self._variables.append(var)
+
+    def _extra_slot(self, var, kind):
+        """The moving average (``"ema"``) or the gradient accumulator (``"accumulator"``) of ``var``."""
+        slots = self._slots[id(var)]
+        return slots[len(self._slot_names) + (1 if kind == "accumulator" and self.use_ema else 0)]
 
     def _init_slot(self, name, var):
         return np.zeros(var.shape, dtype=var.dtype)
@@ -169,9 +204,14 @@ class Optimizer:
                     f"{v.shape}"
                 )
             grads.append(arr if arr.dtype == v.dtype else arr.astype(v.dtype))
-        grads = self._clip(grads)
         variables = [v for _, v in kept]
         self.build(variables)
+        if self.gradient_accumulation_steps:
+            grads = self._accumulate(grads, variables)
+            if grads is None:
+                self.iterations += 1
+                return
+        grads = self._clip(grads)
         lr = self.learning_rate
         self._t = self.iterations + 1
         self._before_updates(lr)
@@ -181,7 +221,42 @@ class Optimizer:
             if self.weight_decay:
                 v._value *= 1.0 - lr * self.weight_decay
             self.update_step(g, v, lr)
+        if self.use_ema:
+            self._update_averages(variables)
         self.iterations += 1
+
+    def _accumulate(self, grads, variables):
+        """Add ``grads`` to the accumulators; on every ``gradient_accumulation_steps``-th step return their
+        means (and empty the accumulators), else None."""
+        accumulators = [self._extra_slot(v, "accumulator") for v in variables]
+        for acc, g in zip(accumulators, grads):
+            acc += g
+        if (self.iterations + 1) % self.gradient_accumulation_steps:
+            return None
+        means = [acc / self.gradient_accumulation_steps for acc in accumulators]
+        for acc in accumulators:
+            acc[...] = 0
+        return means
+
+    def _update_averages(self, variables):
+        momentum = self.ema_momentum if self.iterations > 0 else 0.0
+        overwrite = (self.ema_overwrite_frequency is not None
+                     and (self.iterations + 1) % self.ema_overwrite_frequency == 0)
+        for v in variables:
+            ema = self._extra_slot(v, "ema")
+            ema *= momentum
+            ema += (1.0 - momentum) * v._value
+            if overwrite:
+                v.assign(ema)
+
+    def finalize_variable_values(self, var_list):
+        """With ``use_ema``, write the moving averages into the variables (``fit`` runs this when training
+        ends); otherwise nothing."""
+        if not self.use_ema:
+            return
+        for v in var_list:
+            if id(v) in self._slots:
+                v.assign(self._extra_slot(v, "ema"))
 
     def _before_updates(self, lr):
         """Per-step bookkeeping shared by all variables (override)."""
@@ -248,6 +323,10 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
 
     @classmethod
