@@ -8,6 +8,7 @@ The operators (``+``, ``@``, indexing, ...) are installed by :mod:`tapeflow.ops`
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 
@@ -88,17 +89,18 @@ class Tensor:
         return self._value.size
 
     def numpy(self) -> np.ndarray:
-        """The value as a NumPy array (shares memory with the tensor: treat it as read-only)."""
+        """The value as a read-only NumPy array (no copy: it shares memory with the tensor, and writing into
+        it raises ``ValueError``; ``.copy()`` it to get an array you can change)."""
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "numpy()")
-        return self._value
+        return _read_only(self._value)
 
     def __array__(self, dtype=None, copy=None):
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "np.asarray()")
         if dtype is not None and self._value.dtype != dtype:
             return self._value.astype(dtype)
-        return self._value.copy() if copy else self._value
+        return self._value.copy() if copy else _read_only(self._value)
 
     def __float__(self):
         if self._node is not None or type(self) is Variable:
@@ -148,6 +150,17 @@ class Tensor:
         return _format(self._value)
 
 
+def _read_only(arr):
+    """A read-only view of ``arr``: what a Tensor hands out, so no one writes into a value a tape saved or a
+    Variable holds. (The view keeps ``arr`` alive, which :meth:`Variable._buffer` sees: a Variable updated
+    while such a view lives writes into a fresh copy, and the view keeps the old value.)"""
+    if arr.__class__ is not np.ndarray:
+        return arr  # a backend array (CuPy, ...): no read-only flag to set
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
 def _left_tape(t, how, into=None):
     """A tracked value leaves tapeflow (or is assigned): tell the recording tapes, for ``tape.explain``."""
     from tapeflow import _tape
@@ -167,7 +180,12 @@ class Variable(Tensor):
     """A mutable tensor: the weights a model trains.
 
     A trainable Variable read inside a :class:`~tapeflow.GradientTape` is watched automatically.
-    ``assign`` replaces the value with a new array, so values a tape saved earlier stay intact.
+
+    Value semantics: an update (``assign*``, an optimizer step) never reaches a value already taken from the
+    Variable: what a tape saved, a Tensor made from it (``tp.identity(v)``, ``v[0]``, ``tp.reshape(v, ...)``,
+    ...), or ``v.numpy()``. ``assign*`` build a new array; optimizers update the array in place through
+    :meth:`_buffer`, which copies it first when anything else still holds it (copy-on-write), so a training
+    step whose tape has been released updates in place without copying.
 
     Args:
         initial_value: array-like initial value (copied).
@@ -222,6 +240,28 @@ class Variable(Tensor):
         self._value = self._value - self._coerce(delta, "assign_sub")
         return self
 
+    def _buffer(self):
+        """The Variable's own array, for an in-place update: writable, C-contiguous, and held by nothing else
+        (it is copied first when a Tensor, a tape, a view or a caller still holds it; copy-on-write).
+
+        Whether anything else holds the array is read from its reference count (and ``base``, for an
+        array that is itself a view): a Tensor, a saved tape node or a NumPy view all keep a reference, so
+        an array only this Variable holds is exactly one no one else can see change. The count is compared
+        with the count of an array that nothing else holds, measured once at import (Python versions
+        differ in what the call itself adds); where the count is unavailable (not CPython) it always
+        copies.
+        """
+        arr = self._value
+        if (
+            _refcount(arr) > _EXCLUSIVE
+            or getattr(arr, "base", None) is not None
+            or not _writable(arr)
+        ):
+            arr = B.xp.array(arr, copy=True, order="C")
+            self._value = arr
+            _copies[0] += 1
+        return arr
+
     def value(self) -> Tensor:
         """The current value as a Tensor (read through the tape, so gradients flow to the variable)."""
         from tapeflow.ops import identity
@@ -241,6 +281,32 @@ class Variable(Tensor):
 
 
 _new = object.__new__
+_copies = [0]  # how many times _buffer() copied (tests read it to check that a training step does not)
+
+
+def _refcount(arr):  # the same call site for the calibration below and for _buffer()
+    return _getrefcount(arr)
+
+
+def _writable(arr):
+    flags = getattr(arr, "flags", None)  # (a flags object holds a reference to its array: keep it local here)
+    return flags is None or (flags.writeable and flags.c_contiguous)
+
+
+_getrefcount = getattr(sys, "getrefcount", lambda arr: 1 << 30)  # not CPython: always "shared"
+
+
+def _calibrate():
+    class _Holder:
+        __slots__ = ("_value",)
+
+    holder = _Holder()
+    holder._value = np.empty(1)
+    arr = holder._value
+    return _refcount(arr)
+
+
+_EXCLUSIVE = _calibrate()
 
 
 def _rebuild_variable(value, trainable, name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapeflow import _backend as B
-from tapeflow._tensor import Tensor, to_array, wrap
+from tapeflow._tensor import Tensor, Variable, to_array, wrap
 from tapeflow.dtypes import as_dtype, floatx
 from tapeflow.errors import ShapeError
 from tapeflow.ops.manipulation import infer_shape
@@ -46,7 +46,9 @@ def as_tensor(x, dtype=None, shape=None):
     """
     from tapeflow import ops
 
-    if isinstance(x, Tensor):
+    if isinstance(x, Variable):  # a snapshot (read through the tape): the Variable's updates never reach it
+        t = ops.identity(x) if dtype is None or x.dtype == as_dtype(dtype) else ops.cast(x, dtype)
+    elif isinstance(x, Tensor):
         t = x if dtype is None or x.dtype == as_dtype(dtype) else ops.cast(x, dtype)
     else:
         t = wrap(to_array(x, dtype))

@@ -1,9 +1,11 @@
 """The Optimizer base: learning rate (or schedule), clipping, decoupled weight decay, slots,
 ``apply_gradients``.
 
-Subclasses implement ``_slot_names`` and ``update_step(gradient, variable, lr)``. Updates are written in place
-into each Variable's array with NumPy ``out=`` arguments and one shared scratch buffer, so a step allocates no
-full-size temporaries (Variables document that optimizers may do this).
+Subclasses implement ``_slot_names`` and ``update_step(gradient, variable, lr)``. Updates are written in
+place into each Variable's array with NumPy ``out=`` arguments and one shared scratch buffer, so a step
+allocates no full-size temporaries. Before each update the base takes the array through
+``Variable._buffer()``, which copies it first when a tape or a Tensor still holds it, so an update never
+changes a value already taken from the Variable (see :class:`~tapeflow.Variable`).
 """
 
 from __future__ import annotations
@@ -216,10 +218,9 @@ class Optimizer:
         self._t = self.iterations + 1
         self._before_updates(lr)
         for g, v in zip(grads, variables):
-            if not (v._value.flags.writeable and v._value.flags.c_contiguous):
-                v._value = np.array(v._value, copy=True)
+            w = v._buffer()  # held by no one else (copied first if a tape or a Tensor still holds it)
             if self.weight_decay:
-                v._value *= 1.0 - lr * self.weight_decay
+                w *= 1.0 - lr * self.weight_decay
             self.update_step(g, v, lr)
         if self.use_ema:
             self._update_averages(variables)

@@ -153,7 +153,11 @@ def test_creation_functions():
     assert tp.as_tensor(range(6), shape=(None, 3)).shape == (2, 3)
     assert tp.convert_to_tensor([1.0]).dtype == tp.float32
     x = tp.Variable([1.0])
-    assert tp.as_tensor(x) is x
+    snapshot = tp.as_tensor(x)  # a Tensor holding the value now (TensorFlow's read), on the gradient path
+    assert type(snapshot) is tp.Tensor and snapshot.numpy().tolist() == [1.0]
+    with tp.GradientTape() as tape:
+        y = tp.as_tensor(x) * 3.0
+    assert tape.gradient(y, x).numpy().tolist() == [3.0]
 
 
 def test_random_is_seeded_and_shuffle():

@@ -1,0 +1,127 @@
+"""Value semantics: a Tensor never changes once handed out; a Variable's updates never reach values already
+taken from it (what a tape saved, Tensors made from it, ``numpy()``), and a steady training step still updates
+in place without copying."""
+
+import numpy as np
+import pytest
+
+import tapeflow as tp
+from tapeflow import _tensor
+
+OPTIMIZERS = {
+    "sgd": lambda: tp.optimizers.SGD(0.5),
+    "momentum": lambda: tp.optimizers.SGD(0.5, momentum=0.9),
+    "nesterov": lambda: tp.optimizers.SGD(0.5, momentum=0.9, nesterov=True),
+    "weight_decay": lambda: tp.optimizers.SGD(0.5, weight_decay=0.1),
+    "adam": lambda: tp.optimizers.Adam(0.5),
+    "adamw": lambda: tp.optimizers.AdamW(0.5),
+    "rmsprop": lambda: tp.optimizers.RMSprop(0.5),
+    "rmsprop_momentum": lambda: tp.optimizers.RMSprop(0.5, momentum=0.5, centered=True),
+    "adagrad": lambda: tp.optimizers.Adagrad(0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_persistent_tape_after_an_optimizer_step(name):
+    # TensorFlow and PyTorch: d(sum(x * w))/dx is w as it was when the tape recorded, [2, 2, 2]
+    x = tp.constant([1.0, 2.0, 3.0])
+    w = tp.Variable([2.0, 2.0, 2.0])
+    with tp.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = tp.reduce_sum(x * w)
+    OPTIMIZERS[name]().apply_gradients([(tape.gradient(y, w), w)])
+    assert not np.allclose(w.numpy(), 2.0)  # the step did change the weight
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_gan_pattern_second_gradient_from_the_same_tape(name):
+    # step the "discriminator" w, then take another gradient from the same tape: d(sum(x * w**2))/dw = 2 x w
+    x = tp.constant([1.0, 2.0, 3.0])
+    w = tp.Variable([2.0, 2.0, 2.0])
+    with tp.GradientTape(persistent=True) as tape:
+        y = tp.reduce_sum(x * w**2)
+    first = tape.gradient(y, w)
+    OPTIMIZERS[name]().apply_gradients([(first, w)])
+    np.testing.assert_array_equal(tape.gradient(y, w).numpy(), [4.0, 8.0, 12.0])
+    np.testing.assert_array_equal(first.numpy(), [4.0, 8.0, 12.0])
+
+
+def test_assign_after_recording_keeps_the_tape_intact():
+    w = tp.Variable([3.0])
+    with tp.GradientTape(persistent=True) as tape:
+        y = w * w
+    w.assign([100.0])
+    w.assign_add([1.0])
+    w.assign_sub([2.0])
+    np.testing.assert_array_equal(tape.gradient(y, w).numpy(), [6.0])
+
+
+SNAPSHOTS = {
+    "identity": tp.identity,
+    "convert_to_tensor": tp.convert_to_tensor,
+    "reshape": lambda v: tp.reshape(v, (-1,)),
+    "transpose": tp.transpose,
+    "slice": lambda v: v[:1],
+    "squeeze": tp.squeeze,
+    "expand_dims": lambda v: tp.expand_dims(v, 0),
+    "value": lambda v: v.value(),
+}
+
+
+@pytest.mark.parametrize("how", sorted(SNAPSHOTS))
+def test_tensors_taken_from_weights_never_change_during_fit(how):
+    tp.random.set_seed(0)
+    model = tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(4, activation="relu"), tp.layers.Dense(1)])
+    model.compile(optimizer=tp.optimizers.Adam(0.1), loss="mse")
+    before = [np.array(v.numpy()) for v in model.weights]
+    snaps = [SNAPSHOTS[how](v) for v in model.weights]
+    assert all(type(s) is tp.Tensor for s in snaps)
+    x = np.random.default_rng(0).random((16, 3), dtype=np.float32)
+    model.fit(x, x[:, :1], epochs=2, batch_size=4, verbose=0)
+    changed = [not np.allclose(b, v.numpy()) for b, v in zip(before, model.weights)]
+    assert any(changed)
+    for b, s in zip(before, snaps):
+        want = SNAPSHOTS[how](tp.Variable(b))
+        np.testing.assert_array_equal(np.reshape(s.numpy(), -1), np.reshape(want.numpy(), -1))
+
+
+@pytest.mark.parametrize("how", ["numpy", "asarray"])
+def test_arrays_handed_out_are_read_only(how):
+    w = tp.Variable([2.0])
+    get = (lambda t: t.numpy()) if how == "numpy" else np.asarray
+    with tp.GradientTape(persistent=True) as tape:
+        y = w * w
+    for arr in (get(w), get(y), get(tp.identity(w))):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 9.0
+    np.testing.assert_array_equal(tape.gradient(y, w).numpy(), [4.0])
+    # a copy asked for is the caller's own
+    mine = np.array(w, copy=True)
+    mine[0] = 9.0
+    assert float(w.numpy()[0]) == 2.0
+
+
+def test_array_taken_before_an_update_keeps_its_value():
+    w = tp.Variable([1.0, 2.0])
+    held = w.numpy()
+    tp.optimizers.SGD(1.0).apply_gradients([(tp.constant([1.0, 1.0]), w)])
+    np.testing.assert_array_equal(held, [1.0, 2.0])
+    np.testing.assert_array_equal(w.numpy(), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_steady_training_updates_in_place_without_copies(optimizer):
+    # copy-on-write copies only while something holds a weight's array; a released tape holds nothing
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 5), dtype=np.float32)
+    y = rng.integers(0, 3, 64)
+    model = tp.Sequential([tp.Input(shape=(5,)), tp.layers.Dense(8, activation="relu"), tp.layers.Dense(3)])
+    model.compile(optimizer=optimizer, loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    copies = _tensor._copies[0]
+    ids = [id(v._value) for v in model.weights]
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    model.train_on_batch(x[:16], y[:16])
+    assert _tensor._copies[0] == copies
+    assert [id(v._value) for v in model.weights] == ids
