@@ -402,13 +402,17 @@ def _propagate(recorder, node, op, g, grads):
     if inputs is None:
         inputs = node.shapes
     parents = node.parents
+    leaves = recorder.leaf_ids
     results = None
     if op.vjp is not None:
-        results = op.vjp(g, out, *inputs, **params)
+        if op.vjp_needs:
+            needs = tuple([p is not None and (recorder in p.tapes or id(p) in leaves) for p in parents])
+            results = op.vjp(g, out, *inputs, needs=needs, **params)
+        else:
+            results = op.vjp(g, out, *inputs, **params)
         if len(results) != len(parents):
             raise ValueError(f"{op.name}: the gradient rule returned {len(results)} gradients for "
                              f"{len(parents)} inputs")
-    leaves = recorder.leaf_ids
     for i, parent in enumerate(parents):
         if parent is None or not (recorder in parent.tapes or id(parent) in leaves):
             continue

@@ -15,6 +15,7 @@ import weakref
 
 from tapeflow import ops
 from tapeflow._tensor import Tensor
+from tapeflow.ops import fusable
 
 # As Keras does, a softmax or sigmoid output remembers its input, so a cross-entropy "on probabilities" can
 # work on the logits instead: exact where the probabilities saturate, and cheaper.
@@ -104,6 +105,12 @@ def leaky_relu(x, negative_slope=0.2):
     """``x`` if ``x > 0`` else ``negative_slope * x``."""
     return ops.leaky_relu(x, alpha=negative_slope)
 
+
+# the fused ops (dense, convolution, recurrent) apply these themselves
+fusable.register(linear, fusable.LINEAR)
+fusable.register(relu, fusable.RELU)
+fusable.register(sigmoid, fusable.SIGMOID)
+fusable.register(tanh, fusable.TANH)
 
 _ACTIVATIONS = {
     "linear": linear,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import json
 import re
 import threading
@@ -209,11 +210,12 @@ def _contains(nest, types) -> bool:
 # Every change to what layers hold (a layer, Variable or container assigned, a weight added, `trainable`
 # flipped) bumps this version; the walks over sub-layers and weights are cached per layer until it changes.
 _VERSION = [0]
+_VERSIONS = itertools.count(1)  # next() is atomic, where `_VERSION[0] += 1` could lose a bump to a thread
 
 
 def bump_structure_version():
     """Invalidate the cached layer and weight lists (call after mutating a tracked list in place)."""
-    _VERSION[0] += 1
+    _VERSION[0] = next(_VERSIONS)
 
 
 def _structural(value) -> bool:
@@ -276,15 +278,22 @@ def standardize_shape(shape):
 
 
 # --- the Layer ----------------------------------------------------------------------------------------------
+# Held while a layer builds, so a layer called from several threads at once builds once. One lock for all
+# layers, reentrant: a model builds its layers inside its own build, and two models sharing layers cannot
+# deadlock on each other's locks. It is taken only while something is unbuilt.
+_BUILD_LOCK = threading.RLock()
+
+
 def _marking_built(build):
     """Wrap a subclass's ``build`` so that calling it by hand marks the layer built (as Keras does)."""
 
     @functools.wraps(build)
     def wrapper(self, input_shape):
-        result = build(self, input_shape)
-        self.__dict__["built"] = True
-        if self._build_input_shape is None:
-            self._build_input_shape = input_shape
+        with _BUILD_LOCK:
+            result = build(self, input_shape)
+            self.__dict__["built"] = True
+            if self._build_input_shape is None:
+                self._build_input_shape = input_shape
         return result
 
     wrapper._marks_built = True
@@ -367,7 +376,7 @@ class Layer:
             )
         object.__setattr__(self, name, value)
         if name == "trainable" or _structural(value):
-            _VERSION[0] += 1
+            _VERSION[0] = next(_VERSIONS)
 
     def _tracked_children(self):
         """Layers and Variables held in attributes (and in lists/tuples/dicts there), in assignment order."""
@@ -509,7 +518,7 @@ class Layer:
         value = B.xp.asarray(init(shape, dtype=dtype)).astype(dtype, copy=False)
         var = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
         self._own_weights.append(var)
-        _VERSION[0] += 1
+        _VERSION[0] = next(_VERSIONS)
         constraint = _constraints.get(constraint)
         if constraint is not None:
             self._constraints.append((var, constraint))
@@ -639,7 +648,9 @@ class Layer:
             self._added_losses.clear()
         mask = incoming_mask(inputs)
         if not self.built:
-            self._build_from(inputs)
+            with _BUILD_LOCK:  # several threads may call an unbuilt layer at once: one of them builds it
+                if not self.built:
+                    self._build_from(inputs)
         outer = _context.training
         if training is None:
             training = outer

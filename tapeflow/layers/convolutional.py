@@ -15,6 +15,7 @@ from tapeflow import initializers as _initializers
 from tapeflow import regularizers as _regularizers
 from tapeflow.layers.base import Layer, register_serializable
 from tapeflow.ops import conv as C
+from tapeflow.ops import fusable
 
 
 # --- shared argument handling (also used by the recurrent and attention layers) -----------------------------
@@ -47,13 +48,9 @@ def weight_config(layer, *keys):
 
 
 def fused_activation(fn):
-    """The name of ``fn`` when the fused matmul + bias + activation op can apply it, else None."""
-    from tapeflow.ops.fused import DENSE_ACTIVATIONS
-
-    for name in DENSE_ACTIVATIONS:
-        if _activations.get(name) is fn:
-            return name
-    return None
+    """The :class:`~tapeflow.ops.fusable.Fusable` for ``fn`` when the fused matmul + bias + activation op can
+    apply it, else None."""
+    return fusable.lookup(fn)
 
 
 def channel_axis(data_format):
@@ -198,7 +195,7 @@ class Conv(Layer):
     def call(self, inputs):
         fused = fused_activation(self.activation)
         y = C.conv(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups,
-                   self.data_format, bias=self.bias, activation=fused or "linear")
+                   self.data_format, bias=self.bias, activation=fused or fusable.LINEAR)
         return y if fused else self.activation(y)
 
     def get_config(self):

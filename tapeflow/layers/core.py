@@ -14,7 +14,7 @@ from tapeflow import regularizers as _regularizers
 from tapeflow._tensor import Tensor
 from tapeflow.errors import ShapeError
 from tapeflow.layers.base import Layer, in_training, register_serializable
-from tapeflow.ops import fused
+from tapeflow.ops import fusable, fused
 
 
 def _positive_int(name, value):
@@ -83,11 +83,10 @@ class Dense(Layer):
         super().__init__(**kwargs)
         self.units = _positive_int("units", units)
         self.activation = _activations.get(_activation_from_config(activation))
-        name = _activations.serialize(self.activation) if activation is not None else "linear"
         # linear, relu and tanh run inside the fused op; sigmoid and softmax run as activations, so a
         # cross-entropy on this layer's probabilities can use its logits (activations.logits_of), as in Keras
-        builtin = _activations._ACTIVATIONS.get(name) is self.activation
-        self._fused_activation = name if builtin and name in ("linear", "relu", "tanh") else None
+        found = fusable.lookup(self.activation)
+        self._fused_activation = found if found is not fusable.SIGMOID else None
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)

@@ -26,7 +26,7 @@ from tapeflow.layers.base import (
 )
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
-from tapeflow.ops import fused
+from tapeflow.ops import fusable, fused
 from tapeflow.ops import recurrent as R
 
 _WEIGHTS = (
@@ -37,16 +37,6 @@ _WEIGHTS = (
     "recurrent_regularizer",
     "bias_regularizer",
 )
-
-
-def _fused_name(fn):
-    """The fused-op name of a resolved activation, or None when only the per-step path can run it."""
-    for name in R.FUSED_ACTIVATIONS:
-        if name == "hard_sigmoid":  # not among tp.activations
-            continue
-        if _activations.get(name) is fn or getattr(ops, name, None) is fn:  # tp.activations.tanh or tp.tanh
-            return name
-    return None
 
 
 class RNN(Layer):
@@ -223,8 +213,8 @@ class RNN(Layer):
 
     def _run(self, zx, states, step_mask, rec_mask):
         """Return ``(sequence (timesteps, batch, units), [final states])``."""
-        act = _fused_name(self.activation)
-        ract = _fused_name(self.recurrent_activation)
+        act = fusable.lookup(self.activation)
+        ract = fusable.lookup(self.recurrent_activation)
         if act is not None and ract is not None and self._fusable():
             return self._fused(zx, states, step_mask, rec_mask, act, ract)
         if zx.shape[0] == 0:  # no timesteps: an empty sequence and the initial states, as Keras

@@ -4,9 +4,10 @@ A recurrent layer makes one small product per timestep (``(batch, units) @ (unit
 of work). OpenBLAS splits such products over its thread pool anyway, and the hand-off costs more than the
 product: on a busy machine, where the pool's threads wait for a core, a 64x64x256 product was measured at
 7 ms on two threads against 0.14 ms on one. :func:`single_thread` lowers OpenBLAS's thread count for the
-duration of a ``with`` block and restores it after. It finds OpenBLAS among the libraries the process has
-loaded (NumPy's bundled build included); with any other BLAS (MKL, Accelerate) or array backend it does
-nothing.
+duration of a ``with`` block and restores it after. The count is process-wide (OpenBLAS has no per-thread
+setting): while one thread is inside the block, other threads' BLAS calls run on one thread too. It finds
+OpenBLAS among the libraries the process has loaded (NumPy's bundled build included); with any other BLAS
+(MKL, Accelerate) or array backend it does nothing.
 """
 
 from __future__ import annotations
@@ -61,22 +62,37 @@ def _functions():
     return _found
 
 
+_users = 0  # the single_thread() blocks running now, in all threads
+_before = []  # OpenBLAS's thread counts when the first of them began
+
+
 @contextlib.contextmanager
 def single_thread():
-    """Inside the block, OpenBLAS uses one thread (a no-op without OpenBLAS)."""
+    """Inside the block, OpenBLAS uses one thread (a no-op without OpenBLAS).
+
+    OpenBLAS's thread count is one setting for the whole process, not per thread: while any thread is inside
+    such a block, every BLAS call in the process (other threads' included) runs on one thread. The blocks
+    are counted, so the count drops to 1 when the first begins and comes back when the last ends, however
+    the blocks of several threads interleave.
+    """
+    global _users, _before
     functions = _functions()
     if not functions:
         yield
         return
     with _lock:
-        before = [get() for get, _ in functions]
-        for (_, set_), n in zip(functions, before):
-            if n > 1:
-                set_(1)
+        if _users == 0:
+            _before = [get() for get, _ in functions]
+            for (_, set_), n in zip(functions, _before):
+                if n > 1:
+                    set_(1)
+        _users += 1
     try:
         yield
     finally:
         with _lock:
-            for (_, set_), n in zip(functions, before):
-                if n > 1:
-                    set_(n)
+            _users -= 1
+            if _users == 0:
+                for (_, set_), n in zip(functions, _before):
+                    if n > 1:
+                        set_(n)

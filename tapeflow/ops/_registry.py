@@ -31,20 +31,23 @@ class Op:
             that input is not differentiable). ``g`` is the gradient of the output; ``out`` is the output when
             ``save_output`` is set; ``inputs`` are the inputs when ``save_inputs`` is set (else None).
         vjp: instead of ``grads``, one rule returning every input's gradient at once.
+        vjp_needs: the ``vjp`` takes a keyword ``needs``, a tuple with one bool per input (True where the tape
+            wants that input's gradient), and may return None for the others, so it skips their work.
         save_inputs / save_output: what the gradient rules need kept alive.
         differentiable: False for ops with no gradient (comparisons, argmax): their outputs are constants.
         explain: ``explain(*arrays, **params) -> message`` producing the error when the forward fails.
     """
 
-    __slots__ = ("name", "forward", "grads", "vjp", "save_inputs", "save_output", "differentiable", "explain",
-                 "call2")
+    __slots__ = ("name", "forward", "grads", "vjp", "vjp_needs", "save_inputs", "save_output",
+                 "differentiable", "explain", "call2")
 
     def __init__(self, name, forward, grads=None, vjp=None, save_inputs=True, save_output=False,
-                 differentiable=True, explain=None):
+                 differentiable=True, explain=None, vjp_needs=False):
         self.name = name
         self.forward = forward
         self.grads = grads
         self.vjp = vjp
+        self.vjp_needs = vjp_needs
         self.save_inputs = save_inputs
         self.save_output = save_output
         self.differentiable = differentiable and (grads is not None or vjp is not None)

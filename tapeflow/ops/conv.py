@@ -321,7 +321,8 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
             per group is a depthwise convolution).
         data_format: "channels_last" (default) or "channels_first".
         bias: optional ``(filters,)`` added to every output position.
-        activation: "linear" (default), "relu", "sigmoid" or "tanh", applied to the result; with ``bias`` it
+        activation: "linear" (default), "relu", "sigmoid" or "tanh" (or the function itself: see
+            :mod:`tapeflow.ops.fusable`), applied to the result; with ``bias`` it
             runs fused into the matrix product (one op, one backward pass: the layers use this).
 
     Returns:
@@ -335,13 +336,11 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
         >>> tp.ops.conv.conv(tp.ones((1, 5, 5, 2)), tp.ones((3, 3, 2, 4)), padding="same").shape
         (1, 5, 5, 4)
     """
-    from tapeflow.ops.fused import DENSE_ACTIVATIONS
+    from tapeflow.ops import fusable
     from tapeflow.ops.manipulation import reshape
 
     data_format = normalize_data_format(data_format, "conv")
-    if activation not in DENSE_ACTIVATIONS:
-        raise ValueError(f"conv: `activation` must be one of {DENSE_ACTIVATIONS}. "
-                         f"Received: activation={activation!r}")
+    activation = fusable.resolve(activation, "conv")
     x = to_channels_last(x, data_format)
     xs, ks = _shape(x), _shape(kernel)
     nd = len(xs) - 2
@@ -377,10 +376,10 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
                             groups)
         if bias is not None:
             y = y + bias
-        if activation != "linear":
+        if activation is not fusable.LINEAR:
             from tapeflow.ops import nn
 
-            y = getattr(nn, activation)(y)
+            y = getattr(nn, activation.name)(y)
     return from_channels_last(reshape(y, (xs[0], *out_spatial, filters)), data_format)
 
 

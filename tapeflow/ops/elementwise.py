@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tapeflow import _backend as B
 from tapeflow.dtypes import as_dtype, is_floating
+from tapeflow.ops import fusable
 from tapeflow.ops._registry import defop, nondiff
 
 xp = B.xp
@@ -108,6 +109,7 @@ def cast(x, dtype):
 
 
 identity = defop("identity", lambda x: x, lambda g, out, x: g, save_inputs=False)
+fusable.register(identity, fusable.LINEAR)
 stop_gradient_op = nondiff("stop_gradient", lambda x: x)
 
 

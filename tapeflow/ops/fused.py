@@ -4,7 +4,9 @@ Each is one op with its gradient beside it, so a training step records a few nod
 backward pass skips temporaries: the forward writes bias and activation in place into the fresh matmul result.
 The gradient rules have two paths computing the same values: when no outer tape is recording (ordinary
 first-order training) they work on arrays directly; when one is (higher derivatives) they are written in
-tapeflow ops, so they are differentiable themselves.
+tapeflow ops, so they are differentiable themselves. The dense gradient is one ``vjp`` that computes the
+pre-activation gradient once for the inputs the tape asks about (no state shared between calls, so
+threads running backward at once cannot mix their gradients).
 """
 
 from __future__ import annotations
@@ -12,35 +14,26 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow._tape import _state
 from tapeflow._tensor import Tensor, wrap
-from tapeflow.ops._registry import defop
+from tapeflow.ops import fusable
+from tapeflow.ops._registry import Op, defop
 
 xp = B.xp
 
-DENSE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+DENSE_ACTIVATIONS = fusable.NAMES
 
 
 def _no_bias(b):
     return isinstance(b, (int, float)) and b == 0
 
 
-def _dense(x, kernel, bias, activation="linear"):
-    if activation not in DENSE_ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {DENSE_ACTIVATIONS}")
+def _dense(x, kernel, bias, activation=fusable.LINEAR):
     y = xp.matmul(x, kernel)
     if not _no_bias(bias):
         y += bias  # y is a fresh array: add in place
-    if activation == "relu":
-        xp.maximum(y, 0, out=y)
-    elif activation == "tanh":
-        xp.tanh(y, out=y)
-    elif activation == "sigmoid":
-        from tapeflow.ops.nn import _sigmoid
-
-        y = _sigmoid(y)
-    return y
+    return activation.forward_(y)
 
 
-def _dense_explain(x, kernel, bias, activation="linear"):
+def _dense_explain(x, kernel, bias, activation=fusable.LINEAR):
     sx, sk = xp.shape(x), xp.shape(kernel)
     if len(sk) != 2 or len(sx) == 0 or sx[-1] != sk[0]:
         return f"inputs' last dimension must equal the kernel's first; got x.shape={sx}, kernel.shape={sk}"
@@ -52,77 +45,31 @@ def _raw(x):
     return x._value if isinstance(x, Tensor) else x
 
 
-# One step of memory: the three rules of one dense node share the gradient at the pre-activation.
-_memo = [None, None, None]
+def _dense_vjp(g, out, x, kernel, bias, activation=fusable.LINEAR, needs=(True, True, True)):
+    """The gradients of ``dense`` for the inputs in ``needs``, sharing one pre-activation gradient ``gz``.
 
-
-def _pre_activation_grad(g, out, activation):
-    if activation == "linear":
-        return g
-    if not _state.recording:
-        if _memo[0] is g._value and _memo[1] is out._value:
-            return _memo[2]
-        gv, ov = g._value, out._value
-        if activation == "relu":
-            gz = xp.multiply(gv, ov > 0)
-        elif activation == "tanh":
-            gz = gv * (1 - ov * ov)
-        else:
-            gz = gv * ov * (1 - ov)
-        gz = wrap(gz.astype(gv.dtype, copy=False))
-        _memo[:] = [gv, ov, gz]
-        return gz
-    from tapeflow.ops.elementwise import cast
-
-    if activation == "relu":
-        return g * cast(out > 0, g.dtype)
-    if activation == "tanh":
-        return g * (1 - out * out)
-    return g * out * (1 - out)
-
-
-def _dense_grad_x(g, out, x, kernel, bias, activation="linear"):
-    gz = _pre_activation_grad(g, out, activation)
-    if not _state.recording:
-        return wrap(xp.matmul(gz._value, _raw(kernel).T))
-    from tapeflow.ops.linalg import matmul_op
-    from tapeflow.ops.manipulation import transpose
-
-    return matmul_op(gz, transpose(kernel))
-
-
-def _dense_grad_kernel(g, out, x, kernel, bias, activation="linear"):
-    gz = _pre_activation_grad(g, out, activation)
+    With no tape recording (ordinary first-order training) it works on arrays; while one records (higher
+    derivatives) the same formulas run as tapeflow ops, so they are differentiable themselves.
+    """
     k, n = kernel.shape
     if not _state.recording:
-        return wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz._value.reshape(-1, n)))
+        gz = activation.backward(g._value, out._value)
+        gx = wrap(xp.matmul(gz, _raw(kernel).T)) if needs[0] else None
+        gk = wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz.reshape(-1, n))) if needs[1] else None
+        gb = wrap(gz.reshape(-1, n).sum(axis=0)) if needs[2] else None
+        return gx, gk, gb
     from tapeflow.ops.linalg import matmul_op
     from tapeflow.ops.manipulation import reshape, transpose
-
-    return matmul_op(transpose(reshape(x, (-1, k))), reshape(gz, (-1, n)))
-
-
-def _dense_grad_bias(g, out, x, kernel, bias, activation="linear"):
-    gz = _pre_activation_grad(g, out, activation)
-    n = kernel.shape[1]
-    if not _state.recording:
-        _memo[:] = [None, None, None]  # the bias rule runs last: let the arrays go
-        return wrap(gz._value.reshape(-1, n).sum(axis=0))
-    from tapeflow.ops.manipulation import reshape
     from tapeflow.ops.reduction import sum as _sum
 
-    return _sum(reshape(gz, (-1, n)), axis=0)
+    g = activation.backward_op(g, out)
+    gx = matmul_op(g, transpose(kernel)) if needs[0] else None
+    gk = matmul_op(transpose(reshape(x, (-1, k))), reshape(g, (-1, n))) if needs[1] else None
+    gb = _sum(reshape(g, (-1, n)), axis=0) if needs[2] else None
+    return gx, gk, gb
 
 
-dense_op = defop(
-    "dense",
-    _dense,
-    _dense_grad_x,
-    _dense_grad_kernel,
-    _dense_grad_bias,
-    save_output=True,
-    explain=_dense_explain,
-)
+dense_op = Op("dense", _dense, vjp=_dense_vjp, vjp_needs=True, save_output=True, explain=_dense_explain)
 
 
 def dense(x, kernel, bias=None, activation="linear"):
@@ -132,20 +79,22 @@ def dense(x, kernel, bias=None, activation="linear"):
         x: inputs ``(..., k)``.
         kernel: ``(k, n)``.
         bias: ``(n,)`` or None.
-        activation: one of ``"linear"``, ``"relu"``, ``"sigmoid"``, ``"tanh"``.
+        activation: ``"linear"``, ``"relu"``, ``"sigmoid"`` or ``"tanh"``, or the function itself
+            (``tp.relu``, ``tp.activations.relu``; see :mod:`tapeflow.ops.fusable`).
 
     Shape:
         ``(..., k), (k, n), (n,) -> (..., n)``.
 
     Raises:
         ShapeError: when ``x``'s last dimension differs from ``kernel``'s first.
+        ValueError: for an activation the fused op cannot apply.
 
     Example:
         >>> import tapeflow as tp
         >>> tp.ops.fused.dense([[1.0, -2.0]], [[1.0], [1.0]], [0.5], activation="relu")
         tapeflow.Tensor([[0.]], shape=(1, 1), dtype=float32)
     """
-    return dense_op(x, kernel, 0.0 if bias is None else bias, activation=activation)
+    return dense_op(x, kernel, 0.0 if bias is None else bias, activation=fusable.resolve(activation, "dense"))
 
 
 def _labels_index(labels, logits):

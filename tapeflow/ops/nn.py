@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from tapeflow import _backend as B
+from tapeflow.ops import fusable
 from tapeflow.ops._registry import defop
 
 xp = B.xp
@@ -27,6 +28,9 @@ sigmoid = defop("sigmoid", _sigmoid, lambda g, out, x: g * out * (1 - out), save
                 save_output=True)
 tanh = defop("tanh", lambda x: xp.tanh(x), lambda g, out, x: g * (1 - out * out), save_inputs=False,
              save_output=True)
+fusable.register(relu, fusable.RELU)  # so fused ops apply these themselves when a layer passes them
+fusable.register(sigmoid, fusable.SIGMOID)
+fusable.register(tanh, fusable.TANH)
 
 
 def _softmax(x, axis=-1):

@@ -30,38 +30,11 @@ from tapeflow import _backend as B
 from tapeflow._tape import OUTSIDE, _state
 from tapeflow._tensor import Tensor
 from tapeflow.ops import _native
+from tapeflow.ops import fusable as F
 from tapeflow.ops._blas import single_thread
 from tapeflow.ops._registry import Op
 
 xp = B.xp
-
-
-# activation -> (forward in place, derivative from the activation's output)
-_ACTIVATIONS = {
-    "tanh": (lambda a: xp.tanh(a, out=a), lambda y: 1 - y * y),
-    "sigmoid": (lambda a: _sigmoid_(a), lambda y: y * (1 - y)),
-    "relu": (lambda a: xp.maximum(a, 0, out=a), lambda y: (y > 0).astype(y.dtype)),
-    "linear": (lambda a: a, lambda y: xp.ones_like(y)),
-    "hard_sigmoid": (lambda a: _hard_sigmoid_(a), lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6),
-}
-FUSED_ACTIVATIONS = tuple(_ACTIVATIONS)
-
-
-def _sigmoid_(a):
-    # 0.5 * (1 + tanh(a / 2)): never overflows, three in-place passes
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
-
-
-def _hard_sigmoid_(a):
-    # Keras 3: relu6(a + 3) / 6
-    a += 3.0
-    xp.clip(a, 0.0, 6.0, out=a)
-    a /= 6.0
-    return a
 
 
 def _refuse_higher_order(name, *tensors):
@@ -80,7 +53,7 @@ def _refuse_higher_order(name, *tensors):
 # --- LSTM ---------------------------------------------------------------------------------------------------
 def _use_c(activation, recurrent_activation, *arrays):
     """Whether the C kernels take this call: built, tanh/sigmoid, and one float32/float64 dtype."""
-    return activation == "tanh" and recurrent_activation == "sigmoid" and _native.usable(*arrays) is not None
+    return activation is F.TANH and recurrent_activation is F.SIGMOID and _native.usable(*arrays) is not None
 
 
 def _c_mask(mask, steps, batch, dtype):
@@ -89,14 +62,14 @@ def _c_mask(mask, steps, batch, dtype):
     return xp.ascontiguousarray(xp.broadcast_to(mask, (steps, batch, 1)), dtype=dtype)
 
 
-def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation=F.TANH, recurrent_activation=F.SIGMOID):
     if _use_c(activation, recurrent_activation, zx, h0, c0, u):
         return _lstm_c(zx, h0, c0, u, mask, recurrent_mask)
     steps, batch, four = zx.shape
     n = four // 4
     out = xp.empty((steps, batch, 6 * n), dtype=zx.dtype)
     z = xp.empty((batch, four), dtype=zx.dtype)
-    fast = activation == "tanh" and recurrent_activation == "sigmoid"
+    fast = activation is F.TANH and recurrent_activation is F.SIGMOID
     if fast:
         # sigmoid(a) = tanh(a / 2) / 2 + 1/2: halve the sigmoid gates' columns once, so that one tanh per step
         # serves all four gates, followed by one multiply and one add
@@ -106,8 +79,7 @@ def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh", recu
         shift[2 * n: 3 * n] = 0.0
         u, zx = u * scale, zx * scale
     else:
-        act, _ = _ACTIVATIONS[activation]
-        ract, _ = _ACTIVATIONS[recurrent_activation]
+        act, ract = activation.forward_, recurrent_activation.forward_
     h, c = h0, c0
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps):
@@ -187,8 +159,8 @@ def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
     return dz, dh, dc
 
 
-def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation="tanh",
-              recurrent_activation="sigmoid"):
+def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=F.TANH,
+              recurrent_activation=F.SIGMOID):
     _refuse_higher_order("lstm", g, zx, h0, c0, u)
     gv, ov, c0v, uv = g._value, out._value, c0._value, u._value
     if _use_c(activation, recurrent_activation, gv, ov, c0v, uv):
@@ -207,8 +179,7 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
 
 def _lstm_bptt(gv, ov, c0v, uv, mask, recurrent_mask, activation, recurrent_activation):
     """Backward through time in NumPy: returns ``(dz, dh, dc)``."""
-    act, dact = _ACTIVATIONS[activation]
-    _, drac = _ACTIVATIONS[recurrent_activation]
+    act, dact, drac = activation.forward_, activation.derivative, recurrent_activation.derivative
     steps, batch, six = ov.shape
     n = six // 6
     cs = ov[..., n: 2 * n]
@@ -264,7 +235,8 @@ def lstm(zx, h0, c0, recurrent_kernel, mask=None, recurrent_mask=None, activatio
         mask: optional array ``(timesteps, batch, 1)``, 1 for real steps; a masked step carries the state
             over.
         recurrent_mask: optional array ``(batch, units)`` multiplying the state before the recurrent product.
-        activation, recurrent_activation: names from :data:`FUSED_ACTIVATIONS`.
+        activation, recurrent_activation: "linear", "relu", "sigmoid" or "tanh", or the function itself (see
+            :mod:`tapeflow.ops.fusable`).
 
     Returns:
         ``(h_seq, h_last, c_last)``: ``(timesteps, batch, units)`` and two ``(batch, units)``.
@@ -280,17 +252,17 @@ def lstm(zx, h0, c0, recurrent_kernel, mask=None, recurrent_mask=None, activatio
     if zx.shape[0] == 0:
         return (_no_steps(h0), *_initial(h0, c0))
     packed = lstm_op(zx, h0, c0, recurrent_kernel, mask=mask, recurrent_mask=recurrent_mask,
-                     activation=_act_name(activation), recurrent_activation=_act_name(recurrent_activation))
+                     activation=F.resolve(activation, "lstm"),
+                     recurrent_activation=F.resolve(recurrent_activation, "lstm"))
     n = recurrent_kernel.shape[0]
     return packed[:, :, :n], packed[-1, :, :n], packed[-1, :, n: 2 * n]
 
 
 # --- GRU (reset_after=True, Keras's default and cuDNN's form) -----------------------------------------------
-def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation=F.TANH, recurrent_activation=F.SIGMOID):
     if _use_c(activation, recurrent_activation, zx, h0, u, b):
         return _gru_c(zx, h0, u, b, mask, recurrent_mask)
-    act, _ = _ACTIVATIONS[activation]
-    ract, _ = _ACTIVATIONS[recurrent_activation]
+    act, ract = activation.forward_, recurrent_activation.forward_
     steps, batch, three = zx.shape
     n = three // 3
     out = xp.empty((steps, batch, 5 * n), dtype=zx.dtype)  # h, z, r, hh, rec_h
@@ -363,8 +335,8 @@ def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
     return dzx, drec, dh
 
 
-def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation="tanh",
-             recurrent_activation="sigmoid"):
+def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation=F.TANH,
+             recurrent_activation=F.SIGMOID):
     _refuse_higher_order("gru", g, zx, h0, u, b)
     gv, ov, h0v, uv = g._value, out._value, h0._value, u._value
     if _use_c(activation, recurrent_activation, gv, ov, h0v, uv):
@@ -382,8 +354,7 @@ def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation="t
 
 def _gru_bptt(gv, ov, h0v, uv, mask, recurrent_mask, activation, recurrent_activation):
     """Backward through time in NumPy: returns ``(dzx, drec, dh)``."""
-    _, dact = _ACTIVATIONS[activation]
-    _, drac = _ACTIVATIONS[recurrent_activation]
+    dact, drac = activation.derivative, recurrent_activation.derivative
     steps, batch, five = ov.shape
     n = five // 5
     hs, zs, rs, hh, rech = (ov[..., k * n: (k + 1) * n] for k in range(5))
@@ -452,14 +423,15 @@ def gru(zx, h0, recurrent_kernel, recurrent_bias, mask=None, recurrent_mask=None
     if zx.shape[0] == 0:
         return (_no_steps(h0), *_initial(h0))
     packed = gru_op(zx, h0, recurrent_kernel, recurrent_bias, mask=mask, recurrent_mask=recurrent_mask,
-                    activation=_act_name(activation), recurrent_activation=_act_name(recurrent_activation))
+                    activation=F.resolve(activation, "gru"),
+                    recurrent_activation=F.resolve(recurrent_activation, "gru"))
     n = recurrent_kernel.shape[0]
     return packed[:, :, :n], packed[-1, :, :n]
 
 
 # --- simple RNN ---------------------------------------------------------------------------------------------
-def _rnn(zx, h0, u, mask=None, recurrent_mask=None, activation="tanh"):
-    act, _ = _ACTIVATIONS[activation]
+def _rnn(zx, h0, u, mask=None, recurrent_mask=None, activation=F.TANH):
+    act = activation.forward_
     out = xp.empty(zx.shape, dtype=zx.dtype)
     h = h0
     with single_thread():  # one small product per step: the thread hand-off costs more
@@ -476,9 +448,9 @@ def _rnn(zx, h0, u, mask=None, recurrent_mask=None, activation="tanh"):
     return out
 
 
-def _rnn_vjp(g, out, zx, h0, u, mask=None, recurrent_mask=None, activation="tanh"):
+def _rnn_vjp(g, out, zx, h0, u, mask=None, recurrent_mask=None, activation=F.TANH):
     _refuse_higher_order("simple_rnn", g, zx, h0, u)
-    _, dact = _ACTIVATIONS[activation]
+    dact = activation.derivative
     gv, hs, uv = g._value, out._value, u._value
     steps, batch, n = hs.shape
     h_prev = xp.concatenate([h0._value[None], hs[:-1]], axis=0)
@@ -523,7 +495,7 @@ def simple_rnn(zx, h0, recurrent_kernel, mask=None, recurrent_mask=None, activat
     if zx.shape[0] == 0:
         return (_no_steps(h0), *_initial(h0))
     seq = simple_rnn_op(zx, h0, recurrent_kernel, mask=mask, recurrent_mask=recurrent_mask,
-                        activation=_act_name(activation))
+                        activation=F.resolve(activation, "simple_rnn"))
     return seq, seq[-1]
 
 
@@ -538,24 +510,6 @@ def _initial(*states):
     from tapeflow.ops import identity
 
     return tuple(identity(s) for s in states)
-
-
-def _act_name(activation):
-    name = "linear" if activation is None else getattr(activation, "__name__", activation)
-    name = getattr(activation, "name", name) if not isinstance(name, str) else name
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"fused recurrent ops support the activations {FUSED_ACTIVATIONS}. "
-                         f"Received: activation={activation!r}")
-    return name
-
-
-def fusable(activation):
-    """Whether ``activation`` (a name, None, or a tapeflow activation function) has a fused implementation."""
-    try:
-        _act_name(activation)
-    except ValueError:
-        return False
-    return True
 
 
 def _check(zx, h0, u, gates, op, c0=None):

@@ -19,6 +19,7 @@ import tapeflow as tp
 import tapeflow.ops._native as N
 import tapeflow.ops.recurrent as R
 from tapeflow._tensor import Tensor
+from tapeflow.ops import fusable
 from tests.conv.op_cases_conv import CASES as CONV_CASES
 from tests.core.gradcheck import assert_gradients
 
@@ -207,12 +208,12 @@ def test_other_activations_and_dtypes_use_numpy(kernels, monkeypatch):
 
     monkeypatch.setattr(N, "ckernels", Spy())
     _, zx, h0, u, c0, _, _, _ = _problem("lstm", np.float64)
-    R._lstm(zx, h0, c0, u, activation="relu")
-    R._lstm(zx, h0, c0, u, recurrent_activation="hard_sigmoid")
+    R._lstm(zx, h0, c0, u, activation=fusable.RELU)
+    R._lstm(zx, h0, c0, u, recurrent_activation=fusable.TANH)
     R._lstm(zx.astype(np.float16), h0.astype(np.float16), c0.astype(np.float16), u.astype(np.float16))
     R._lstm(zx, h0.astype(np.float32), c0, u)  # mixed dtypes
     _, gzx, gh0, gu, gb, _, _, _ = _problem("gru", np.float32)
-    R._gru(gzx, gh0, gu, gb, activation="linear")
+    R._gru(gzx, gh0, gu, gb, activation=fusable.LINEAR)
     R._gru(gzx, gh0, gu, gb.astype(np.float64))
     assert calls == []
     R._lstm(zx, h0, c0, u)
