@@ -6,9 +6,9 @@ are medians, in samples/s, and each row's note lists every round. The hand-writt
 one the issue describes: in-place bias and ReLU, the fused softmax-cross-entropy gradient, and textbook Adam
 with NumPy temporaries. It runs twice: "numpy-cold" in a fresh process with glibc's default allocator
 settings (its mmap threshold not yet raised, so each step page-faults its few-MB temporaries back in) and
-"numpy-warm" with the threshold raised up front via mallopt, the best case for it. tapeflow raises the
-threshold itself at import; "tapeflow-untuned" turns that off (TAPEFLOW_NO_MALLOPT=1) to show what it is
-worth. Targets: tapeflow fit and train_on_batch >= 1.1x numpy-warm at both batch sizes; inference >= 1.0x.
+"numpy-warm" with the threshold raised up front via mallopt, the best case for it. tapeflow leaves the
+allocator alone unless asked (a process-wide setting): "tapeflow" runs with glibc's defaults (cold),
+"tapeflow-mallopt" with TAPEFLOW_MALLOPT=1 (warm), to show what the tuning is worth. Targets: tapeflow fit and train_on_batch >= 1.1x numpy-warm at both batch sizes; inference >= 1.0x.
 """
 
 from __future__ import annotations
@@ -192,14 +192,14 @@ WORKLOADS = [
 
 
 def snippets(quick=False):
-    """The code each implementation runs (tapeflow, tapeflow-untuned, numpy-warm, numpy-cold, torch)."""
+    """The code each implementation runs (tapeflow, tapeflow-mallopt, numpy-warm, numpy-cold, torch)."""
     out = {
         "tapeflow": _TAPEFLOW.format(quick=quick),
         "numpy-warm": _NUMPY.format(quick=quick, tune=True),
         "numpy-cold": _NUMPY.format(quick=quick, tune=False),
     }
     if not quick:
-        out["tapeflow-untuned"] = "import os; os.environ['TAPEFLOW_NO_MALLOPT'] = '1'\n" + out["tapeflow"]
+        out["tapeflow-mallopt"] = "import os; os.environ['TAPEFLOW_MALLOPT'] = '1'\n" + out["tapeflow"]
     if importlib.util.find_spec("torch") is not None:
         out["torch"] = _TORCH.format(quick=quick)
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-from tapeflow import _alloc, dtypes, random
+from tapeflow import _alloc, _env, dtypes, random
 from tapeflow._backend import set_backend
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
@@ -36,7 +36,8 @@ from tapeflow.errors import DTypeError, ShapeError
 from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
 from tapeflow.ops import __all__ as _ops_all
 
-_alloc.tune()  # glibc: keep a training step's few-MB temporaries off mmap (see tapeflow/_alloc.py)
+if _env.flag("TAPEFLOW_MALLOPT"):  # opt-in: a process-wide glibc setting (see tapeflow/_alloc.py)
+    _alloc.tune()
 
 bool = bool_  # noqa: A001 - TensorFlow's name, tp.bool
 # TensorFlow's top-level reduction names (tf.reduce_sum, ...), as in tp.math

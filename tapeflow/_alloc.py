@@ -1,4 +1,4 @@
-"""Keep NumPy's few-megabyte training temporaries off ``mmap`` on glibc.
+"""Opt-in: keep NumPy's few-megabyte training temporaries off ``mmap`` on glibc.
 
 glibc serves allocations above its mmap threshold (128 KiB at start) with fresh ``mmap`` pages, and returns
 them on free; every training step then page-faults its activations and gradients back in (about 1,600 faults
@@ -6,16 +6,16 @@ per step for a 784-512-256-10 MLP, which made a hand-written NumPy step 2-4x slo
 threshold by itself only after some such frees, so a fresh process starts slow. Setting the threshold (and the
 trim threshold, so freed heap memory is kept for the next step) fixes the allocator's behavior from the start.
 
-``import tapeflow`` calls :func:`tune` (so the whole process, the user's own NumPy code included, gets the
-setting before its first step); it is a no-op off Linux, where the C library has no ``mallopt`` (musl, ...),
-and when ``TAPEFLOW_NO_MALLOPT=1`` is set. ``tuned`` records whether it took effect.
+That setting belongs to the whole process (every library in it feels it), so tapeflow makes it only when the
+user asks: ``TAPEFLOW_MALLOPT=1`` in the environment (read at ``import tapeflow``, which then calls
+:func:`tune`), or a call to :func:`tune`. It is a no-op off Linux and where the C library has no ``mallopt``
+(musl, ...). ``tuned`` records whether it took effect. ``python -m bench training`` shows what it is worth
+("tapeflow-mallopt" against "tapeflow").
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import os
 import sys
 
 M_TRIM_THRESHOLD = -1
@@ -31,19 +31,20 @@ def tune() -> bool:
 
     Returns:
         True when both ``mallopt`` calls succeeded (now or on an earlier call), False where there is nothing
-        to tune (not glibc, not Linux, or ``TAPEFLOW_NO_MALLOPT`` set).
+        to tune (not Linux, or a C library without ``mallopt``).
 
     Example:
-        >>> import tapeflow as tp
         >>> from tapeflow import _alloc
         >>> _alloc.tune() == _alloc.tuned
         True
     """
     global tuned
-    if tuned or not sys.platform.startswith("linux") or os.environ.get("TAPEFLOW_NO_MALLOPT"):
+    if tuned or not sys.platform.startswith("linux"):
         return tuned
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the symbols already loaded into the process (the C library among them): no search for the library
+        # file, which (ctypes.util.find_library) would run `ldconfig -p` in a subprocess
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False

@@ -28,6 +28,8 @@ import zlib
 
 import numpy as np
 
+from tapeflow import _env
+
 # Variables that MPI launchers set in every process they start: MPICH/Hydra and Intel MPI (PMI_*), Open MPI
 # (OMPI_*), PMIx-based launchers including Slurm's srun --mpi=pmix (PMIX_*), MVAPICH (MV2_*).
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
@@ -230,13 +232,9 @@ def _launcher_size(environ):
 
 
 def _want_mpi(environ) -> bool:
-    forced = environ.get("TAPEFLOW_MPI", "").strip().lower()
-    if forced in ("0", "false", "no", "off"):
-        return False
-    if forced in ("1", "true", "yes", "on"):
-        return True
-    if forced:
-        raise ValueError(f"TAPEFLOW_MPI must be 0 or 1 (or unset). Received: TAPEFLOW_MPI={forced!r}")
+    forced = _env.flag("TAPEFLOW_MPI", None, environ)
+    if forced is not None:
+        return forced
     return "mpi4py.MPI" in sys.modules or launched_by_mpi(environ)
 
 

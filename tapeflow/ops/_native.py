@@ -6,7 +6,7 @@ LSTM/GRU gate math, the convolution and pooling ops (``ops/conv.py``, ``ops/pool
 passes (im2col, col2im, max/average pooling and their gradients), which split the batch across threads with
 the GIL released.
 
-Switches, read once at import: ``TAPEFLOW_NO_CKERNELS=1`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=
+Switches, read once at import: ``TAPEFLOW_CKERNELS=0`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=
 baseline`` (or ``x86-64-v3``) keeps the recurrent kernels off AVX-512 (or AVX2) code. The extension is also
 off under an array backend other than NumPy. Tests set :data:`ckernels` to None to exercise the NumPy code.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 
 from tapeflow import _backend as B
+from tapeflow import _env
 
 _CKERNELS_VERSION = 3  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
 
@@ -24,8 +25,8 @@ _PER_THREAD = 1 << 16
 
 
 def load():
-    """The C kernels, or None: not built, a stale build, ``TAPEFLOW_NO_CKERNELS=1``, a non-NumPy backend."""
-    if os.environ.get("TAPEFLOW_NO_CKERNELS", "") not in ("", "0") or B.xp.__name__ != "numpy":
+    """The C kernels, or None: not built, a stale build, ``TAPEFLOW_CKERNELS=0``, a non-NumPy backend."""
+    if not _env.flag("TAPEFLOW_CKERNELS", True) or B.xp.__name__ != "numpy":
         return None
     try:
         from tapeflow import _ckernels

@@ -263,7 +263,7 @@ def test_kernels_reject_bad_arguments(kernels):
 
 def test_environment_variable_turns_the_kernels_off():
     code = "import tapeflow.ops._native as N; print(N.ckernels is None)"
-    env = dict(os.environ, TAPEFLOW_NO_CKERNELS="1")
+    env = dict(os.environ, TAPEFLOW_CKERNELS="0")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
 
