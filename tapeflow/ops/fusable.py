@@ -38,6 +38,13 @@ class Fusable:
     def __repr__(self):
         return self.name
 
+    def __reduce__(self):  # pickles as its name (a layer holding one pickles), unpickles as the same entry
+        return (_named, (self.name,))
+
+
+def _named(name):
+    return _NAMES[name]
+
 
 def _sigmoid_(a):
     # 0.5 * (1 + tanh(a / 2)): never overflows, three in-place passes

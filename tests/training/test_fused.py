@@ -37,3 +37,12 @@ def test_one_activation_table_looked_up_by_object():
     # the layers find the fused path through the same table, whichever spelling the user chose
     assert tp.layers.Dense(2, activation=tp.relu)._fused_activation is fusable.RELU
     assert tp.layers.Dense(2, activation="sigmoid")._fused_activation is None  # keeps its logits, as Keras
+
+
+def test_fusable_entries_pickle_as_themselves():
+    import pickle
+
+    from tapeflow.ops import fusable
+
+    for entry in (fusable.LINEAR, fusable.RELU, fusable.TANH, fusable.SIGMOID):
+        assert pickle.loads(pickle.dumps(entry)) is entry
