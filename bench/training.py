@@ -8,7 +8,8 @@ with NumPy temporaries. It runs twice: "numpy-cold" in a fresh process with glib
 settings (its mmap threshold not yet raised, so each step page-faults its few-MB temporaries back in) and
 "numpy-warm" with the threshold raised up front via mallopt, the best case for it. tapeflow leaves the
 allocator alone unless asked (a process-wide setting): "tapeflow" runs with glibc's defaults (cold),
-"tapeflow-mallopt" with TAPEFLOW_MALLOPT=1 (warm), to show what the tuning is worth. Targets: tapeflow fit and train_on_batch >= 1.1x numpy-warm at both batch sizes; inference >= 1.0x.
+"tapeflow-mallopt" with TAPEFLOW_MALLOPT=1 (warm), to show what the tuning is worth. Targets: tapeflow fit
+and train_on_batch >= 1.1x numpy-warm at both batch sizes; inference >= 1.0x.
 """
 
 from __future__ import annotations

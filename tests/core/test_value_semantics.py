@@ -18,6 +18,11 @@ OPTIMIZERS = {
     "rmsprop": lambda: tp.optimizers.RMSprop(0.5),
     "rmsprop_momentum": lambda: tp.optimizers.RMSprop(0.5, momentum=0.5, centered=True),
     "adagrad": lambda: tp.optimizers.Adagrad(0.5),
+    "lion": lambda: tp.optimizers.Lion(0.5),
+    "lamb": lambda: tp.optimizers.Lamb(0.5),
+    "adafactor": lambda: tp.optimizers.Adafactor(0.5),
+    "ftrl": lambda: tp.optimizers.Ftrl(0.5),
+    "ema": lambda: tp.optimizers.Adam(0.5, use_ema=True, ema_overwrite_frequency=1),
 }
 
 
