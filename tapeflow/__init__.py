@@ -49,7 +49,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = {
     "math", "nn", "linalg", "layers", "models", "losses", "metrics", "optimizers", "callbacks", "activations",
     "initializers", "regularizers", "constraints", "data", "datasets", "utils", "plot", "experiments",
-    "distributed", "wrappers", "saving",
+    "distributed", "wrappers", "saving", "preprocessing", "ops",
 }
 _LAZY_ATTRS = {
     "Sequential": "tapeflow.models",
@@ -60,6 +60,8 @@ _LAZY_ATTRS = {
 
 
 def __getattr__(name):
+    if name == "keras":  # `import tapeflow as tf` then `tf.keras.layers...`: the same names
+        return importlib.import_module("tapeflow")
     if name in _LAZY_MODULES:
         return importlib.import_module(f"tapeflow.{name}")
     if name in _LAZY_ATTRS:

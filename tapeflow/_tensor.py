@@ -149,6 +149,14 @@ class Tensor:
     def __str__(self):
         return _format(self._value)
 
+    def __format__(self, spec):
+        """``f"{t:.2f}"`` formats a scalar tensor's value as the Python number would be; no spec gives str."""
+        if not spec:
+            return str(self)
+        if self._value.ndim == 0:
+            return format(self._value.item(), spec)
+        raise TypeError(f"format spec {spec!r} needs a scalar tensor; this one has shape {self.shape}")
+
 
 def _read_only(arr):
     """A read-only view of ``arr``: what a Tensor hands out, so no one writes into a value a tape saved or a

@@ -36,20 +36,56 @@ def generator() -> np.random.Generator:
     return _generator
 
 
+class SeedGenerator:
+    """A seed that advances (Keras 3's ``keras.random.SeedGenerator``): pass it as ``seed=`` and each draw
+    differs from the last, while the whole sequence repeats from the same starting seed.
+
+    Args:
+        seed: the starting seed (None: a random one).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> g = tp.random.SeedGenerator(42)
+        >>> a, b = tp.random.normal((2,), seed=g), tp.random.normal((2,), seed=g)
+        >>> bool(tp.reduce_all(a == b))
+        False
+        >>> g2 = tp.random.SeedGenerator(42)
+        >>> bool(tp.reduce_all(tp.random.normal((2,), seed=g2) == a))
+        True
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self.generator = np.random.default_rng(seed)
+
+    def __repr__(self):
+        return f"<SeedGenerator seed={self.seed}>"
+
+
+def _rng(seed):
+    """The generator a draw uses: the global one (``seed=None``), a fresh one from an int seed (the draw is
+    then the same every time), or a SeedGenerator's own."""
+    if seed is None:
+        return _generator
+    if isinstance(seed, SeedGenerator):
+        return seed.generator
+    return np.random.default_rng(seed)
+
+
 def _shape(shape):
     return (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples. A ``seed`` gives a draw independent of (and not advancing) the global generator."""
-    rng = np.random.default_rng(seed) if seed is not None else _generator
+    rng = _rng(seed)
     dtype = as_dtype(dtype) or floatx
     return wrap((rng.standard_normal(_shape(shape)) * stddev + mean).astype(dtype))
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Uniform samples in ``[minval, maxval)`` (integers when ``dtype`` is an int type)."""
-    rng = np.random.default_rng(seed) if seed is not None else _generator
+    rng = _rng(seed)
     dtype = as_dtype(dtype) or floatx
     if dtype.kind in "iu":
         return wrap(rng.integers(minval, maxval, _shape(shape)).astype(dtype))
@@ -59,7 +95,7 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples redrawn until within two standard deviations of the mean
     (``tf.random.truncated_normal``)."""
-    rng = np.random.default_rng(seed) if seed is not None else _generator
+    rng = _rng(seed)
     shape = _shape(shape)
     out = rng.standard_normal(shape)
     bad = np.abs(out) > 2
@@ -71,6 +107,6 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 def shuffle(value, seed=None):
     """A copy of ``value`` with its first axis randomly permuted."""
-    rng = np.random.default_rng(seed) if seed is not None else _generator
+    rng = _rng(seed)
     arr = to_array(value)
     return wrap(arr[rng.permutation(arr.shape[0])] if arr.ndim else arr.copy())

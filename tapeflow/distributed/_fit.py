@@ -321,7 +321,9 @@ class FitSession:
         self._weight = shard.weight
         logs = {}
         if shard.weight:
-            logs = dict(model.train_step(shard.batch) or {})
+            from tapeflow.models._data import pack
+
+            logs = dict(model.train_step(pack(*shard.batch)) or {})
         else:  # no samples here: join the all-reduce with weight 0 and apply the same update
             self._build_metrics(shard.first)
             variables = self._variables()
@@ -342,7 +344,9 @@ class FitSession:
             return step(model, batch)
         logs = {}
         if batch.weight:
-            logs = dict(step(model, batch.batch) or {})
+            from tapeflow.models._data import pack
+
+            logs = dict(step(model, pack(*batch.batch)) or {})
         else:
             self._build_metrics(batch.first)
         logs.update(self.global_logs())

@@ -7,6 +7,7 @@ Example:
     (2, 4)
 """
 
+from tapeflow.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from tapeflow.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from tapeflow.layers.base import (
     Layer,
@@ -54,6 +55,7 @@ from tapeflow.layers.image_preprocessing import (
     Resizing,
 )
 from tapeflow.layers.input import Input, InputLayer, SymbolicTensor
+from tapeflow.layers.lambda_layer import Lambda, OpLayer
 from tapeflow.layers.lookup import (
     CategoryEncoding,
     Discretization,
@@ -142,4 +144,5 @@ __all__ = [
     "DepthwiseConv1D", "SeparableConv1D", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
     "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
     "CategoryEncoding", "Discretization", "Hashing", "IntegerLookup", "StringLookup", "TextVectorization",
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Lambda", "OpLayer",
 ]

@@ -710,6 +710,26 @@ class Layer:
             raise AttributeError(f"Layer '{self.name}' has not been called yet, so it has no output shape")
         return self._output_shape
 
+    def _last_node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called on a symbolic input (tp.Input), so it has no "
+                f"{what}"
+            )
+        return self._inbound_nodes[-1]
+
+    @property
+    def input(self):
+        """The symbolic input of this layer in the functional graph it was last called in (for feature
+        extraction: ``tp.Model(model.input, model.get_layer("h").output)``)."""
+        node = self._last_node("input")
+        return node.outputs if node.inputs is None else node.inputs
+
+    @property
+    def output(self):
+        """The symbolic output of this layer's last call on symbolic inputs."""
+        return self._last_node("output").outputs
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 

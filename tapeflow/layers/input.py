@@ -43,18 +43,64 @@ class SymbolicTensor:
     def ndim(self):
         return len(self.shape)
 
-    def _unsupported(self, *args, **kwargs):
+    @classmethod
+    def __tapeflow_op__(cls, op, args, params):
+        """A tapeflow op applied to symbolic tensors becomes a layer of the graph (``tp.exp(h)``)."""
+        from tapeflow.layers.lambda_layer import apply_op
+
+        return apply_op(op, args, params, lambda a: isinstance(a, SymbolicTensor))
+
+    def __array__(self, *args, **kwargs):
         raise TypeError(
-            "Symbolic inputs (tp.Input) support only layer calls: use merge layers such as tp.layers.Add() "
-            "or tp.layers.Multiply() instead of operators, or a custom Layer for other math."
+            f"{self!r} is a placeholder with no values, so NumPy cannot use it: apply tapeflow ops "
+            f"(tp.exp(x), x + 1, tp.concat([a, b], -1)) or layers to it instead"
         )
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _unsupported
-    __getitem__ = __array__ = _unsupported
+    def __getitem__(self, key):
+        from tapeflow.ops import getitem
+
+        return getitem(self, key)
+
+    def __neg__(self):
+        from tapeflow.ops import negative
+
+        return negative(self)
+
+    def __abs__(self):
+        from tapeflow.ops import abs as abs_
+
+        return abs_(self)
+
+    @property
+    def T(self):  # noqa: N802 - NumPy's name
+        from tapeflow.ops import transpose
+
+        return transpose(self)
 
     def __repr__(self):
         producer = f", produced by '{self.node.layer.name}'" if self.node is not None else ""
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype.name}{producer}>"
+
+
+def _operator(name, reflected=False):
+    def method(self, other):
+        from tapeflow import ops
+
+        fn = getattr(ops, name)
+        return fn(other, self) if reflected else fn(self, other)
+
+    method.__name__ = name
+    return method
+
+
+for _dunder, _op_name in (("add", "add"), ("sub", "subtract"), ("mul", "multiply"), ("truediv", "divide"),
+                          ("floordiv", "floor_divide"), ("mod", "mod"), ("pow", "power"),
+                          ("matmul", "matmul")):
+    setattr(SymbolicTensor, f"__{_dunder}__", _operator(_op_name))
+    setattr(SymbolicTensor, f"__r{_dunder}__", _operator(_op_name, reflected=True))
+for _dunder, _op_name in (("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")):
+    setattr(SymbolicTensor, f"__{_dunder}__", _operator(_op_name))
+del _dunder, _op_name
 
 
 class CallNode:
@@ -168,7 +214,6 @@ class InputLayer(Layer):
         node.outputs = SymbolicTensor(self._batch_input_shape, self.dtype, node, 0, name=self.name)
         self._inbound_nodes.append(node)
         self._output_shape = self._batch_input_shape
-        self.output = node.outputs
 
     def call(self, inputs):
         return inputs

@@ -11,6 +11,7 @@ import numpy as np
 from tapeflow import losses as _losses
 from tapeflow import metrics as _metrics
 from tapeflow._tensor import Tensor
+from tapeflow.layers.base import flatten
 
 
 def _per_output(spec, output_names, what):
@@ -59,10 +60,7 @@ class CompiledLoss:
         self.output_names = list(output_names)
         specs = _per_output(loss, self.output_names, "loss")
         self.losses = [None if s is None else _losses.get(s) for s in specs]
-        if all(fn is None for fn in self.losses):
-            raise ValueError(
-                "compile: no loss given. Pass loss='mse', 'sparse_categorical_crossentropy', ..."
-            )
+        self.trackers = []  # the model's loss trackers: the total first, then one per output with a loss
         if loss_weights is None:
             self.weights = [1.0] * len(self.output_names)
         elif isinstance(loss_weights, dict):
@@ -73,8 +71,38 @@ class CompiledLoss:
                 raise ValueError(f"compile: {len(lw)} loss_weights for {len(self.output_names)} outputs")
             self.weights = [float(w) for w in lw]
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        """``(total, [loss of each output])`` (None for outputs without a loss)."""
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        """The total loss, as tf.keras's ``model.compiled_loss(y, y_pred, sample_weight,
+        regularization_losses=model.losses)`` gives it (the loss trackers count it)."""
+        return self.total(y_true, y_pred, sample_weight, regularization_losses or [])
+
+    def total(self, y_true, y_pred, sample_weight, extra_losses):
+        """The compiled losses plus ``extra_losses`` (regularization, ``add_loss``); updates the trackers.
+
+        Raises:
+            ValueError: when there is no loss at all (compiled without one, and no extra losses).
+        """
+        total, parts = self.parts(y_true, y_pred, sample_weight)
+        for term in extra_losses:
+            total = term if total is None else total + term
+        if total is None:
+            raise ValueError(
+                "compute_loss: the model was compiled without a loss. Pass loss=... to compile(), or compute "
+                "the loss in your own train_step."
+            )
+        first = flatten(y_pred)[0]
+        batch = first.shape[0] if getattr(first, "ndim", 0) else 1
+        if self.trackers:
+            self.trackers[0].count_loss(total, batch)
+            for tracker, part in zip(self.trackers[1:], [p for p in parts if p is not None]):
+                tracker.count_loss(part, batch)
+        return total
+
+    def parts(self, y_true, y_pred, sample_weight=None):
+        """``(total, [loss of each output])`` (None for outputs without a loss; total None when none has
+        one)."""
+        if all(fn is None for fn in self.losses):
+            return None, [None] * len(self.losses)
         ys = _as_list(y_true, self.output_names)
         ps = _predictions(y_pred, self.output_names)
         sws = (
@@ -96,14 +124,17 @@ class CompiledLoss:
         return total, parts
 
 
+_ACCURACY_BY_LOSS = {
+    "SparseCategoricalCrossentropy": "SparseCategoricalAccuracy",
+    "CategoricalCrossentropy": "CategoricalAccuracy",
+    "BinaryCrossentropy": "BinaryAccuracy",
+}
+
+
 def _resolve_accuracy(name, loss, y_true, y_pred):
-    lname = type(loss).__name__ if loss is not None else ""
-    if lname == "SparseCategoricalCrossentropy":
-        return _metrics.SparseCategoricalAccuracy(name=name)
-    if lname == "CategoricalCrossentropy":
-        return _metrics.CategoricalAccuracy(name=name)
-    if lname == "BinaryCrossentropy":
-        return _metrics.BinaryAccuracy(name=name)
+    kind = _ACCURACY_BY_LOSS.get(type(loss).__name__)
+    if kind is not None:
+        return getattr(_metrics, kind)(name=name)
     yt = np.asarray(y_true._value if isinstance(y_true, Tensor) else y_true)
     yp_shape = tuple(y_pred.shape)
     if yp_shape and yp_shape[-1] == 1:
@@ -128,6 +159,15 @@ class CompiledMetrics:
         self._loss_fns = loss_fns
         self._weighted = weighted
         self.metrics = None  # [(output index, Metric)]
+        if not any(self._needs_data(i, spec) for i, specs in enumerate(self._specs) for spec in specs):
+            self.build(None, None)  # so model.metrics lists them from compile on, as Keras does
+
+    def _needs_data(self, i, spec):
+        """Whether ``spec`` can be resolved only from the first batch (an "accuracy" the loss leaves open)."""
+        if spec not in ("accuracy", "acc"):
+            return False
+        loss = self._loss_fns[i] if i < len(self._loss_fns) else None
+        return type(loss).__name__ not in _ACCURACY_BY_LOSS
 
     def _spread(self, metrics):
         n = len(self.output_names)
@@ -141,8 +181,9 @@ class CompiledMetrics:
         return [list(metrics) for _ in range(n)]
 
     def build(self, y_true, y_pred):
-        ys = _as_list(y_true, self.output_names)
-        ps = _predictions(y_pred, self.output_names)
+        n = len(self.output_names)
+        ys = _as_list(y_true, self.output_names) if y_true is not None else [None] * n
+        ps = _predictions(y_pred, self.output_names) if y_pred is not None else [None] * n
         multi = len(self.output_names) > 1
         self.metrics = []
         for i, specs in enumerate(self._specs):
@@ -171,6 +212,8 @@ class CompiledMetrics:
         sw = sample_weight if self._weighted else None
         for i, m in self.metrics:
             m.update_state(ys[i], ps[i], sw)
+
+    update_state = update  # tf.keras's name: model.compiled_metrics.update_state(y, y_pred)
 
     def reset(self):
         for _, m in self.metrics or []:

@@ -515,6 +515,16 @@ def _lists_to_arrays(x):
     return x
 
 
+def pack(x, y=None, sample_weight=None):
+    """The batch a ``train_step`` receives, in Keras's forms: ``(x, y)``, ``(x, y, sample_weight)``, or ``x``
+    alone without targets (``(x,)`` when ``x`` is itself a tuple or list, so it stays one item)."""
+    if y is None and sample_weight is None:
+        return (x,) if isinstance(x, (tuple, list)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
 def unpack(data):
     """``(x, y, sample_weight)`` from a batch given as ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
     if isinstance(data, tuple) and len(data) in (1, 2, 3):

@@ -21,7 +21,7 @@ from tapeflow._tensor import Tensor
 from tapeflow.autodiff import GradientTape
 from tapeflow.distributed import _context as _distribute_context
 from tapeflow.layers.base import Layer, _no_recording, flatten, map_structure
-from tapeflow.metrics import Mean
+from tapeflow.metrics import Mean, Metric
 from tapeflow.models import _data
 from tapeflow.models._compile import CompiledLoss, CompiledMetrics
 
@@ -54,10 +54,15 @@ class Model(Layer):
     """
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
             from tapeflow.models.functional import Functional
 
-            return Functional.__new__(Functional)
+            if cls is Model:
+                return Functional.__new__(Functional)
+            if not issubclass(cls, Functional) and _functional_arguments(args, kwargs):
+                # Keras's rule: a subclass called with (inputs, outputs) is a functional model that keeps the
+                # subclass's methods (a custom train_step, say)
+                return Functional.__new__(_functional_subclass(cls, Functional))
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
@@ -104,6 +109,54 @@ class Model(Layer):
             self(dummy, training=False)
         self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shape)
 
+    # --- the graph (functional and Sequential models; feature extraction) ---------------------------------
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name`` (or at position ``index`` of :attr:`layers`).
+
+        Raises:
+            ValueError: for an unknown name (listing the layers' names) or an index out of range.
+        """
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"get_layer: index {index} is out of range; the model has {len(layers)} layers"
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"get_layer: no layer named {name!r}. The layers are {[layer.name for layer in layers]}"
+        )
+
+    @property
+    def inputs(self):
+        """The symbolic inputs (functional and Sequential models)."""
+        raise AttributeError(
+            f"Model '{self.name}' ({type(self).__name__}) is subclassed: it has no symbolic inputs. Build it "
+            f"with the functional API (tp.Model(inputs, outputs)) to take features from its layers."
+        )
+
+    @property
+    def outputs(self):
+        """The symbolic outputs (functional and Sequential models)."""
+        raise AttributeError(
+            f"Model '{self.name}' ({type(self).__name__}) is subclassed: it has no symbolic outputs."
+        )
+
+    @property
+    def input(self):
+        """The symbolic input (a list when there are several)."""
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self):
+        """The symbolic output (a list when there are several)."""
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
     # --- compile --------------------------------------------------------------------------------------------
     @property
     def output_names(self):
@@ -113,28 +166,55 @@ class Model(Layer):
         self,
         optimizer="rmsprop",
         loss=None,
-        metrics=None,
         loss_weights=None,
+        metrics=None,
         weighted_metrics=None,
         run_eagerly=None,
         steps_per_execution=None,
         jit_compile=None,
+        **kwargs,
     ):
         """Choose the optimizer, loss and metrics for training.
 
         Args:
+        The positional order is Keras 3's (``optimizer, loss, loss_weights, metrics``); a third positional
+        argument that is plainly metrics (names, Metric objects) is read as metrics, as tf.keras's order had
+        it.
+
+        Args:
             optimizer: a name (``"adam"``, ``"sgd"``, ...) or an optimizer object.
-            loss: a name, Loss or function; for several outputs a list or a dict by output name.
+            loss: a name, Loss or function; for several outputs a list or a dict by output name. None is
+                allowed for a model whose own ``train_step`` computes its loss (the built-in step then
+                raises).
+            loss_weights: weights of each output's loss in the total.
             metrics: names or Metric objects (``"accuracy"`` is resolved from the loss, as in Keras); for
                 several outputs a list of lists or a dict.
-            loss_weights: weights of each output's loss in the total.
             weighted_metrics: metrics that also apply the sample weights.
-            run_eagerly, steps_per_execution, jit_compile: accepted for Keras compatibility; tapeflow always
-                runs eagerly, one step at a time.
+            run_eagerly: accepted; tapeflow always runs eagerly.
+            steps_per_execution, jit_compile: accepted, with a warning when they ask for something tapeflow
+                does not do (several steps per call, a compiled step).
 
         Raises:
             ValueError: for unknown names (listing the choices).
         """
+        if kwargs:
+            raise TypeError(f"compile: unexpected keyword argument(s) {sorted(kwargs)}")
+        if metrics is None and _looks_like_metrics(loss_weights):
+            metrics, loss_weights = loss_weights, None
+        if steps_per_execution not in (None, 1):
+            warnings.warn(
+                f"compile(steps_per_execution={steps_per_execution}): tapeflow runs one step per call; "
+                f"the setting has no effect",
+                UserWarning,
+                stacklevel=2,
+            )
+        if jit_compile not in (None, False, "auto"):
+            warnings.warn(
+                f"compile(jit_compile={jit_compile!r}): tapeflow runs the training step eagerly; the setting "
+                f"has no effect",
+                UserWarning,
+                stacklevel=2,
+            )
         self.optimizer = _optimizers.get(optimizer)
         self.loss = loss
         # kept as given, for model.save (tapeflow.saving serializes them)
@@ -148,10 +228,12 @@ class Model(Layer):
             if weighted_metrics
             else None
         )
-        trackers = [Mean(name="loss")]
+        trackers = [_LossTracker(name="loss")]
         if len(names) > 1:
-            trackers += [Mean(name=f"{n}_loss") for n, fn in zip(names, self.compiled_loss.losses) if fn]
+            losses = self.compiled_loss.losses
+            trackers += [_LossTracker(name=f"{n}_loss") for n, fn in zip(names, losses) if fn]
         self._loss_trackers = trackers
+        self.compiled_loss.trackers = trackers
         self._compiled = True
         # [distributed] a model compiled inside `strategy.scope()` trains with that strategy
         self.__dict__["_distribute_strategy"] = _distribute_context.current()
@@ -164,11 +246,20 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        """The loss trackers and compiled metrics (after the first batch)."""
+        """The loss trackers, the compiled metrics, and Metric objects held as attributes of the model.
+
+        The compiled metrics are here from ``compile`` on (only an ``"accuracy"`` that needs the first
+        batch's shapes to pick its kind joins after that batch). A subclass may override this property to
+        list its own trackers: ``fit`` resets whatever it lists at the start of every epoch, and ``evaluate``
+        before it runs.
+        """
         out = list(self._loss_trackers)
         for cm in (self.compiled_metrics, getattr(self, "_weighted_metrics", None)):
             if cm is not None and cm.metrics:
                 out.extend(m for _, m in cm.metrics)
+        for key, value in self.__dict__.items():
+            if isinstance(value, Metric) and not key.startswith("_") and all(value is not m for m in out):
+                out.append(value)
         return out
 
     @property
@@ -176,7 +267,10 @@ class Model(Layer):
         return [m.name for m in self.metrics]
 
     def reset_metrics(self):
-        """Reset every metric and loss tracker."""
+        """Reset every metric: those :attr:`metrics` lists (an overridden property included) and the compiled
+        ones."""
+        for m in self.metrics:
+            m.reset_state()
         for m in self._loss_trackers:
             m.reset_state()
         for cm in (self.compiled_metrics, getattr(self, "_weighted_metrics", None)):
@@ -186,21 +280,16 @@ class Model(Layer):
     # --- the steps ------------------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The total loss: compiled losses plus ``self.losses`` (regularization); updates the loss
-        trackers."""
-        total, parts = self.compiled_loss(y, y_pred, sample_weight)
-        extra = self.losses
-        if extra:
-            reg = extra[0]
-            for term in extra[1:]:
-                reg = reg + term
-            total = total + reg
-        batch = _batch_size(y_pred)
-        trackers = self._loss_trackers
-        trackers[0].update_state(float(total._value), sample_weight=batch)
-        if len(trackers) > 1:
-            for tracker, part in zip(trackers[1:], [p for p in parts if p is not None]):
-                tracker.update_state(float(part._value), sample_weight=batch)
-        return total
+        trackers (weighted by the batch size).
+
+        A custom ``train_step`` written for Keras 3 may also pass this loss to the ``"loss"`` tracker of
+        :attr:`metrics` itself; that second update of the same loss is not counted twice.
+
+        Raises:
+            ValueError: when the model was compiled without a loss and has no ``self.losses`` either.
+        """
+        self._assert_compiled("compute_loss")
+        return self.compiled_loss.total(y, y_pred, sample_weight, self.losses)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics with a batch; return the logs (floats)."""
@@ -210,17 +299,18 @@ class Model(Layer):
         return self.get_metrics_result()
 
     def get_metrics_result(self):
-        """``{name: float}`` of every metric now."""
-        logs = {m.name: float(m._value()) for m in self._loss_trackers}
-        for cm in (self.compiled_metrics, self._weighted_metrics):
-            if cm is not None and cm.metrics:
-                for _, m in cm.metrics:
-                    value = m._value()
-                    logs[m.name] = float(value) if B.xp.ndim(value) == 0 else value
+        """``{name: float}`` of every metric in :attr:`metrics` now."""
+        logs = {}
+        for m in self.metrics:
+            value = m._value()
+            logs[m.name] = float(value) if B.xp.ndim(value) == 0 else value
         return logs
 
     def train_step(self, data):
-        """One training step on a batch ``(x, y[, sample_weight])``; returns the logs. Override to customize.
+        """One training step; returns the logs. Override to customize.
+
+        ``data`` is what Keras passes: ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone when there are
+        no targets (a tuple of several inputs then comes as ``(x,)``); a Dataset's elements come as they are.
 
         Example:
             >>> import numpy as np
@@ -373,7 +463,9 @@ class Model(Layer):
                 step_logs = {}
                 for step, batch in enumerate(data.epoch()):
                     cbl.call("on_train_batch_begin", step, {})
-                    step_logs = self.train_step(batch) if dist is None else dist.train_step(batch)
+                    step_logs = _logs(
+                        self.train_step(_data.pack(*batch)) if dist is None else dist.train_step(batch)
+                    )
                     if self._train_vars is None:
                         self._train_vars = self.trainable_weights
                     cbl.call("on_train_batch_end", step, step_logs)
@@ -406,7 +498,7 @@ class Model(Layer):
         logs = {}
         for step, batch in enumerate(data.epoch()):
             cbl.call("on_test_batch_begin", step, {})
-            logs = self.test_step(batch)
+            logs = _logs(self.test_step(_data.pack(*batch) if isinstance(batch, tuple) else batch))
             cbl.call("on_test_batch_end", step, logs)
         cbl.call("on_test_end", logs)
         return logs
@@ -433,14 +525,20 @@ class Model(Layer):
         logs = self._run_evaluation(data, cbl)
         return _results(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
-        """Outputs for ``x``, computed in batches, as NumPy arrays (a list for several outputs)."""
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x``, computed in batches, as NumPy arrays (a list for several outputs).
+
+        ``verbose="auto"`` shows a progress bar on an interactive terminal or notebook and nothing in logs
+        (Keras prints one line there; a prediction is rarely worth a log line).
+        """
+        if verbose == "auto":
+            verbose = 1 if _callbacks.resolve_verbose("auto") == 1 else 0
         data, cbl = self._batches_and_callbacks(x, None, None, batch_size, steps, verbose, callbacks)
         cbl.call("on_predict_begin", {})
         outputs = []
         for step, batch in enumerate(data.epoch()):
             cbl.call("on_predict_batch_begin", step, {})
-            out = self.predict_step(batch)
+            out = self.predict_step(_data.pack(*batch))
             outputs.append(map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out))
             cbl.call("on_predict_batch_end", step, {"outputs": out})
         cbl.call("on_predict_end", {})
@@ -475,7 +573,7 @@ class Model(Layer):
         x, y = _data.to_numpy(x, self.dtype), _data.to_numpy(y, self.dtype) if y is not None else None
         _data.num_samples(x, y, sample_weight)
         sample_weight = _data.class_weights_to_sample_weights(y, class_weight, sample_weight)
-        logs = self.train_step((x, y, sample_weight))
+        logs = _logs(self.train_step(_data.pack(x, y, sample_weight)))
         return _results(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
@@ -485,11 +583,11 @@ class Model(Layer):
             self.reset_metrics()
         x, y = _data.to_numpy(x, self.dtype), _data.to_numpy(y, self.dtype) if y is not None else None
         _data.num_samples(x, y, sample_weight)
-        return _results(self.test_step((x, y, sample_weight)), return_dict)
+        return _results(_logs(self.test_step(_data.pack(x, y, sample_weight))), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for exactly this batch, as NumPy arrays."""
-        out = self.predict_step((_data.to_numpy(x, self.dtype),))
+        out = self.predict_step(_data.pack(_data.to_numpy(x, self.dtype)))
         return map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out)
 
     # --- on disk (tapeflow.saving does the work) ------------------------------------------------------------
@@ -550,9 +648,70 @@ class Model(Layer):
         return super().from_config(config)
 
 
-def _batch_size(y_pred):
-    first = flatten(y_pred)[0]
-    return first.shape[0] if getattr(first, "ndim", 0) else 1
+class _LossTracker(Mean):
+    """The mean loss over an epoch. ``compute_loss`` counts each batch's loss; a Keras 3 ``train_step`` that
+    also passes that same loss tensor to this tracker is not counted twice."""
+
+    def reset_state(self):
+        super().reset_state()
+        self._counted = None
+
+    def count_loss(self, loss, batch_size):
+        self._counted = loss
+        super().update_state(float(loss._value), sample_weight=batch_size)
+
+    def update_state(self, values, sample_weight=None):
+        if values is not None and values is self._counted:
+            return
+        super().update_state(values, sample_weight)
+
+
+def _functional_arguments(args, kwargs):
+    """Whether a Model subclass was called as ``Sub(inputs, outputs)`` (Keras's functional signature)."""
+    from tapeflow.layers.input import SymbolicTensor
+
+    rest = list(args) + [kwargs[k] for k in ("inputs", "outputs") if k in kwargs]
+    if len(rest) != 2:
+        return False
+    leaves = [flatten(part) for part in rest]
+    return all(part and all(isinstance(t, SymbolicTensor) for t in part) for part in leaves)
+
+
+_FUNCTIONAL_SUBCLASSES = {}
+
+
+def _functional_subclass(cls, functional):
+    """``cls`` with the functional model's graph behind it (one class per subclass, made once)."""
+    sub = _FUNCTIONAL_SUBCLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls, functional), {"__module__": cls.__module__,
+                                                     "__qualname__": cls.__qualname__})
+        _FUNCTIONAL_SUBCLASSES[cls] = sub
+    return sub
+
+
+def _looks_like_metrics(value):
+    """True for a value that can only be metrics (names, Metric objects), never loss weights."""
+    items = flatten(value) if isinstance(value, (list, tuple, dict)) else [value]
+    return bool(items) and all(isinstance(v, (str, Metric)) for v in items)
+
+
+def _logs(logs):
+    """Step logs as Python floats (a Tensor a custom step returned becomes its value; a nested dict of
+    results is flattened into the logs, as Keras does)."""
+    if logs is None:
+        return {}
+    out = {}
+    for key, value in logs.items():
+        if isinstance(value, dict):
+            out.update(_logs(value))
+            continue
+        if isinstance(value, Tensor):
+            value = value._value
+        if B.xp.ndim(value) == 0 and not isinstance(value, str):
+            value = float(value)
+        out[key] = value
+    return out
 
 
 def _unpack_validation(validation_data):

@@ -42,6 +42,7 @@ class Sequential(Model):
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         self._layers = []
         self._symbolic_output = None
+        self._input_layer = None
         for layer in layers or []:
             self.add(layer)
 
@@ -70,6 +71,7 @@ class Sequential(Model):
             if self._layers:
                 raise ValueError("Sequential.add: an input layer must come first")
             self._batch_input_shape = layer._batch_input_shape
+            self._input_layer = layer
             self._start_graph()
             return
         if not self._layers and self._batch_input_shape is None and layer._batch_input_shape is not None:
@@ -94,13 +96,30 @@ class Sequential(Model):
         return layer
 
     def _start_graph(self):
-        x = SymbolicTensor(self._batch_input_shape, self.dtype)
+        inp = self._input_layer
+        if inp is None or inp._batch_input_shape != self._batch_input_shape:
+            inp = self._input_layer = InputLayer(batch_input_shape=self._batch_input_shape, dtype=self.dtype)
+        x = inp.output
         for layer in self._layers:
             x = layer(x)
         self._symbolic_output = x
         self._build_input_shape = self._batch_input_shape
         self._output_shape = x.shape
         self.built = True
+
+    @property
+    def inputs(self):
+        """``[the symbolic input]`` once the input shape is known (for feature extraction)."""
+        if self._input_layer is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no input yet: give its input shape")
+        return [self._input_layer.output]
+
+    @property
+    def outputs(self):
+        """``[the symbolic output]`` once the input shape is known."""
+        if self._symbolic_output is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no output yet: give its input shape")
+        return [self._symbolic_output]
 
     def build(self, input_shape=None):
         """Build every layer for inputs of ``input_shape`` (batch first, ``None`` allowed)."""

@@ -7,7 +7,7 @@ import builtins
 import numpy as np
 
 from tapeflow import _backend as B
-from tapeflow._tensor import Tensor
+from tapeflow._tensor import Tensor, Variable
 from tapeflow.ops import conv as _conv  # noqa: F401 - registers convolution, transposed convolution, up-sampling
 from tapeflow.ops import elementwise as _ew
 from tapeflow.ops import fused as _fused  # noqa: F401 - registers the fused dense and cross-entropy ops
@@ -59,6 +59,7 @@ from tapeflow.ops.elementwise import round as _round
 from tapeflow.ops.elementwise import where as _where
 from tapeflow.ops.elementwise import zeros_like as _zeros_like
 from tapeflow.ops.indexing import all_dims, gather, getitem, newaxis, take
+from tapeflow.ops.indexing import variable_getitem as _variable_getitem
 from tapeflow.ops.linalg import dot, einsum, matmul, outer, tensordot
 from tapeflow.ops.linalg import matmul_op as _matmul_op
 from tapeflow.ops.manipulation import (
@@ -321,6 +322,7 @@ Tensor.__pos__ = identity
 Tensor.__abs__ = abs
 Tensor.__invert__ = logical_not
 Tensor.__getitem__ = getitem
+Variable.__getitem__ = _variable_getitem
 Tensor.__round__ = lambda self, ndigits=None: round(self, ndigits or 0)
 Tensor.T = property(lambda self: transpose(self))
 for _name in ("reshape", "sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin", "flatten",

@@ -82,6 +82,9 @@ class Op:
             elif isinstance(a, _SCALARS):
                 vals.append(a)
             else:
+                handler = getattr(type(a), "__tapeflow_op__", None)
+                if handler is not None:  # a placeholder (the functional API's symbolic tensor) records the op
+                    return handler(self, args, params)
                 vals.append(to_array(a))
                 arrays = True
         if not arrays:

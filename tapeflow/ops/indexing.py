@@ -88,6 +88,65 @@ def getitem(x, key):
     return getitem_op(x, key=_normalize_key(key))
 
 
+class VariableSlice(Tensor):
+    """``v[key]`` of a Variable: the values (an ordinary tensor for every op and tape), plus TensorFlow's
+    sliced assignment ``v[0, 0].assign(3.0)``, which writes into the variable.
+
+    The variable gets a new array with the slice replaced, so any tensor read from it before keeps its values
+    (a tape that saved the old value still differentiates correctly).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> v = tp.Variable([[1.0, 2.0], [3.0, 4.0]])
+        >>> _ = v[0, 1].assign(9.0)
+        >>> _ = v[1].assign_add([1.0, 1.0])
+        >>> v.numpy()
+        array([[1., 9.],
+               [4., 5.]], dtype=float32)
+    """
+
+    __slots__ = ("_variable", "_key")
+
+    def _update(self, fn, value, what):
+        var = self._variable
+        new = xp.array(var._value, copy=True)
+        arr = xp.asarray(value._value if isinstance(value, Tensor) else value, dtype=new.dtype)
+        target = new[self._key]
+        try:
+            fits = xp.broadcast_shapes(xp.shape(arr), xp.shape(target)) == xp.shape(target)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{what}: a value of shape {xp.shape(arr)} does not fit the slice {self._key!r} of shape "
+                f"{xp.shape(target)} of Variable '{var.name}'"
+            )
+        new[self._key] = fn(target, arr)
+        var.assign(new)
+        return var
+
+    def assign(self, value):
+        """Write ``value`` into this slice of the variable; returns the variable."""
+        return self._update(lambda old, v: v, value, "assign")
+
+    def assign_add(self, delta):
+        """Add ``delta`` to this slice of the variable; returns the variable."""
+        return self._update(lambda old, v: old + v, delta, "assign_add")
+
+    def assign_sub(self, delta):
+        """Subtract ``delta`` from this slice of the variable; returns the variable."""
+        return self._update(lambda old, v: old - v, delta, "assign_sub")
+
+
+def variable_getitem(var, key):
+    """``var[key]`` for a Variable: :func:`getitem`'s tensor, able to ``assign`` into the variable."""
+    out = getitem(var, key)
+    t = object.__new__(VariableSlice)
+    t._value, t._node = out._value, out._node
+    t._variable, t._key = var, _normalize_key(key)
+    return t
+
+
 def gather(params, indices, axis=0):
     """Pick slices of ``params`` along ``axis`` at integer ``indices`` (TensorFlow's ``tf.gather``; alias
     ``take``).

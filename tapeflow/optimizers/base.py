@@ -259,6 +259,34 @@ class Optimizer:
             if id(v) in self._slots:
                 v.assign(self._extra_slot(v, "ema"))
 
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3's spelling of :meth:`apply_gradients`: ``apply(grads, variables)`` with two lists.
+
+        ``trainable_variables`` may be left out once the optimizer is built (the variables it was built for).
+
+        Example:
+            >>> import tapeflow as tp
+            >>> w = tp.Variable([1.0, 2.0])
+            >>> tp.optimizers.SGD(0.1).apply([tp.constant([1.0, 1.0])], [w])
+            >>> w.numpy()
+            array([0.9, 1.9], dtype=float32)
+        """
+        grads = list(grads)
+        if trainable_variables is None:
+            trainable_variables = list(self._variables)
+            if not trainable_variables:
+                raise ValueError(
+                    "apply: give the variables, apply(grads, trainable_variables), the first time (the "
+                    "optimizer is not built yet)"
+                )
+        trainable_variables = list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(
+                f"apply: {len(grads)} gradients for {len(trainable_variables)} variables; give one gradient "
+                f"(or None) per variable"
+            )
+        self.apply_gradients(zip(grads, trainable_variables))
+
     def _before_updates(self, lr):
         """Per-step bookkeeping shared by all variables (override)."""
 

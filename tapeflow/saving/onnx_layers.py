@@ -90,6 +90,14 @@ def activation_layer(g, layer, inputs, in_shapes, out_shapes):
     return [activation(g, layer.activation, inputs[0], layer.name)]
 
 
+def leaky_relu_layer(g, layer, inputs, in_shapes, out_shapes):
+    return [g.op("LeakyRelu", inputs[:1], layer.name, alpha=layer.negative_slope)]
+
+
+def elu_layer(g, layer, inputs, in_shapes, out_shapes):
+    return [g.op("Elu", inputs[:1], layer.name, alpha=layer.alpha)]
+
+
 def identity(g, layer, inputs, in_shapes, out_shapes):
     return [g.op("Identity", inputs[:1], layer.name)]
 
@@ -712,6 +720,8 @@ def _table():
     table = {
         L.Dense: dense,
         L.Activation: activation_layer,
+        L.LeakyReLU: leaky_relu_layer,
+        L.ELU: elu_layer,
         L.Dropout: identity,
         L.Identity: identity,
         L.Rescaling: rescaling,

@@ -172,3 +172,71 @@ def _build(image, paths, ys, names, label_mode, color_mode, batch_size, size, sh
     ds.class_names = names
     ds.file_paths = [str(p) for p in paths]
     return ds
+
+
+def _as_hwc(x, data_format, what):
+    arr = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"{what}: expected an image of rank 3 (height, width, channels). Received shape "
+                         f"{arr.shape}")
+    if data_format == "channels_first":
+        arr = arr.transpose(1, 2, 0)
+    elif data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"`data_format` must be 'channels_last' or 'channels_first'. Received: {data_format!r}"
+        )
+    return arr
+
+
+def array_to_img(x, data_format=None, scale=True, dtype=None):
+    """A Pillow image from an array ``(height, width, channels)`` with 1, 3 or 4 channels (Keras's
+    ``utils.array_to_img``).
+
+    Args:
+        x: the array or Tensor.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        scale: stretch the values to 0..255 (from their minimum and maximum); else they must already be
+            0..255.
+
+    Raises:
+        ValueError: for another rank or channel count.
+    """
+    image = _pillow()
+    arr = _as_hwc(x, data_format, "array_to_img")
+    if scale:
+        arr = arr - arr.min()
+        top = arr.max()
+        arr = arr / top * 255.0 if top > 0 else arr
+    modes = {1: "L", 3: "RGB", 4: "RGBA"}
+    if arr.shape[2] not in modes:
+        raise ValueError(f"array_to_img: 1, 3 or 4 channels are supported. Received shape {arr.shape}")
+    data = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return image.fromarray(data[:, :, 0] if arr.shape[2] == 1 else data, modes[arr.shape[2]])
+
+
+def img_to_array(img, data_format=None, dtype="float32"):
+    """The pixels of a Pillow image as an array ``(height, width, channels)`` (``utils.img_to_array``)."""
+    arr = np.asarray(img, dtype=dtype)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr.transpose(2, 0, 1) if data_format == "channels_first" else arr
+
+
+def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest"):
+    """Read an image file as a Pillow image (``utils.load_img``), converted to ``color_mode`` and resized to
+    ``target_size`` ``(height, width)`` when given."""
+    _choice("color_mode", color_mode, _MODES)
+    image = _pillow()
+    img = image.open(path).convert(_MODES[color_mode][0])
+    if target_size is not None:
+        resample = {"nearest": image.NEAREST, "bilinear": image.BILINEAR, "bicubic": image.BICUBIC}
+        _choice("interpolation", interpolation, resample)
+        img = img.resize((int(target_size[1]), int(target_size[0])), resample[interpolation])
+    return img
+
+
+def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
+    """Write an array as an image file (``utils.save_img``)."""
+    array_to_img(x, data_format=data_format, scale=scale).save(path, format=file_format, **kwargs)

@@ -22,6 +22,10 @@ REFUSED = {
     **{name: f"'{snake}(_\\d+)?' \\({name}\\) has no ONNX translation" for name, snake in [
         ("CategoryEncoding", "category_encoding"), ("Discretization", "discretization"),
         ("Hashing", "hashing"), ("IntegerLookup", "integer_lookup")]},
+    "ReLU": "'re_lu(_\\d+)?' \\(ReLU\\) has no ONNX translation",
+    "PReLU": "'p_re_lu(_\\d+)?' \\(PReLU\\) has no ONNX translation",
+    "Softmax": "'softmax(_\\d+)?' \\(Softmax\\) has no ONNX translation",
+    "OpLayer": "\\(OpLayer\\) has no ONNX translation",
 }
 
 
