@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -217,6 +218,14 @@ class Variable(Tensor):
         self._node = None
         self.trainable = bool(trainable)
         self.name = name or "Variable"
+        if self.trainable and self._value.dtype.kind not in "fc":  # as TensorFlow: say why gradients are None
+            warnings.warn(
+                f"Variable '{self.name}' has dtype {self._value.dtype.name}, so tapes cannot differentiate "
+                f"with respect to it (its gradient is None). Write a float, as in tp.Variable(0.0), or pass "
+                f"dtype='float32'; pass trainable=False for a counter.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _coerce(self, value, what):
         arr = to_array(value, self.dtype)

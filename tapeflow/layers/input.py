@@ -151,10 +151,11 @@ def symbolic_call(layer, inputs, args, kwargs, training):
                     layer(_concrete(inputs, n), *_concrete(args, n), training=False, **_concrete(kwargs, n))
                 )
             except Exception as e:
-                raise type(e)(
-                    f"{e}\n(while calling layer '{layer.name}' on symbolic inputs "
-                    f"{[t.shape for t in leaves]})"
-                ) from e
+                # a note, not type(e)(message): the exception keeps its type, arguments and traceback
+                # (rebuilding it breaks every exception whose constructor takes other arguments)
+                e.add_note(f"(while calling layer '{layer.name}' on symbolic inputs "
+                           f"{[t.shape for t in leaves]})")
+                raise
     node = CallNode(layer, inputs, args, kwargs, training)
     first = flatten(results[0])
     other = flatten(results[-1])

@@ -7,6 +7,8 @@ them on real data. Several inputs and outputs (lists or dicts) and shared layers
 
 from __future__ import annotations
 
+import heapq
+
 from tapeflow.errors import ShapeError
 from tapeflow.layers.base import deserialize, flatten, map_structure, register_serializable, serialize
 from tapeflow.layers.input import InputLayer, SymbolicTensor
@@ -80,8 +82,10 @@ class Functional(Model):
                 )
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
         graph_layers = [t.node.layer for t in flat_in]
+        seen = {id(layer) for layer in graph_layers}
         for node in self._nodes:
-            if all(node.layer is not seen for seen in graph_layers):
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
                 graph_layers.append(node.layer)
         self._graph_layers = graph_layers
         self._output_names = (
@@ -185,9 +189,12 @@ class Functional(Model):
         def refs_in(x):  # other arguments: symbolic tensors become references, the rest stays as given
             return map_structure(lambda t: ref(t) if isinstance(t, SymbolicTensor) else t, x)
 
+        calls = {}  # id(layer) -> its nodes in this model, in order
+        for node in self._nodes:
+            calls.setdefault(id(node.layer), []).append(node)
         layers = []
         for layer in self._graph_layers:
-            nodes = [n for n in self._nodes if n.layer is layer]
+            nodes = calls.get(id(layer), [])
             layers.append(
                 {
                     **serialize(layer),
@@ -216,30 +223,41 @@ class Functional(Model):
         for name, layer in layers.items():
             if isinstance(layer, InputLayer):
                 produced[(name, 0)] = layer.output
-        while pending:
-            progress = False
-            rest = []
-            for name, k, node in pending:
-                parts = (node["args"], node.get("call_args", []), node.get("kwargs", {}))
-                if not isinstance(parts[1], list) or not isinstance(parts[2], dict):
-                    raise ValueError(
-                        f"from_config: layer '{name}' call {k}: `call_args` must be a list and `kwargs` a "
-                        f"dict. Received: call_args={parts[1]!r}, kwargs={parts[2]!r}"
-                    )
-                if all((r[0], r[1]) in produced for r in _ref_leaves(parts)):
-                    inputs, args, kwargs = _resolve(parts, produced)
-                    produced[(name, k)] = layers[name](
-                        inputs, *args, training=node.get("training"), **kwargs
-                    )
-                    progress = True
-                else:
-                    rest.append((name, k, node))
-            if not progress:
+        # connect in linear time whatever the order of the list: each call waits on a count of the outputs
+        # it still needs; ready calls run lowest list position first (an ordered list runs in its order)
+        waiting = {}  # (layer name, node index) not produced yet -> positions of the calls that need it
+        missing = []
+        ready = []
+        for i, (name, k, node) in enumerate(pending):
+            parts = (node["args"], node.get("call_args", []), node.get("kwargs", {}))
+            if not isinstance(parts[1], list) or not isinstance(parts[2], dict):
                 raise ValueError(
-                    f"from_config: cannot connect layers {[p[0] for p in rest]}: their inputs are never "
-                    f"produced"
+                    f"from_config: layer '{name}' call {k}: `call_args` must be a list and `kwargs` a "
+                    f"dict. Received: call_args={parts[1]!r}, kwargs={parts[2]!r}"
                 )
-            pending = rest
+            needs = {(r[0], r[1]) for r in _ref_leaves(parts)} - set(produced)
+            for key in needs:
+                waiting.setdefault(key, []).append(i)
+            missing.append(len(needs))
+            if not needs:
+                heapq.heappush(ready, i)
+        done = 0
+        while ready:
+            i = heapq.heappop(ready)
+            name, k, node = pending[i]
+            inputs, args, kwargs = _resolve((node["args"], node.get("call_args", []), node.get("kwargs", {})),
+                                            produced)
+            produced[(name, k)] = layers[name](inputs, *args, training=node.get("training"), **kwargs)
+            done += 1
+            for j in waiting.pop((name, k), ()):
+                missing[j] -= 1
+                if missing[j] == 0:
+                    heapq.heappush(ready, j)
+        if done < len(pending):
+            raise ValueError(
+                f"from_config: cannot connect layers {[p[0] for j, p in enumerate(pending) if missing[j]]}: "
+                f"their inputs are never produced"
+            )
         return cls(
             _resolve(config["input_layers"], produced),
             _resolve(config["output_layers"], produced),

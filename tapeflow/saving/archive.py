@@ -33,7 +33,8 @@ import zipfile
 
 from tapeflow.saving.atomic import atomic_write
 from tapeflow.saving.errors import FileFormatError, UnsafeFileError
-from tapeflow.saving.safetensors_io import no_duplicate_keys
+from tapeflow.saving.files import open_regular
+from tapeflow.saving.safetensors_io import bounded_int, no_duplicate_keys
 
 FORMAT = "tapeflow"
 FORMAT_VERSION = 1
@@ -105,7 +106,8 @@ def loads_json(data: bytes, what: str, limits: Limits = DEFAULT_LIMITS):
     if len(data) > limits.max_json_bytes:
         raise UnsafeFileError(f"{what}: {len(data)} bytes of JSON (limit {limits.max_json_bytes})")
     try:
-        obj = json.loads(bytes(data).decode("utf-8"), object_pairs_hook=no_duplicate_keys)
+        obj = json.loads(bytes(data).decode("utf-8"), object_pairs_hook=no_duplicate_keys,
+                         parse_int=bounded_int)
     except FileFormatError as e:
         raise FileFormatError(f"{what}: {e}") from None
     except RecursionError:
@@ -208,10 +210,7 @@ def read_archive(path, limits: Limits | None = None, skip=()) -> dict:
     """
     limits = limits or DEFAULT_LIMITS
     what = repr(os.fspath(path))
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise FileFormatError(f"{what} is not a regular file")
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         try:
             with zipfile.ZipFile(f) as zf:
                 infos = zf.infolist()

@@ -3,7 +3,11 @@
 The data go to a temporary file in the target's own folder (so the final rename never crosses a file
 system), which is flushed and fsynced before ``os.replace`` swaps it in; the folder is then fsynced so the
 rename itself survives a power cut. A process killed at any moment leaves the previous file intact; at
-worst a stray ``.<name>.*.tmp`` file stays behind, which no loader ever reads.
+worst a stray temporary file stays behind, which no loader ever reads and which the next save of the same
+target removes (:func:`remove_stale_temps`).
+
+Temporary files are named ``.<name>.<pid>.<random>.tmp`` and their writer holds an exclusive ``flock`` on
+them while it writes, so a later save can tell a dead writer's leftovers from a live writer's work.
 
 Example:
     >>> import os, tempfile
@@ -19,7 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale temporary files are left alone there
+    fcntl = None
 
 _UMASK = None
 
@@ -48,6 +58,68 @@ def fsync_dir(folder) -> None:
         os.close(fd)
 
 
+def _temp_prefix(path) -> str:
+    return f".{os.path.basename(path)}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process (or we cannot tell): not ours to judge
+    return True
+
+
+def _lock(fd, blocking=True) -> bool:
+    """Take an exclusive flock on ``fd``; False when another open file holds it (non-blocking)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def remove_stale_temps(path) -> list:
+    """Remove the temporary files that killed writers of ``path`` left behind; return their names.
+
+    Only files named as :func:`atomic_write` names them (``.<name>.<pid>.<8 characters>.tmp``) in the
+    target's own folder are considered, and one is removed only when its writer process is gone *and* no
+    one holds its lock. Nothing happens where ``flock`` does not exist (Windows).
+    """
+    if fcntl is None:
+        return []
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(re.escape(_temp_prefix(path)) + r"(\d+)\.[A-Za-z0-9_]{8}\.tmp")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            if _lock(fd, blocking=False) and os.path.samestat(os.fstat(fd), os.lstat(full)):
+                os.unlink(full)
+                removed.append(name)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Open ``path`` for binary writing so that it is replaced all at once when the block ends without error.
@@ -61,8 +133,10 @@ def atomic_write(path):
     Raises:
         IsADirectoryError: if ``path`` is an existing folder.
         FileNotFoundError: if the folder does not exist.
+        OSError: from the file system (disk full, ...), its message naming ``path``.
 
-    If the block raises, the temporary file is removed and ``path`` is untouched.
+    If the block raises, the temporary file is removed and ``path`` is untouched. Temporary files that
+    earlier, killed writers of ``path`` left are removed first (see :func:`remove_stale_temps`).
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -70,17 +144,21 @@ def atomic_write(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Cannot save to {path!r}: the folder {folder!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
+        _lock(fd)  # held until the file is closed: while it is, no other save treats it as stale
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = path  # "[Errno 28] No space left on device: 'model.tapeflow'", not a bare errno
         raise
     fsync_dir(folder)
 

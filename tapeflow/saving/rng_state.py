@@ -67,11 +67,11 @@ def restore(model, state: dict, what: str, include_global: bool = True) -> None:
         raise FileFormatError(f"{what}: invalid layer generator states")
     for key, entry in entries.items():
         # matched by position and class: sub-layers of a subclassed model get new names when rebuilt
-        if not key.isdigit() or int(key) >= len(layers) or type(layers[int(key)]).__name__ != entry.get(
-                "class_name"):
+        position = int(key) if key.isascii() and key.isdigit() and len(key) <= 9 else len(layers)
+        if position >= len(layers) or type(layers[position]).__name__ != entry.get("class_name"):
             raise FileFormatError(f"{what}: generator state for a {entry.get('class_name')!r} layer at "
-                                  f"position {key} fits no layer of model '{model.name}'")
-        layer = layers[int(key)]
+                                  f"position {key[:12]} fits no layer of model '{model.name}'")
+        layer = layers[position]
         if not isinstance(getattr(layer, "_rng", None), np.random.Generator):
             layer._rng = np.random.default_rng()
         _set_state(layer._rng, entry["state"], what)

@@ -23,12 +23,12 @@ import io
 import json
 import math
 import os
-import stat
 
 import numpy as np
 
 from tapeflow.saving.atomic import atomic_write
 from tapeflow.saving.errors import FileFormatError
+from tapeflow.saving.files import read_regular
 
 _CODES = {
     "BOOL": "|b1", "U8": "|u1", "I8": "|i1", "U16": "<u2", "I16": "<i2", "F16": "<f2", "U32": "<u4",
@@ -39,6 +39,7 @@ _DTYPE_CODES = {np.dtype(v).newbyteorder("=") if v[0] == "<" else np.dtype(v): k
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors package's own limit
 MAX_NAME_CHARS = 1024
 MAX_NDIM = 32
+_MAX_NUMPY_BYTES = 2**63 - 1  # NumPy refuses a shape whose nonzero sizes multiply past this
 
 
 def _code(name, arr) -> str:
@@ -121,6 +122,22 @@ def no_duplicate_keys(pairs) -> dict:
     return out
 
 
+MAX_INT_DIGITS = 100  # far past any size, offset or generator state; Python itself stops at 4300
+
+
+def bounded_int(text: str) -> int:
+    """``json.loads`` hook for integers: refuse one of more than :data:`MAX_INT_DIGITS` digits (Python's
+    own refusal, past 4300 digits, would escape as a bare ValueError, and each such number costs quadratic
+    time to convert).
+
+    Raises:
+        FileFormatError: naming the number of digits.
+    """
+    if len(text) > MAX_INT_DIGITS:
+        raise FileFormatError(f"an integer of {len(text)} digits (limit {MAX_INT_DIGITS})")
+    return int(text)
+
+
 def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -136,7 +153,8 @@ def _parse_header(data, what):
         raise FileFormatError(f"{what}: truncated: the header claims {n} bytes but only "
                               f"{len(data) - 8} follow")
     try:
-        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"), object_pairs_hook=no_duplicate_keys)
+        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"), object_pairs_hook=no_duplicate_keys,
+                            parse_int=bounded_int)
     except FileFormatError as e:
         raise FileFormatError(f"{what}: {e}") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -166,6 +184,8 @@ def _check_entry(name, entry, what):
     if nbytes != offsets[1] - offsets[0]:
         raise FileFormatError(f"{what}: entry {name!r} of shape {tuple(shape)} and dtype {code} needs "
                               f"{nbytes} bytes but its data_offsets {offsets} span {offsets[1] - offsets[0]}")
+    if math.prod(d for d in shape if d) * dtype.itemsize > _MAX_NUMPY_BYTES:  # NumPy's own bound, zeros aside
+        raise FileFormatError(f"{what}: entry {name!r} has shape {shape!r}, too large for any array")
     return dtype, tuple(shape), offsets
 
 
@@ -229,15 +249,12 @@ def load_file(path, max_bytes: int = 8 * 2**30, with_metadata: bool = False, cop
     for :func:`loads`).
 
     Raises:
-        FileFormatError: if the file is malformed, larger than ``max_bytes`` or not a regular file.
+        FileFormatError: if the file is malformed, larger than ``max_bytes`` or not a regular file (a FIFO
+            is refused without blocking).
+
+    Memory: one buffer of the file's size, plus the arrays when ``copy`` (none is reserved up front).
     """
     what = repr(os.fspath(path))
-    with open(path, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise FileFormatError(f"{what} is not a regular file")
-        if info.st_size > max_bytes:
-            raise FileFormatError(f"{what}: {info.st_size} bytes (limit {max_bytes})")
-        data = f.read(max_bytes + 1)
+    data = read_regular(path, max_bytes)
     arrays, metadata = loads(data, what, copy=copy)
     return (arrays, metadata) if with_metadata else arrays

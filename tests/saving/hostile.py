@@ -74,3 +74,35 @@ def set_encrypted_flag(blob: bytes) -> bytes:
             out[pos + flag_at] |= 1
             start = pos + 4
     return bytes(out)
+
+
+# --- running loaders under a memory limit -----------------------------------------------------------------
+LIMIT_PROLOGUE = """
+import resource, sys
+import numpy, tapeflow  # imported first: the limit bounds what loading adds, not the interpreter
+
+def _vm_bytes():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + int(sys.argv[1]), resource.RLIM_INFINITY))
+"""
+
+
+def run_limited(code: str, extra_bytes: int, timeout: float, args=()):
+    """Run ``code`` in a fresh interpreter whose address space may grow by ``extra_bytes`` past what
+    importing tapeflow takes (``resource.setrlimit(RLIMIT_AS)``), killed after ``timeout`` seconds.
+
+    Returns the ``subprocess.CompletedProcess`` (text output). Linux only (it reads /proc).
+    """
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("address-space limits are measured through /proc (Linux)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-c", LIMIT_PROLOGUE + code, str(extra_bytes), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)

@@ -1,0 +1,272 @@
+"""Regression tests for issue 17: each hostile file or careless input that once held badly.
+
+Numbered as in the issue: (1) memory reserved up front, (2) activations allocated at build time, (3) quadratic
+connection of a reversed functional config, (4) zip bombs under the ratio limit, (5) a FIFO that hangs the
+loader, (6) leaked temporary files, (7) re-raised errors that lie about their type, (8) bare errors without
+the file's name, (11) an integer Variable's silent None gradient. Items 9 and 10 (fit arguments, losses,
+TerminateOnNaN) are in tests/training/test_bad_input.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tapeflow as tp
+from tapeflow.saving import FileFormatError, archive, safetensors_io
+from tapeflow.saving.atomic import atomic_write, remove_stale_temps
+
+from .hostile import run_limited
+
+HERE = Path(__file__).resolve().parent
+
+
+def _small_model():
+    tp.random.set_seed(0)
+    return tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(2)])
+
+
+# --- 1. memory: the reader reserves what the file holds, not a fixed cap ------------------------------------
+def test_1_tiny_safetensors_loads_under_a_tight_address_space_limit(tmp_path):
+    """``f.read(max_bytes + 1)`` reserved 8 GiB: under ``ulimit -v`` a tiny file raised MemoryError."""
+    path = tmp_path / "w.safetensors"
+    _small_model().save_weights(path)
+    code = f"""
+import tapeflow as tp, numpy as np
+model = tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(2)])
+model.load_weights({str(path)!r})
+print("loaded", float(np.abs(model.get_weights()[0]).sum()) > 0)
+"""
+    out = run_limited(code, extra_bytes=512 * 2**20, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "loaded True" in out.stdout
+
+
+# --- 3. a functional config in any order connects in linear time --------------------------------------------
+def test_3_reversed_functional_config_connects_each_call_once(monkeypatch):
+    from tapeflow.models import functional
+
+    x = inputs = tp.Input(shape=(4,))
+    for i in range(300):
+        x = tp.layers.Dense(4)(x) if i % 30 == 0 else tp.layers.Activation("relu")(x)
+    config = tp.Model(inputs, x).get_config()
+    config["layers"] = config["layers"][::-1]
+    looked_at = []
+    real = functional._ref_leaves
+    monkeypatch.setattr(functional, "_ref_leaves", lambda parts: looked_at.append(1) or real(parts))
+    rebuilt = tp.Model.from_config(config)
+    assert len(looked_at) == 300  # each call's references read once (was once per call per pass: 45,000)
+    data = np.ones((2, 4), "float32")
+    assert rebuilt(data).shape == (2, 4)
+
+
+def test_3_a_config_that_never_connects_names_the_layers():
+    a = tp.Input(shape=(2,))
+    config = tp.Model(a, tp.layers.Dense(1, name="head")(a)).get_config()
+    config["layers"][1]["inbound_nodes"][0]["args"] = ["nowhere", 0, 0]
+    with pytest.raises(ValueError, match="cannot connect layers \\['head'\\]"):
+        tp.Model.from_config(config)
+
+
+# --- 5. a FIFO (or device) named like a model file is refused at once ---------------------------------------
+def _returns_within(fn, seconds=20):
+    outcome = {}
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive(), outcome.get("error")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("name, load", [
+    ("w.safetensors", lambda p: _small_model().load_weights(p)),
+    ("w.tapeflow", lambda p: _small_model().load_weights(p)),
+    ("m.tapeflow", lambda p: tp.models.load_model(p)),
+    ("d.tapeflow", lambda p: tp.saving.describe(p)),
+    ("a.safetensors", lambda p: tp.saving.load_arrays(p)),
+])
+def test_5_fifo_is_refused_without_blocking(tmp_path, name, load):
+    path = tmp_path / name
+    os.mkfifo(path)
+    returned, error = _returns_within(lambda: load(path))
+    if not returned:  # unblock the stuck reader so the test run can end, then fail
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        pytest.fail(f"loading the FIFO {name} blocked")
+    assert isinstance(error, FileFormatError), error
+    assert repr(str(path)) in str(error) and "a FIFO" in str(error)
+
+
+def test_5_device_is_refused(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero on this platform")
+    with pytest.raises(FileFormatError, match="'/dev/zero' is not a regular file \\(a character device\\)"):
+        tp.saving.load_arrays("/dev/zero")
+
+
+# --- 6. temporary files of killed saves are removed by the next save of the same target ---------------------
+WRITER = """
+import sys, time
+from tapeflow.saving.atomic import atomic_write
+with atomic_write(sys.argv[1]) as f:
+    f.write(b"x" * 100000)
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def _temps(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stale temporary files are kept where there is no flock")
+def test_6_stale_temp_files_are_removed_only_when_their_writer_is_gone(tmp_path):
+    target = tmp_path / "model.tapeflow"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        live = _temps(tmp_path)
+        assert len(live) == 1 and live[0].startswith(f".model.tapeflow.{child.pid}.")
+        # other files that look alike but are not tapeflow's temporary files of this target stay untouched
+        (tmp_path / ".model.tapeflow.abc.tmp").write_bytes(b"not ours")
+        (tmp_path / ".other.tapeflow.999999999.abcdefgh.tmp").write_bytes(b"another target")
+        _small_model().save(target)  # the writer is alive: its file is kept
+        assert live[0] in _temps(tmp_path)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    assert live[0] in _temps(tmp_path)  # killed mid-write: the leftover is there...
+    _small_model().save(target)  # ...until the next save of the same target
+    assert _temps(tmp_path) == [".model.tapeflow.abc.tmp", ".other.tapeflow.999999999.abcdefgh.tmp"]
+    assert tp.models.load_model(target).count_params() == 8
+
+
+def test_6_a_locked_temp_file_of_a_dead_pid_is_kept(tmp_path):
+    """A writer in another PID namespace (a container sharing the folder) has a pid we cannot see: its lock
+    still protects its file."""
+    fcntl = pytest.importorskip("fcntl")
+    stale = tmp_path / ".w.bin.999999999.abcdefgh.tmp"
+    with open(stale, "wb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        assert remove_stale_temps(tmp_path / "w.bin") == []
+    assert remove_stale_temps(tmp_path / "w.bin") == [stale.name]
+
+
+# --- 7. errors raised while building on symbolic inputs keep their type -------------------------------------
+class _NeedsTwo(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+def _raiser(exc):
+    class Raising(tp.layers.Layer):
+        def call(self, x):
+            raise exc
+
+    return Raising(name="raising")
+
+
+@pytest.mark.parametrize("exc", [
+    _NeedsTwo(7, "custom"),
+    UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+    MemoryError("Unable to allocate 18.0 GiB"),
+    KeyError("missing"),
+], ids=lambda e: type(e).__name__)
+def test_7_symbolic_call_errors_keep_their_type_and_say_where(exc):
+    with pytest.raises(type(exc)) as info:
+        _raiser(exc)(tp.Input(shape=(3,)))
+    assert info.value is exc  # the very exception, not a rebuilt one
+    assert any("while calling layer 'raising' on symbolic inputs [(None, 3)]" in n for n in exc.__notes__)
+
+
+# --- 8. every refusal names the file ------------------------------------------------------------------------
+def _header(shape):
+    text = json.dumps({"x": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}}).encode()
+    return len(text).to_bytes(8, "little") + text
+
+
+@pytest.mark.parametrize("shape", [[0, 2**63], [0, 2**40, 2**40], [2**62, 0]])
+def test_8_zero_size_shapes_past_numpy_limits_are_refused_with_the_file_name(tmp_path, shape):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(_header(shape))
+    with pytest.raises(FileFormatError, match="too large for any array") as info:
+        tp.saving.load_arrays(path)
+    assert repr(str(path)) in str(info.value)
+
+
+def test_8_numbers_of_thousands_of_digits_are_refused_with_the_file_name(tmp_path):
+    tp.random.set_seed(0)
+    model = tp.Sequential([tp.layers.Dropout(0.5, seed=1, input_shape=(3,)), tp.layers.Dense(2)])
+    model.save(tmp_path / "d.tapeflow")
+    members = archive.read_archive(tmp_path / "d.tapeflow")
+    members["metadata.json"] = archive.dumps_json(members["metadata.json"])
+    digits = "9" * 5000
+    state = members["training_state.json"].decode()
+    for name, text, match in [
+        ("training_state.json", state.replace('"state": {', f'"state": {{"x": {digits}, ', 1), "5000 digits"),
+        ("training_state.json", state.replace('"1"', f'"{digits}"', 1), "fits no layer"),
+        ("config.json", members["config.json"].decode().replace('"units": 2', f'"units": {digits}'),
+         "5000 digits"),
+    ]:
+        path = tmp_path / "e.tapeflow"
+        archive.write_archive(path, {**members, name: text.encode()})
+        with pytest.raises(FileFormatError, match=match) as info:
+            tp.models.load_model(path)
+        assert repr(str(path)) in str(info.value)
+    path = tmp_path / "w.safetensors"
+    text = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).replace("[1]", digits)
+    path.write_bytes(len(text).to_bytes(8, "little") + text.encode())
+    with pytest.raises(FileFormatError, match="5000 digits") as info:
+        tp.saving.load_arrays(path)
+    assert repr(str(path)) in str(info.value)
+
+
+def test_8_disk_full_names_the_file(tmp_path, monkeypatch):
+    def full(f, tensors, metadata=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(safetensors_io, "write", full)
+    target = tmp_path / "model.tapeflow"
+    with pytest.raises(OSError, match=f"\\[Errno {errno.ENOSPC}\\] .*: '{target}'") as info:
+        _small_model().save(target)
+    assert info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # and nothing is left behind
+    with pytest.raises(OSError, match="model.tapeflow"):
+        with atomic_write(target):
+            raise OSError(errno.EIO, "Input/output error")
+
+
+# --- 11. an integer Variable warns that it has no gradient --------------------------------------------------
+def test_11_integer_variable_warns_naming_the_dtype_and_the_fix():
+    with pytest.warns(UserWarning, match="dtype int(32|64).*tp.Variable\\(0.0\\)"):
+        v = tp.Variable(0)
+    with tp.GradientTape() as tape:
+        y = v * 2
+    assert tape.gradient(y, v) is None  # what the warning announced
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tp.Variable(0.0)
+        tp.Variable(0, trainable=False)  # a counter: no warning
+        tp.Variable(0, dtype="float32")
