@@ -97,10 +97,51 @@ def _smooth(y_true, label_smoothing, classes):
     return y_true * (1.0 - label_smoothing) + label_smoothing / classes
 
 
+def _check_binary_labels(y_true, name):
+    """Refuse labels outside [0, 1]: cross-entropy of a label of 2 is a number, but not a loss."""
+    labels = y_true._value if isinstance(y_true, Tensor) else y_true
+    if not hasattr(labels, "min") or not labels.size:  # a symbolic value (tracing): nothing to check yet
+        return
+    low, high = labels.min(), labels.max()
+    if low < 0 or high > 1:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{name}: labels must be in [0, 1] (0/1 classes or probabilities). Received a label "
+            f"{float(bad):g}. For more than two classes use loss='sparse_categorical_crossentropy' (integer "
+            f"labels) or 'categorical_crossentropy' (one-hot labels)"
+        )
+
+
+def _check_sparse_labels(labels, y_pred, name):
+    """Labels for a sparse loss hold one class index per sample: refuse other shapes by the loss's name, and
+    one-hot labels (the prediction's own shape) with the loss to use instead."""
+    if not hasattr(labels, "shape") or not hasattr(y_pred, "shape"):
+        return  # Python lists: the op checks them
+    shape, pred = tuple(labels.shape), tuple(y_pred.shape)
+    expected = pred[:-1]
+    if shape in (expected, (*expected, 1)):
+        return
+    if shape == pred:
+        raise ShapeError(
+            f"{name}: labels of shape {shape} look one-hot (the shape of the predictions), but this loss "
+            f"takes one class index per sample, shape {expected}. Compile with "
+            f"loss='categorical_crossentropy' for one-hot labels, or pass labels.argmax(-1)"
+        )
+    raise ShapeError(
+        f"{name}: labels of shape {shape} do not fit predictions of shape {pred}: expected one class index "
+        f"per sample, shape {expected}"
+    )
+
+
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """``-mean(y log p + (1 - y) log(1 - p), axis=-1)``; on logits ``max(x, 0) - x y + log(1 +
-    exp(-|x|))``."""
+    exp(-|x|))``.
+
+    Raises:
+        ValueError: for labels outside [0, 1].
+    """
     y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
+    _check_binary_labels(y_true, "binary_crossentropy")
     if not from_logits and logits_of(y_pred, "sigmoid") is not None:
         y_pred, from_logits = logits_of(y_pred, "sigmoid"), True
     y_true = _smooth(y_true, label_smoothing, 2.0)
@@ -149,6 +190,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         y_pred, from_logits = logits_of(y_pred, "softmax"), True
     if axis not in (-1, y_pred.ndim - 1):
         y_pred = ops.swapaxes(y_pred, axis, -1)
+    _check_sparse_labels(labels, y_pred, "sparse_categorical_crossentropy")
     if from_logits:
         return fused.sparse_softmax_cross_entropy(labels, y_pred)
     logp = ops.log(ops.clip(y_pred, EPSILON, 1.0 - EPSILON))
@@ -409,6 +451,7 @@ def _sparse_fused_mean(self, y_true, y_pred):
         if y_pred is None:
             return None
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
+    _check_sparse_labels(labels, y_pred, self.name)
     return fused.sparse_softmax_cross_entropy(labels, y_pred, mean=True)
 
 

@@ -177,8 +177,17 @@ class LambdaCallback(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as the loss is NaN or infinite, and say so (on stderr and in
+    """Stop training as soon as the loss is NaN or infinite, and say so (printed to stdout and kept in
     ``model.stop_reason``).
+
+    The bad batch's update has already been applied when its loss is seen, so the weights are usually
+    non-finite by then. With ``restore_weights=True`` the callback keeps a copy of the weights before every
+    batch (one copy of the model's weights in memory, and its cost each step) and puts back the copy taken
+    before the bad batch: the last weights whose update had a finite loss. The optimizer's slots (momentum,
+    Adam's moments) are not restored.
+
+    Args:
+        restore_weights: put back the weights from before the batch whose loss was not finite.
 
     Example:
         >>> import tapeflow as tp
@@ -191,10 +200,22 @@ class TerminateOnNaN(Callback):
         True
     """
 
+    def __init__(self, restore_weights=False):
+        super().__init__()
+        self.restore_weights = bool(restore_weights)
+        self._before = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.restore_weights:
+            self._before = self.model.get_weights()
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             message = f"Batch {batch}: invalid loss {loss}, terminating training"
+            if self.restore_weights and self._before is not None:
+                self.model.set_weights(self._before)
+                message += "; restored the weights from before this batch"
             print(message, file=sys.stdout)
             self.model.stop_training = True
             self.model.stop_reason = message

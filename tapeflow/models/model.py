@@ -12,6 +12,7 @@ anything else.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 from tapeflow import _backend as B
@@ -20,6 +21,7 @@ from tapeflow import optimizers as _optimizers
 from tapeflow._tensor import Tensor
 from tapeflow.autodiff import GradientTape
 from tapeflow.distributed import _context as _distribute_context
+from tapeflow.errors import ShapeError
 from tapeflow.layers.base import Layer, _no_recording, flatten, map_structure
 from tapeflow.metrics import Mean, Metric
 from tapeflow.models import _data
@@ -289,7 +291,13 @@ class Model(Layer):
             ValueError: when the model was compiled without a loss and has no ``self.losses`` either.
         """
         self._assert_compiled("compute_loss")
-        return self.compiled_loss.total(y, y_pred, sample_weight, self.losses)
+        try:
+            return self.compiled_loss.total(y, y_pred, sample_weight, self.losses)
+        except ShapeError as e:
+            hint = _rank_hint(self, y, y_pred)
+            if hint is None:
+                raise
+            raise ShapeError(f"{e}\n{hint}") from None  # one short message, not a chain of re-raises
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics with a batch; return the logs (floats)."""
@@ -406,6 +414,14 @@ class Model(Layer):
             range for the loss, shapes that do not fit the first layer.
         """
         self._assert_compiled("fit")
+        _check_count("fit", "batch_size", batch_size, allow_none=True)
+        _check_count("fit", "validation_batch_size", validation_batch_size, allow_none=True)
+        _check_count("fit", "epochs", epochs, minimum=0)
+        _check_count("fit", "initial_epoch", initial_epoch, minimum=0)
+        _check_count("fit", "validation_freq", validation_freq)
+        if initial_epoch > epochs:
+            raise ValueError(f"fit: `initial_epoch` must not exceed `epochs` (the index of the last epoch). "
+                             f"Received: initial_epoch={initial_epoch}, epochs={epochs}")
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = _data.train_validation_split(
                 x, y, sample_weight, validation_split
@@ -414,7 +430,7 @@ class Model(Layer):
             x,
             y,
             sample_weight,
-            batch_size=batch_size or 32,
+            batch_size=32 if batch_size is None else batch_size,
             shuffle=shuffle,
             steps_per_epoch=steps_per_epoch,
             class_weight=class_weight,
@@ -427,7 +443,7 @@ class Model(Layer):
                 vx,
                 vy,
                 vsw,
-                batch_size=validation_batch_size or batch_size or 32,
+                batch_size=validation_batch_size or batch_size or 32,  # each checked above
                 steps_per_epoch=validation_steps,
                 dtype=self.dtype,
             )
@@ -477,7 +493,7 @@ class Model(Layer):
                 if val is not None and (epoch + 1) % validation_freq == 0 and not self._nan_stop():
                     val_logs = self._run_evaluation(val, cbl)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                _warn_nan(logs, epoch)
+                _warn_nan(logs, epoch, advise=not any(isinstance(c, _callbacks.TerminateOnNaN) for c in cbs))
                 cbl.call("on_epoch_end", epoch, logs)
                 if self.stop_training:
                     break
@@ -553,8 +569,10 @@ class Model(Layer):
 
     def _batches_and_callbacks(self, x, y, sample_weight, batch_size, steps, verbose, callbacks):
         """The data adapter and the callback list (plus a progress bar if ``verbose``) of evaluate/predict."""
+        _check_count("evaluate" if y is not None else "predict", "batch_size", batch_size, allow_none=True)
         data = _data.adapt(
-            x, y, sample_weight, batch_size=batch_size or 32, steps_per_epoch=steps, dtype=self.dtype
+            x, y, sample_weight, batch_size=32 if batch_size is None else batch_size, steps_per_epoch=steps,
+            dtype=self.dtype,
         )
         verbose = _callbacks.resolve_verbose(verbose)
         cbs = list(callbacks or [])
@@ -714,6 +732,36 @@ def _logs(logs):
     return out
 
 
+def _check_count(method, name, value, minimum=1, allow_none=False):
+    """Refuse a count argument that is not an integer >= ``minimum`` (``batch_size=0`` used to mean 32)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{method}: `{name}` must be {kind}. Received: {name}={value!r}")
+
+
+def _rank_hint(model, y, y_pred):
+    """Why predictions have more axes than labels, when the cause is a Dense fed samples of several axes
+    (images without a Flatten): the first such Dense, its input shape and the fix; else None."""
+    from tapeflow.layers import Dense
+
+    labels, preds = flatten(y), flatten(y_pred)
+    if not any(hasattr(t, "ndim") and hasattr(p, "ndim") and p.ndim > t.ndim for t, p in zip(labels, preds)):
+        return None
+    for layer in model._flatten_layers():
+        if not isinstance(layer, Dense) or not layer.built:
+            continue
+        shape = layer.input_shape
+        if isinstance(shape, tuple) and len(shape) > 2:
+            return (
+                f"Dense layer '{layer.name}' received inputs of shape {shape}: more axes than a Dense "
+                f"expects (it maps only the last axis and keeps the others, so the model's output has "
+                f"{len(shape)} axes). Add tp.layers.Flatten() before it to treat each sample as one vector."
+            )
+    return None
+
+
 def _unpack_validation(validation_data):
     if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
         return validation_data + (None,) * (3 - len(validation_data))
@@ -733,12 +781,13 @@ def _results(logs, return_dict):
     return values[0] if len(values) == 1 else values
 
 
-def _warn_nan(logs, epoch):
+def _warn_nan(logs, epoch, advise=True):
     loss = logs.get("loss")
     if loss is not None and not math.isfinite(loss):
+        tip = "; add tp.callbacks.TerminateOnNaN() to stop at the first bad batch" if advise else ""
         warnings.warn(
             f"Epoch {epoch + 1}: the training loss is {loss}. Training diverged (try a smaller "
-            f"learning rate); add tp.callbacks.TerminateOnNaN() to stop at the first bad batch.",
+            f"learning rate){tip}.",
             UserWarning,
             stacklevel=3,
         )

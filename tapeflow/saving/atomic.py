@@ -158,7 +158,10 @@ def atomic_write(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(e, OSError) and e.filename is None:
-            e.filename = path  # "[Errno 28] No space left on device: 'model.tapeflow'", not a bare errno
+            if e.errno is not None:
+                e.filename = path  # "[Errno 28] No space left on device: 'model.tapeflow'", not a bare errno
+            else:
+                e.add_note(f"(while saving {path!r})")
         raise
     fsync_dir(folder)
 
