@@ -1,8 +1,14 @@
-"""A cap on the bytes of weights that layers may create, set while a saved model is rebuilt.
+"""Caps on what rebuilding a saved model may allocate: the bytes of weights, and the size of any activation.
 
 A hostile file could describe ``Dense(units=10**9)``; loading must refuse it before allocating anything. The
 loader (``tapeflow.saving``) knows how many bytes of weights the file really holds and runs the rebuild inside
 :func:`weight_budget`; :meth:`Layer.add_weight` charges each new weight here first.
+
+A file could also describe a model with tiny weights and huge activations (``RepeatVector(8192)`` on 8192
+features, a ``Conv2D`` with many filters on a large image). Inside :func:`activation_cap` the functional
+graph is built from shapes (``compute_output_shape``) for layers that have a shape rule, so no activation is
+made at all, and any placeholder array a layer without one is run on (its inputs and outputs) is checked
+against the cap (:func:`check_activation`).
 
 Example:
     >>> import tapeflow as tp
@@ -26,6 +32,7 @@ import numpy as np
 class _Budget(threading.local):
     def __init__(self):
         self.left = None
+        self.activation = None
 
 
 _budget = _Budget()
@@ -58,3 +65,38 @@ def weight_budget(nbytes: int):
         yield
     finally:
         _budget.left = saved
+
+
+def activation_limit():
+    """The cap on one activation's bytes while a saved model is rebuilt (None when none is set)."""
+    return _budget.activation
+
+
+def check_activation(layer, shape, dtype, what) -> None:
+    """Refuse an activation of ``shape`` (``None`` sizes counted as 3) beyond the cap (no-op without one).
+
+    Raises:
+        ValueError: naming the layer, the shape and the cap.
+    """
+    cap = _budget.activation
+    if cap is None:
+        return
+    nbytes = math.prod(3 if d is None else d for d in shape) * np.dtype(dtype).itemsize
+    if nbytes > cap:
+        raise ValueError(
+            f"Layer '{layer.name}' would make an {what} of shape {tuple(shape)} ({nbytes} bytes) while the "
+            f"model is rebuilt, more than the {cap} bytes allowed for one activation while loading "
+            f"(raise it with tp.saving.Limits(max_activation_bytes=...))"
+        )
+
+
+@contextlib.contextmanager
+def activation_cap(nbytes: int):
+    """Within the block, build functional graphs from shapes where layers can, and refuse any placeholder
+    activation of more than ``nbytes`` bytes."""
+    saved = _budget.activation
+    _budget.activation = int(nbytes)
+    try:
+        yield
+    finally:
+        _budget.activation = saved

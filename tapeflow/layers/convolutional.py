@@ -77,6 +77,19 @@ def check_rank(layer, input_shape, rank):
         )
 
 
+def spatial_output_shape(layer, input_shape, rank, channels, length):
+    """``(batch, *spatial, channels_in) -> (batch, *length(spatial), channels)`` in the layer's data format,
+    from shapes alone: ``length(axis, size)`` gives one output length (``None`` stays ``None``)."""
+    shape = tuple(input_shape)
+    check_rank(layer, shape, rank)
+    first = layer.data_format == "channels_first"
+    spatial = shape[2:] if first else shape[1:-1]
+    out = tuple(None if n is None else length(i, n) for i, n in enumerate(spatial))
+    if any(n is not None and n <= 0 for n in out):
+        raise layer._shape_error("the window does not fit the (padded) input", "a longer input", shape)
+    return (shape[0], channels, *out) if first else (shape[0], *out, channels)
+
+
 def bias_weight(layer, size):
     """The layer's ``bias`` weight of ``size`` (None when ``use_bias`` is off)."""
     if not layer.use_bias:
@@ -189,6 +202,14 @@ class Conv(Layer):
                                       constraint=self.kernel_constraint)
         self.bias = bias_weight(self, self.filters)
 
+    def compute_output_shape(self, input_shape):
+        """The output shape from shapes alone (no data is made): Keras's lengths, ``filters`` channels."""
+        return spatial_output_shape(self, input_shape, self.rank, self.filters, self._output_length)
+
+    def _output_length(self, axis, length):
+        return C.conv_output_length(length, self.kernel_size[axis], self.strides[axis],
+                                    self.dilation_rate[axis], self.padding)
+
     def _kernel_shape(self, channels):
         return (*self.kernel_size, channels // self.groups, self.filters)
 
@@ -275,6 +296,11 @@ class ConvTranspose(Conv):
                 output_padding, self.rank, "output_padding", type(self).__name__, minimum=0
             )
         self.output_padding = output_padding
+
+    def _output_length(self, axis, length):
+        extra = None if self.output_padding is None else self.output_padding[axis]
+        return C.deconv_output_length(length, self.kernel_size[axis], self.strides[axis],
+                                      self.dilation_rate[axis], self.padding, extra)
 
     def _kernel_shape(self, channels):
         return (*self.kernel_size, self.filters, channels)
@@ -405,6 +431,19 @@ class DepthwiseConv(Layer):
         )
         return channels
 
+    def compute_output_shape(self, input_shape):
+        """The output shape from shapes alone (no data is made)."""
+        shape = tuple(input_shape)
+        channels = self._output_channels(shape[channel_axis(self.data_format)] if shape else None)
+        return spatial_output_shape(self, shape, 2, channels, self._output_length)
+
+    def _output_channels(self, channels):
+        return None if channels is None else channels * self.depth_multiplier
+
+    def _output_length(self, axis, length):
+        return C.conv_output_length(length, self.kernel_size[axis], self.strides[axis],
+                                    self.dilation_rate[axis], self.padding)
+
     def _depthwise(self, inputs):
         from tapeflow.ops import reshape
 
@@ -499,6 +538,9 @@ class SeparableConv(DepthwiseConv):
             constraint=self.pointwise_constraint,
         )
         self.bias = bias_weight(self, self.filters)
+
+    def _output_channels(self, channels):
+        return self.filters
 
     def call(self, inputs):
         y = C.conv(self._depthwise(inputs), self.pointwise_kernel, data_format=self.data_format)

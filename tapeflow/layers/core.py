@@ -124,6 +124,16 @@ class Dense(Layer):
             else None
         )
 
+    def compute_output_shape(self, input_shape):
+        """``(..., input_dim) -> (..., units)``, from shapes alone (no data is made)."""
+        shape = tuple(input_shape)
+        if len(shape) < 2:
+            raise self._shape_error("needs inputs with a feature axis", "(batch, ..., features)", shape)
+        if self.built and shape[-1] is not None and shape[-1] != self.kernel.shape[0]:
+            raise self._shape_error("the last axis differs from the one it was built for",
+                                    f"(..., {self.kernel.shape[0]})", shape)
+        return (*shape[:-1], self.units)
+
     def call(self, inputs):
         k = self.kernel.shape[0]
         if inputs.ndim == 0 or inputs.shape[-1] != k:
@@ -356,6 +366,13 @@ class RepeatVector(Layer):
         super().__init__(**kwargs)
         self.n = _positive_int("n", n)
 
+    def compute_output_shape(self, input_shape):
+        """``(batch, features) -> (batch, n, features)``, from shapes alone."""
+        shape = tuple(input_shape)
+        if len(shape) != 2:
+            raise self._shape_error("expects 2-D inputs", "(batch, features)", shape)
+        return (shape[0], self.n, shape[1])
+
     def call(self, inputs):
         if inputs.ndim != 2:
             raise self._shape_error("expects 2-D inputs", "(batch, features)", inputs.shape)
@@ -418,6 +435,10 @@ class Embedding(Layer):
             self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
         )
+
+    def compute_output_shape(self, input_shape):
+        """``(batch, ...) -> (batch, ..., output_dim)``, from shapes alone."""
+        return (*tuple(input_shape), self.output_dim)
 
     def call(self, inputs):
         idx = inputs._value

@@ -4,17 +4,21 @@ Calling a layer on a :class:`SymbolicTensor` builds the layer and returns symbol
 :class:`CallNode`; ``tp.Model(inputs, outputs)`` replays those nodes on real data. Symbolic tensors may be
 passed in any argument of the call, not only the first (``MultiHeadAttention()(query, value)``,
 ``layer(x, mask=m)``). Output shapes are found by running the layer once on placeholder zeros (batch
-``None``), so every layer's shape logic lives in its ``call``.
+``None``), so every layer's shape logic lives in its ``call``; while a saved model is rebuilt, layers with a
+shape rule of their own (``compute_output_shape``) are built from shapes instead, so a file cannot make the
+loader allocate activations (see :mod:`tapeflow.layers._budget`).
 """
 
 from __future__ import annotations
 
 from tapeflow import _backend as B
 from tapeflow.dtypes import as_dtype, floatx
+from tapeflow.layers._budget import activation_limit, check_activation
 from tapeflow.layers.base import (
     Layer,
     _no_recording,
     flatten,
+    map_shapes,
     map_structure,
     register_serializable,
     standardize_shape,
@@ -135,30 +139,43 @@ def _concrete(nest, size):
     return map_structure(lambda x: _placeholder(x, size) if isinstance(x, SymbolicTensor) else x, nest)
 
 
-def symbolic_call(layer, inputs, args, kwargs, training):
-    """Call ``layer`` on symbolic inputs: build it, infer output shapes, record the node.
+def _shape_rule(layer):
+    """Whether ``layer`` computes output shapes from shapes alone (it overrides ``compute_output_shape``,
+    whose base version runs the layer on placeholders)."""
+    return type(layer).compute_output_shape is not Layer.compute_output_shape
 
-    Symbolic tensors may appear in ``inputs`` and anywhere in ``args`` / ``kwargs``; each is replaced by
-    placeholder zeros for the shape-inference call.
-    """
-    leaves = [t for t in flatten((inputs, args, kwargs)) if isinstance(t, SymbolicTensor)]
-    varies = any(None in t.shape[1:] for t in leaves)
+
+def _outputs_from_shapes(layer, inputs, leaves):
+    """Build ``layer`` and find its output shapes without making any data (the loader's symbolic build)."""
+    if not layer.built:
+        layer._build_from(_concrete_shapes(inputs))
+    shapes = layer.compute_output_shape(map_structure(lambda t: t.shape, inputs))
+    return map_shapes(lambda shape: SymbolicTensor(shape, layer.dtype), shapes)
+
+
+def _concrete_shapes(nest):
+    """Shape-only stand-ins of the placeholders (``None`` sizes become 2) for ``build``."""
+    return map_structure(
+        lambda t: SymbolicTensor(tuple(2 if d is None else d for d in t.shape), t.dtype)
+        if isinstance(t, SymbolicTensor) else t, nest)
+
+
+def _outputs_from_placeholders(layer, inputs, args, kwargs, leaves):
+    """Run ``layer`` on placeholder zeros (at batch 2, and 3 when a size may vary) and return the symbolic
+    outputs: ``None`` where a size differs between the runs."""
+    capped = activation_limit() is not None
     results = []
     with _no_recording():
-        for n in (2, 3) if varies else (2,):
-            try:
-                results.append(
-                    layer(_concrete(inputs, n), *_concrete(args, n), training=False, **_concrete(kwargs, n))
-                )
-            except Exception as e:
-                # a note, not type(e)(message): the exception keeps its type, arguments and traceback
-                # (rebuilding it breaks every exception whose constructor takes other arguments)
-                e.add_note(f"(while calling layer '{layer.name}' on symbolic inputs "
-                           f"{[t.shape for t in leaves]})")
-                raise
-    node = CallNode(layer, inputs, args, kwargs, training)
-    first = flatten(results[0])
-    other = flatten(results[-1])
+        for n in (2, 3) if any(None in t.shape[1:] for t in leaves) else (2,):
+            if capped:  # rebuilding a saved model: no placeholder beyond the cap
+                for t in leaves:
+                    check_activation(layer, tuple(n if d is None else d for d in t.shape), t.dtype, "input")
+            out = layer(_concrete(inputs, n), *_concrete(args, n), training=False, **_concrete(kwargs, n))
+            if capped:
+                for t in flatten(out):
+                    check_activation(layer, t.shape, t.dtype, "output")
+            results.append(out)
+    first, other = flatten(results[0]), flatten(results[-1])
     counter = iter(range(len(first)))
 
     def make(out):
@@ -167,9 +184,36 @@ def symbolic_call(layer, inputs, args, kwargs, training):
         for d in range(1, len(shape)):
             if other[i].shape[d] != out.shape[d]:
                 shape[d] = None
-        return SymbolicTensor(tuple(shape), out.dtype, node, i)
+        return SymbolicTensor(tuple(shape), out.dtype)
 
-    node.outputs = map_structure(make, results[0])
+    return map_structure(make, results[0])
+
+
+def symbolic_call(layer, inputs, args, kwargs, training):
+    """Call ``layer`` on symbolic inputs: build it, infer output shapes, record the node.
+
+    Symbolic tensors may appear in ``inputs`` and anywhere in ``args`` / ``kwargs``; each is replaced by
+    placeholder zeros for the shape-inference call. While a saved model is rebuilt (under
+    :func:`~tapeflow.layers._budget.activation_cap`), a layer with its own ``compute_output_shape`` called on
+    one argument is built from shapes instead, so no activation is made.
+    """
+    leaves = [t for t in flatten((inputs, args, kwargs)) if isinstance(t, SymbolicTensor)]
+    try:
+        if activation_limit() is not None and not args and not kwargs and _shape_rule(layer):
+            outputs = _outputs_from_shapes(layer, inputs, leaves)
+            for t in flatten(outputs):
+                check_activation(layer, t.shape, t.dtype, "output")
+        else:
+            outputs = _outputs_from_placeholders(layer, inputs, args, kwargs, leaves)
+    except Exception as e:
+        # a note, not type(e)(message): the exception keeps its type, arguments and traceback
+        # (rebuilding it breaks every exception whose constructor takes other arguments)
+        e.add_note(f"(while calling layer '{layer.name}' on symbolic inputs {[t.shape for t in leaves]})")
+        raise
+    node = CallNode(layer, inputs, args, kwargs, training)
+    for i, t in enumerate(flatten(outputs)):
+        t.node, t.index = node, i
+    node.outputs = outputs
     layer._inbound_nodes.append(node)
     layer._output_shape = map_structure(lambda t: t.shape, node.outputs)
     return node.outputs

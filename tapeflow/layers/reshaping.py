@@ -46,6 +46,14 @@ class _Spatial(Layer):
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank)
 
+    def _map_spatial(self, input_shape, length):
+        """``input_shape`` with spatial axis ``i`` of length ``n`` replaced by ``length(i, n)``."""
+        shape = list(input_shape)
+        check_rank(self, shape, self.rank)
+        for i, axis in enumerate(self._spatial_axes()):
+            shape[axis] = None if shape[axis] is None else length(i, shape[axis])
+        return tuple(shape)
+
     def _spatial_axes(self):
         start = 2 if self.data_format == "channels_first" else 1
         return range(start, start + self.rank)
@@ -75,6 +83,10 @@ class UpSampling(_Spatial):
                 f"Received: interpolation={interpolation!r}"
             )
         self.interpolation = interpolation
+
+    def compute_output_shape(self, input_shape):
+        """Each spatial length times its ``size``, from shapes alone (no data is made)."""
+        return self._map_spatial(input_shape, lambda i, n: n * self.size[i])
 
     def call(self, inputs):
         return C.upsample(inputs, self.size, self.data_format, self.interpolation)
@@ -134,6 +146,10 @@ class ZeroPadding(_Spatial):
     def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         self.padding = _pairs(padding, self.rank, "padding", type(self).__name__)
+
+    def compute_output_shape(self, input_shape):
+        """Each spatial length plus its padding, from shapes alone (no data is made)."""
+        return self._map_spatial(input_shape, lambda i, n: n + sum(self.padding[i]))
 
     def call(self, inputs):
         from tapeflow.ops import pad

@@ -57,6 +57,9 @@ class Limits:
         max_json_depth: the deepest nesting of JSON arrays and objects.
         max_config_int: the largest integer a model config may hold (seeds excepted): layer sizes, lengths.
         max_sample_elements: the most values per sample a shape in a model config may describe.
+        max_activation_bytes: the largest activation rebuilding a model may make: layers with a shape rule
+            are built from shapes (no activation at all); the placeholder inputs and outputs of any other
+            layer are held to this.
     """
 
     max_member_bytes: int = 8 * 2**30
@@ -66,6 +69,7 @@ class Limits:
     max_json_depth: int = 64
     max_config_int: int = 2**24
     max_sample_elements: int = 2**28
+    max_activation_bytes: int = 128 * 2**20
 
 
 DEFAULT_LIMITS = Limits()

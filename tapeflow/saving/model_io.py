@@ -344,7 +344,7 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     """Rebuild a model from archive members (see :func:`load_model`)."""
     from tapeflow import random
     from tapeflow.layers import deserialize
-    from tapeflow.layers._budget import weight_budget
+    from tapeflow.layers._budget import activation_cap, weight_budget
 
     limits = limits or archive.DEFAULT_LIMITS
     if "config.json" not in members or WEIGHTS not in members:
@@ -357,9 +357,11 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
     rng = random.generator().bit_generator.state  # building draws initial weights: leave the stream as it was
     try:
-        # the architecture may not create more weight bytes than the file holds: absurd sizes are refused
-        # before they are allocated
-        with weight_budget(sum(a.nbytes for a in weights.values())):
+        # the architecture may not create more weight bytes than the file holds, nor any activation beyond
+        # limits.max_activation_bytes (the graph is built from shapes where layers can): absurd sizes are
+        # refused before they are allocated
+        budget = sum(a.nbytes for a in weights.values())
+        with weight_budget(budget), activation_cap(limits.max_activation_bytes):
             model = deserialize(config["model"], custom_objects)
             if not model.built and config.get("build_input_shape") is not None:
                 model.build(_as_shape(config["build_input_shape"]))

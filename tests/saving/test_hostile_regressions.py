@@ -52,6 +52,108 @@ print("loaded", float(np.abs(model.get_weights()[0]).sum()) > 0)
     assert "loaded True" in out.stdout
 
 
+# --- 2. rebuilding a model makes no activations where layers have shape rules, none beyond a cap elsewhere --
+def _edited_file(folder, model, edit):
+    model.save(folder / "good.tapeflow")
+    members = archive.read_archive(folder / "good.tapeflow")
+    members["metadata.json"] = archive.dumps_json(members["metadata.json"])
+    config = json.loads(members["config.json"])
+    edit(config)
+    path = folder / "evil.tapeflow"
+    archive.write_archive(path, {**members, "config.json": json.dumps(config).encode()})
+    return path
+
+
+def _set_input(config, shape):
+    config["model"]["config"]["build_input_shape"] = config["build_input_shape"] = [None, *shape]
+
+
+def _first(config):
+    return config["model"]["config"]["layers"][0]["config"]
+
+
+def _repeat_vector_file(folder):  # the issue's 828-byte file: no weights, 1.6 GB of placeholders
+    model = tp.Sequential([tp.Input(shape=(8,)), tp.layers.RepeatVector(8)])
+    return _edited_file(folder, model, lambda c: (_first(c).update(n=8192), _set_input(c, [8192])))
+
+
+def _conv_file(folder):  # as the issue's 1.5 KB Conv2D file asking for 18 GiB (here: 1 GiB at batch 2)
+    model = tp.Sequential([tp.Input(shape=(8, 8, 1)), tp.layers.Conv2D(16, 3)])
+    return _edited_file(folder, model, lambda c: _set_input(c, [4096, 4096, 1]))
+
+
+@pytest.mark.parametrize("make, layer", [(_repeat_vector_file, "repeat_vector"), (_conv_file, "conv2d")])
+def test_2_tiny_files_asking_for_huge_activations_are_refused_before_allocating(tmp_path, make, layer):
+    path = make(tmp_path)
+    assert path.stat().st_size < 3000
+    code = f"""
+import resource, tapeflow as tp
+try:
+    tp.models.load_model({str(path)!r}, compile=False)
+    print("loaded")
+except tp.saving.FileFormatError as e:
+    print("refused:", e)
+print("peak MiB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+    out = run_limited(code, extra_bytes=256 * 2**20, timeout=60)  # the old loader needed 1.6 GB or 18 GiB
+    assert out.returncode == 0, out.stderr
+    assert f"refused: {str(path)!r}" in out.stdout and f"Layer '{layer}' would make an output" in out.stdout
+    with pytest.raises(FileFormatError, match="raise it with tp.saving.Limits\\(max_activation_bytes="):
+        tp.models.load_model(path)
+
+
+def test_2_the_cap_can_be_raised_for_a_genuinely_large_model(tmp_path):
+    model = tp.Sequential([tp.Input(shape=(8,)), tp.layers.RepeatVector(8)])
+    path = _edited_file(tmp_path, model, lambda c: (_first(c).update(n=600), _set_input(c, [600])))
+    with pytest.raises(FileFormatError, match="more than the 1000000 bytes allowed"):
+        tp.models.load_model(path, limits=tp.saving.Limits(max_activation_bytes=10**6))
+    assert tp.models.load_model(path).output_shape == (None, 600, 600)
+
+
+L = tp.layers
+SHAPE_RULES = [
+    (lambda: L.Dense(3), (5,), "float32"), (lambda: L.Dense(3), (4, 5), "float32"),
+    (lambda: L.Dense(3), (None, 5), "float32"), (lambda: L.RepeatVector(4), (3,), "float32"),
+    (lambda: L.Embedding(10, 4), (7,), "int32"), (lambda: L.Embedding(10, 4), (None,), "int32"),
+    (lambda: L.Conv1D(2, 3), (9, 3), "float32"),
+    (lambda: L.Conv1D(2, 3, padding="same", strides=2), (9, 3), "float32"),
+    (lambda: L.Conv1D(2, 3, padding="causal", dilation_rate=2), (None, 3), "float32"),
+    (lambda: L.Conv2D(2, (3, 2), strides=(2, 1), padding="same"), (7, 6, 3), "float32"),
+    (lambda: L.Conv2D(4, 3, data_format="channels_first", groups=2), (4, 7, 6), "float32"),
+    (lambda: L.Conv2D(2, 5), (3, 3, 1), "float32"), (lambda: L.Conv3D(2, 2), (4, 5, 3, 1), "float32"),
+    (lambda: L.Conv1DTranspose(2, 3, strides=2), (5, 3), "float32"),
+    (lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1), (4, None, 2), "float32"),
+    (lambda: L.Conv2DTranspose(2, (3, 2), strides=(1, 3), data_format="channels_first"), (2, 4, 5),
+     "float32"),
+    (lambda: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), (6, 5, 2), "float32"),
+    (lambda: L.SeparableConv2D(4, 3, strides=2), (7, 7, 2), "float32"),
+    (lambda: L.UpSampling1D(3), (4, 2), "float32"), (lambda: L.UpSampling2D((2, 3)), (None, 4, 2), "float32"),
+    (lambda: L.UpSampling3D(2, data_format="channels_first"), (1, 2, 3, 4), "float32"),
+    (lambda: L.ZeroPadding1D((1, 2)), (4, 2), "float32"),
+    (lambda: L.ZeroPadding2D(((1, 0), (2, 3))), (3, None, 1), "float32"),
+    (lambda: L.ZeroPadding3D(1), (2, 2, 2, 1), "float32"),
+]
+
+
+@pytest.mark.parametrize("make, shape, dtype", SHAPE_RULES)
+def test_2_shape_rules_agree_with_running_the_layer(make, shape, dtype):
+    """The loader's symbolic build (compute_output_shape) gives what running on placeholders gives."""
+    from tapeflow.layers._budget import activation_cap
+
+    try:
+        ran = make()(tp.Input(shape=shape, dtype=dtype))
+    except tp.errors.ShapeError:  # a window that does not fit: the rule refuses it too
+        with activation_cap(2**40), pytest.raises(tp.errors.ShapeError):
+            make()(tp.Input(shape=shape, dtype=dtype))
+        return
+    with activation_cap(2**40):
+        layer = make()
+        ruled = layer(tp.Input(shape=shape, dtype=dtype))
+    assert ruled.shape == ran.shape and ruled.dtype == ran.dtype
+    x = np.ones((2, *(3 if d is None else d for d in shape)), dtype)
+    assert all(a in (b, None) for a, b in zip(ruled.shape, layer(x).shape))  # the built layer runs
+
+
 # --- 3. a functional config in any order connects in linear time --------------------------------------------
 def test_3_reversed_functional_config_connects_each_call_once(monkeypatch):
     from tapeflow.models import functional
