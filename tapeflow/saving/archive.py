@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -34,7 +35,7 @@ import zipfile
 from tapeflow.saving.atomic import atomic_write
 from tapeflow.saving.errors import FileFormatError, UnsafeFileError
 from tapeflow.saving.files import open_regular
-from tapeflow.saving.safetensors_io import bounded_int, no_duplicate_keys
+from tapeflow.saving.safetensors_io import bounded_int, no_duplicate_keys, read_header
 
 FORMAT = "tapeflow"
 FORMAT_VERSION = 1
@@ -199,6 +200,87 @@ def _read_member(zf, info, what) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def _corrupt_as_format_error(what):
+    """zipfile and zlib raise a zoo of types on hostile bytes; each means "corrupt"."""
+    try:
+        yield
+    except FileFormatError:
+        raise
+    except Exception as e:
+        raise FileFormatError(f"{what} is not a readable tapeflow archive: it is truncated, corrupt or not a "
+                              f"zip file ({type(e).__name__}: {e})") from None
+
+
+class LazyMember:
+    """An array member of an open archive, read only when asked: first its safetensors header alone (so a
+    loader compares what it declares with what the model needs before inflating anything), then all of it.
+    Valid inside :func:`open_archive`'s block only."""
+
+    def __init__(self, zf, info, what):
+        self._zf, self._info, self._what = zf, info, what
+        self.name = info.filename
+
+    def header(self):
+        """The member's checked :class:`~tapeflow.saving.safetensors_io.Header`; its declared size must be
+        the member's size.
+
+        Raises:
+            FileFormatError: naming the archive and the member.
+        """
+        what = f"{self._what}: {self.name}"
+        with _corrupt_as_format_error(self._what), self._zf.open(self._info) as src:
+            header = read_header(src, what)
+        if header.size != self._info.file_size:
+            raise FileFormatError(f"{what}: its header describes {header.size} bytes but the member holds "
+                                  f"{self._info.file_size}")
+        return header
+
+    def read(self) -> bytes:
+        """The member's bytes (bounded by its checked size)."""
+        with _corrupt_as_format_error(self._what):
+            return _read_member(self._zf, self._info, self._what)
+
+
+@contextlib.contextmanager
+def open_archive(path, limits: Limits | None = None, skip=(), lazy=()):
+    """Open and check a ``.tapeflow`` archive, as :func:`read_archive`, but yield array members named in
+    ``lazy`` as :class:`LazyMember` objects that read nothing until asked (valid inside the block).
+
+    Raises:
+        As :func:`read_archive`.
+    """
+    limits = limits or DEFAULT_LIMITS
+    what = repr(os.fspath(path))
+    with open_regular(path) as f:
+        with _corrupt_as_format_error(what):
+            zf = zipfile.ZipFile(f)
+        with zf:
+            with _corrupt_as_format_error(what):
+                infos = zf.infolist()
+                _check_infos(infos, limits, what)
+                members = {i.filename: LazyMember(zf, i, what) if i.filename in lazy
+                           else _read_member(zf, i, what) for i in infos if i.filename not in skip}
+            if "metadata.json" not in members:
+                raise FileFormatError(f"{what} is not a tapeflow archive: it has no metadata.json")
+            members["metadata.json"] = _check_metadata(members["metadata.json"], what, limits)
+            yield members  # outside the error translation: what the caller raises stays as it is
+
+
+def _check_metadata(data, what, limits):
+    metadata = loads_json(data, f"{what}: metadata.json", limits)
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise FileFormatError(f"{what}: metadata.json does not declare format {FORMAT!r}")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise FileFormatError(f"{what}: format_version {version!r} is not supported (this tapeflow "
+                              f"reads 1 to {FORMAT_VERSION}); upgrade tapeflow")
+    if metadata.get("kind") not in KINDS:
+        raise FileFormatError(f"{what}: metadata.json has kind {metadata.get('kind')!r}; "
+                              f"expected one of {KINDS}")
+    return metadata
+
+
 def read_archive(path, limits: Limits | None = None, skip=()) -> dict:
     """Read and check a ``.tapeflow`` archive: member name -> bytes (``metadata.json`` parsed to a dict).
 
@@ -212,30 +294,5 @@ def read_archive(path, limits: Limits | None = None, skip=()) -> dict:
         FileFormatError: truncated, corrupt or not a tapeflow archive (or of a newer format version).
         UnsafeFileError: hostile structure (see the module docstring).
     """
-    limits = limits or DEFAULT_LIMITS
-    what = repr(os.fspath(path))
-    with open_regular(path) as f:
-        try:
-            with zipfile.ZipFile(f) as zf:
-                infos = zf.infolist()
-                _check_infos(infos, limits, what)
-                members = {i.filename: _read_member(zf, i, what) for i in infos if i.filename not in skip}
-        except FileFormatError:
-            raise
-        except Exception as e:  # zipfile raises a zoo of types on hostile bytes; all mean "corrupt"
-            raise FileFormatError(f"{what} is not a readable tapeflow archive: it is truncated, corrupt "
-                                  f"or not a zip file ({type(e).__name__}: {e})") from None
-    if "metadata.json" not in members:
-        raise FileFormatError(f"{what} is not a tapeflow archive: it has no metadata.json")
-    metadata = loads_json(members["metadata.json"], f"{what}: metadata.json", limits)
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise FileFormatError(f"{what}: metadata.json does not declare format {FORMAT!r}")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-        raise FileFormatError(f"{what}: format_version {version!r} is not supported (this tapeflow "
-                              f"reads 1 to {FORMAT_VERSION}); upgrade tapeflow")
-    if metadata.get("kind") not in KINDS:
-        raise FileFormatError(f"{what}: metadata.json has kind {metadata.get('kind')!r}; "
-                              f"expected one of {KINDS}")
-    members["metadata.json"] = metadata
-    return members
+    with open_archive(path, limits, skip) as members:
+        return members

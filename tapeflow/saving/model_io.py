@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
@@ -47,29 +48,54 @@ def _index(key, what):
     return int(head)
 
 
-def check_and_assign(variables, arrays: dict, what: str) -> None:
-    """Assign ``arrays`` (from :func:`weight_arrays`) to ``variables`` after checking every count, shape and
-    dtype; nothing is assigned unless everything matches.
+def check_fits(variables, declared: dict, what: str) -> None:
+    """Check that ``declared`` (key from :func:`weight_arrays` -> ``(shape, dtype)``, as a file's header
+    declares them) fits ``variables`` one to one: count, shape and dtype; run before any array is read.
 
     Raises:
         FileFormatError: naming the first mismatch.
     """
     variables = list(variables)
-    ordered = sorted(arrays.items(), key=lambda kv: _index(kv[0], what))
+    ordered = sorted(declared.items(), key=lambda kv: _index(kv[0], what))
     if [_index(k, what) for k, _ in ordered] != list(range(len(ordered))):
         raise FileFormatError(f"{what}: the weight indices are not 0..{len(ordered) - 1}")
     if len(ordered) != len(variables):
         raise FileFormatError(f"{what}: the file holds {len(ordered)} weights; the model has "
                               f"{len(variables)}; it was saved from a different architecture")
-    for v, (key, arr) in zip(variables, ordered):
-        if tuple(arr.shape) != tuple(v.shape):
+    for v, (key, (shape, dtype)) in zip(variables, ordered):
+        if tuple(shape) != tuple(v.shape):
             raise FileFormatError(f"{what}: weight '{v.name}' has shape {tuple(v.shape)} but the file's "
-                                  f"{key!r} has shape {tuple(arr.shape)}")
-        if arr.dtype != v.dtype:
+                                  f"{key!r} has shape {tuple(shape)}")
+        if dtype != v.dtype:
             raise FileFormatError(f"{what}: weight '{v.name}' has dtype {v.dtype} but the file's {key!r} has "
-                                  f"dtype {arr.dtype}")
+                                  f"dtype {dtype}")
+
+
+def check_and_assign(variables, arrays: dict, what: str) -> None:
+    """Assign ``arrays`` (from :func:`weight_arrays`) to ``variables`` after checking every count, shape and
+    dtype (:func:`check_fits`); nothing is assigned unless everything matches.
+
+    Raises:
+        FileFormatError: naming the first mismatch.
+    """
+    variables = list(variables)
+    check_fits(variables, {k: (a.shape, a.dtype) for k, a in arrays.items()}, what)
+    ordered = sorted(arrays.items(), key=lambda kv: _index(kv[0], what))
     for v, (_, arr) in zip(variables, ordered):
         v.assign(arr)
+
+
+def _header(member, what):
+    """The checked safetensors header of an archive member (bytes or an unread ``LazyMember``)."""
+    if isinstance(member, archive.LazyMember):
+        return member.header()
+    return safetensors_io.read_header(io.BytesIO(member), what)
+
+
+def _arrays(member, what) -> dict:
+    """The arrays of an archive member (views into its bytes; ``Variable.assign`` copies)."""
+    data = member.read() if isinstance(member, archive.LazyMember) else member
+    return safetensors_io.loads(data, what, copy=False)[0]
 
 
 def optimizer_arrays(optimizer, model) -> dict:
@@ -89,21 +115,22 @@ def optimizer_arrays(optimizer, model) -> dict:
     return out
 
 
-def restore_optimizer(optimizer, model, arrays: dict, what: str) -> None:
-    """Rebuild ``optimizer``'s slots for ``model`` and fill them from :func:`optimizer_arrays`' output.
+def check_optimizer_fits(optimizer, model, declared: dict, what: str) -> list:
+    """Check optimizer state (key from :func:`optimizer_arrays` -> ``(shape, dtype)``, as a header declares
+    it) against ``model`` and ``optimizer`` before any of it is read; return the weight indices in build
+    order.
 
     Raises:
         FileFormatError: when the state does not fit the model or the optimizer.
     """
-    arrays = dict(arrays)
-    iterations = arrays.pop("iterations", None)
-    valid = iterations is not None and iterations.shape == () and iterations.dtype.kind in "iu"
-    if not valid or int(iterations) < 0:
+    declared = dict(declared)
+    iterations = declared.pop("iterations", None)
+    if iterations is None or tuple(iterations[0]) != () or iterations[1].kind not in "iu":
         raise FileFormatError(f"{what}: the optimizer state has no valid 'iterations' scalar")
     names = tuple(optimizer._slot_names)
     weights = model.weights
-    order, slots = [], []
-    for key, arr in arrays.items():  # file order is build order
+    order, count = [], 0
+    for key, (shape, dtype) in declared.items():  # file order is build order
         index = _index(key, what)
         slot = key.split("/", 1)[1]
         if index >= len(weights) or slot not in names:
@@ -112,15 +139,29 @@ def restore_optimizer(optimizer, model, arrays: dict, what: str) -> None:
         if not order or order[-1] != index:
             order.append(index)
         var = weights[index]
-        if arr.shape != var.shape or arr.dtype != var.dtype:
-            raise FileFormatError(f"{what}: optimizer slot {key!r} has shape {arr.shape} and dtype "
-                                  f"{arr.dtype}; weight '{var.name}' has {var.shape} and {var.dtype}")
-        slots.append(arr)
-    if len(set(order)) != len(order) or len(slots) != len(order) * len(names):
+        if tuple(shape) != tuple(var.shape) or dtype != var.dtype:
+            raise FileFormatError(f"{what}: optimizer slot {key!r} has shape {tuple(shape)} and dtype "
+                                  f"{dtype}; weight '{var.name}' has {var.shape} and {var.dtype}")
+        count += 1
+    if len(set(order)) != len(order) or count != len(order) * len(names):
         raise FileFormatError(f"{what}: the optimizer state is incomplete or out of order")
-    optimizer.build([weights[i] for i in order])
+    return order
+
+
+def restore_optimizer(optimizer, model, arrays: dict, what: str) -> None:
+    """Rebuild ``optimizer``'s slots for ``model`` and fill them from :func:`optimizer_arrays`' output.
+
+    Raises:
+        FileFormatError: when the state does not fit the model or the optimizer.
+    """
+    order = check_optimizer_fits(optimizer, model, {k: (a.shape, a.dtype) for k, a in arrays.items()}, what)
+    arrays = dict(arrays)
+    iterations = arrays.pop("iterations")
+    if int(iterations) < 0:
+        raise FileFormatError(f"{what}: the optimizer state has no valid 'iterations' scalar")
+    optimizer.build([model.weights[i] for i in order])
     try:
-        optimizer.set_weights([iterations, *slots])
+        optimizer.set_weights([iterations, *arrays.values()])
     except ValueError as e:
         raise FileFormatError(f"{what}: the optimizer state does not fit: {e}") from None
 
@@ -354,13 +395,13 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise FileFormatError(f"{what}: config.json has no 'model' entry")
     check_config(config, custom_objects, what, limits)
-    weights, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
+    declared = _header(members[WEIGHTS], f"{what}: {WEIGHTS}")  # the arrays themselves are read once they fit
     rng = random.generator().bit_generator.state  # building draws initial weights: leave the stream as it was
     try:
         # the architecture may not create more weight bytes than the file holds, nor any activation beyond
         # limits.max_activation_bytes (the graph is built from shapes where layers can): absurd sizes are
         # refused before they are allocated
-        budget = sum(a.nbytes for a in weights.values())
+        budget = declared.nbytes
         with weight_budget(budget), activation_cap(limits.max_activation_bytes):
             model = deserialize(config["model"], custom_objects)
             if not model.built and config.get("build_input_shape") is not None:
@@ -378,8 +419,9 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
         raise FileFormatError(f"{what}: config.json describes a {type(model).__name__}, not a model")
     if not model.built:
         raise FileFormatError(f"{what}: the model cannot be built (no input shape recorded); it holds "
-                              f"{len(weights)} weights")
-    check_and_assign(model.weights, weights, f"{what}: {WEIGHTS}")
+                              f"{len(declared.arrays)} weights")
+    check_fits(model.weights, declared.arrays, f"{what}: {WEIGHTS}")  # before a byte of weights is inflated
+    check_and_assign(model.weights, _arrays(members[WEIGHTS], f"{what}: {WEIGHTS}"), f"{what}: {WEIGHTS}")
     if "training_state.json" in members:
         state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json", limits)
         rng_state.restore(model, state.get("rng") if isinstance(state, dict) else None, what,
@@ -393,8 +435,9 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
             raise FileFormatError(f"{what}: the compile settings cannot be restored: {type(e).__name__}: "
                                   f"{e}") from e
         if OPTIMIZER in members:
-            state, _ = safetensors_io.loads(members[OPTIMIZER], f"{what}: {OPTIMIZER}", copy=False)
-            restore_optimizer(model.optimizer, model, state, f"{what}: {OPTIMIZER}")
+            owhat = f"{what}: {OPTIMIZER}"
+            check_optimizer_fits(model.optimizer, model, _header(members[OPTIMIZER], owhat).arrays, owhat)
+            restore_optimizer(model.optimizer, model, _arrays(members[OPTIMIZER], owhat), owhat)
     return model
 
 
@@ -422,11 +465,12 @@ def load_model(filepath, custom_objects=None, compile=True, limits=None):
     if os.fspath(filepath).endswith(".safetensors"):
         raise FileFormatError(f"{what} holds weights only (safetensors); build the model and call "
                               f"model.load_weights()")
-    members = archive.read_archive(filepath, limits, skip=() if compile else (OPTIMIZER,))
-    kind = members["metadata.json"]["kind"]
-    if kind == "weights":
-        raise FileFormatError(f"{what} holds weights only; build the model and call model.load_weights()")
-    return model_from_members(members, what, custom_objects, compile, limits)
+    skip = () if compile else (OPTIMIZER,)
+    with archive.open_archive(filepath, limits, skip, lazy=archive.ARRAY_MEMBERS) as members:
+        kind = members["metadata.json"]["kind"]
+        if kind == "weights":
+            raise FileFormatError(f"{what} holds weights only; build the model and call model.load_weights()")
+        return model_from_members(members, what, custom_objects, compile, limits)
 
 
 # --- weights only -------------------------------------------------------------------------------------------
@@ -469,11 +513,12 @@ def load_weights(model, filepath, limits=None) -> None:
     if filepath.endswith(".safetensors"):
         arrays = safetensors_io.load_file(filepath, max_bytes=limits.max_member_bytes, copy=False)
     else:
-        members = archive.read_archive(filepath, limits)
-        if WEIGHTS not in members:
-            raise FileFormatError(f"{what} holds no weights")
-        arrays, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
-        what = f"{what}: {WEIGHTS}"
+        with archive.open_archive(filepath, limits, lazy=archive.ARRAY_MEMBERS) as members:
+            if WEIGHTS not in members:
+                raise FileFormatError(f"{what} holds no weights")
+            what = f"{what}: {WEIGHTS}"
+            check_fits(model.weights, _header(members[WEIGHTS], what).arrays, what)  # before inflating
+            arrays = _arrays(members[WEIGHTS], what)
     check_and_assign(model.weights, arrays, what)
 
 
@@ -515,9 +560,13 @@ def describe(filepath, limits=None) -> dict:
     """
     limits = limits or archive.DEFAULT_LIMITS
     what = repr(os.fspath(filepath))
-    members = archive.read_archive(filepath, limits)
-    info = {"metadata": members["metadata.json"], "model": None, "layers": [], "weights": [],
-            "optimizer": OPTIMIZER in members, "compile": None}
+    with archive.open_archive(filepath, limits, lazy=archive.ARRAY_MEMBERS) as members:
+        info = {"metadata": members["metadata.json"], "model": None, "layers": [], "weights": [],
+                "optimizer": OPTIMIZER in members, "compile": None}
+        if WEIGHTS in members:  # the header alone: describe never inflates the arrays
+            arrays = _header(members[WEIGHTS], f"{what}: {WEIGHTS}").arrays
+            info["weights"] = [(k, tuple(shape), dtype.newbyteorder("=").name) for k, (shape, dtype) in
+                               arrays.items()]
     if "config.json" in members:
         config = archive.loads_json(members["config.json"], f"{what}: config.json", limits)
         model = config.get("model") if isinstance(config, dict) else None
@@ -527,7 +576,4 @@ def describe(filepath, limits=None) -> dict:
             info["layers"] = [(spec.get("class_name"), (spec.get("config") or {}).get("name"))
                               for spec in layers if isinstance(spec, dict)]
         info["compile"] = config.get("compile") if isinstance(config, dict) else None
-    if WEIGHTS in members:
-        arrays, _ = safetensors_io.loads(members[WEIGHTS], f"{what}: {WEIGHTS}", copy=False)
-        info["weights"] = [(k, tuple(a.shape), a.dtype.name) for k, a in arrays.items()]
     return info

@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -189,6 +190,60 @@ def _check_entry(name, entry, what):
     return dtype, tuple(shape), offsets
 
 
+class Header(NamedTuple):
+    """What a safetensors header declares, checked: ``arrays`` (name -> ``(shape, dtype)``, in file order),
+    ``metadata``, ``data_start`` (where the data begin) and ``nbytes`` (how many data bytes follow)."""
+
+    arrays: dict
+    metadata: dict
+    data_start: int
+    nbytes: int
+
+    @property
+    def size(self) -> int:
+        """The size of the whole safetensors data the header describes."""
+        return self.data_start + self.nbytes
+
+
+def _entries(header, what):
+    """``(metadata, [(name, dtype, shape, (begin, end)), ...])`` from a parsed header, every entry checked
+    and the byte ranges tiling the data exactly (no gap, no overlap)."""
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
+        raise FileFormatError(f"{what}: '__metadata__' must map strings to strings")
+    entries = []
+    for name, entry in header.items():
+        if not name or len(name) > MAX_NAME_CHARS:
+            raise FileFormatError(f"{what}: array name of {len(name)} characters "
+                                  f"(allowed 1 to {MAX_NAME_CHARS})")
+        entries.append((name, *_check_entry(name, entry, what)))
+    position = 0
+    for name, _, _, (begin, end) in sorted(entries, key=lambda e: (e[3][0], e[3][1])):
+        if begin != position:
+            problem = "overlaps the previous array" if begin < position else "leaves a gap before it"
+            raise FileFormatError(f"{what}: the data of entry {name!r} at bytes {begin}..{end} {problem}")
+        position = end
+    return metadata, entries, position
+
+
+def read_header(f, what: str = "safetensors data") -> Header:
+    """Read and check only the header of the safetensors data in the binary stream ``f`` (positioned at its
+    start), so a loader can compare what a file declares with what it expects before reading the arrays.
+
+    Raises:
+        FileFormatError: as :func:`loads`, for everything the header alone shows.
+    """
+    head = f.read(8)
+    n = int.from_bytes(head, "little") if len(head) == 8 else 0
+    if len(head) < 8 or n > MAX_HEADER_BYTES:
+        _parse_header(head, what)  # raises the message for a truncated or absurd length
+    text = f.read(n)
+    header, start = _parse_header(head + text, what)
+    metadata, entries, nbytes = _entries(header, what)
+    return Header({name: (shape, dtype) for name, dtype, shape, _ in entries}, metadata, start, nbytes)
+
+
 def loads(data, what: str = "safetensors data", copy: bool = True) -> tuple[dict, dict]:
     """Parse safetensors bytes into ``(arrays, metadata)``, refusing anything malformed.
 
@@ -208,23 +263,8 @@ def loads(data, what: str = "safetensors data", copy: bool = True) -> tuple[dict
     """
     data = memoryview(data).cast("B")
     header, start = _parse_header(data, what)
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in metadata.items()):
-        raise FileFormatError(f"{what}: '__metadata__' must map strings to strings")
-    entries = []
-    for name, entry in header.items():
-        if not name or len(name) > MAX_NAME_CHARS:
-            raise FileFormatError(f"{what}: array name of {len(name)} characters "
-                                  f"(allowed 1 to {MAX_NAME_CHARS})")
-        entries.append((name, *_check_entry(name, entry, what)))
+    metadata, entries, position = _entries(header, what)
     buffer = data[start:]
-    position = 0
-    for name, _, _, (begin, end) in sorted(entries, key=lambda e: (e[3][0], e[3][1])):
-        if begin != position:
-            problem = "overlaps the previous array" if begin < position else "leaves a gap before it"
-            raise FileFormatError(f"{what}: the data of entry {name!r} at bytes {begin}..{end} {problem}")
-        position = end
     if position != len(buffer):
         if position > len(buffer):
             raise FileFormatError(f"{what}: truncated: the header describes {position} data bytes but only "

@@ -180,6 +180,70 @@ def test_3_a_config_that_never_connects_names_the_layers():
         tp.Model.from_config(config)
 
 
+# --- 4. declared sizes are checked against what the model needs before anything is inflated ----------------
+def _bomb(folder, declared_shape=(4096, 4096)):
+    """A small model file whose deflated weights member declares 64 MiB of mostly zeros that do not fit the
+    architecture, compressed under the ratio limit (1 byte in 100 random)."""
+    import zipfile
+
+    _small_model().save(folder / "good.tapeflow")
+    members = archive.read_archive(folder / "good.tapeflow")
+    nbytes = int(np.prod(declared_shape)) * 4
+    header = json.dumps({"0000/dense/kernel": {"dtype": "F32", "shape": list(declared_shape),
+                                               "data_offsets": [0, nbytes]}}).encode()
+    data = bytearray(nbytes)
+    data[::100] = np.random.default_rng(0).integers(0, 256, len(data[::100]), dtype=np.uint8).tobytes()
+    path = folder / "bomb.tapeflow"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", archive.dumps_json(members["metadata.json"]))
+        zf.writestr("config.json", members["config.json"])
+        info = zipfile.ZipInfo("model.weights.safetensors")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, len(header).to_bytes(8, "little") + header + bytes(data))
+    return path, nbytes
+
+
+def test_4_a_bomb_under_the_ratio_limit_is_refused_before_it_is_inflated(tmp_path):
+    path, nbytes = _bomb(tmp_path)
+    assert path.stat().st_size * archive.DEFAULT_LIMITS.max_ratio > nbytes  # the ratio check lets it pass
+    code = f"""
+import resource, tapeflow as tp
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for load in (lambda: tp.models.load_model({str(path)!r}),
+             lambda: tp.Sequential([tp.Input(shape=(3,)), tp.layers.Dense(2)]).load_weights({str(path)!r})):
+    try:
+        load()
+    except tp.saving.FileFormatError as e:
+        print("refused:", e)
+print("grew KiB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+    out = run_limited(code, extra_bytes=512 * 2**20, timeout=60)
+    assert out.returncode == 0, out.stderr
+    refusals = [line for line in out.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refusals) == 2 and all(repr(str(path)) in r for r in refusals), out.stdout
+    assert "the file holds 1 weights; the model has 2" in refusals[1]
+    grew = int(out.stdout.split("grew KiB")[1])
+    assert grew * 1024 < nbytes // 4, out.stdout  # the 64 MiB were never inflated
+    info = tp.saving.describe(path)  # describe reads the header only, too
+    assert info["weights"] == [("0000/dense/kernel", (4096, 4096), "float32")]
+
+
+def test_4_a_member_larger_than_its_header_declares_is_refused_unread(tmp_path):
+    import zipfile
+
+    _small_model().save(tmp_path / "good.tapeflow")
+    members = archive.read_archive(tmp_path / "good.tapeflow")
+    path = tmp_path / "padded.tapeflow"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", archive.dumps_json(members["metadata.json"]))
+        zf.writestr("config.json", members["config.json"])
+        zf.writestr("model.weights.safetensors", members["model.weights.safetensors"] + bytes(1000))
+    size = len(members["model.weights.safetensors"])
+    with pytest.raises(FileFormatError, match=f"model.weights.safetensors: its header describes {size} bytes "
+                                              f"but the member holds {size + 1000}"):
+        tp.models.load_model(path)
+
+
 # --- 5. a FIFO (or device) named like a model file is refused at once ---------------------------------------
 def _returns_within(fn, seconds=20):
     outcome = {}
