@@ -147,6 +147,15 @@ class RNN(Layer):
     def _input_bias(self):
         return self.bias
 
+    def compute_output_shape(self, input_shape):
+        """``(batch, units)``, or ``(batch, timesteps, units)`` with ``return_sequences``, followed by the
+        final states with ``return_state``: from shapes alone (no timestep is run)."""
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            raise self._shape_error("needs (batch, timesteps, features)", "rank 3", shape)
+        out = (shape[0], shape[1], self.units) if self.return_sequences else (shape[0], self.units)
+        return [out, *[(shape[0], self.units)] * self._n_states] if self.return_state else out
+
     # --- the call -------------------------------------------------------------------------------------------
     def _keep_mask(self, shape, rate, dtype):
         return ((seeded_generator(self).random(shape) >= rate) / (1 - rate)).astype(dtype)

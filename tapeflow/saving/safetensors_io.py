@@ -170,7 +170,7 @@ def _check_entry(name, entry, what):
         raise FileFormatError(f"{what}: entry {name!r} must be an object with exactly 'dtype', 'shape' and "
                               f"'data_offsets'")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if code not in _CODES:
+    if not isinstance(code, str) or code not in _CODES:
         hint = " (bfloat16 has no NumPy dtype)" if code == "BF16" else ""
         raise FileFormatError(f"{what}: entry {name!r} has unsupported dtype {code!r}{hint}; "
                               f"choose one of {sorted(_CODES)}")

@@ -14,6 +14,8 @@ from hypothesis import strategies as s
 from tapeflow.saving import archive, safetensors_io
 from tapeflow.saving.errors import FileFormatError
 
+from .hostile import mutations
+
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -33,35 +35,6 @@ def _valid_archive() -> bytes:
 
 SAFETENSORS = _valid_safetensors()
 ARCHIVE = _valid_archive()
-
-
-def mutations(blob: bytes):
-    """Byte flips, overwrites with special values, truncations and insertions of a valid blob."""
-    position = s.integers(0, len(blob) - 1)
-    flip = s.tuples(s.just("flip"), position, s.integers(1, 255))
-    special = s.sampled_from([0, 0x7F, 0x80, 0xFF, ord("["), ord('"'), ord("9")])
-    put = s.tuples(s.just("put"), position, special)
-    cut = s.tuples(s.just("cut"), position, s.just(0))
-    insert = s.tuples(s.just("insert"), position, s.integers(0, 255))
-    edits = s.lists(s.one_of(flip, put, cut, insert), min_size=1, max_size=4)
-    return edits.map(lambda ops: _apply(blob, ops))
-
-
-def _apply(blob, ops):
-    out = bytearray(blob)
-    for kind, pos, value in ops:
-        pos = min(pos, max(len(out) - 1, 0))
-        if not out:
-            break
-        if kind == "flip":
-            out[pos] ^= value
-        elif kind == "put":
-            out[pos] = value
-        elif kind == "cut":
-            del out[pos:]
-        else:
-            out.insert(pos, value)
-    return bytes(out)
 
 
 def _check_arrays(arrays, blob):
