@@ -11,9 +11,11 @@ duplicates, flags) and loads each one. Every load must end in one of two ways:
   file's arrays).
 
 Never a hang (each load has ``PER_LOAD_SECONDS``), a crash (the parent sees the exit status), another
-exception type, or a peak memory growth beyond ``2 x the array bytes the file declares + CONSTANT_BYTES``
-(measured per load as the growth of VmHWM, reset through /proc/self/clear_refs). The address space is limited
-to what importing took plus EXTRA_BYTES (resource.setrlimit), so a runaway allocation fails loudly.
+exception type, or a peak memory growth beyond ``3 x the array bytes the file declares + CONSTANT_BYTES``
+(measured per load as the growth of VmHWM, reset through /proc/self/clear_refs; 3x: the built model's
+initial weights, the file's bytes and the copies assigned from them, as ``python -m bench loading``
+measures). The address space is limited to what importing took plus EXTRA_BYTES (resource.setrlimit), so a
+runaway allocation fails loudly.
 
 Each fuzz target gets an equal share of SECONDS, spent in rounds of 20 examples with seeds 0, 1, 2, ... (so a
 failure names its seed and reproduces); examples drawn after the share has run out are not loaded (the
@@ -152,7 +154,7 @@ def check(blob: bytes, name: str, stats: dict) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     growth = _status("VmHWM") - base
-    bound = 2 * declared + CONSTANT_BYTES
+    bound = 3 * declared + CONSTANT_BYTES
     assert growth <= bound, f"peak memory grew by {growth} bytes, over {bound} ({declared} declared)"
     stats[outcome] += 1
     stats["max_growth_MiB"] = max(stats["max_growth_MiB"], round(growth / 2**20, 1))
