@@ -43,7 +43,7 @@ from hypothesis import strategies as s
 import tapeflow as tp
 from tapeflow.saving import FileFormatError, archive, safetensors_io
 
-from .hostile import mutations, patch_central_sizes, set_encrypted_flag
+from .hostile import json_positions, mutations, patch_central_sizes, set_encrypted_flag
 
 PER_LOAD_SECONDS = 10
 CONSTANT_BYTES = 96 * 2**20  # the bound's constant, with LIMITS below (docs/saving.md states both)
@@ -168,17 +168,6 @@ CONFIG_VALUES = s.sampled_from([0, 1, -1, 2, 3, 7, 64, 8192, 2**20, 2**24, 2**31
                                 [8192, 8192], [None, 2**20, 3], [2, 2]])
 
 
-def _paths(obj):
-    out, stack = [], [obj]
-    while stack:
-        node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            out.append((node, key))
-            stack.append(value)
-    return out
-
-
 def _members(blob):
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         return [(i, zf.read(i)) for i in zf.infolist()]
@@ -199,7 +188,7 @@ def config_edits(draw, base):
     config_at = next(i for i, (info, _) in enumerate(entries) if info.filename == "config.json")
     config = json.loads(entries[config_at][1])
     for _ in range(draw(s.integers(1, 3))):
-        positions = _paths(config)
+        positions = json_positions(config)
         node, key = positions[draw(s.integers(0, len(positions) - 1))]
         node[key] = draw(CONFIG_VALUES)
     entries[config_at] = (entries[config_at][0], json.dumps(config).encode())

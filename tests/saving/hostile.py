@@ -65,6 +65,18 @@ def _apply(blob, ops):
     return bytes(out)
 
 
+def json_positions(obj):
+    """Every (container, key) position in a JSON tree (iterative), for editing one value in place."""
+    out, stack = [], [obj]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            out.append((node, key))
+            stack.append(value)
+    return out
+
+
 def meta(**changes) -> bytes:
     return json.dumps({**GOOD_METADATA, **changes}).encode()
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as s
 import tapeflow as tp
 from tapeflow.saving import FileFormatError, UnsafeFileError, archive, safetensors_io
 
+from .hostile import json_positions as _paths
 from .hostile import meta, zip_bytes
 
 MARKER_ENV = "TAPEFLOW_TEST_MARKER"
@@ -241,18 +242,6 @@ def test_hostile_rng_state_is_refused(members, tmp_path):
 JSON = s.recursive(s.none() | s.booleans() | s.integers(-10**12, 10**12) | s.floats(allow_nan=True)
                    | s.text(max_size=8), lambda inner: s.lists(inner, max_size=3)
                    | s.dictionaries(s.text(max_size=6), inner, max_size=3), max_leaves=6)
-
-
-def _paths(obj):
-    """Every (container, key) position in a JSON tree (iterative)."""
-    out, stack = [], [obj]
-    while stack:
-        node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            out.append((node, key))
-            stack.append(value)
-    return out
 
 
 def _fuzz(members, tmp_path, data):
