@@ -435,7 +435,7 @@ class DepthwiseConv(Layer):
         """The output shape from shapes alone (no data is made)."""
         shape = tuple(input_shape)
         channels = self._output_channels(shape[channel_axis(self.data_format)] if shape else None)
-        return spatial_output_shape(self, shape, 2, channels, self._output_length)
+        return spatial_output_shape(self, shape, self.rank, channels, self._output_length)
 
     def _output_channels(self, channels):
         return None if channels is None else channels * self.depth_multiplier

@@ -101,9 +101,11 @@ class Model(Layer):
     def build(self, input_shape):
         """Create every weight by running the model once on placeholder zeros of ``input_shape``
         (batch ``None`` allowed)."""
+        from tapeflow.layers._budget import check_activation
         from tapeflow.layers.base import is_shape, map_shapes
 
         shape = tuple(input_shape) if is_shape(tuple(input_shape)) else input_shape
+        map_shapes(lambda s: check_activation(self, (1, *s[1:]), self.dtype, "input"), shape)  # while loading
         dummy = map_shapes(
             lambda s: B.xp.zeros(tuple(1 if d is None else d for d in s), dtype=self.dtype), shape
         )
