@@ -86,7 +86,7 @@ def test_9_one_hot_labels_with_a_sparse_loss_name_the_loss_and_the_fix(loss):
     message = str(info.value)
     assert message.startswith(f"{name}: labels of shape (8, 3) look one-hot")
     assert "loss='categorical_crossentropy'" in message
-    assert len(_short(info).splitlines()) < 30
+    assert len(_short(info).splitlines()) < 40  # one exception, no chain (the issue saw 44 lines of chains)
     model.fit(X, np.arange(8) % 3, verbose=0)  # the right labels train
 
 
