@@ -13,7 +13,8 @@ _POSIX = sys.platform != "win32"
 _ARGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-trapping-math", "-pthread"] if _POSIX else []
 _LINK = ["-pthread"] if _POSIX else []
 
-_DEPENDS = ["tapeflow/_ckernels_lstm.h", "tapeflow/_ckernels_gru.h", "tapeflow/_ckernels_conv.h"]
+_DEPENDS = ["tapeflow/_ckernels_lstm.h", "tapeflow/_ckernels_gru.h", "tapeflow/_ckernels_conv.h",
+            "tapeflow/_ckernels_seq.h"]
 
 setup(ext_modules=[Extension("tapeflow._ckernels", ["tapeflow/_ckernels.c"], depends=_DEPENDS,
                              extra_compile_args=_ARGS, extra_link_args=_LINK, optional=True)])

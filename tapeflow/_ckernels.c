@@ -24,7 +24,7 @@
 #include <pthread.h>
 #endif
 
-#define CKERNELS_VERSION 3
+#define CKERNELS_VERSION 4
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
@@ -116,15 +116,15 @@ typedef struct {
 /* the float32 kernels of one instruction set */
 typedef struct {
     void (*lstm_forward)(const float *, const float *, float *, const float *, const float *, const float *,
-                         Py_ssize_t, Py_ssize_t, Py_ssize_t);
+                         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
     void (*lstm_backward)(const float *, const float *, const float *, const float *, const float *,
                           const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t);
+                          Py_ssize_t, Py_ssize_t, Py_ssize_t);
     void (*gru_forward)(const float *, const float *, const float *, float *, const float *, const float *,
-                        Py_ssize_t, Py_ssize_t, Py_ssize_t);
+                        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
     void (*gru_backward)(const float *, const float *, const float *, const float *, const float *,
                          const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
-                         Py_ssize_t);
+                         Py_ssize_t, Py_ssize_t, Py_ssize_t);
     void (*tanh)(const float *, float *, Py_ssize_t);
     const char *isa;
 } Kernels;
@@ -246,9 +246,9 @@ static PyObject *lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     if (a.kind == 'f')
-        f32.lstm_forward(z, zx, out, h0, c0, mask, t, batch, n);
+        f32.lstm_forward(z, zx, out, h0, c0, mask, t, batch, n, 0, batch);
     else
-        lstm_forward_f64(z, zx, out, h0, c0, mask, t, batch, n);
+        lstm_forward_f64(z, zx, out, h0, c0, mask, t, batch, n, 0, batch);
     release(&a);
     Py_RETURN_NONE;
 }
@@ -293,9 +293,9 @@ static PyObject *lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t
         return PyErr_NoMemory();
     }
     if (a.kind == 'f')
-        f32.lstm_backward(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
+        f32.lstm_backward(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n, 0, batch);
     else
-        lstm_backward_f64(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n);
+        lstm_backward_f64(g, out, c0, mask, rmask, dhmm, dc, keep, dz, tc, t, batch, n, 0, batch);
     PyMem_Free(tc);
     release(&a);
     Py_RETURN_NONE;
@@ -329,9 +329,9 @@ static PyObject *gru_forward(PyObject *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     if (a.kind == 'f')
-        f32.gru_forward(rec, b, zx, out, h0, mask, t, batch, n);
+        f32.gru_forward(rec, b, zx, out, h0, mask, t, batch, n, 0, batch);
     else
-        gru_forward_f64(rec, b, zx, out, h0, mask, t, batch, n);
+        gru_forward_f64(rec, b, zx, out, h0, mask, t, batch, n, 0, batch);
     release(&a);
     Py_RETURN_NONE;
 }
@@ -371,9 +371,9 @@ static PyObject *gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t 
         return PyErr_NoMemory();
     }
     if (a.kind == 'f')
-        f32.gru_backward(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, tmp, t, batch, n);
+        f32.gru_backward(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, tmp, t, batch, n, 0, batch);
     else
-        gru_backward_f64(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, tmp, t, batch, n);
+        gru_backward_f64(g, out, h0, mask, rmask, dhmm, carry, dzx, drec, tmp, t, batch, n, 0, batch);
     PyMem_Free(tmp);
     release(&a);
     Py_RETURN_NONE;
@@ -391,12 +391,6 @@ typedef struct {
     double pad_value;
     Py_ssize_t *scratch;     /* max_pool_grad: q.c offsets per thread */
 } Job;
-
-typedef struct {
-    const Job *job;
-    int tid;
-    Py_ssize_t b0, b1;
-} Slice;
 
 static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
 {
@@ -422,28 +416,38 @@ static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
     }
 }
 
+/* --- a batch split across POSIX threads ---------------------------------------------------------------------- */
+typedef void (*RowsFn)(const void *ctx, int tid, Py_ssize_t b0, Py_ssize_t b1);
+
+typedef struct {
+    RowsFn fn;
+    const void *ctx;
+    int tid;
+    Py_ssize_t b0, b1;
+} Slice;
+
 #ifndef _WIN32
 static void *slice_thread(void *arg)
 {
     const Slice *s = arg;
-    run_slice(s->job, s->tid, s->b0, s->b1);
+    s->fn(s->ctx, s->tid, s->b0, s->b1);
     return NULL;
 }
 #endif
 
 #define MAX_THREADS 64
 
-/* samples [0, n) in `threads` near-equal slices, the first on the calling thread; called without the GIL */
-static void run_job(const Job *j, int threads)
+/* fn(ctx, tid, b0, b1) over rows [0, n) in `threads` near-equal slices, the first on the calling thread (which
+ * must not hold the GIL: the slices run at once). A thread that cannot be started has its slice done here. */
+static void parallel(RowsFn fn, const void *ctx, Py_ssize_t n, int threads)
 {
-    const Py_ssize_t n = j->q.n;
 #ifdef _WIN32
     threads = 1;
 #endif
     if (threads > n)
         threads = (int)n;
     if (threads <= 1) {
-        run_slice(j, 0, 0, n);
+        fn(ctx, 0, 0, n);
         return;
     }
 #ifndef _WIN32
@@ -451,18 +455,23 @@ static void run_job(const Job *j, int threads)
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     for (int i = 0; i < threads; i++) {
-        slices[i] = (Slice){j, i, n * i / threads, n * (i + 1) / threads};
+        slices[i] = (Slice){fn, ctx, i, n * i / threads, n * (i + 1) / threads};
         if (i > 0)
             started[i] = pthread_create(&ids[i], NULL, slice_thread, &slices[i]) == 0;
     }
-    run_slice(j, 0, slices[0].b0, slices[0].b1);
+    fn(ctx, 0, slices[0].b0, slices[0].b1);
     for (int i = 1; i < threads; i++) {
         if (started[i])
             pthread_join(ids[i], NULL);
-        else  /* no thread to be had: do that slice here */
-            run_slice(j, i, slices[i].b0, slices[i].b1);
+        else
+            fn(ctx, i, slices[i].b0, slices[i].b1);
     }
 #endif
+}
+
+static void job_rows(const void *ctx, int tid, Py_ssize_t b0, Py_ssize_t b1)
+{
+    run_slice(ctx, tid, b0, b1);
 }
 
 /* Parse (window, strides, dilation, pads-before, threads) from args[first:first + 9]. */
@@ -554,7 +563,7 @@ static PyObject *window_op(int op, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_BEGIN_ALLOW_THREADS
-    run_job(&j, threads);
+    parallel(job_rows, &j, j.q.n, threads);
     Py_END_ALLOW_THREADS
     PyMem_Free(j.scratch);
     release(&a);
@@ -577,6 +586,268 @@ WINDOW_OP(max_pool_grad, MAX_POOL_GRAD, "(x, y, g, dx, " GEOM ")",
           "dx = each window's gradient g at the first element of x equal to its maximum y.")
 WINDOW_OP(avg_pool, AVG_POOL, "(x, y, " GEOM ")", "y = the mean of the real (unpadded) elements of each window.")
 WINDOW_OP(avg_pool_grad, AVG_POOL_GRAD, "(g, dx, " GEOM ")", "dx = avg_pool's adjoint applied to g.")
+
+/* --- whole sequences: the recurrence of each thread's batch rows, with BLAS called from C -------------------- */
+/* cblas_?gemm through a pointer found by Python (ops/_blas.py) in the BLAS NumPy loaded: 64-bit integers for an
+ * ILP64 build (OpenBLAS's ..64_ symbols), C ints otherwise. Row-major; the first operand is never transposed. */
+typedef struct {
+    void *fn;
+    int ilp64;
+} Gemm;
+
+typedef void (*sgemm64_t)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
+                          int64_t, float, float *, int64_t);
+typedef void (*sgemm32_t)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
+                          float *, int);
+typedef void (*dgemm64_t)(int, int, int, int64_t, int64_t, int64_t, double, const double *, int64_t,
+                          const double *, int64_t, double, double *, int64_t);
+typedef void (*dgemm32_t)(int, int, int, int, int, int, double, const double *, int, const double *, int, double,
+                          double *, int);
+enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+
+/* c (m, n) = a (m, k) @ (trans_b ? b (n, k)^T : b (k, n)) */
+static void gemm_f32(const Gemm *g, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+                     Py_ssize_t lda, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
+{
+    const int tb = trans_b ? TRANS : NO_TRANS;
+    if (g->ilp64)
+        ((sgemm64_t)g->fn)(ROW_MAJOR, NO_TRANS, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    else
+        ((sgemm32_t)g->fn)(ROW_MAJOR, NO_TRANS, tb, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f,
+                           c, (int)ldc);
+}
+
+static void gemm_f64(const Gemm *g, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                     Py_ssize_t lda, const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
+{
+    const int tb = trans_b ? TRANS : NO_TRANS;
+    if (g->ilp64)
+        ((dgemm64_t)g->fn)(ROW_MAJOR, NO_TRANS, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+    else
+        ((dgemm32_t)g->fn)(ROW_MAJOR, NO_TRANS, tb, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb, 0.0, c,
+                           (int)ldc);
+}
+
+typedef struct {
+    int backward;
+    Py_ssize_t steps, batch, n;
+    const void *zx, *h0, *c0, *u, *b, *mask, *rmask, *g;
+    void *out;
+    void *dx, *drec, *dhmm, *carry, *keep;  /* backward: dz or dzx, GRU's drec, dhmm, dc or carry, LSTM's keep */
+    void *work, *hr;                         /* scratch: z or rec (forward), per-thread vectors (backward) */
+    Gemm gemm;
+} Seq;
+
+#define T float
+#define SFX f32
+#define GEMM gemm_f32
+#define LSTM_FWD f32.lstm_forward
+#define LSTM_BWD f32.lstm_backward
+#define GRU_FWD f32.gru_forward
+#define GRU_BWD f32.gru_backward
+#include "_ckernels_seq.h"
+#undef T
+#undef SFX
+#undef GEMM
+#undef LSTM_FWD
+#undef LSTM_BWD
+#undef GRU_FWD
+#undef GRU_BWD
+#define T double
+#define SFX f64
+#define GEMM gemm_f64
+#define LSTM_FWD lstm_forward_f64
+#define LSTM_BWD lstm_backward_f64
+#define GRU_FWD gru_forward_f64
+#define GRU_BWD gru_backward_f64
+#include "_ckernels_seq.h"
+#undef T
+#undef SFX
+#undef GEMM
+#undef LSTM_FWD
+#undef LSTM_BWD
+#undef GRU_FWD
+#undef GRU_BWD
+
+/* the trailing (gemm address, ilp64, threads) of every sequence function */
+static int seq_tail(PyObject *const *args, Gemm *g, int *threads)
+{
+    g->fn = PyLong_AsVoidPtr(args[0]);
+    if (!g->fn) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "_ckernels: the gemm address is NULL");
+        return -1;
+    }
+    g->ilp64 = PyObject_IsTrue(args[1]);
+    long th = PyLong_AsLong(args[2]);
+    if ((th == -1 && PyErr_Occurred()) || g->ilp64 < 0)
+        return -1;
+    *threads = th < 1 ? 1 : th > MAX_THREADS ? MAX_THREADS : (int)th;
+    return 0;
+}
+
+/* run one thread per slice of the batch without the GIL, with `per_thread` elements of scratch each (backward)
+ * or `work` elements in all (forward), plus hr (batch, n) under recurrent dropout */
+static PyObject *seq_run(Seq *q, Args *a, RowsFn f32_rows, RowsFn f64_rows, Py_ssize_t work, int threads)
+{
+    const size_t item = a->kind == 'f' ? sizeof(float) : sizeof(double);
+    if (threads > q->batch)
+        threads = (int)(q->batch > 0 ? q->batch : 1);
+    if (q->backward)
+        work *= threads;
+    const Py_ssize_t hr = !q->backward && q->rmask ? q->batch * q->n : 0;
+    q->work = PyMem_Malloc((size_t)(work + hr + 1) * item);
+    if (!q->work) {
+        release(a);
+        return PyErr_NoMemory();
+    }
+    q->hr = (char *)q->work + (size_t)work * item;
+    Py_BEGIN_ALLOW_THREADS
+    parallel(a->kind == 'f' ? f32_rows : f64_rows, q, q->batch, threads);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(q->work);
+    release(a);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(lstm_sequence_doc,
+"lstm_sequence(zx, h0, c0, u, mask, rmask, out, gemm, ilp64, threads)\n--\n\n"
+"The whole LSTM forward recurrence into out (steps, batch, 6 * units), the batch split over threads.");
+
+static PyObject *lstm_sequence(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "lstm_sequence takes 10 arguments");
+        return NULL;
+    }
+    Seq q = {.backward = 0};
+    int threads;
+    if (seq_tail(args + 7, &q.gemm, &threads) < 0)
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    void *out;
+    Py_buffer *ov;
+    Py_ssize_t S, B, n;
+    if (get(&a, args[6], "out", 1, 0, -1, &out, &ov) < 0 || dims(ov, 6, 0, &S, &B, &n) < 0 ||
+        get(&a, args[0], "zx", 0, 0, S * B * 4 * n, (void **)&q.zx, NULL) < 0 ||
+        get(&a, args[1], "h0", 0, 0, B * n, (void **)&q.h0, NULL) < 0 ||
+        get(&a, args[2], "c0", 0, 0, B * n, (void **)&q.c0, NULL) < 0 ||
+        get(&a, args[3], "u", 0, 0, n * 4 * n, (void **)&q.u, NULL) < 0 ||
+        get(&a, args[4], "mask", 0, 1, S * B, (void **)&q.mask, NULL) < 0 ||
+        get(&a, args[5], "rmask", 0, 1, B * n, (void **)&q.rmask, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    q.out = out, q.steps = S, q.batch = B, q.n = n;
+    return seq_run(&q, &a, lstm_rows_f32, lstm_rows_f64, B * 4 * n, threads);
+}
+
+PyDoc_STRVAR(lstm_sequence_grad_doc,
+"lstm_sequence_grad(g, out, c0, u, mask, rmask, dz, dhmm, dc, keep, gemm, ilp64, threads)\n--\n\n"
+"Backward through the whole LSTM sequence: write dz, and dhmm, dc (and keep) for the initial state.");
+
+static PyObject *lstm_sequence_grad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "lstm_sequence_grad takes 13 arguments");
+        return NULL;
+    }
+    Seq q = {.backward = 1};
+    int threads;
+    if (seq_tail(args + 10, &q.gemm, &threads) < 0)
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    void *out;
+    Py_buffer *ov;
+    Py_ssize_t S, B, n;
+    if (get(&a, args[1], "out", 0, 0, -1, &out, &ov) < 0 || dims(ov, 6, 0, &S, &B, &n) < 0 ||
+        get(&a, args[0], "g", 0, 0, S * B * 6 * n, (void **)&q.g, NULL) < 0 ||
+        get(&a, args[2], "c0", 0, 0, B * n, (void **)&q.c0, NULL) < 0 ||
+        get(&a, args[3], "u", 0, 0, n * 4 * n, (void **)&q.u, NULL) < 0 ||
+        get(&a, args[4], "mask", 0, 1, S * B, (void **)&q.mask, NULL) < 0 ||
+        get(&a, args[5], "rmask", 0, 1, B * n, (void **)&q.rmask, NULL) < 0 ||
+        get(&a, args[6], "dz", 1, 0, S * B * 4 * n, &q.dx, NULL) < 0 ||
+        get(&a, args[7], "dhmm", 1, 0, B * n, &q.dhmm, NULL) < 0 ||
+        get(&a, args[8], "dc", 1, 0, B * n, &q.carry, NULL) < 0 ||
+        get(&a, args[9], "keep", 1, 1, B * n, &q.keep, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    if (q.mask && !q.keep) {
+        release(&a);
+        PyErr_SetString(PyExc_ValueError, "_ckernels: a mask needs the `keep` buffer");
+        return NULL;
+    }
+    q.out = out, q.steps = S, q.batch = B, q.n = n;
+    return seq_run(&q, &a, lstm_rows_f32, lstm_rows_f64, 4 * n, threads);
+}
+
+PyDoc_STRVAR(gru_sequence_doc,
+"gru_sequence(zx, h0, u, b, mask, rmask, out, gemm, ilp64, threads)\n--\n\n"
+"The whole GRU forward recurrence into out (steps, batch, 5 * units), the batch split over threads.");
+
+static PyObject *gru_sequence(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "gru_sequence takes 10 arguments");
+        return NULL;
+    }
+    Seq q = {.backward = 0};
+    int threads;
+    if (seq_tail(args + 7, &q.gemm, &threads) < 0)
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    void *out;
+    Py_buffer *ov;
+    Py_ssize_t S, B, n;
+    if (get(&a, args[6], "out", 1, 0, -1, &out, &ov) < 0 || dims(ov, 5, 0, &S, &B, &n) < 0 ||
+        get(&a, args[0], "zx", 0, 0, S * B * 3 * n, (void **)&q.zx, NULL) < 0 ||
+        get(&a, args[1], "h0", 0, 0, B * n, (void **)&q.h0, NULL) < 0 ||
+        get(&a, args[2], "u", 0, 0, n * 3 * n, (void **)&q.u, NULL) < 0 ||
+        get(&a, args[3], "b", 0, 0, 3 * n, (void **)&q.b, NULL) < 0 ||
+        get(&a, args[4], "mask", 0, 1, S * B, (void **)&q.mask, NULL) < 0 ||
+        get(&a, args[5], "rmask", 0, 1, B * n, (void **)&q.rmask, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    q.out = out, q.steps = S, q.batch = B, q.n = n;
+    return seq_run(&q, &a, gru_rows_f32, gru_rows_f64, B * 3 * n, threads);
+}
+
+PyDoc_STRVAR(gru_sequence_grad_doc,
+"gru_sequence_grad(g, out, h0, u, mask, rmask, dzx, drec, dhmm, carry, gemm, ilp64, threads)\n--\n\n"
+"Backward through the whole GRU sequence: write dzx, drec, and dhmm, carry for the initial state.");
+
+static PyObject *gru_sequence_grad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "gru_sequence_grad takes 13 arguments");
+        return NULL;
+    }
+    Seq q = {.backward = 1};
+    int threads;
+    if (seq_tail(args + 10, &q.gemm, &threads) < 0)
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    void *out;
+    Py_buffer *ov;
+    Py_ssize_t S, B, n;
+    if (get(&a, args[1], "out", 0, 0, -1, &out, &ov) < 0 || dims(ov, 5, 0, &S, &B, &n) < 0 ||
+        get(&a, args[0], "g", 0, 0, S * B * 5 * n, (void **)&q.g, NULL) < 0 ||
+        get(&a, args[2], "h0", 0, 0, B * n, (void **)&q.h0, NULL) < 0 ||
+        get(&a, args[3], "u", 0, 0, n * 3 * n, (void **)&q.u, NULL) < 0 ||
+        get(&a, args[4], "mask", 0, 1, S * B, (void **)&q.mask, NULL) < 0 ||
+        get(&a, args[5], "rmask", 0, 1, B * n, (void **)&q.rmask, NULL) < 0 ||
+        get(&a, args[6], "dzx", 1, 0, S * B * 3 * n, &q.dx, NULL) < 0 ||
+        get(&a, args[7], "drec", 1, 0, S * B * 3 * n, &q.drec, NULL) < 0 ||
+        get(&a, args[8], "dhmm", 1, 0, B * n, &q.dhmm, NULL) < 0 ||
+        get(&a, args[9], "carry", 1, 0, B * n, &q.carry, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    q.out = out, q.steps = S, q.batch = B, q.n = n;
+    return seq_run(&q, &a, gru_rows_f32, gru_rows_f64, 2 * n, threads);
+}
 
 PyDoc_STRVAR(tanh_doc, "tanh(x, out)\n--\n\nout = tanh(x) elementwise with the LSTM kernels' tanh (for tests).");
 
@@ -609,6 +880,10 @@ static PyMethodDef methods[] = {
     {"gru_forward", (PyCFunction)(void (*)(void))gru_forward, METH_FASTCALL, gru_forward_doc},
     {"gru_backward", (PyCFunction)(void (*)(void))gru_backward, METH_FASTCALL, gru_backward_doc},
     {"tanh", (PyCFunction)(void (*)(void))tanh_py, METH_FASTCALL, tanh_doc},
+    {"lstm_sequence", (PyCFunction)(void (*)(void))lstm_sequence, METH_FASTCALL, lstm_sequence_doc},
+    {"lstm_sequence_grad", (PyCFunction)(void (*)(void))lstm_sequence_grad, METH_FASTCALL, lstm_sequence_grad_doc},
+    {"gru_sequence", (PyCFunction)(void (*)(void))gru_sequence, METH_FASTCALL, gru_sequence_doc},
+    {"gru_sequence_grad", (PyCFunction)(void (*)(void))gru_sequence_grad, METH_FASTCALL, gru_sequence_grad_doc},
     {"im2col", (PyCFunction)(void (*)(void))im2col_py, METH_FASTCALL, im2col_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im_py, METH_FASTCALL, col2im_doc},
     {"max_pool", (PyCFunction)(void (*)(void))max_pool_py, METH_FASTCALL, max_pool_doc},

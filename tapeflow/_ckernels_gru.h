@@ -19,14 +19,14 @@
 
 static void CAT(gru_forward_, SFX)(const T *restrict rec, const T *restrict b, const T *restrict zx,
                                    T *restrict out, const T *restrict h0, const T *restrict mask,
-                                   Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) ATTR;
+                                   Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1) ATTR;
 
 static void CAT(gru_forward_, SFX)(const T *restrict rec, const T *restrict b, const T *restrict zx,
                                    T *restrict out, const T *restrict h0, const T *restrict mask,
-                                   Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n)
+                                   Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1)
 {
     const Py_ssize_t three = 3 * n, five = 5 * n;
-    for (Py_ssize_t row = 0; row < batch; row++) {
+    for (Py_ssize_t row = r0; row < r1; row++) {
         const T *rb = rec + row * three;
         const T *xb = zx + (t * batch + row) * three;
         T *ob = out + (t * batch + row) * five;
@@ -53,16 +53,16 @@ static void CAT(gru_backward_, SFX)(const T *restrict g, const T *restrict out, 
                                     const T *restrict mask, const T *restrict rmask,
                                     const T *restrict dhmm, T *restrict carry, T *restrict dzx,
                                     T *restrict drec, T *restrict tmp,
-                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) ATTR;
+                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1) ATTR;
 
 static void CAT(gru_backward_, SFX)(const T *restrict g, const T *restrict out, const T *restrict h0,
                                     const T *restrict mask, const T *restrict rmask,
                                     const T *restrict dhmm, T *restrict carry, T *restrict dzx,
                                     T *restrict drec, T *restrict tmp,
-                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n)
+                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1)
 {
     const Py_ssize_t three = 3 * n, five = 5 * n;
-    for (Py_ssize_t row = 0; row < batch; row++) {
+    for (Py_ssize_t row = r0; row < r1; row++) {
         const T *ob = out + (t * batch + row) * five;
         const T *gb = g + (t * batch + row) * five;
         const T *hp = t ? out + ((t - 1) * batch + row) * five : h0 + row * n;

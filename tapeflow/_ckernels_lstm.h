@@ -21,14 +21,14 @@
 
 static void CAT(lstm_forward_, SFX)(const T *restrict z, const T *restrict zx, T *restrict out,
                                     const T *restrict h0, const T *restrict c0, const T *restrict mask,
-                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) ATTR;
+                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1) ATTR;
 
 static void CAT(lstm_forward_, SFX)(const T *restrict z, const T *restrict zx, T *restrict out,
                                     const T *restrict h0, const T *restrict c0, const T *restrict mask,
-                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n)
+                                    Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1)
 {
     const Py_ssize_t four = 4 * n, six = 6 * n;
-    for (Py_ssize_t b = 0; b < batch; b++) {
+    for (Py_ssize_t b = r0; b < r1; b++) {
         const T *zb = z + b * four;
         const T *xb = zx + (t * batch + b) * four;
         T *ob = out + (t * batch + b) * six;
@@ -62,16 +62,16 @@ static void CAT(lstm_backward_, SFX)(const T *restrict g, const T *restrict out,
                                      const T *restrict mask, const T *restrict rmask,
                                      const T *restrict dhmm, T *restrict dc, T *restrict keep,
                                      T *restrict dz, T *restrict tc,
-                                     Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n) ATTR;
+                                     Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1) ATTR;
 
 static void CAT(lstm_backward_, SFX)(const T *restrict g, const T *restrict out, const T *restrict c0,
                                      const T *restrict mask, const T *restrict rmask,
                                      const T *restrict dhmm, T *restrict dc, T *restrict keep,
                                      T *restrict dz, T *restrict tc,
-                                     Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n)
+                                     Py_ssize_t t, Py_ssize_t batch, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1)
 {
     const Py_ssize_t four = 4 * n, six = 6 * n;
-    for (Py_ssize_t b = 0; b < batch; b++) {
+    for (Py_ssize_t b = r0; b < r1; b++) {
         const T *ob = out + (t * batch + b) * six;
         const T *gb = g + (t * batch + b) * six;
         const T *cp = t ? out + ((t - 1) * batch + b) * six + n : c0 + b * n;

@@ -96,3 +96,32 @@ def single_thread():
                 for (_, set_), n in zip(functions, _before):
                     if n > 1:
                         set_(n)
+
+
+_GEMM_NAMES = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", True),
+               ("cblas_sgemm64_", "cblas_dgemm64_", True),
+               ("cblas_sgemm", "cblas_dgemm", False))
+_gemm = None  # ({"f": address, "d": address}, ilp64) once looked up; () when no OpenBLAS is loaded
+
+
+def gemm_address(kind):
+    """``(address, ilp64)`` of the loaded OpenBLAS's ``cblas_sgemm`` (``kind="f"``) or ``cblas_dgemm``
+    (``"d"``), for C code that multiplies inside its own loop (the recurrent C kernels); None without
+    OpenBLAS. ``ilp64``: whether its integer arguments are 64-bit."""
+    global _gemm
+    if _gemm is None:
+        found = ()
+        for path in _loaded_openblas():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for s_name, d_name, ilp64 in _GEMM_NAMES:
+                if hasattr(lib, s_name) and hasattr(lib, d_name):
+                    found = ({"f": ctypes.cast(getattr(lib, s_name), ctypes.c_void_p).value,
+                              "d": ctypes.cast(getattr(lib, d_name), ctypes.c_void_p).value}, ilp64)
+                    break
+            if found:
+                break
+        _gemm = found
+    return (_gemm[0][kind], _gemm[1]) if _gemm else None

@@ -31,7 +31,7 @@ from tapeflow._tape import OUTSIDE, _state
 from tapeflow._tensor import Tensor
 from tapeflow.ops import _native
 from tapeflow.ops import fusable as F
-from tapeflow.ops._blas import single_thread
+from tapeflow.ops._blas import gemm_address, single_thread
 from tapeflow.ops._registry import Op
 
 xp = B.xp
@@ -54,6 +54,25 @@ def _refuse_higher_order(name, *tensors):
 def _use_c(activation, recurrent_activation, *arrays):
     """Whether the C kernels take this call: built, tanh/sigmoid, and one float32/float64 dtype."""
     return activation is F.TANH and recurrent_activation is F.SIGMOID and _native.usable(*arrays) is not None
+
+
+def _sequence_args(dtype, batch):
+    """The trailing ``(gemm, ilp64, threads)`` of the C whole-sequence kernels, or None when the BLAS's gemm
+    cannot be called from C (then the per-step kernels run, with the products in NumPy)."""
+    gemm = gemm_address(xp.dtype(dtype).char)
+    if gemm is None:
+        return None
+    # each thread runs every timestep of its share of the batch (rows never interact): no hand-off per step
+    return (*gemm, max(1, min(_native.CORES, batch // _ROWS_PER_THREAD)))
+
+
+_ROWS_PER_THREAD = 16  # fewer rows make each thread's products too small to pay for the thread
+
+
+def _rmask(recurrent_mask, batch, n, dtype):
+    if recurrent_mask is None:
+        return None
+    return xp.ascontiguousarray(xp.broadcast_to(recurrent_mask, (batch, n)), dtype=dtype)
 
 
 def _c_mask(mask, steps, batch, dtype):
@@ -123,6 +142,12 @@ def _lstm_c(zx, h0, c0, u, mask, recurrent_mask):
     zx, h0, c0 = (xp.ascontiguousarray(a) for a in (zx, h0, c0))
     mask = _c_mask(mask, steps, batch, dtype)
     out = xp.empty((steps, batch, 6 * n), dtype=dtype)
+    whole = _sequence_args(dtype, batch)
+    if whole is not None:
+        with single_thread():  # the kernel's threads call gemm: one BLAS thread each
+            _native.ckernels.lstm_sequence(zx, h0, c0, xp.ascontiguousarray(u), mask,
+                                           _rmask(recurrent_mask, batch, n, dtype), out, *whole)
+        return out
     z = xp.empty((batch, four), dtype=dtype)
     forward = _native.ckernels.lstm_forward
     h = h0
@@ -141,18 +166,25 @@ def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
     dtype = ov.dtype
     gv, c0 = xp.ascontiguousarray(gv, dtype=dtype), xp.ascontiguousarray(c0, dtype=dtype)
     mask = _c_mask(mask, steps, batch, dtype)
-    rmask = None if recurrent_mask is None else xp.ascontiguousarray(
-        xp.broadcast_to(recurrent_mask, (batch, n)), dtype=dtype)
-    ut = xp.ascontiguousarray(uv.T)
+    rmask = _rmask(recurrent_mask, batch, n, dtype)
     dz = xp.empty((steps, batch, 4 * n), dtype=dtype)
-    dhmm = xp.zeros((batch, n), dtype=dtype)
-    dc = xp.zeros((batch, n), dtype=dtype)
-    keep = None if mask is None else xp.zeros((batch, n), dtype=dtype)
-    backward = _native.ckernels.lstm_backward
-    with single_thread():  # one small product per step: the thread hand-off costs more
-        for t in range(steps - 1, -1, -1):
-            backward(gv, ov, c0, mask, rmask, dhmm, dc, keep, dz, t)
-            xp.matmul(dz[t], ut, out=dhmm)
+    whole = _sequence_args(dtype, batch)
+    if whole is not None:  # the kernel clears the state gradients itself, row slice by row slice
+        dhmm, dc = xp.empty((batch, n), dtype=dtype), xp.empty((batch, n), dtype=dtype)
+        keep = None if mask is None else xp.empty((batch, n), dtype=dtype)
+        with single_thread():
+            _native.ckernels.lstm_sequence_grad(gv, ov, c0, xp.ascontiguousarray(uv, dtype=dtype), mask,
+                                                rmask, dz, dhmm, dc, keep, *whole)
+    else:
+        ut = xp.ascontiguousarray(uv.T)
+        dhmm = xp.zeros((batch, n), dtype=dtype)
+        dc = xp.zeros((batch, n), dtype=dtype)
+        keep = None if mask is None else xp.zeros((batch, n), dtype=dtype)
+        backward = _native.ckernels.lstm_backward
+        with single_thread():  # one small product per step: the thread hand-off costs more
+            for t in range(steps - 1, -1, -1):
+                backward(gv, ov, c0, mask, rmask, dhmm, dc, keep, dz, t)
+                xp.matmul(dz[t], ut, out=dhmm)
     dh = dhmm if rmask is None else dhmm * rmask
     if keep is not None:
         dh += keep
@@ -301,6 +333,12 @@ def _gru_c(zx, h0, u, b, mask, recurrent_mask):
     zx, h0, b = (xp.ascontiguousarray(a) for a in (zx, h0, b))
     mask = _c_mask(mask, steps, batch, dtype)
     out = xp.empty((steps, batch, 5 * n), dtype=dtype)  # h, z, r, hh, rec_h
+    whole = _sequence_args(dtype, batch)
+    if whole is not None:
+        with single_thread():  # the kernel's threads call gemm: one BLAS thread each
+            _native.ckernels.gru_sequence(zx, h0, xp.ascontiguousarray(u), b, mask,
+                                          _rmask(recurrent_mask, batch, n, dtype), out, *whole)
+        return out
     rec = xp.empty((batch, three), dtype=dtype)
     forward = _native.ckernels.gru_forward
     h = h0
@@ -319,18 +357,24 @@ def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
     dtype = ov.dtype
     gv, h0 = xp.ascontiguousarray(gv, dtype=dtype), xp.ascontiguousarray(h0, dtype=dtype)
     mask = _c_mask(mask, steps, batch, dtype)
-    rmask = None if recurrent_mask is None else xp.ascontiguousarray(
-        xp.broadcast_to(recurrent_mask, (batch, n)), dtype=dtype)
-    ut = xp.ascontiguousarray(uv.T)
+    rmask = _rmask(recurrent_mask, batch, n, dtype)
     dzx = xp.empty((steps, batch, 3 * n), dtype=dtype)
     drec = xp.empty((steps, batch, 3 * n), dtype=dtype)
-    dhmm = xp.zeros((batch, n), dtype=dtype)
-    carry = xp.zeros((batch, n), dtype=dtype)
-    backward = _native.ckernels.gru_backward
-    with single_thread():  # one small product per step: the thread hand-off costs more
-        for t in range(steps - 1, -1, -1):
-            backward(gv, ov, h0, mask, rmask, dhmm, carry, dzx, drec, t)
-            xp.matmul(drec[t], ut, out=dhmm)
+    whole = _sequence_args(dtype, batch)
+    if whole is not None:  # the kernel clears the state gradients itself, row slice by row slice
+        dhmm, carry = xp.empty((batch, n), dtype=dtype), xp.empty((batch, n), dtype=dtype)
+        with single_thread():
+            _native.ckernels.gru_sequence_grad(gv, ov, h0, xp.ascontiguousarray(uv, dtype=dtype), mask, rmask,
+                                               dzx, drec, dhmm, carry, *whole)
+    else:
+        ut = xp.ascontiguousarray(uv.T)
+        dhmm = xp.zeros((batch, n), dtype=dtype)
+        carry = xp.zeros((batch, n), dtype=dtype)
+        backward = _native.ckernels.gru_backward
+        with single_thread():  # one small product per step: the thread hand-off costs more
+            for t in range(steps - 1, -1, -1):
+                backward(gv, ov, h0, mask, rmask, dhmm, carry, dzx, drec, t)
+                xp.matmul(drec[t], ut, out=dhmm)
     dh = carry + (dhmm if rmask is None else dhmm * rmask)
     return dzx, drec, dh
 

@@ -32,21 +32,29 @@ CELL_CASES = [c for c in CONV_CASES if c.op in ("lstm", "gru")]
 def kernels():
     """The built extension (the tests using it skip, or fail under CI, when it is not built)."""
     if BUILT is None:
-        message = ("tapeflow._ckernels is not built (`pip install -e .` with a C compiler builds it); "
-                   "the NumPy path is tested by the other tests")
+        message = ("tapeflow._ckernels is not built or is stale (`python setup.py build_ext --inplace` "
+                   "rebuilds it); the NumPy path is tested by the other tests")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return BUILT
 
 
-@pytest.fixture(params=["c", "numpy"])
+@pytest.fixture(params=["c", "c-per-step", "numpy"])
 def path(request, monkeypatch, kernels_or_none):
-    """Run the test once with the C kernels and once with the NumPy code."""
-    if request.param == "c":
+    """Run the test with the C whole-sequence kernels (the batch split over 3 threads, one row each at
+    least), with the C per-step kernels (what runs when the BLAS's gemm cannot be called from C), and with the
+    NumPy code."""
+    if request.param.startswith("c"):
         if kernels_or_none is None:
             pytest.skip("tapeflow._ckernels is not built")
         monkeypatch.setattr(N, "ckernels", kernels_or_none)
+        if request.param == "c":
+            assert R.gemm_address("f") is not None, "no cblas gemm found in the loaded BLAS"
+            monkeypatch.setattr(N, "CORES", 3)
+            monkeypatch.setattr(R, "_ROWS_PER_THREAD", 1)
+        else:
+            monkeypatch.setattr(R, "gemm_address", lambda kind: None)
     else:
         monkeypatch.setattr(N, "ckernels", None)
     return request.param
@@ -86,10 +94,15 @@ def _run(cell, zx, h0, u, extra, mask, rmask, g):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
 @pytest.mark.parametrize("masked, dropout", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("shape", [(6, 3, 5), (1, 1, 1), (4, 2, 19)])
-def test_c_kernels_match_numpy(kernels, monkeypatch, cell, dtype, tol, masked, dropout, shape):
+@pytest.mark.parametrize("shape", [(6, 3, 5), (1, 1, 1), (4, 2, 19), (3, 7, 4)])
+@pytest.mark.parametrize("split", [False, True])
+def test_c_kernels_match_numpy(kernels, monkeypatch, cell, dtype, tol, masked, dropout, shape, split):
+    """The whole-sequence C kernels on one thread, and with the batch split across up to 3 threads."""
     problem = _problem(cell, dtype, *shape, masked=masked, dropout=dropout)
     monkeypatch.setattr(N, "ckernels", kernels)
+    if split:
+        monkeypatch.setattr(N, "CORES", 3)
+        monkeypatch.setattr(R, "_ROWS_PER_THREAD", 1)
     out_c, grads_c = _run(*problem)
     monkeypatch.setattr(N, "ckernels", None)
     out_np, grads_np = _run(*problem)
@@ -218,7 +231,7 @@ def test_other_activations_and_dtypes_use_numpy(kernels, monkeypatch):
     assert calls == []
     R._lstm(zx, h0, c0, u)
     R._gru(gzx, gh0, gu, gb)
-    assert calls == ["lstm_forward", "gru_forward"]
+    assert calls == ["lstm_sequence", "gru_sequence"]
 
 
 def test_float32_tanh_is_accurate(kernels):

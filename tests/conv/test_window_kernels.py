@@ -25,7 +25,8 @@ BUILT = N.load()
 
 def _kernels():
     if BUILT is None:
-        message = "tapeflow._ckernels is not built (`pip install -e .` with a C compiler builds it)"
+        message = ("tapeflow._ckernels is not built or is stale "
+                   "(`python setup.py build_ext --inplace` rebuilds it)")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
