@@ -17,6 +17,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check tapeflow tests bench examples
 	$(PY) -m pytest
+	# every benchmark workload once (a smoke run: no timings, no files), so the benchmark code cannot rot
+	$(PY) -m bench --quick
 	# Distributed tests again on 2 real MPI ranks (TAPEFLOW_TEST_WORLD_SIZE makes a silent 1-rank fallback fail).
 	TAPEFLOW_TEST_WORLD_SIZE=2 timeout 600 $(VENV)/bin/mpiexec -n 2 \
 		$(PY) -m mpi4py -m pytest tests/distributed -p no:cacheprovider

@@ -17,6 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# set by `python -m bench --quick`: every timing helper calls its function once (a smoke run, no figures),
+# and run_snippet runs its code in this process instead of a fresh one
+SMOKE = False
+
 
 def per_call(fn, *, number=None, repeat=7, min_time=0.05):
     """Seconds per call of ``fn()``: the median over ``repeat`` batches of ``number`` calls.
@@ -24,6 +28,10 @@ def per_call(fn, *, number=None, repeat=7, min_time=0.05):
     ``number`` is chosen so one batch lasts about ``min_time`` seconds when not given. The median (not the
     minimum) is reported because the machine is shared: it is the honest typical cost.
     """
+    if SMOKE:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
     if number is None:
         number = _calibrate(fn, min_time)
     else:
@@ -58,6 +66,8 @@ def interleaved(fns, *, repeat=9, min_time=0.05):
     arrays): alternating batch by batch exposes both to the same load, so the ratio stays meaningful on a busy
     machine. Returns ``{name: median seconds per call}``.
     """
+    if SMOKE:
+        return {name: per_call(fn) for name, fn in fns.items()}
     numbers = {name: _calibrate(fn, min_time) for name, fn in fns.items()}
     times = {name: [] for name in fns}
     for r in range(repeat):
@@ -76,6 +86,8 @@ def run_snippet(code, *, timeout=600, env=None):
     The snippet must ``print(json.dumps(value))`` last. It runs with the repository root as working directory
     and on ``sys.path``, so ``import tapeflow`` and ``import bench`` work.
     """
+    if SMOKE:
+        return _run_here(code)
     full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
@@ -85,6 +97,18 @@ def run_snippet(code, *, timeout=600, env=None):
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if not lines:
         raise RuntimeError(f"benchmark snippet printed nothing; stderr:\n{proc.stderr[-4000:]}")
+    return json.loads(lines[-1])
+
+
+def _run_here(code):
+    """:func:`run_snippet` in this process (smoke runs): exec ``code``, parse the last line it prints."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        exec(compile(code, "<snippet>", "exec"), {"__name__": "__snippet__"})
+    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
     return json.loads(lines[-1])
 
 
@@ -102,6 +126,7 @@ def alternate(snippets, *, rounds=3, timeout=600, env=None):
         of medians.
     """
     values = {name: [] for name in snippets}
+    rounds = 1 if SMOKE else rounds
     for r in range(rounds):
         order = list(snippets) if r % 2 == 0 else list(reversed(list(snippets)))
         for name in order:

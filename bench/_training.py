@@ -1,71 +1,137 @@
-"""Shared runner of the training-step suites (cnn, lstm): tapeflow vs PyTorch eager, default and 1 thread.
+"""Shared runner of the training-step suites (cnn, lstm): tapeflow vs PyTorch eager, one full step per call.
 
-Each snippet prints samples/s of one full training step. Both implementations run in fresh subprocesses,
-alternating, for several rounds, twice: with the libraries' default thread pools (both cores), and with one
-thread each (``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``), which on a shared, busy machine
-shows the per-core cost without thread pools spinning against other processes."""
+Every workload is timed three ways, each round alternating the contenders, medians over rounds (every round's
+figure is kept in the row's ``rounds``, so a reader sees the whole range):
+
+* ``same process``: both contenders built in one fresh process, timed in alternating batches
+  (``bench.interleaved``), with glibc's allocator tuned for both (``bench/_env.py``);
+* ``separate processes, warm allocator``: each contender in its own fresh process, the allocator tuned in
+  each;
+* ``separate processes, cold allocator``: each in its own fresh process with glibc's defaults, what a user's
+  first script sees.
+
+Thread counts are the libraries' defaults in every mode (OpenBLAS's and PyTorch's intra-op pool: the machine's
+cores); each process reports them and the rows carry them. Without PyTorch its rows are left out with a note.
+``quick=True`` runs every contender's step once in this process (a smoke run: no timing, no subprocesses).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import statistics
 
 import bench
+from bench import _env as env
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# name -> (batch, tapeflow setup, torch setup, torch loss expression, FLOPs per sample of a step or None)
+WORKLOADS: dict[str, tuple] = {}
+
+_TAPEFLOW_STEP = "model.train_on_batch(x, y)"
 
 
-_TIMED_STEP = """
-for _ in range(3):
-    step()
-print(json.dumps({batch} / per_call(step, repeat={repeat})))
+def workload(name, batch, tapeflow_setup, torch_setup, torch_loss, flops_per_sample=None):
+    """Register a training-step workload (setups define ``model``, ``x``, ``y``; torch's also ``opt``)."""
+    WORKLOADS[name] = (batch, tapeflow_setup, torch_setup, torch_loss, flops_per_sample)
+
+
+def _namespace(impl, name):
+    batch, tf_setup, torch_setup, torch_loss, _ = WORKLOADS[name]
+    ns = {"batch": batch}
+    if impl == "tapeflow":
+        exec("import numpy as np\nimport tapeflow as tp\nL = tp.layers\ntp.random.set_seed(0)\n"
+             "rng = np.random.default_rng(0)\n" + tf_setup, ns)
+        model, x, y = ns["model"], ns["x"], ns["y"]
+        return lambda: model.train_on_batch(x, y)
+    exec("import torch\nnn = torch.nn\ntorch.manual_seed(0)\n" + torch_setup, ns)
+    loss = compile(torch_loss, "<loss>", "eval")
+    opt = ns["opt"]
+
+    def step():
+        opt.zero_grad()
+        eval(loss, ns).backward()
+        opt.step()
+
+    return step
+
+
+def measure(impls, name, quick=False):
+    """``{impl: samples/s}`` of one workload in this process (several impls: alternating batches), with
+    ``_threads`` (the thread pools each library runs) and, for tapeflow, ``_gemm_gflops`` (this process's
+    large-sgemm rate: the BLAS limit a step could reach)."""
+    batch = WORKLOADS[name][0]
+    steps = {impl: _namespace(impl, name) for impl in impls}
+    if quick:
+        for step in steps.values():
+            step()
+        return {impl: None for impl in impls}
+    for step in steps.values():
+        for _ in range(3):  # warm up caches, lazy imports, the allocator
+            step()
+    if len(steps) > 1:
+        times = bench.interleaved(steps, repeat=7)
+    else:
+        times = {impl: bench.per_call(step, repeat=7) for impl, step in steps.items()}
+    out = {impl: batch / t for impl, t in times.items()}
+    out["_threads"] = env.thread_pools()
+    if "tapeflow" in impls:
+        out["_gemm_gflops"] = env.gemm_gflops()
+    return out
+
+
+_SNIPPET = """{prelude}
+import json
+import bench.{suite}
+from bench._training import measure
+print(json.dumps(measure({impls!r}, {name!r})))
 """
 
-_TAPEFLOW = """
-import json
-import numpy as np
-import tapeflow as tp
-from bench import per_call
-L = tp.layers
-tp.random.set_seed(0)
-rng = np.random.default_rng(0)
-{setup}
-def step():
-    model.train_on_batch(x, y)
-""" + _TIMED_STEP
-
-_TORCH = """
-import json
-import torch
-from bench import per_call
-torch.manual_seed(0)
-nn = torch.nn
-{setup}
-def step():
-    opt.zero_grad()
-    {loss}.backward()
-    opt.step()
-""" + _TIMED_STEP
+MODES = (("same process", "tuned", True), ("separate processes, warm allocator", "tuned", False),
+         ("separate processes, cold allocator", "default", False))
 
 
-def compare(workload, tapeflow_setup, torch_setup, torch_loss, batch, quick=False):
-    """Rows for ``workload``: samples/s of each implementation, tapeflow's ratio to PyTorch (target >= 1).
+def compare(suite, name, label, quick=False, rounds=3, target=1.2):
+    """Rows for workload ``name`` (registered by ``bench/<suite>.py``): samples/s per contender and mode.
 
-    Args:
-        tapeflow_setup: code that builds and compiles ``model`` and makes the batch ``x, y`` (``tp``, ``L``
-            for ``tp.layers``, ``np`` and a seeded ``rng`` are defined); one step is
-            ``model.train_on_batch(x, y)``.
-        torch_setup: code that builds ``model``, its optimizer ``opt`` and ``x, y`` (``torch``, ``nn``).
-        torch_loss: the loss expression one PyTorch step back-propagates.
-        batch: the batch size (samples per step).
+    Returns one row per (mode, contender) with every round's figure in ``rounds``; tapeflow's row has
+    ``speedup_vs_reference`` (its samples/s over PyTorch's: > 1 is faster) checked against ``target``, and for
+    workloads with a FLOP count ``blas_limit_fraction`` (the step's FLOP rate over a large sgemm's rate).
     """
-    repeat = 3 if quick else 7
-    code = {"tapeflow": _TAPEFLOW.format(setup=tapeflow_setup, batch=batch, repeat=repeat)}
-    if importlib.util.find_spec("torch") is not None:
-        code["torch"] = _TORCH.format(setup=torch_setup, loss=torch_loss, batch=batch, repeat=repeat)
-    reference = "torch" if "torch" in code else None
+    impls = ["tapeflow"] + (["torch"] if importlib.util.find_spec("torch") is not None else [])
+    note = "" if "torch" in impls else "PyTorch not installed: its rows are left out"
+    if quick:
+        measure(impls, name, quick=True)
+        return [{"workload": label, "impl": impl, "value": None, "unit": "samples/s",
+                 "mode": "quick (one step)", "note": note} for impl in impls]
+    batch, *_, flops = WORKLOADS[name]
     out = []
-    for label, env in (("", None), (", 1 thread each", ONE_THREAD)):
-        values = bench.alternate(code, rounds=1 if quick else 3, env=env)
-        out += bench.rows(workload + label, values, unit="samples/s", reference=reference, target=1.0,
-                          lower_is_better=False)
+    for mode, allocator, same in MODES:
+        prelude = env.allocator_prelude(allocator)
+        if same:
+            code = _SNIPPET.format(prelude=prelude, suite=suite, impls=impls, name=name)
+            runs = [bench.run_snippet(code) for _ in range(rounds)]
+        else:
+            snippets = {impl: _SNIPPET.format(prelude=prelude, suite=suite, impls=[impl], name=name)
+                        for impl in impls}
+            result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator))
+            runs = [{k: v for impl in impls for k, v in result["_all"][impl][r].items()}
+                    for r in range(rounds)]
+        values = {impl: statistics.median(r[impl] for r in runs) for impl in impls}
+        rows = bench.rows(f"{label} [{mode}]", values, unit="samples/s",
+                          reference="torch" if "torch" in impls else None, target=None, lower_is_better=False,
+                          note=note)
+        for row in rows:
+            row["mode"], row["allocator"] = mode, allocator
+            row["rounds"] = [r[row["impl"]] for r in runs]
+            row["threads"] = runs[0].get("_threads")
+            if row["impl"] == "tapeflow":
+                if "torch" in values:
+                    row["speedup_vs_reference"] = values["tapeflow"] / values["torch"]
+                    row["meets_target"] = row["speedup_vs_reference"] >= target
+                row["target"] = f"speedup >= {target}"
+                if flops:
+                    gflops = statistics.median(r["_gemm_gflops"] for r in runs)
+                    row["blas_limit_fraction"] = row["value"] * flops / 1e9 / gflops
+                    row["gemm_gflops"] = gflops
+        out += rows
     return out
+

@@ -1,7 +1,10 @@
 """Run benchmark suites, print a table and write the results as JSON to ``bench/results/``.
 
-Usage: ``python -m bench [suite ...] [--quick] [--list]`` or ``python bench/run.py [...]``.
+Usage: ``python -m bench [suite ...] [--quick] [--list] [--out DIR]`` or ``python bench/run.py [...]``.
 A suite is a module ``bench/<name>.py`` with ``run(quick=False) -> list[dict]`` (see ``bench/README.md``).
+A full run writes ``bench/results/<date>-<machine>[-<suites>].json`` with the machine facts inside
+(``bench/_env.py``); ``--quick`` is a smoke run (every workload once, in this process, no figures) that
+writes nothing unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import argparse
 import datetime
 import importlib
 import json
-import platform
+import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -50,18 +54,11 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def _environment():
-    import numpy
-
-    env = {"python": platform.python_version(), "numpy": numpy.__version__, "machine": platform.machine(),
-           "processor": platform.processor(), "platform": platform.platform()}
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except ImportError:
-        env["torch"] = None
-    return env
+def _machine_slug(facts):
+    """A short file-name tag for this machine: its CPU model and usable CPU count."""
+    model = re.sub(r"\(.*?\)|processor|cpu|@.*", "", str(facts.get("cpu_model", "")), flags=re.I)
+    words = re.findall(r"[a-z0-9]+", model.lower())[:3]
+    return "-".join(words + [f"{facts.get('usable_cpus')}cpu"])
 
 
 def main(argv=None):
@@ -70,7 +67,8 @@ def main(argv=None):
     parser.add_argument("suites", nargs="*", help=f"suites to run (default: all of {available_suites()})")
     parser.add_argument("--quick", action="store_true", help="fewer rounds / smaller sizes (a smoke run)")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
-    parser.add_argument("--out", default=str(HERE / "results"), help="folder for the JSON results")
+    parser.add_argument("--out", default=None, help="folder for the JSON results (default: bench/results; "
+                        "a --quick run writes none unless given)")
     args = parser.parse_args(argv)
     if args.list:
         for name in available_suites():
@@ -81,6 +79,13 @@ def main(argv=None):
     unknown = [n for n in names if n not in available_suites()]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; choose from {available_suites()}")
+    if args.quick:
+        import bench
+
+        bench.SMOKE = True
+    from bench import _env
+
+    facts = _env.machine()  # the load before the run
     all_rows, failed = [], []
     for name in names:
         print(f"== {name} ...", flush=True)
@@ -94,12 +99,17 @@ def main(argv=None):
             r.setdefault("suite", name)
         all_rows.extend(suite_rows)
     print(format_table(all_rows))
-    out_dir = Path(args.out)
+    if args.quick and args.out is None:
+        return 1 if failed else 0
+    facts["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    out_dir = Path(args.out or HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / f"{'-'.join(names) if len(names) <= 3 else 'all'}-{stamp}.json"
-    payload = {"time_utc": stamp, "quick": args.quick, "suites": names, "failed": failed,
-               "environment": _environment(), "rows": all_rows}
+    now = datetime.datetime.now(datetime.timezone.utc)
+    tag = "" if not args.suites else "-" + "-".join(names)
+    path = out_dir / f"{now:%Y-%m-%d}-{_machine_slug(facts)}{tag}.json"
+    command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    payload = {"time_utc": f"{now:%Y-%m-%dT%H:%M:%SZ}", "command": command,
+               "quick": args.quick, "suites": names, "failed": failed, "machine": facts, "rows": all_rows}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     tmp.replace(path)

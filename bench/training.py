@@ -1,222 +1,280 @@
 """MLP 784-512-256-10 training step (Adam 1e-3, softmax cross-entropy) and batch-1024 inference:
-tapeflow fit / train_on_batch vs a hand-written NumPy step and PyTorch eager.
+tapeflow fit / train_on_batch vs two hand-written NumPy steps and PyTorch eager.
 
-Each implementation runs in fresh subprocesses, alternating, for five rounds (``bench.alternate``); figures
-are medians, in samples/s, and each row's note lists every round. The hand-written NumPy step is the careful
-one the issue describes: in-place bias and ReLU, the fused softmax-cross-entropy gradient, and textbook Adam
-with NumPy temporaries. It runs twice: "numpy-cold" in a fresh process with glibc's default allocator
-settings (its mmap threshold not yet raised, so each step page-faults its few-MB temporaries back in) and
-"numpy-warm" with the threshold raised up front via mallopt, the best case for it. tapeflow leaves the
-allocator alone unless asked (a process-wide setting): "tapeflow" runs with glibc's defaults (cold),
-"tapeflow-mallopt" with TAPEFLOW_MALLOPT=1 (warm), to show what the tuning is worth. Targets: tapeflow fit
-and train_on_batch >= 1.1x numpy-warm at both batch sizes; inference >= 1.0x.
+The two NumPy references share one careful forward and backward (in-place bias and ReLU, the fused
+softmax-cross-entropy gradient) and differ in Adam: ``numpy`` is the textbook update with NumPy temporaries
+(about 13 full-size arrays per parameter per step), ``numpy-inplace`` updates m, v and the weight in place
+through two preallocated scratch buffers per parameter (no allocation in the update). Targets: tapeflow fit
+and train_on_batch >= 1.1x numpy-inplace and >= 1.3x PyTorch at batch 32 and 128; inference >= 1.0x numpy.
+
+Modes, as for the other training suites (``bench/_training.py``): every contender in one process, timed in
+alternating batches (allocator tuned); each in its own process with the allocator tuned; each in its own
+process with glibc's defaults (the cold row). Every round's figure is kept in the row's ``rounds``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import statistics
+
+import numpy as np
 
 import bench
+from bench import _env as env
 
 SIZES = (784, 512, 256, 10)
+KEYS = [
+    ("fit32", "MLP 784-512-256-10 fit epoch, batch 32"),
+    ("fit128", "MLP 784-512-256-10 fit epoch, batch 128"),
+    ("tob32", "MLP train_on_batch / full step, batch 32"),
+    ("tob128", "MLP train_on_batch / full step, batch 128"),
+    ("infer1024", "MLP inference (predict_on_batch), batch 1024"),
+    ("predict1024", "MLP predict() over 8192 samples, batch 1024"),
+]
 
-_SETUP = """
-import json, time
-import numpy as np
-from bench import per_call
-rng = np.random.default_rng(0)
-X = rng.random((16384, 784), dtype=np.float32)
-Y = rng.integers(0, 10, 16384)
-QUICK = {quick}
 
-def best_rate(epoch, n):  # samples/s of the fastest of a few timed epoch() runs (n samples), after one
-    epoch()
-    best = 0.0
-    for _ in range(1 if QUICK else 3):
-        t = time.perf_counter()
-        epoch()
-        best = max(best, n / (time.perf_counter() - t))
-    return best
-"""
+def _data(quick):
+    rng = np.random.default_rng(0)
+    n = 2048 if quick else 16384
+    return rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
 
-_TAPEFLOW = (
-    _SETUP
-    + """
-import tapeflow as tp
-tp.random.set_seed(0)
-def make():
-    model = tp.Sequential([tp.Input(shape=(784,)), tp.layers.Dense(512, activation="relu"),
-                           tp.layers.Dense(256, activation="relu"), tp.layers.Dense(10)])
-    model.compile(optimizer=tp.optimizers.Adam(1e-3),
-                  loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
-out = {{}}
-for b in (32, 128):
+
+def _epochs(quick):
+    return 4 if quick else 40  # batches per timed fit epoch
+
+
+# --- the contenders: each returns {key: (fn, samples per call)} ---------------------------------------------
+def _tapeflow(X, Y, quick):
+    import tapeflow as tp
+
+    tp.random.set_seed(0)
+
+    def make():
+        model = tp.Sequential([tp.Input(shape=(784,)), tp.layers.Dense(512, activation="relu"),
+                               tp.layers.Dense(256, activation="relu"), tp.layers.Dense(10)])
+        model.compile(optimizer=tp.optimizers.Adam(1e-3),
+                      loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    out = {}
+    for b in (32, 128):
+        model, n = make(), b * _epochs(quick)
+        out[f"fit{b}"] = (lambda m=model, n=n, b=b: m.fit(X[:n], Y[:n], batch_size=b, epochs=1, verbose=0), n)
+        out[f"tob{b}"] = (lambda m=model, b=b: m.train_on_batch(X[:b], Y[:b]), b)
     model = make()
-    n = b * (40 if QUICK else 120)
-    out[f"fit{{b}}"] = best_rate(lambda: model.fit(X[:n], Y[:n], batch_size=b, epochs=1, verbose=0), n)
-    xb, yb = X[:b], Y[:b]
-    out[f"tob{{b}}"] = b / per_call(lambda: model.train_on_batch(xb, yb), repeat=3 if QUICK else 7)
-model = make()
-xi = X[:1024]
-model.predict_on_batch(xi)
-out["infer1024"] = 1024 / per_call(lambda: model.predict_on_batch(xi), repeat=3 if QUICK else 7)
-X8 = X[:8192]
-out["predict1024"] = 8192 / per_call(lambda: model.predict(X8, batch_size=1024), repeat=3 if QUICK else 5)
-print(json.dumps(out))
-"""
-)
+    out["infer1024"] = (lambda: model.predict_on_batch(X[:1024]), 1024)
+    out["predict1024"] = (lambda: model.predict(X[:8192], batch_size=1024, verbose=0), 8192)
+    return out
 
-_NUMPY = (
-    _SETUP
-    + """
-if {tune}:
-    import ctypes
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 128 * 1024 * 1024)  # M_TRIM_THRESHOLD
 
-def glorot(i, o):
-    lim = np.sqrt(6 / (i + o))
-    return rng.uniform(-lim, lim, (i, o)).astype(np.float32)
+class _MLP:
+    """The hand-written NumPy MLP; ``inplace`` picks the Adam update."""
 
-class MLP:
-    def __init__(self):
-        sizes = (784, 512, 256, 10)
+    def __init__(self, inplace, seed=0):
+        rng = np.random.default_rng(seed)
         self.params = []
-        for i, o in zip(sizes[:-1], sizes[1:]):
-            self.params += [glorot(i, o), np.zeros(o, np.float32)]
+        for i, o in zip(SIZES[:-1], SIZES[1:]):
+            lim = np.sqrt(6 / (i + o))
+            self.params += [rng.uniform(-lim, lim, (i, o)).astype(np.float32), np.zeros(o, np.float32)]
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
+        self.scratch = [(np.empty_like(p), np.empty_like(p)) for p in self.params] if inplace else None
         self.t = 0
 
     def forward(self, x):
         W1, b1, W2, b2, W3, b3 = self.params
-        h1 = x @ W1; h1 += b1; np.maximum(h1, 0, out=h1)
-        h2 = h1 @ W2; h2 += b2; np.maximum(h2, 0, out=h2)
-        z = h2 @ W3; z += b3
+        h1 = x @ W1
+        h1 += b1
+        np.maximum(h1, 0, out=h1)
+        h2 = h1 @ W2
+        h2 += b2
+        np.maximum(h2, 0, out=h2)
+        z = h2 @ W3
+        z += b3
         return h1, h2, z
 
-    def step(self, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
-        W1, b1_, W2, b2_, W3, b3 = self.params
+    def step(self, x, y, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
+        W1, _, W2, _, W3, _ = self.params
         n = len(x)
         h1, h2, z = self.forward(x)
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
         loss = -np.log(z[np.arange(n), y]).mean()
-        z[np.arange(n), y] -= 1          # fused softmax-cross-entropy gradient
+        z[np.arange(n), y] -= 1  # the fused softmax-cross-entropy gradient
         z /= n
-        gW3 = h2.T @ z; gb3 = z.sum(0)
-        d2 = z @ W3.T; d2[h2 <= 0] = 0
-        gW2 = h1.T @ d2; gb2 = d2.sum(0)
-        d1 = d2 @ W2.T; d1[h1 <= 0] = 0
-        gW1 = x.T @ d1; gb1 = d1.sum(0)
+        d2 = z @ W3.T
+        d2[h2 <= 0] = 0
+        d1 = d2 @ W2.T
+        d1[h1 <= 0] = 0
+        grads = (x.T @ d1, d1.sum(0), h1.T @ d2, d2.sum(0), h2.T @ z, z.sum(0))
         self.t += 1
         t = self.t
-        for i, g in enumerate((gW1, gb1, gW2, gb2, gW3, gb3)):   # textbook Adam, NumPy temporaries
-            self.m[i] = b1 * self.m[i] + (1 - b1) * g
-            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
-            m_hat = self.m[i] / (1 - b1 ** t)
-            v_hat = self.v[i] / (1 - b2 ** t)
-            self.params[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        if self.scratch is None:
+            for i, g in enumerate(grads):  # textbook Adam, NumPy temporaries
+                self.m[i] = beta1 * self.m[i] + (1 - beta1) * g
+                self.v[i] = beta2 * self.v[i] + (1 - beta2) * g * g
+                m_hat = self.m[i] / (1 - beta1**t)
+                v_hat = self.v[i] / (1 - beta2**t)
+                self.params[i] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        else:
+            step = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+            eps_hat = eps * np.sqrt(1 - beta2**t)
+            for g, p, m, v, (s1, s2) in zip(grads, self.params, self.m, self.v, self.scratch):
+                m *= beta1  # m, v and w in place; the two scratch buffers hold g*g and the step
+                np.multiply(g, 1 - beta1, out=s1)
+                m += s1
+                v *= beta2
+                np.multiply(g, g, out=s1)
+                s1 *= 1 - beta2
+                v += s1
+                np.sqrt(v, out=s2)
+                s2 += eps_hat
+                np.divide(m, s2, out=s1)
+                s1 *= step
+                p -= s1
         return float(loss)
 
-out = {{}}
-for b in (32, 128):
-    net = MLP()
-    n = b * (40 if QUICK else 120)
-    def epoch():
-        order = rng.permutation(n)
-        for s in range(0, n, b):
-            idx = order[s:s + b]
-            net.step(X[idx], Y[idx])
-    out[f"fit{{b}}"] = best_rate(epoch, n)
-    xb, yb = X[:b], Y[:b]
-    out[f"tob{{b}}"] = b / per_call(lambda: net.step(xb, yb), repeat=3 if QUICK else 7)
-net = MLP()
-xi = X[:1024]
-out["infer1024"] = 1024 / per_call(lambda: net.forward(xi), repeat=3 if QUICK else 7)
-out["predict1024"] = 8192 / per_call(lambda: [net.forward(X[i:i + 1024]) for i in range(0, 8192, 1024)],
-                                     repeat=3 if QUICK else 5)
-print(json.dumps(out))
-"""
-)
 
-_TORCH = (
-    _SETUP
-    + """
-import torch
-torch.manual_seed(0)
-nn = torch.nn
-def make():
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
-    return model, torch.optim.Adam(model.parameters(), 1e-3)
-Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-out = {{}}
-for b in (32, 128):
-    model, opt = make()
-    n = b * (40 if QUICK else 120)
-    def step(x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    def epoch():
-        order = torch.randperm(n)
-        for s in range(0, n, b):
-            idx = order[s:s + b]
-            step(Xt[idx], Yt[idx])
-    out[f"fit{{b}}"] = best_rate(epoch, n)
-    xb, yb = Xt[:b], Yt[:b]
-    out[f"tob{{b}}"] = b / per_call(lambda: step(xb, yb), repeat=3 if QUICK else 7)
-model, _ = make()
-xi = Xt[:1024]
-with torch.no_grad():
-    out["infer1024"] = 1024 / per_call(lambda: model(xi), repeat=3 if QUICK else 7)
-    out["predict1024"] = 8192 / per_call(lambda: [model(Xt[i:i + 1024]).numpy() for i in range(0, 8192,
-    1024)],
-                                         repeat=3 if QUICK else 5)
-print(json.dumps(out))
-"""
-)
+def _numpy(X, Y, quick, inplace):
+    rng = np.random.default_rng(1)
+    out = {}
+    for b in (32, 128):
+        net, n = _MLP(inplace), b * _epochs(quick)
 
-WORKLOADS = [
-    ("fit32", "MLP 784-512-256-10 fit epoch, batch 32", 1 / 1.1),
-    ("fit128", "MLP 784-512-256-10 fit epoch, batch 128", 1 / 1.1),
-    ("tob32", "MLP train_on_batch / full step, batch 32", 1 / 1.1),
-    ("tob128", "MLP train_on_batch / full step, batch 128", 1 / 1.1),
-    ("infer1024", "MLP inference (predict_on_batch), batch 1024", 1.0),
-    ("predict1024", "MLP predict() over 8192 samples, batch 1024", 1.0),
-]
+        def epoch(net=net, n=n, b=b):
+            order = rng.permutation(n)
+            for s in range(0, n, b):
+                idx = order[s:s + b]
+                net.step(X[idx], Y[idx])
 
-
-def snippets(quick=False):
-    """The code each implementation runs (tapeflow, tapeflow-mallopt, numpy-warm, numpy-cold, torch)."""
-    out = {
-        "tapeflow": _TAPEFLOW.format(quick=quick),
-        "numpy-warm": _NUMPY.format(quick=quick, tune=True),
-        "numpy-cold": _NUMPY.format(quick=quick, tune=False),
-    }
-    if not quick:
-        out["tapeflow-mallopt"] = "import os; os.environ['TAPEFLOW_MALLOPT'] = '1'\n" + out["tapeflow"]
-    if importlib.util.find_spec("torch") is not None:
-        out["torch"] = _TORCH.format(quick=quick)
+        out[f"fit{b}"] = (epoch, n)
+        out[f"tob{b}"] = (lambda net=net, b=b: net.step(X[:b], Y[:b]), b)
+    net = _MLP(inplace)
+    out["infer1024"] = (lambda: net.forward(X[:1024]), 1024)
+    out["predict1024"] = (lambda: [net.forward(X[i:i + 1024])[2] for i in range(0, 8192, 1024)], 8192)
     return out
+
+
+def _torch(X, Y, quick):
+    import torch
+
+    torch.manual_seed(0)
+    nn = torch.nn
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+    def make():
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                              nn.Linear(256, 10))
+        return model, torch.optim.Adam(model.parameters(), 1e-3)
+
+    out = {}
+    for b in (32, 128):
+        (model, opt), n = make(), b * _epochs(quick)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        def epoch(n=n, b=b, step=step):
+            order = torch.randperm(n)
+            for s in range(0, n, b):
+                idx = order[s:s + b]
+                step(Xt[idx], Yt[idx])
+
+        out[f"fit{b}"] = (epoch, n)
+        out[f"tob{b}"] = (lambda b=b, step=step: step(Xt[:b], Yt[:b]), b)
+    model, _ = make()
+
+    def infer():
+        with torch.no_grad():
+            return model(Xt[:1024])
+
+    def predict():
+        with torch.no_grad():
+            return [model(Xt[i:i + 1024]).numpy() for i in range(0, 8192, 1024)]
+
+    out["infer1024"] = (infer, 1024)
+    out["predict1024"] = (predict, 8192)
+    return out
+
+
+_BUILDERS = {"tapeflow": _tapeflow, "numpy": lambda X, Y, q: _numpy(X, Y, q, False),
+             "numpy-inplace": lambda X, Y, q: _numpy(X, Y, q, True), "torch": _torch}
+
+
+def measure(impls, quick=False):
+    """``{key: {impl: samples/s}}`` for every workload key, the contenders timed in alternating batches in
+    this process (``quick``: each function called once, values None)."""
+    X, Y = _data(quick)
+    fns = {impl: _BUILDERS[impl](X, Y, quick) for impl in impls}
+    out = {}
+    for key, _ in KEYS:
+        calls = {impl: fns[impl][key][0] for impl in impls}
+        if quick:
+            for fn in calls.values():
+                fn()
+            out[key] = {impl: None for impl in impls}
+            continue
+        times = bench.interleaved(calls, repeat=5, min_time=0.1)
+        out[key] = {impl: fns[impl][key][1] / t for impl, t in times.items()}
+    out["_threads"] = env.thread_pools()
+    return out
+
+
+_SNIPPET = """{prelude}
+import json
+from bench.training import measure
+print(json.dumps(measure({impls!r})))
+"""
+
+MODES = (("same process", "tuned", True), ("separate processes, warm allocator", "tuned", False),
+         ("separate processes, cold allocator", "default", False))
+
+
+def _impls():
+    return ["tapeflow", "numpy", "numpy-inplace"] + (["torch"] if importlib.util.find_spec("torch") else [])
 
 
 def run(quick=False, rounds=None):
     """MLP training step (fit, train_on_batch) at batch 32/128 and inference at 1024 vs NumPy and PyTorch."""
-    results = bench.alternate(snippets(quick), rounds=rounds or (1 if quick else 5))
+    impls = _impls()
+    note = "" if "torch" in impls else "PyTorch not installed: its rows are left out"
+    if quick:
+        measure(impls, quick=True)
+        return [{"workload": label, "impl": impl, "value": None, "unit": "samples/s",
+                 "mode": "quick (one call)", "note": note} for _, label in KEYS for impl in impls]
+    rounds = rounds or 3
     rows = []
-    for key, workload, target in WORKLOADS:
-        values = {impl: results[impl][key] for impl in results if not impl.startswith("_")}
-        spread = "; ".join(
-            f"{impl} rounds " + "/".join(f"{r[key] / 1e3:.1f}k" for r in runs)
-            for impl, runs in results["_all"].items()
-        )
-        goal = "target: tapeflow >= 1.1x numpy-warm" if target < 1 else "target: >= 1.0x numpy-warm"
-        rows += bench.rows(workload, values, unit="samples/s", reference="numpy-warm", target=target,
-                           lower_is_better=False, note=f"{goal}; {spread}")
+    for mode, allocator, same in MODES:
+        prelude = env.allocator_prelude(allocator)
+        if same:
+            runs = [bench.run_snippet(_SNIPPET.format(prelude=prelude, impls=impls)) for _ in range(rounds)]
+        else:
+            snippets = {i: _SNIPPET.format(prelude=prelude, impls=[i]) for i in impls}
+            result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator))
+            runs = [{key: {i: result["_all"][i][r][key][i] for i in impls} for key, _ in KEYS}
+                    | {"_threads": result["_all"][impls[0]][r]["_threads"]} for r in range(rounds)]
+        for key, label in KEYS:
+            values = {i: statistics.median(r[key][i] for r in runs) for i in impls}
+            reference = "numpy" if key.startswith(("infer", "predict")) else "numpy-inplace"
+            for row in bench.rows(f"{label} [{mode}]", values, unit="samples/s", reference=reference,
+                                  lower_is_better=False, note=note):
+                row["mode"], row["allocator"] = mode, allocator
+                row["rounds"] = [r[key][row["impl"]] for r in runs]
+                row["threads"] = runs[0]["_threads"]
+                if row["impl"] == "tapeflow":
+                    row["speedup_vs_reference"] = values["tapeflow"] / values[reference]
+                    need = 1.0 if reference == "numpy" else 1.1
+                    row["target"] = f"speedup >= {need} vs {reference}" + (
+                        "" if reference == "numpy" or "torch" not in values else ", >= 1.3 vs torch")
+                    ok = row["speedup_vs_reference"] >= need
+                    if "torch" in values:
+                        row["speedup_vs_torch"] = values["tapeflow"] / values["torch"]
+                        ok = ok and (reference == "numpy" or row["speedup_vs_torch"] >= 1.3)
+                    row["meets_target"] = ok
+                rows.append(row)
     return rows
