@@ -11,6 +11,8 @@
  * (truncation < 1e-8 relative), so it is branch-free and the compiler vectorizes the loops. Its results differ
  * from NumPy's float32 tanh by a few units in the last place.
  *
+ * adam() is the Adam optimizer's update in one pass over the weight, its gradient and both moments.
+ *
  * The window kernels (_ckernels_conv.h: im2col, col2im, max and average pooling forward and backward) split
  * the batch across POSIX threads, with the GIL released for the whole call; the caller says how many threads.
  */
@@ -24,7 +26,7 @@
 #include <pthread.h>
 #endif
 
-#define CKERNELS_VERSION 4
+#define CKERNELS_VERSION 5
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
@@ -849,6 +851,79 @@ static PyObject *gru_sequence_grad(PyObject *self, PyObject *const *args, Py_ssi
     return seq_run(&q, &a, gru_rows_f32, gru_rows_f64, 2 * n, threads);
 }
 
+/* --- Adam: one pass over the weight, its gradient and both moments ------------------------------------------- */
+/* The update of tapeflow.optimizers.Adam (its scaled moments m' = m / (1 - beta_1), v' = v / (1 - beta_2)):
+ * m' = b1 m' + g; v' = b2 v' + g^2; w -= m' / (sqrt(v' c) + e), c and e folding every scalar. */
+typedef struct {
+    char kind;
+    void *w, *m, *v;
+    const void *g;
+    double b1, b2, c, e;
+} AdamJob;
+
+#define ADAM_LOOP(T, SQRT)                                                                                     \
+    {                                                                                                          \
+        T *restrict w = (T *)j->w + i0, *restrict m = (T *)j->m + i0, *restrict v = (T *)j->v + i0;            \
+        const T *restrict g = (const T *)j->g + i0;                                                            \
+        const T b1 = (T)j->b1, b2 = (T)j->b2, c = (T)j->c, e = (T)j->e;                                        \
+        for (Py_ssize_t i = 0; i < i1 - i0; i++) {                                                             \
+            const T gi = g[i], mi = b1 * m[i] + gi, vi = b2 * v[i] + gi * gi;                                  \
+            m[i] = mi;                                                                                         \
+            v[i] = vi;                                                                                         \
+            w[i] -= mi / (SQRT(vi * c) + e);                                                                   \
+        }                                                                                                      \
+    }
+
+static void adam_rows(const void *ctx, int tid, Py_ssize_t i0, Py_ssize_t i1)
+{
+    const AdamJob *j = ctx;
+    (void)tid;
+    if (j->kind == 'f')
+        ADAM_LOOP(float, sqrtf)
+    else
+        ADAM_LOOP(double, sqrt)
+}
+
+PyDoc_STRVAR(adam_doc,
+"adam(w, g, m, v, beta_1, beta_2, c, e, threads)\n--\n\n"
+"In place: m = beta_1 m + g; v = beta_2 v + g*g; w -= m / (sqrt(v c) + e), in one pass, split over threads.");
+
+static PyObject *adam_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "adam takes 9 arguments");
+        return NULL;
+    }
+    AdamJob j;
+    double *scalars[4] = {&j.b1, &j.b2, &j.c, &j.e};
+    for (int i = 0; i < 4; i++) {
+        *scalars[i] = PyFloat_AsDouble(args[4 + i]);
+        if (*scalars[i] == -1.0 && PyErr_Occurred())
+            return NULL;
+    }
+    long th = PyLong_AsLong(args[8]);
+    if (th == -1 && PyErr_Occurred())
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    Py_buffer *wv;
+    void *g;
+    if (get(&a, args[0], "w", 1, 0, -1, &j.w, &wv) < 0 ||
+        get(&a, args[1], "g", 0, 0, wv->len / wv->itemsize, &g, NULL) < 0 ||
+        get(&a, args[2], "m", 1, 0, wv->len / wv->itemsize, &j.m, NULL) < 0 ||
+        get(&a, args[3], "v", 1, 0, wv->len / wv->itemsize, &j.v, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    j.g = g;
+    j.kind = a.kind;
+    const int threads = th < 1 ? 1 : th > MAX_THREADS ? MAX_THREADS : (int)th;
+    Py_BEGIN_ALLOW_THREADS
+    parallel(adam_rows, &j, wv->len / wv->itemsize, threads);
+    Py_END_ALLOW_THREADS
+    release(&a);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(tanh_doc, "tanh(x, out)\n--\n\nout = tanh(x) elementwise with the LSTM kernels' tanh (for tests).");
 
 static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -884,6 +959,7 @@ static PyMethodDef methods[] = {
     {"lstm_sequence_grad", (PyCFunction)(void (*)(void))lstm_sequence_grad, METH_FASTCALL, lstm_sequence_grad_doc},
     {"gru_sequence", (PyCFunction)(void (*)(void))gru_sequence, METH_FASTCALL, gru_sequence_doc},
     {"gru_sequence_grad", (PyCFunction)(void (*)(void))gru_sequence_grad, METH_FASTCALL, gru_sequence_grad_doc},
+    {"adam", (PyCFunction)(void (*)(void))adam_py, METH_FASTCALL, adam_doc},
     {"im2col", (PyCFunction)(void (*)(void))im2col_py, METH_FASTCALL, im2col_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im_py, METH_FASTCALL, col2im_doc},
     {"max_pool", (PyCFunction)(void (*)(void))max_pool_py, METH_FASTCALL, max_pool_doc},

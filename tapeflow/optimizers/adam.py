@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from tapeflow.ops import _native
 from tapeflow.optimizers.base import Optimizer
 
 
@@ -20,6 +21,8 @@ class Adam(Optimizer):
 
     The update runs in place in one shared scratch buffer: no full-size temporaries are allocated. The moment
     slots hold ``m / (1 - beta_1)`` and ``v / (1 - beta_2)`` (the same algorithm in fewer passes over memory).
+    With tapeflow's C kernels built, the update (without ``amsgrad``) is one pass over the weight, its
+    gradient and both moments, split across threads for large variables.
 
     Example:
         >>> import tapeflow as tp
@@ -49,6 +52,14 @@ class Adam(Optimizer):
         # every scalar into one pass: ten passes over memory per variable instead of twelve, none allocating.
         slots = self._slots[id(var)]
         m, v = slots[0], slots[1]
+        t = self._t
+        k = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t) * (1.0 - self.beta_1)
+        w = var._value
+        fused = None if self.amsgrad or k == 0.0 else _native.usable(w, g, m, v)
+        if fused is not None and w.flags.c_contiguous and g.flags.c_contiguous and w.flags.writeable:
+            fused.adam(w, g, m, v, self.beta_1, self.beta_2, (1.0 - self.beta_2) / (k * k), self.epsilon / k,
+                       _native.threads(w.size, w.size))
+            return
         tmp = self._tmp(m)
         m *= self.beta_1
         m += g
@@ -58,8 +69,6 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(slots[2], v, out=slots[2])
             v = slots[2]
-        t = self._t
-        k = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t) * (1.0 - self.beta_1)
         if k == 0.0:
             return
         np.multiply(v, (1.0 - self.beta_2) / (k * k), out=tmp)
