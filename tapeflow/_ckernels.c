@@ -391,7 +391,7 @@ typedef struct {
     const void *a, *b, *c;   /* inputs, per op */
     void *out;
     double pad_value;
-    Py_ssize_t *scratch;     /* max_pool_grad: q.c offsets per thread */
+    void *scratch;           /* max_pool_grad: q.c elements per thread */
 } Job;
 
 static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
@@ -402,7 +402,7 @@ static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
         case IM2COL: im2col_f32(q, j->a, j->out, (float)j->pad_value, b0, b1); break;
         case COL2IM: col2im_f32(q, j->a, j->out, b0, b1); break;
         case MAX_POOL: max_pool_f32(q, j->a, j->out, b0, b1); break;
-        case MAX_POOL_GRAD: max_pool_grad_f32(q, j->a, j->b, j->c, j->out, j->scratch + tid * q->c, b0, b1); break;
+        case MAX_POOL_GRAD: max_pool_grad_f32(q, j->a, j->b, j->c, j->out, (float *)j->scratch + tid * q->c, b0, b1); break;
         case AVG_POOL: avg_pool_f32(q, j->a, j->out, b0, b1); break;
         case AVG_POOL_GRAD: avg_pool_grad_f32(q, j->a, j->out, b0, b1); break;
         }
@@ -411,7 +411,7 @@ static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
         case IM2COL: im2col_f64(q, j->a, j->out, j->pad_value, b0, b1); break;
         case COL2IM: col2im_f64(q, j->a, j->out, b0, b1); break;
         case MAX_POOL: max_pool_f64(q, j->a, j->out, b0, b1); break;
-        case MAX_POOL_GRAD: max_pool_grad_f64(q, j->a, j->b, j->c, j->out, j->scratch + tid * q->c, b0, b1); break;
+        case MAX_POOL_GRAD: max_pool_grad_f64(q, j->a, j->b, j->c, j->out, (double *)j->scratch + tid * q->c, b0, b1); break;
         case AVG_POOL: avg_pool_f64(q, j->a, j->out, b0, b1); break;
         case AVG_POOL_GRAD: avg_pool_grad_f64(q, j->a, j->out, b0, b1); break;
         }
@@ -558,7 +558,7 @@ static PyObject *window_op(int op, PyObject *const *args, Py_ssize_t nargs)
     j.kind = a.kind;
     j.a = p[0], j.b = k > 2 ? p[1] : NULL, j.c = k > 3 ? p[2] : NULL, j.out = p[k - 1];
     if (op == MAX_POOL_GRAD) {
-        j.scratch = PyMem_Malloc((size_t)(threads * (j.q.c > 0 ? j.q.c : 1)) * sizeof(Py_ssize_t));
+        j.scratch = PyMem_Malloc((size_t)(threads * (j.q.c > 0 ? j.q.c : 1)) * sizeof(double));
         if (!j.scratch) {
             release(&a);
             return PyErr_NoMemory();

@@ -29,6 +29,8 @@ static void CAT(im2col_, SFX)(const Geometry *q, const T *restrict x, T *restric
                         if (ih < 0 || ih >= q->h || iw < 0 || iw >= q->w)
                             for (Py_ssize_t c = 0; c < C; c++)
                                 dst[c] = pad_value;
+                        else if (C == 1)  /* a first layer on grey images: no call per element */
+                            dst[0] = xb[ih * row + iw];
                         else
                             memcpy(dst, xb + ih * row + iw * C, (size_t)C * sizeof(T));
                     }
@@ -90,23 +92,27 @@ static void CAT(max_pool_, SFX)(const Geometry *q, const T *restrict x, T *restr
 }
 
 /* each window's gradient to the first (row-major) element equal to its maximum y; none when y is NaN.
- * `first` is scratch for C offsets. */
+ * `left` (C elements of scratch) holds what a window's gradient has not yet given away: all of g until the
+ * first maximum, then 0 (branch-free, so the channel loops vectorize). */
 static void CAT(max_pool_grad_, SFX)(const Geometry *q, const T *restrict x, const T *restrict y,
-                                     const T *restrict g, T *restrict dx, Py_ssize_t *restrict first,
+                                     const T *restrict g, T *restrict dx, T *restrict left,
                                      Py_ssize_t b0, Py_ssize_t b1)
 {
     const Py_ssize_t C = q->c, row = q->w * C;
+    /* windows that tile the input exactly write every element of dx once: no clearing, no accumulating */
+    const int tiles = q->sh == q->kh && q->sw == q->kw && !q->ph && !q->pw && q->oh * q->kh == q->h &&
+                      q->ow * q->kw == q->w;
     for (Py_ssize_t b = b0; b < b1; b++) {
         const T *xb = x + b * q->h * row;
         T *dxb = dx + b * q->h * row;
         const Py_ssize_t base = b * q->oh * q->ow * C;
-        memset(dxb, 0, (size_t)(q->h * row) * sizeof(T));
+        if (!tiles)
+            memset(dxb, 0, (size_t)(q->h * row) * sizeof(T));
         for (Py_ssize_t oh = 0; oh < q->oh; oh++)
             for (Py_ssize_t ow = 0; ow < q->ow; ow++) {
                 const Py_ssize_t at = base + (oh * q->ow + ow) * C;
-                const T *yb = y + at, *gb = g + at;
-                for (Py_ssize_t c = 0; c < C; c++)
-                    first[c] = -1;
+                const T *restrict yb = y + at;
+                memcpy(left, g + at, (size_t)C * sizeof(T));
                 for (Py_ssize_t i = 0; i < q->kh; i++) {
                     const Py_ssize_t ih = oh * q->sh - q->ph + i;
                     if (ih < 0 || ih >= q->h)
@@ -115,15 +121,22 @@ static void CAT(max_pool_grad_, SFX)(const Geometry *q, const T *restrict x, con
                         const Py_ssize_t iw = ow * q->sw - q->pw + j;
                         if (iw < 0 || iw >= q->w)
                             continue;
-                        const Py_ssize_t off = ih * row + iw * C;
-                        for (Py_ssize_t c = 0; c < C; c++)
-                            if (first[c] < 0 && xb[off + c] == yb[c])
-                                first[c] = off + c;
+                        const T *restrict xs = xb + ih * row + iw * C;
+                        T *restrict d = dxb + ih * row + iw * C;
+                        if (tiles)
+                            for (Py_ssize_t c = 0; c < C; c++) {
+                                const int hit = xs[c] == yb[c];
+                                d[c] = hit ? left[c] : (T)0;
+                                left[c] = hit ? (T)0 : left[c];
+                            }
+                        else
+                            for (Py_ssize_t c = 0; c < C; c++) {
+                                const int hit = xs[c] == yb[c];
+                                d[c] += hit ? left[c] : (T)0;
+                                left[c] = hit ? (T)0 : left[c];
+                            }
                     }
                 }
-                for (Py_ssize_t c = 0; c < C; c++)
-                    if (first[c] >= 0)
-                        dxb[first[c]] += gb[c];
             }
     }
 }

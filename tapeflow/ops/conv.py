@@ -108,7 +108,8 @@ def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
     n, c = x.shape[0], x.shape[-1]
     nd = len(kernel_size)
     window = math.prod(kernel_size)
-    k = _native.usable(x) if nd <= 2 and all(lo >= 0 for lo, _ in pads) else None
+    # few channels (a first layer on images): NumPy's one strided copy per window offset was measured faster
+    k = _native.usable(x) if nd <= 2 and c >= 4 and all(lo >= 0 for lo, _ in pads) else None
     if k is not None:
         out = _out_lengths(x.shape, kernel_size, strides, dilation, pads)
         res = xp.empty((n, *out, window, c), dtype=x.dtype)

@@ -57,7 +57,7 @@ geometry = st.fixed_dictionaries({
     "nd": st.sampled_from([1, 2]),
     "batch": st.integers(1, 4),
     "size": st.integers(3, 9),
-    "channels": st.integers(1, 5),
+    "channels": st.integers(1, 8),
     "kernel": st.integers(1, 3),
     "stride": st.integers(1, 3),
     "dilation": st.integers(1, 2),
