@@ -137,9 +137,12 @@ def alternate(snippets, *, rounds=3, timeout=600, env=None):
 
 
 def _median(measurements):
-    if isinstance(measurements[0], dict):  # nested dicts of numbers: medians leaf by leaf
-        return {k: _median([m[k] for m in measurements]) for k in measurements[0]}
-    return statistics.median(float(m) for m in measurements)
+    first = measurements[0]
+    if isinstance(first, dict):  # nested dicts of numbers: medians leaf by leaf
+        return {k: _median([m[k] for m in measurements]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(float(m) for m in measurements)
+    return first  # not a measurement (facts such as thread pools): the first round's
 
 
 def rows(workload, values, *, unit, reference=None, target=None, lower_is_better=True, note=""):

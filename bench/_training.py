@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import statistics
+import time
 
 import bench
 from bench import _env as env
@@ -72,6 +73,14 @@ def measure(impls, name, quick=False):
     else:
         times = {impl: bench.per_call(step, repeat=7) for impl, step in steps.items()}
     out = {impl: batch / t for impl, t in times.items()}
+    # CPU seconds per step (all threads of the process): a second view, less sensitive to a busy machine's
+    # scheduling than the wall clock, though a thread pool spinning while it waits for a core inflates it
+    out["_cpu_ms"] = {}
+    for impl, step in steps.items():
+        start = time.process_time()
+        for _ in range(5):
+            step()
+        out["_cpu_ms"][impl] = (time.process_time() - start) / 5 * 1e3
     out["_threads"] = env.thread_pools()
     if "tapeflow" in impls:
         out["_gemm_gflops"] = env.gemm_gflops()
@@ -113,7 +122,8 @@ def compare(suite, name, label, quick=False, rounds=3, target=1.2):
             snippets = {impl: _SNIPPET.format(prelude=prelude, suite=suite, impls=[impl], name=name)
                         for impl in impls}
             result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator))
-            runs = [{k: v for impl in impls for k, v in result["_all"][impl][r].items()}
+            runs = [{**{k: v for impl in impls for k, v in result["_all"][impl][r].items()},
+                     "_cpu_ms": {impl: result["_all"][impl][r]["_cpu_ms"][impl] for impl in impls}}
                     for r in range(rounds)]
         values = {impl: statistics.median(r[impl] for r in runs) for impl in impls}
         rows = bench.rows(f"{label} [{mode}]", values, unit="samples/s",
@@ -123,6 +133,8 @@ def compare(suite, name, label, quick=False, rounds=3, target=1.2):
             row["mode"], row["allocator"] = mode, allocator
             row["rounds"] = [r[row["impl"]] for r in runs]
             row["threads"] = runs[0].get("_threads")
+            row["cpu_ms_per_step"] = statistics.median(r["_cpu_ms"][row["impl"]] for r in runs)
+            row["cpu_ms_rounds"] = [r["_cpu_ms"][row["impl"]] for r in runs]
             if row["impl"] == "tapeflow":
                 if "torch" in values:
                     row["speedup_vs_reference"] = values["tapeflow"] / values["torch"]
