@@ -98,17 +98,14 @@ class BackupAndRestore(Callback):
 
     def _restore(self):
         model, what = self.model, repr(self.path)
-        members = archive.read_archive(self.path)
-        if members["metadata.json"]["kind"] != "backup" or "training_state.json" not in members:
-            raise FileFormatError(f"{what} is not a training backup")
-        state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json")
-        weights, _ = safetensors_io.loads(members[model_io.WEIGHTS], f"{what}: {model_io.WEIGHTS}",
-                                          copy=False)
-        model_io.check_and_assign(model.weights, weights, f"{what}: {model_io.WEIGHTS}")
-        if model_io.OPTIMIZER in members:
-            slots, _ = safetensors_io.loads(members[model_io.OPTIMIZER], f"{what}: {model_io.OPTIMIZER}",
-                                            copy=False)
-            model_io.restore_optimizer(model.optimizer, model, slots, f"{what}: {model_io.OPTIMIZER}")
+        with archive.open_archive(self.path, lazy=archive.ARRAY_MEMBERS) as members:
+            if (members["metadata.json"]["kind"] != "backup" or "training_state.json" not in members
+                    or model_io.WEIGHTS not in members):
+                raise FileFormatError(f"{what} is not a training backup")
+            state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json")
+            if not isinstance(state, dict):
+                raise FileFormatError(f"{what}: training_state.json is not an object")
+            model_io.load_members_into(model, members, what)
         if isinstance(state.get("learning_rate"), float):
             model.optimizer.learning_rate = state["learning_rate"]
         rng_state.restore(model, state.get("rng"), what)

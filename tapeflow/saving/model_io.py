@@ -85,6 +85,18 @@ def check_and_assign(variables, arrays: dict, what: str) -> None:
         v.assign(arr)
 
 
+def load_members_into(model, members: dict, what: str) -> None:
+    """Assign the weights (and, when present and the model is compiled, the optimizer state) of archive
+    ``members`` to the built ``model``, each checked from its header before its arrays are read."""
+    wwhat = f"{what}: {WEIGHTS}"
+    check_fits(model.weights, _header(members[WEIGHTS], wwhat).arrays, wwhat)
+    check_and_assign(model.weights, _arrays(members[WEIGHTS], wwhat), wwhat)
+    if OPTIMIZER in members and getattr(model, "optimizer", None) is not None:
+        owhat = f"{what}: {OPTIMIZER}"
+        check_optimizer_fits(model.optimizer, model, _header(members[OPTIMIZER], owhat).arrays, owhat)
+        restore_optimizer(model.optimizer, model, _arrays(members[OPTIMIZER], owhat), owhat)
+
+
 def _header(member, what):
     """The checked safetensors header of an archive member (bytes or an unread ``LazyMember``)."""
     if isinstance(member, archive.LazyMember):
@@ -421,7 +433,6 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
         raise FileFormatError(f"{what}: the model cannot be built (no input shape recorded); it holds "
                               f"{len(declared.arrays)} weights")
     check_fits(model.weights, declared.arrays, f"{what}: {WEIGHTS}")  # before a byte of weights is inflated
-    check_and_assign(model.weights, _arrays(members[WEIGHTS], f"{what}: {WEIGHTS}"), f"{what}: {WEIGHTS}")
     if "training_state.json" in members:
         state = archive.loads_json(members["training_state.json"], f"{what}: training_state.json", limits)
         rng_state.restore(model, state.get("rng") if isinstance(state, dict) else None, what,
@@ -434,10 +445,7 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
         except Exception as e:  # as for the architecture: any complaint about file data means "refused"
             raise FileFormatError(f"{what}: the compile settings cannot be restored: {type(e).__name__}: "
                                   f"{e}") from e
-        if OPTIMIZER in members:
-            owhat = f"{what}: {OPTIMIZER}"
-            check_optimizer_fits(model.optimizer, model, _header(members[OPTIMIZER], owhat).arrays, owhat)
-            restore_optimizer(model.optimizer, model, _arrays(members[OPTIMIZER], owhat), owhat)
+    load_members_into(model, members, what)  # the optimizer state only when compiled from the file
     return model
 
 

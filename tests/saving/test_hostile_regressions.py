@@ -432,6 +432,31 @@ def test_8_disk_full_names_the_file(tmp_path, monkeypatch):
             raise OSError(errno.EIO, "Input/output error")
 
 
+def test_8_a_backup_without_weights_or_with_foreign_weights_is_refused_by_name(tmp_path):
+    class Stop(tp.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt  # a crash after the first backup
+
+    def fit(model):
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"), epochs=3, verbose=0,
+                  callbacks=[tp.callbacks.BackupAndRestore(tmp_path / "b"), Stop()])
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_small_model())
+    path = tmp_path / "b" / "backup.tapeflow"
+    members = archive.read_archive(path)
+    members["metadata.json"] = archive.dumps_json(members["metadata.json"])
+    foreign = safetensors_io.dumps({"0000/x": np.zeros(5, "float32")})
+    for change, match in [({"model.weights.safetensors": None}, "is not a training backup"),
+                          ({"model.weights.safetensors": foreign}, "file holds 1 weights; the model has 2")]:
+        edited = {k: v for k, v in {**members, **change}.items() if v is not None}
+        archive.write_archive(path, edited)
+        with pytest.raises(FileFormatError, match=match) as info:
+            fit(_small_model())
+        assert repr(str(path)) in str(info.value)
+
+
 # --- 11. an integer Variable warns that it has no gradient --------------------------------------------------
 def test_11_integer_variable_warns_naming_the_dtype_and_the_fix():
     with pytest.warns(UserWarning, match="dtype int(32|64).*tp.Variable\\(0.0\\)"):
