@@ -19,6 +19,11 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 	# every benchmark workload once (a smoke run: no timings, no files), so the benchmark code cannot rot
 	$(PY) -m bench --quick
+	# Core, layer, training, loss/metric and saving tests again on the strict backend: arrays that are not
+	# numpy.ndarray and refuse implicit conversion (as CuPy's), so every array computation must go through
+	# tapeflow/_backend.py (docs/gpu.md). Doc pages are written for NumPy and stay in the run above.
+	TAPEFLOW_BACKEND=strict $(PY) -m pytest -p no:cacheprovider --ignore-glob='*test_docs.py' \
+		tests/core tests/training tests/saving tests/conv/test_conv_layers.py tests/conv/test_recurrent_layers.py
 	# Distributed tests again on 2 real MPI ranks (TAPEFLOW_TEST_WORLD_SIZE makes a silent 1-rank fallback fail).
 	TAPEFLOW_TEST_WORLD_SIZE=2 timeout 600 $(VENV)/bin/mpiexec -n 2 \
 		$(PY) -m mpi4py -m pytest tests/distributed -p no:cacheprovider

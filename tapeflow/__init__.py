@@ -12,9 +12,10 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 
 from tapeflow import _alloc, _env, dtypes, random
-from tapeflow._backend import set_backend
+from tapeflow._backend import backend, get_backend, set_backend
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
 from tapeflow.creation import (
@@ -36,6 +37,7 @@ from tapeflow.errors import DTypeError, ShapeError
 from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
 from tapeflow.ops import __all__ as _ops_all
 
+set_backend(os.environ.get("TAPEFLOW_BACKEND", "").strip() or "numpy")  # after the ops bind NumPy's ufuncs
 if _env.flag("TAPEFLOW_MALLOPT"):  # opt-in: a process-wide glibc setting (see tapeflow/_alloc.py)
     _alloc.tune()
 
@@ -73,7 +75,8 @@ __all__ = [
     "Tensor", "Variable", "GradientTape", "constant", "as_tensor", "convert_to_tensor", "zeros", "ones",
     "fill",
     "full", "eye", "range", "arange", "linspace", "one_hot", "grad", "value_and_grad", "custom_gradient",
-    "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "float16", "float32",
+    "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "get_backend",
+    "backend", "float16", "float32",
     "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", *_ops_all,
 ]

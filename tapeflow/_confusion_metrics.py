@@ -9,15 +9,15 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
+from tapeflow import _backend as B
+from tapeflow.metrics import Metric, _arr, _Confusion, _ratio, curve_counts, curve_thresholds
 
-from tapeflow.metrics import Metric, _Confusion, _np, curve_counts, curve_thresholds
+xp = B.xp
 
 
 def _divide(a, b):
     """``a / b``, 0 where ``b`` is 0."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+    return _ratio(xp.asarray(a, xp.float64), xp.asarray(b, xp.float64))
 
 
 class TruePositives(_Confusion):
@@ -88,18 +88,18 @@ class FBetaScore(Metric):
         self.tp = self.fp = self.fn = self.support = None
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        p = _np(y_pred, np.float64)
+        p = _arr(y_pred, xp.float64)
         p = p.reshape(len(p), -1)
-        t = _np(y_true, np.float64).reshape(p.shape)
+        t = _arr(y_true, xp.float64).reshape(p.shape)
         if self.threshold is None:
-            pred = (p >= p.max(axis=-1, keepdims=True)).astype(np.float64)
+            pred = (p >= p.max(axis=-1, keepdims=True)).astype(xp.float64)
         else:
-            pred = (p > self.threshold).astype(np.float64)
-        w = np.ones((len(p), 1)) if sample_weight is None else _np(sample_weight, np.float64).reshape(-1, 1)
+            pred = (p > self.threshold).astype(xp.float64)
+        w = xp.ones((len(p), 1)) if sample_weight is None else _arr(sample_weight, xp.float64).reshape(-1, 1)
         counts = ((pred * t * w).sum(0), (pred * (1 - t) * w).sum(0), ((1 - pred) * t * w).sum(0),
                   (t * w).sum(0))
         if self.tp is None:
-            self.tp, self.fp, self.fn, self.support = (np.zeros(p.shape[1]) for _ in range(4))
+            self.tp, self.fp, self.fn, self.support = (xp.zeros(p.shape[1]) for _ in range(4))
         for total, batch in zip((self.tp, self.fp, self.fn, self.support), counts):
             total += batch
 
@@ -153,10 +153,10 @@ class _AtConstraint(Metric):
         super().__init__(name=name, dtype=dtype)
 
     def reset_state(self):
-        self.tp, self.fp, self.tn, self.fn = (np.zeros(self.num_thresholds) for _ in range(4))
+        self.tp, self.fp, self.tn, self.fn = (xp.zeros(self.num_thresholds) for _ in range(4))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        p, t = _np(y_pred, np.float64), _np(y_true, np.float64)
+        p, t = _arr(y_pred, xp.float64), _arr(y_true, xp.float64)
         if self.class_id is not None:
             p, t = p[..., self.class_id], t.reshape(p.shape)[..., self.class_id]
         for total, batch in zip((self.tp, self.fp, self.tn, self.fn), curve_counts(self.thresholds, t, p,
@@ -239,32 +239,32 @@ class IoU(Metric):
         super().__init__(name=name, dtype=dtype)
 
     def reset_state(self):
-        self.confusion = np.zeros((self.num_classes, self.num_classes))
+        self.confusion = xp.zeros((self.num_classes, self.num_classes))
 
     def _classes(self, y, sparse):
-        y = _np(y)
-        return (y if sparse else np.argmax(y, axis=self.axis)).reshape(-1)
+        y = _arr(y)
+        return (y if sparse else xp.argmax(y, axis=self.axis)).reshape(-1)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        t = self._classes(y_true, self.sparse_y_true).astype(np.int64)
-        p = self._classes(self._predictions(y_pred), self.sparse_y_pred).astype(np.int64)
-        w = np.ones(t.shape)
+        t = self._classes(y_true, self.sparse_y_true).astype(xp.int64)
+        p = self._classes(self._predictions(y_pred), self.sparse_y_pred).astype(xp.int64)
+        w = xp.ones(t.shape)
         if sample_weight is not None:  # one weight per entry, or per sample (repeated over its entries)
-            sw = _np(sample_weight, np.float64).reshape(-1)
-            w = np.broadcast_to(sw, t.shape) if sw.size in (1, t.size) else np.repeat(sw, t.size // sw.size)
-        keep = np.ones(t.shape, bool) if self.ignore_class is None else t != self.ignore_class
+            sw = _arr(sample_weight, xp.float64).reshape(-1)
+            w = xp.broadcast_to(sw, t.shape) if sw.size in (1, t.size) else xp.repeat(sw, t.size // sw.size)
+        keep = xp.ones(t.shape, bool) if self.ignore_class is None else t != self.ignore_class
         t, p, w = t[keep], p[keep], w[keep]
         for name, values in (("labels", t), ("predictions", p)):
             if values.size and (values.min() < 0 or values.max() >= self.num_classes):
                 raise ValueError(f"{type(self).__name__}: {name} must lie in [0, {self.num_classes}). "
                                  f"Received: values from {values.min()} to {values.max()}")
-        np.add.at(self.confusion, (t, p), w)
+        xp.add.at(self.confusion, (t, p), w)
 
     def _predictions(self, y_pred):
         return y_pred
 
     def _value(self):
-        tp = np.diag(self.confusion)
+        tp = xp.diag(self.confusion)
         denominator = self.confusion.sum(0) + self.confusion.sum(1) - tp
         ids = self.target_class_ids
         iou = _divide(tp[ids], denominator[ids])
@@ -312,7 +312,7 @@ class BinaryIoU(IoU):
         super().__init__(2, target_class_ids, name=name, dtype=dtype)
 
     def _predictions(self, y_pred):
-        return (_np(y_pred, np.float64) > self.threshold).astype(np.int64)
+        return (_arr(y_pred, xp.float64) > self.threshold).astype(xp.int64)
 
     def get_config(self):
         config = Metric.get_config(self)

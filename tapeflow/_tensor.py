@@ -28,7 +28,7 @@ def to_array(value, dtype=None):
         arr = value._value
     elif isinstance(value, B.ndarray):
         arr = value
-    elif isinstance(value, (np.generic,)):
+    elif isinstance(value, (np.ndarray, np.generic)):  # host data keep their dtype
         arr = B.xp.asarray(value)
     else:
         arr = B.xp.asarray(value)
@@ -90,18 +90,20 @@ class Tensor:
         return self._value.size
 
     def numpy(self) -> np.ndarray:
-        """The value as a read-only NumPy array (no copy: it shares memory with the tensor, and writing into
-        it raises ``ValueError``; ``.copy()`` it to get an array you can change)."""
+        """The value as a read-only NumPy array (on the NumPy backend no copy: it shares memory with the
+        tensor, and writing into it raises ``ValueError``; other backends copy it to the host). ``.copy()`` it
+        to get an array you can change."""
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "numpy()")
-        return _read_only(self._value)
+        return _read_only(B.to_numpy(self._value))
 
     def __array__(self, dtype=None, copy=None):
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "np.asarray()")
-        if dtype is not None and self._value.dtype != dtype:
-            return self._value.astype(dtype)
-        return self._value.copy() if copy else _read_only(self._value)
+        value = B.to_numpy(self._value)  # the one way out of the backend
+        if dtype is not None and value.dtype != dtype:
+            return value.astype(dtype)
+        return value.copy() if copy and value is self._value else _read_only(value)
 
     def __float__(self):
         if self._node is not None or type(self) is Variable:
@@ -179,7 +181,7 @@ def _left_tape(t, how, into=None):
 
 
 def _format(value) -> str:
-    value = np.asarray(value)
+    value = B.to_numpy(value)
     if value.ndim == 0:
         return str(value[()])  # NumPy scalar: 10.0, not "10."
     return re.sub(r"\s*\n\s*", " ", np.array2string(np.asarray(value), separator=" "))
@@ -293,7 +295,7 @@ class Variable(Tensor):
     def __repr__(self):
         return (
             f"<tapeflow.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
-            f"numpy={np.asarray(self._value)!r}>"
+            f"numpy={B.to_numpy(self._value)!r}>"
         )
 
 
@@ -307,7 +309,7 @@ def _refcount(arr):  # the same call site for the calibration below and for _buf
 
 def _writable(arr):
     flags = getattr(arr, "flags", None)  # (a flags object holds a reference to its array: keep it local here)
-    return flags is None or (flags.writeable and flags.c_contiguous)
+    return flags is None or (getattr(flags, "writeable", True) and flags.c_contiguous)  # CuPy: no writeable
 
 
 _getrefcount = getattr(sys, "getrefcount", lambda arr: 1 << 30)  # not CPython: always "shared"

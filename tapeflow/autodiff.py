@@ -9,6 +9,7 @@ import weakref
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import ops
 from tapeflow._tape import Node, _flatten, _Recorder, _state, backward, release
 from tapeflow._tensor import Tensor, Variable, to_array
@@ -192,7 +193,7 @@ class GradientTape:
         was = self._pause()
         try:
             for i in range(n):
-                onehot = np.zeros(n, dtype=target.dtype)
+                onehot = B.xp.zeros(n, dtype=target.dtype)
                 onehot[i] = 1
                 grads = backward(self._recorder, [target], [Tensor(onehot.reshape(target.shape))], flat)
                 for k, (g, s) in enumerate(zip(grads, flat)):
@@ -401,7 +402,7 @@ def check_gradients(f, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, raise_on_error=F
         True
     """
     rng = np.random.default_rng(seed)
-    xs = [np.array(to_array(x), dtype=np.float64) for x in inputs]
+    xs = [np.array(B.to_numpy(to_array(x)), dtype=np.float64) for x in inputs]  # host copies to perturb
     tensors = [Tensor(x) for x in xs]
     with GradientTape(persistent=True) as tape:
         for t in tensors:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow._tape import OUTSIDE, _propagate, _state, _topological
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.dtypes import is_floating
@@ -139,7 +140,7 @@ def _constant_label(node, slot) -> str:
     value = node.inputs[slot] if node.inputs is not None else None
     value = value._value if isinstance(value, Tensor) else value
     if value is not None and np.size(value) == 1:
-        return f"{np.asarray(value).item():g}"
+        return f"{B.to_numpy(value).item():g}"
     return "constant"
 
 

@@ -1,7 +1,9 @@
 """Metrics (``tp.metrics``): stateful summaries of predictions with ``update_state`` / ``result`` /
 ``reset_state``.
 
-Metrics keep their running state as NumPy numbers (they are read, never differentiated).
+Metrics keep their running state as backend arrays (on the device with CuPy), so updating them inside a
+training step waits for nothing; reading ``result()`` as a number (``float(m.result())``) is where a value
+reaches the host.
 
 Example:
     >>> import tapeflow as tp
@@ -17,25 +19,34 @@ import re
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
 
+xp = B.xp
 
-def _np(x, dtype=None):
-    arr = x._value if isinstance(x, Tensor) else np.asarray(x)
+
+def _arr(x, dtype=None):
+    """``x`` as a backend array (Tensors unwrap; host data are copied in)."""
+    arr = x._value if isinstance(x, Tensor) else xp.asarray(x)
     return arr.astype(dtype, copy=False) if dtype is not None else arr
+
+
+def _ratio(num, den, empty=0.0):
+    """``num / den``, ``empty`` where ``den`` is 0 (no division by zero, no host round trip)."""
+    return xp.where(den != 0, num / xp.where(den != 0, den, 1.0), empty)
 
 
 def _weights(sample_weight, n):
     if sample_weight is None:
         return None
-    sw = _np(sample_weight, np.float64)
+    sw = _arr(sample_weight, xp.float64)
     sw = sw.reshape(sw.shape[0], -1).mean(axis=1) if sw.ndim > 1 else sw
-    return np.broadcast_to(sw, (n,))
+    return xp.broadcast_to(sw, (n,))
 
 
 def _per_sample(values):
-    values = np.asarray(values, dtype=np.float64)
+    values = xp.asarray(values, dtype=xp.float64)
     if values.ndim == 0:
         return values.reshape(1)
     return values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 else values
@@ -68,7 +79,7 @@ class Metric(Configurable):
 
     def result(self) -> Tensor:
         """The metric over everything seen since the last reset, as a scalar Tensor."""
-        return Tensor(np.asarray(self._value(), dtype=self.dtype))
+        return Tensor(xp.asarray(self._value(), dtype=self.dtype))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         self.update_state(y_true, y_pred, sample_weight)
@@ -97,28 +108,21 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values, sample_weight=None):
-        if isinstance(values, float) and (sample_weight is None or isinstance(sample_weight, (int, float))):
+        v = _arr(values, xp.float64)
+        if v.ndim == 0 and (sample_weight is None or isinstance(sample_weight, (int, float))):
             w = 1.0 if sample_weight is None else float(sample_weight)  # the loss tracker's case, every step
-            self.total += values * w
+            self.total = self.total + v * w
             self.count += w
             return
-        v = (
-            np.asarray(_np(values), dtype=np.float64).reshape(-1)
-            if not isinstance(values, float)
-            else np.array([values])
-        )
+        v = v.reshape(-1)
         if sample_weight is None:
-            self.total += float(v.sum())
+            self.total = self.total + v.sum()
             self.count += v.size
         else:
-            w = np.broadcast_to(
-                _np(sample_weight, np.float64).reshape(-1)
-                if np.ndim(_np(sample_weight))
-                else _np(sample_weight, np.float64),
-                v.shape,
-            )
-            self.total += float((v * w).sum())
-            self.count += float(w.sum())
+            w = _arr(sample_weight, xp.float64)
+            w = xp.broadcast_to(w.reshape(-1) if w.ndim else w, v.shape)
+            self.total = self.total + (v * w).sum()
+            self.count = self.count + w.sum()
 
     def _value(self):
         return self.total / self.count if self.count else 0.0
@@ -139,14 +143,14 @@ class MeanMetricWrapper(Metric):
         self.count = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        values = _per_sample(self._fn(_np(y_true), _np(y_pred), **self._kwargs))
+        values = _per_sample(self._fn(_arr(y_true), _arr(y_pred), **self._kwargs))
         w = _weights(sample_weight, values.shape[0])
         if w is None:
-            self.total += float(values.sum())
+            self.total = self.total + values.sum()
             self.count += values.shape[0]
         else:
-            self.total += float((values * w).sum())
-            self.count += float(w.sum())
+            self.total = self.total + (values * w).sum()
+            self.count = self.count + w.sum()
 
     def _value(self):
         return self.total / self.count if self.count else 0.0
@@ -165,52 +169,52 @@ def _labels(y_true, y_pred):
 
 def accuracy(y_true, y_pred):
     """1 where ``y_true == y_pred`` exactly."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true, y_pred = xp.asarray(y_true), xp.asarray(y_pred)
     if y_true.shape != y_pred.shape and y_true.size == y_pred.size:
         y_true = y_true.reshape(y_pred.shape)
-    return (y_true == y_pred).astype(np.float64)
+    return (y_true == y_pred).astype(xp.float64)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1 where ``(y_pred > threshold) == y_true``, averaged over the last axis."""
-    y_pred = np.asarray(y_pred)
+    y_pred = xp.asarray(y_pred)
     y_true = (
-        np.asarray(y_true).reshape(y_pred.shape) if np.size(y_true) == y_pred.size else np.asarray(y_true)
+        xp.asarray(y_true).reshape(y_pred.shape) if xp.size(y_true) == y_pred.size else xp.asarray(y_true)
     )
-    return ((y_pred > threshold) == (y_true > 0.5)).astype(np.float64)
+    return ((y_pred > threshold) == (y_true > 0.5)).astype(xp.float64)
 
 
 def categorical_accuracy(y_true, y_pred):
     """1 where the arg-max of one-hot ``y_true`` equals the arg-max of ``y_pred``."""
-    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+    return (xp.argmax(y_true, axis=-1) == xp.argmax(y_pred, axis=-1)).astype(xp.float64)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
     """1 where the integer label equals the arg-max of ``y_pred``."""
-    return (_labels(y_true, y_pred).astype(np.int64) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+    return (_labels(y_true, y_pred).astype(xp.int64) == xp.argmax(y_pred, axis=-1)).astype(xp.float64)
 
 
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1 where the one-hot label is among the ``k`` largest predictions."""
-    return sparse_top_k_categorical_accuracy(np.argmax(y_true, axis=-1), y_pred, k)
+    return sparse_top_k_categorical_accuracy(xp.argmax(y_true, axis=-1), y_pred, k)
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1 where the integer label is among the ``k`` largest predictions."""
-    y_pred = np.asarray(y_pred)
-    lab = _labels(np.asarray(y_true), y_pred).astype(np.int64)
-    picked = np.take_along_axis(y_pred, lab[..., None], axis=-1)
-    return ((y_pred > picked).sum(axis=-1) < k).astype(np.float64)
+    y_pred = xp.asarray(y_pred)
+    lab = _labels(xp.asarray(y_true), y_pred).astype(xp.int64)
+    picked = xp.take_along_axis(y_pred, lab[..., None], axis=-1)
+    return ((y_pred > picked).sum(axis=-1) < k).astype(xp.float64)
 
 
 def _squared_error(y_true, y_pred):
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    return np.square(y_pred - np.asarray(y_true, dtype=np.float64).reshape(y_pred.shape))
+    y_pred = xp.asarray(y_pred, dtype=xp.float64)
+    return xp.square(y_pred - xp.asarray(y_true, dtype=xp.float64).reshape(y_pred.shape))
 
 
 def _absolute_error(y_true, y_pred):
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    return np.abs(y_pred - np.asarray(y_true, dtype=np.float64).reshape(y_pred.shape))
+    y_pred = xp.asarray(y_pred, dtype=xp.float64)
+    return xp.abs(y_pred - xp.asarray(y_true, dtype=xp.float64).reshape(y_pred.shape))
 
 
 def _wrapper(class_name, fn, doc, params=()):
@@ -257,13 +261,13 @@ MeanAbsoluteError = _wrapper("MeanAbsoluteError", _absolute_error, "Mean of abso
 
 
 def _from_loss(name):
-    """A NumPy per-sample function computing the loss ``tp.losses.<name>``."""
+    """A per-sample function (backend arrays in and out) computing the loss ``tp.losses.<name>``."""
 
     def fn(y_true, y_pred, **kwargs):
         from tapeflow import losses
 
-        return getattr(losses, name)(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64),
-                                     **kwargs).numpy()
+        return getattr(losses, name)(xp.asarray(y_true, xp.float64), xp.asarray(y_pred, xp.float64),
+                                     **kwargs)._value
 
     fn.__name__ = name
     return fn
@@ -301,18 +305,18 @@ SparseCategoricalCrossentropy = _wrapper("SparseCategoricalCrossentropy",
 
 
 def _pearson(y_true, y_pred, axis=-1):
-    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64).reshape(np.shape(y_true))
-    t = (t - t.mean(axis, keepdims=True)) / np.maximum(t.std(axis, keepdims=True), 1e-7)
-    p = (p - p.mean(axis, keepdims=True)) / np.maximum(p.std(axis, keepdims=True), 1e-7)
+    t, p = xp.asarray(y_true, xp.float64), xp.asarray(y_pred, xp.float64).reshape(xp.shape(y_true))
+    t = (t - t.mean(axis, keepdims=True)) / xp.maximum(t.std(axis, keepdims=True), 1e-7)
+    p = (p - p.mean(axis, keepdims=True)) / xp.maximum(p.std(axis, keepdims=True), 1e-7)
     return (t * p).mean(axis)
 
 
 def _concordance(y_true, y_pred, axis=-1):
-    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64).reshape(np.shape(y_true))
+    t, p = xp.asarray(y_true, xp.float64), xp.asarray(y_pred, xp.float64).reshape(xp.shape(y_true))
     mt, mp = t.mean(axis, keepdims=True), p.mean(axis, keepdims=True)
     cov = ((t - mt) * (p - mp)).mean(axis)
-    denominator = t.var(axis) + p.var(axis) + np.squeeze(mt - mp, axis) ** 2
-    return 2 * cov / np.maximum(denominator, 1e-7)
+    denominator = t.var(axis) + p.var(axis) + xp.squeeze(mt - mp, axis) ** 2
+    return 2 * cov / xp.maximum(denominator, 1e-7)
 
 
 PearsonCorrelation = _wrapper("PearsonCorrelation", _pearson, "Mean Pearson correlation along ``axis``.",
@@ -334,11 +338,11 @@ class Sum(Metric):
         self.total = 0.0
 
     def update_state(self, values, sample_weight=None):
-        v = np.asarray(_np(values), dtype=np.float64)
+        v = xp.asarray(_arr(values), dtype=xp.float64)
         if sample_weight is not None:
-            v = v * np.broadcast_to(_np(sample_weight, np.float64).reshape(
-                _np(sample_weight).shape + (1,) * (v.ndim - np.ndim(_np(sample_weight)))), v.shape)
-        self.total += float(v.sum())
+            v = v * xp.broadcast_to(_arr(sample_weight, xp.float64).reshape(
+                _arr(sample_weight).shape + (1,) * (v.ndim - xp.ndim(_arr(sample_weight)))), v.shape)
+        self.total = self.total + v.sum()
 
     def __call__(self, values, sample_weight=None):
         self.update_state(values, sample_weight)
@@ -360,7 +364,7 @@ class RootMeanSquaredError(MeanMetricWrapper):
     fn = staticmethod(_squared_error)
 
     def _value(self):
-        return float(np.sqrt(super()._value()))
+        return xp.sqrt(super()._value())
 
 
 class _Confusion(Metric):
@@ -375,38 +379,38 @@ class _Confusion(Metric):
 
     def reset_state(self):
         n = len(self.thresholds)
-        self.tp, self.fp, self.tn, self.fn = (np.zeros(n) for _ in range(4))
+        self.tp, self.fp, self.tn, self.fn = (xp.zeros(n) for _ in range(4))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = _np(y_pred, np.float64)
-        y_true = _np(y_true, np.float64)
+        y_pred = _arr(y_pred, xp.float64)
+        y_true = _arr(y_true, xp.float64)
         if self.class_id is not None:
             y_pred, y_true = y_pred[..., self.class_id], y_true.reshape(y_pred.shape)[..., self.class_id]
         y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
         w = (
-            np.ones_like(y_pred)
+            xp.ones_like(y_pred)
             if sample_weight is None
-            else np.broadcast_to(
-                _np(sample_weight, np.float64).reshape((-1,) + (1,) * (y_pred.ndim - 1)), y_pred.shape
+            else xp.broadcast_to(
+                _arr(sample_weight, xp.float64).reshape((-1,) + (1,) * (y_pred.ndim - 1)), y_pred.shape
             )
         )
         pos = y_true > 0.5
         for i, t in enumerate(self.thresholds):
             pred = y_pred > t
-            self.tp[i] += w[pred & pos].sum()
-            self.fp[i] += w[pred & ~pos].sum()
-            self.tn[i] += w[~pred & ~pos].sum()
-            self.fn[i] += w[~pred & pos].sum()
+            self.tp[i] += (w * (pred & pos)).sum()  # masks as weights: no data-dependent shapes to wait for
+            self.fp[i] += (w * (pred & ~pos)).sum()
+            self.tn[i] += (w * (~pred & ~pos)).sum()
+            self.fn[i] += (w * (~pred & pos)).sum()
 
     def _true_positives_over(self, d):
         """``tp / d`` per threshold (0 where ``d`` is 0), as the metric's result."""
-        return self._out(np.divide(self.tp, d, out=np.zeros_like(d), where=d > 0))
+        return self._out(_ratio(self.tp, d))
 
     def _out(self, values):
-        return float(values[0]) if self._single else values
+        return values[0] if self._single else values
 
     def result(self):
-        return Tensor(np.asarray(self._value(), dtype=self.dtype))
+        return Tensor(xp.asarray(self._value(), dtype=self.dtype))
 
     def get_config(self):
         t = self.thresholds[0] if self._single else self.thresholds
@@ -442,19 +446,19 @@ class Recall(_Confusion):
 def curve_counts(thresholds, y_true, y_pred, sample_weight=None):
     """Weighted ``(tp, fp, tn, fn)`` arrays, one entry per threshold of the sorted ``thresholds``, for
     predictions ``y_pred > threshold`` against labels ``y_true > 0.5`` (flattened; weights per sample)."""
-    p = _np(y_pred, np.float64).reshape(-1)
-    y = _np(y_true, np.float64).reshape(-1) > 0.5
-    w = np.ones_like(p)
+    p = _arr(y_pred, xp.float64).reshape(-1)
+    y = _arr(y_true, xp.float64).reshape(-1) > 0.5
+    w = xp.ones_like(p)
     if sample_weight is not None:
-        sw = _np(sample_weight, np.float64).reshape(-1)
-        w = np.broadcast_to(sw.reshape(-1, 1), (len(sw), p.size // max(1, len(sw)))).reshape(-1)
+        sw = _arr(sample_weight, xp.float64).reshape(-1)
+        w = xp.broadcast_to(sw.reshape(-1, 1), (len(sw), p.size // max(1, len(sw)))).reshape(-1)
     # p > thresholds[j] exactly for j < bucket(p): a histogram, then cumulative sums from the top
-    bucket = np.searchsorted(thresholds, p, side="left")
+    bucket = xp.searchsorted(thresholds, p, side="left")
     n = len(thresholds)
-    pos = np.bincount(bucket, weights=w * y, minlength=n + 1)
-    neg = np.bincount(bucket, weights=w * ~y, minlength=n + 1)
-    above_pos = np.cumsum(pos[::-1])[::-1][1:]
-    above_neg = np.cumsum(neg[::-1])[::-1][1:]
+    pos = xp.bincount(bucket, weights=w * y, minlength=n + 1)
+    neg = xp.bincount(bucket, weights=w * ~y, minlength=n + 1)
+    above_pos = xp.cumsum(pos[::-1])[::-1][1:]
+    above_neg = xp.cumsum(neg[::-1])[::-1][1:]
     return above_pos, above_neg, neg.sum() - above_neg, pos.sum() - above_pos
 
 
@@ -462,7 +466,7 @@ def curve_thresholds(num_thresholds):
     """Keras's thresholds for curve metrics: evenly spaced in (0, 1), plus one just below 0 and one just above
     1."""
     inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-    return np.array([-1e-7, *inner, 1.0 + 1e-7])
+    return xp.array([-1e-7, *inner, 1.0 + 1e-7])
 
 
 class AUC(Metric):
@@ -488,28 +492,23 @@ class AUC(Metric):
 
     def reset_state(self):
         n = self.num_thresholds
-        self.tp, self.fp, self.tn, self.fn = (np.zeros(n) for _ in range(4))
+        self.tp, self.fp, self.tn, self.fn = (xp.zeros(n) for _ in range(4))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        p = _np(y_pred, np.float64).reshape(-1)
+        p = _arr(y_pred, xp.float64).reshape(-1)
         if self.from_logits:
-            p = 1.0 / (1.0 + np.exp(-p))
+            p = 1.0 / (1.0 + xp.exp(-p))
         counts = curve_counts(self.thresholds, y_true, p, sample_weight)
         for total, batch in zip((self.tp, self.fp, self.tn, self.fn), counts):
             total += batch
 
     def _value(self):
-        tpr = np.divide(
-            self.tp, self.tp + self.fn, out=np.zeros(self.num_thresholds), where=self.tp + self.fn > 0
-        )
+        tpr = _ratio(self.tp, self.tp + self.fn)
         if self.curve == "ROC":
-            fpr = np.divide(
-                self.fp, self.fp + self.tn, out=np.zeros(self.num_thresholds), where=self.fp + self.tn > 0
-            )
-            return float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
-        d = self.tp + self.fp
-        precision = np.divide(self.tp, d, out=np.ones(self.num_thresholds), where=d > 0)
-        return float(np.sum((tpr[:-1] - tpr[1:]) * (precision[:-1] + precision[1:]) / 2))
+            fpr = _ratio(self.fp, self.fp + self.tn)
+            return xp.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+        precision = _ratio(self.tp, self.tp + self.fp, empty=1.0)
+        return xp.sum((tpr[:-1] - tpr[1:]) * (precision[:-1] + precision[1:]) / 2)
 
     def get_config(self):
         return {
@@ -545,28 +544,28 @@ class R2Score(Metric):
         self.count = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = _np(y_pred, np.float64)
+        y_pred = _arr(y_pred, xp.float64)
         y_pred = y_pred.reshape(len(y_pred), -1)
-        y_true = _np(y_true, np.float64).reshape(y_pred.shape)
+        y_true = _arr(y_true, xp.float64).reshape(y_pred.shape)
         w = (
-            np.ones((len(y_pred), 1))
+            xp.ones((len(y_pred), 1))
             if sample_weight is None
-            else _np(sample_weight, np.float64).reshape(-1, 1)
+            else _arr(sample_weight, xp.float64).reshape(-1, 1)
         )
         if self.sum is None:
             k = y_pred.shape[1]
-            self.sum, self.sum_sq, self.res = np.zeros(k), np.zeros(k), np.zeros(k)
+            self.sum, self.sum_sq, self.res = xp.zeros(k), xp.zeros(k), xp.zeros(k)
         self.sum += (w * y_true).sum(axis=0)
         self.sum_sq += (w * y_true**2).sum(axis=0)
         self.res += (w * (y_true - y_pred) ** 2).sum(axis=0)
-        self.count += float(w.sum())
+        self.count = self.count + w.sum()
 
     def _value(self):
         if self.sum is None or not self.count:
             return 0.0
         mean = self.sum / self.count
         total = self.sum_sq - self.count * mean**2
-        scores = 1.0 - np.divide(self.res, total, out=np.zeros_like(total), where=total > 0)
+        scores = 1.0 - _ratio(self.res, total)
         if self.class_aggregation == "uniform_average":
             r2 = float(scores.mean())
         elif self.class_aggregation == "variance_weighted_average":
@@ -579,7 +578,7 @@ class R2Score(Metric):
         return r2
 
     def result(self):
-        return Tensor(np.asarray(self._value(), dtype=self.dtype))
+        return Tensor(xp.asarray(self._value(), dtype=self.dtype))
 
     def get_config(self):
         return {

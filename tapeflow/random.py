@@ -1,5 +1,9 @@
 """Random tensors from one seeded generator: ``tp.random.set_seed(s)`` makes a whole script repeatable.
 
+The draws come from one host NumPy Generator, so a seed gives the same numbers on every backend; each result
+is copied to the backend once (dropout masks inside a training step are drawn on the device instead, by
+``tapeflow._backend.uniform``).
+
 Example:
     >>> import tapeflow as tp
     >>> tp.random.set_seed(1); a = tp.random.normal((2,))
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow._tensor import to_array, wrap
 from tapeflow.dtypes import as_dtype, floatx
 
@@ -80,7 +85,7 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples. A ``seed`` gives a draw independent of (and not advancing) the global generator."""
     rng = _rng(seed)
     dtype = as_dtype(dtype) or floatx
-    return wrap((rng.standard_normal(_shape(shape)) * stddev + mean).astype(dtype))
+    return wrap(B.xp.asarray((rng.standard_normal(_shape(shape)) * stddev + mean).astype(dtype)))
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
@@ -88,8 +93,8 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     rng = _rng(seed)
     dtype = as_dtype(dtype) or floatx
     if dtype.kind in "iu":
-        return wrap(rng.integers(minval, maxval, _shape(shape)).astype(dtype))
-    return wrap(rng.uniform(minval, maxval, _shape(shape)).astype(dtype))
+        return wrap(B.xp.asarray(rng.integers(minval, maxval, _shape(shape)).astype(dtype)))
+    return wrap(B.xp.asarray(rng.uniform(minval, maxval, _shape(shape)).astype(dtype)))
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
@@ -102,11 +107,11 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     while bad.any():
         out[bad] = rng.standard_normal(int(bad.sum()))
         bad = np.abs(out) > 2
-    return wrap((out * stddev + mean).astype(as_dtype(dtype) or floatx))
+    return wrap(B.xp.asarray((out * stddev + mean).astype(as_dtype(dtype) or floatx)))
 
 
 def shuffle(value, seed=None):
     """A copy of ``value`` with its first axis randomly permuted."""
     rng = _rng(seed)
     arr = to_array(value)
-    return wrap(arr[rng.permutation(arr.shape[0])] if arr.ndim else arr.copy())
+    return wrap(arr[B.xp.asarray(rng.permutation(arr.shape[0]))] if arr.ndim else arr.copy())

@@ -40,6 +40,26 @@ def data_dir() -> Path:
     return found
 
 
+def pytest_runtest_setup(item):
+    """``@pytest.mark.host_only(reason)`` tests run on the NumPy backend only (the strict run skips them, with
+    the reason); ``@pytest.mark.gpu`` tests need a CUDA device."""
+    marker = item.get_closest_marker("host_only")
+    if marker is not None and tp.get_backend() != "numpy":
+        reason = marker.kwargs.get("reason") or marker.args[0]
+        pytest.skip(f"host only ({tp.get_backend()} backend): {reason}")
+    if item.get_closest_marker("gpu") is not None and not _cuda_device():
+        pytest.skip("no CUDA device")
+
+
+def _cuda_device() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device
+        return False
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same seed."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow import ops
 from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
 from tapeflow.layers.convolutional import set_weight_args, weight_config
@@ -21,7 +20,7 @@ _NEG = -1e9  # added to masked scores: exp underflows to exactly 0 in float32 an
 
 
 def _as_bool(mask):
-    return None if mask is None else np.asarray(getattr(mask, "_value", mask)).astype(bool)
+    return None if mask is None else B.xp.asarray(getattr(mask, "_value", mask)).astype(bool)
 
 
 def combined_mask(tq, tv, query_mask=None, value_mask=None, attention_mask=None, causal=False):
@@ -39,22 +38,21 @@ def combined_mask(tq, tv, query_mask=None, value_mask=None, attention_mask=None,
         am = _as_bool(attention_mask)
         mask = both(mask, am if am.ndim == 3 else am[None])
     if causal:
-        mask = both(mask, np.tril(np.ones((tq, tv), dtype=bool))[None])
+        mask = both(mask, B.xp.tril(B.xp.ones((tq, tv), dtype=bool))[None])
     return mask
 
 
 def _softmax_masked(scores, mask):
     if mask is not None:
         m = mask if scores.ndim == mask.ndim else mask[:, None]  # heads axis
-        scores = scores + np.where(m, 0.0, _NEG).astype(scores.dtype)
+        scores = scores + B.xp.where(m, 0.0, _NEG).astype(scores.dtype)
     return ops.softmax(scores, axis=-1)
 
 
 def _dropout(layer, probs, training):
     if not in_training(training) or layer.dropout == 0:
         return probs
-    rng = seeded_generator(layer)
-    keep = (rng.random(probs.shape) >= layer.dropout) / (1 - layer.dropout)
+    keep = (B.uniform(seeded_generator(layer), probs.shape) >= layer.dropout) / (1 - layer.dropout)
     return probs * keep.astype(probs.dtype)
 
 

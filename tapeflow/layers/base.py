@@ -529,7 +529,7 @@ class Layer:
 
     def get_weights(self) -> list:
         """The weights' values as NumPy arrays (copies), in :attr:`weights` order."""
-        return [B.xp.array(v._value, copy=True) for v in self.weights]
+        return [np.array(B.to_numpy(v._value), copy=True) for v in self.weights]
 
     def set_weights(self, weights):
         """Set every weight from a list of arrays in :attr:`weights` order.

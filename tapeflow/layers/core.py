@@ -250,11 +250,8 @@ class Dropout(Layer):
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
         rng = self._rng if self._rng is not None else _random.generator()
-        keep = rng.random(shape) >= self.rate
-        mask = B.xp.asarray(keep, dtype=inputs.dtype) * np.asarray(
-            1.0 / (1.0 - self.rate), dtype=inputs.dtype
-        )
-        return inputs * Tensor(mask)
+        keep = B.uniform(rng, shape) >= self.rate
+        return inputs * Tensor(keep.astype(inputs.dtype) * inputs.dtype.type(1.0 / (1.0 - self.rate)))
 
     def get_config(self):
         ns = None if self.noise_shape is None else list(self.noise_shape)
@@ -442,8 +439,9 @@ class Embedding(Layer):
 
     def call(self, inputs):
         idx = inputs._value
+        checks = B.checks_values()  # value checks wait for a device: NumPy only
         if idx.dtype.kind == "f":
-            if idx.size and not np.all(idx == np.floor(idx)):
+            if checks and idx.size and not B.xp.all(idx == B.xp.floor(idx)):
                 raise ValueError(
                     f"Layer '{self.name}' (Embedding): inputs must be integer indices; got fractions"
                 )
@@ -452,7 +450,7 @@ class Embedding(Layer):
             raise TypeError(
                 f"Layer '{self.name}' (Embedding): inputs must be integers; got dtype {idx.dtype}"
             )
-        if idx.size and (idx.min() < 0 or idx.max() >= self.input_dim):
+        if checks and idx.size and (idx.min() < 0 or idx.max() >= self.input_dim):
             bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
             raise ValueError(
                 f"Layer '{self.name}' (Embedding): index {bad} is outside [0, {self.input_dim}) "

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow import ops
 from tapeflow.layers.base import Layer, register_serializable
 
@@ -145,8 +144,9 @@ class Concatenate(_Merge):
         """Joined along the time axis, the masks are joined too (unmasked inputs count as all kept)."""
         if not isinstance(mask, list) or self.axis % len(inputs[0].shape) != 1:
             return super().compute_mask(inputs, mask)
-        return np.concatenate(
-            [np.ones(t.shape[:2], bool) if m is None else m for t, m in zip(inputs, mask)], axis=1
+        xp = B.xp
+        return xp.concatenate(
+            [xp.ones(t.shape[:2], bool) if m is None else xp.asarray(m) for t, m in zip(inputs, mask)], axis=1
         )
 
     def call(self, inputs):

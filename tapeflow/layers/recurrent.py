@@ -11,8 +11,7 @@ state carries over, and with ``return_sequences`` the output at a skipped step r
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow import activations as _activations
 from tapeflow import ops
 from tapeflow.creation import zeros
@@ -158,7 +157,7 @@ class RNN(Layer):
 
     # --- the call -------------------------------------------------------------------------------------------
     def _keep_mask(self, shape, rate, dtype):
-        return ((seeded_generator(self).random(shape) >= rate) / (1 - rate)).astype(dtype)
+        return ((B.uniform(seeded_generator(self), shape) >= rate) / (1 - rate)).astype(dtype)
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         if inputs.ndim != 3:
@@ -176,7 +175,7 @@ class RNN(Layer):
         xt = ops.transpose(x, (1, 0, 2))
         step_mask = None
         if mask is not None:
-            mask = np.asarray(getattr(mask, "_value", mask)).astype(bool)
+            mask = B.xp.asarray(getattr(mask, "_value", mask)).astype(bool)
             if mask.shape != (batch, steps):
                 raise self._shape_error(
                     f"the mask must be (batch, timesteps) = {(batch, steps)}; got {mask.shape}",
@@ -316,7 +315,7 @@ class LSTM(RNN):
         base, n = self.bias_initializer, self.units
 
         def init(shape, dtype=None):
-            value = np.array(base((4 * n,), dtype=dtype))
+            value = B.xp.array(base((4 * n,), dtype=dtype))
             value[n : 2 * n] = 1.0
             return value
 

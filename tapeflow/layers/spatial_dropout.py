@@ -6,6 +6,7 @@ convolutional features; dropping a channel everywhere at once does (Tompson et a
 
 from __future__ import annotations
 
+from tapeflow import _backend as B
 from tapeflow import random as _random
 from tapeflow.layers.base import Layer, in_training, register_serializable
 from tapeflow.layers.convolutional import check_rank
@@ -50,7 +51,7 @@ class SpatialDropout(Layer):
         shape[0] = inputs.shape[0]
         axis = 1 if self.data_format == "channels_first" else inputs.ndim - 1
         shape[axis] = inputs.shape[axis]
-        keep = (rng.random(shape) >= self.rate).astype(inputs.dtype) / (1 - self.rate)
+        keep = (B.uniform(rng, shape) >= self.rate).astype(inputs.dtype) / (1 - self.rate)
         return inputs * keep
 
     def get_config(self):

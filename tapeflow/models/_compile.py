@@ -135,13 +135,14 @@ def _resolve_accuracy(name, loss, y_true, y_pred):
     kind = _ACCURACY_BY_LOSS.get(type(loss).__name__)
     if kind is not None:
         return getattr(_metrics, kind)(name=name)
-    yt = np.asarray(y_true._value if isinstance(y_true, Tensor) else y_true)
+    yt = y_true._value if isinstance(y_true, Tensor) else y_true
+    yt_shape = tuple(yt.shape) if hasattr(yt, "shape") else np.shape(yt)
     yp_shape = tuple(y_pred.shape)
     if yp_shape and yp_shape[-1] == 1:
         return _metrics.BinaryAccuracy(name=name)
-    if yt.ndim == len(yp_shape) - 1 or (yt.ndim == len(yp_shape) and yt.shape[-1:] == (1,)):
+    if len(yt_shape) == len(yp_shape) - 1 or (len(yt_shape) == len(yp_shape) and yt_shape[-1:] == (1,)):
         return _metrics.SparseCategoricalAccuracy(name=name)
-    if yt.shape == yp_shape and len(yp_shape) >= 2:
+    if yt_shape == yp_shape and len(yp_shape) >= 2:
         return _metrics.CategoricalAccuracy(name=name)
     return _metrics.Accuracy(name=name)
 

@@ -309,11 +309,11 @@ class Model(Layer):
         return self.get_metrics_result()
 
     def get_metrics_result(self):
-        """``{name: float}`` of every metric in :attr:`metrics` now."""
+        """``{name: float}`` of every metric in :attr:`metrics` now (the step's one read from the backend)."""
         logs = {}
         for m in self.metrics:
             value = m._value()
-            logs[m.name] = float(value) if B.xp.ndim(value) == 0 else value
+            logs[m.name] = float(value) if B.xp.ndim(value) == 0 else B.to_numpy(value)
         return logs
 
     def train_step(self, data):
@@ -562,12 +562,12 @@ class Model(Layer):
         cbl.call("on_predict_end", {})
         if not outputs:
             raise ValueError("predict: no batches (empty input)")
-        first = outputs[0]
+        first = outputs[0]  # joined on the backend, then brought to the host once per output
         if isinstance(first, (list, tuple)):
-            return [B.xp.concatenate([o[i] for o in outputs]) for i in range(len(first))]
+            return [B.to_numpy(B.xp.concatenate([o[i] for o in outputs])) for i in range(len(first))]
         if isinstance(first, dict):
-            return {k: B.xp.concatenate([o[k] for o in outputs]) for k in first}
-        return outputs[0] if len(outputs) == 1 else B.xp.concatenate(outputs)
+            return {k: B.to_numpy(B.xp.concatenate([o[k] for o in outputs])) for k in first}
+        return B.to_numpy(outputs[0] if len(outputs) == 1 else B.xp.concatenate(outputs))
 
     def _batches_and_callbacks(self, x, y, sample_weight, batch_size, steps, verbose, callbacks):
         """The data adapter and the callback list (plus a progress bar if ``verbose``) of evaluate/predict."""
@@ -608,7 +608,7 @@ class Model(Layer):
     def predict_on_batch(self, x):
         """Outputs for exactly this batch, as NumPy arrays."""
         out = self.predict_step(_data.pack(_data.to_numpy(x, self.dtype)))
-        return map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out)
+        return map_structure(lambda t: B.to_numpy(t._value) if isinstance(t, Tensor) else t, out)
 
     # --- on disk (tapeflow.saving does the work) ------------------------------------------------------------
     def save(self, filepath, overwrite=True, include_optimizer=True):
@@ -678,7 +678,7 @@ class _LossTracker(Mean):
 
     def count_loss(self, loss, batch_size):
         self._counted = loss
-        super().update_state(float(loss._value), sample_weight=batch_size)
+        super().update_state(loss._value, sample_weight=batch_size)  # stays on the backend: no wait
 
     def update_state(self, values, sample_weight=None):
         if values is not None and values is self._counted:

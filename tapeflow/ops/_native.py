@@ -7,13 +7,16 @@ passes (im2col, col2im, max/average pooling and their gradients), which split th
 the GIL released.
 
 Switches, read once at import: ``TAPEFLOW_CKERNELS=0`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=
-baseline`` (or ``x86-64-v3``) keeps the recurrent kernels off AVX-512 (or AVX2) code. The extension is also
-off under an array backend other than NumPy. Tests set :data:`ckernels` to None to exercise the NumPy code.
+baseline`` (or ``x86-64-v3``) keeps the recurrent kernels off AVX-512 (or AVX2) code. The kernels read host
+memory, so they take NumPy arrays only (CuPy's and the strict backend's go the array-library way). Tests set
+:data:`ckernels` to None to exercise the NumPy code.
 """
 
 from __future__ import annotations
 
 import os
+
+from numpy import ndarray as _host_array
 
 from tapeflow import _backend as B
 from tapeflow import _env
@@ -25,8 +28,8 @@ _PER_THREAD = 1 << 16
 
 
 def load():
-    """The C kernels, or None: not built, a stale build, ``TAPEFLOW_CKERNELS=0``, a non-NumPy backend."""
-    if not _env.flag("TAPEFLOW_CKERNELS", True) or B.xp.__name__ != "numpy":
+    """The C kernels, or None: not built, a stale build, ``TAPEFLOW_CKERNELS=0``."""
+    if not _env.flag("TAPEFLOW_CKERNELS", True):
         return None
     try:
         from tapeflow import _ckernels
@@ -52,9 +55,9 @@ def threads(elements, batch):
 
 
 def usable(*arrays):
-    """The kernels when they can take these arrays (one dtype, float32 or float64), else None."""
+    """The kernels when they can take these arrays (NumPy arrays of one dtype, float32/float64), else None."""
     k = ckernels
-    if k is None:
+    if k is None or any(a.__class__ is not _host_array for a in arrays):
         return None
     dtype = arrays[0].dtype
     if dtype not in (B.xp.float32, B.xp.float64) or any(a.dtype != dtype for a in arrays):

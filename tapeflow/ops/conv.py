@@ -184,7 +184,7 @@ def _windows(x, kernel_size, strides, dilation, pads, pad_value=0.0):
         shape = (n, *out, *kernel_size, c)
         strides_ = (st[0], *(st[1 + i] * strides[i] for i in range(nd)),
                     *(st[1 + i] * dilation[i] for i in range(nd)), st[-1])
-        v = xp.lib.stride_tricks.as_strided(x, shape, strides_, writeable=False)
+        v = B.strided_view(x, shape, strides_)
     return v
 
 

@@ -21,8 +21,8 @@ def _normalize_key(key):
     for k in key:
         if isinstance(k, Tensor):
             k = k._value
-        elif isinstance(k, list):
-            k = xp.asarray(k)
+        elif isinstance(k, list) or (hasattr(k, "__array__") and not isinstance(k, B.ndarray)):
+            k = xp.asarray(k)  # host index arrays (lists, NumPy) move to the backend
         if isinstance(k, B.ndarray) and k.ndim == 0 and k.dtype.kind in "iu":
             k = int(k)
         out.append(k)
@@ -52,6 +52,7 @@ def _explain_index(x, key):
 
 
 def _scatter_add(g, key, shape):
+    key = _normalize_key(key)
     out = xp.zeros(shape, dtype=g.dtype)
     if all(isinstance(k, (slice, int)) or k is None or k is Ellipsis for k in key):
         out[key] = g  # basic indexing never repeats an element
@@ -63,7 +64,7 @@ def _scatter_add(g, key, shape):
 scatter_add_op = defop(
     "scatter_add",
     _scatter_add,
-    lambda g, out, gy, key, shape: getitem_op(g, key=key),
+    lambda g, out, gy, key, shape: getitem_op(g, key=_normalize_key(key)),
     save_inputs=False,
 )
 

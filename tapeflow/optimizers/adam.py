@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow.ops import _native
 from tapeflow.optimizers.base import Optimizer
 
@@ -55,26 +54,28 @@ class Adam(Optimizer):
         t = self._t
         k = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t) * (1.0 - self.beta_1)
         w = var._value
-        fused = None if self.amsgrad or k == 0.0 else _native.usable(w, g, m, v)
-        if fused is not None and w.flags.c_contiguous and g.flags.c_contiguous and w.flags.writeable:
+        # one pass over w, g, m and v: the C kernel on NumPy arrays, the CUDA one (tapeflow/_cuda.py) on CuPy's
+        fused = None if self.amsgrad or k == 0.0 else (_native.usable(w, g, m, v) or B.fused())
+        contiguous = w.flags.c_contiguous and g.flags.c_contiguous and getattr(w.flags, "writeable", True)
+        if fused is not None and contiguous:
             fused.adam(w, g, m, v, self.beta_1, self.beta_2, (1.0 - self.beta_2) / (k * k), self.epsilon / k,
                        _native.threads(w.size, w.size))
             return
         tmp = self._tmp(m)
         m *= self.beta_1
         m += g
-        np.multiply(g, g, out=tmp)
+        B.xp.multiply(g, g, out=tmp)
         v *= self.beta_2
         v += tmp
         if self.amsgrad:
-            np.maximum(slots[2], v, out=slots[2])
+            B.xp.maximum(slots[2], v, out=slots[2])
             v = slots[2]
         if k == 0.0:
             return
-        np.multiply(v, (1.0 - self.beta_2) / (k * k), out=tmp)
-        np.sqrt(tmp, out=tmp)
+        B.xp.multiply(v, (1.0 - self.beta_2) / (k * k), out=tmp)
+        B.xp.sqrt(tmp, out=tmp)
         tmp += self.epsilon / k
-        np.divide(m, tmp, out=tmp)
+        B.xp.divide(m, tmp, out=tmp)
         var._value -= tmp
 
     def get_config(self):
@@ -143,14 +144,14 @@ class Adamax(Optimizer):
     def update_step(self, g, var, lr):
         m, u = self._slots[id(var)]
         tmp = self._tmp(m)
-        np.subtract(g, m, out=tmp)
+        B.xp.subtract(g, m, out=tmp)
         tmp *= 1.0 - self.beta_1
         m += tmp
         u *= self.beta_2
-        np.abs(g, out=tmp)
-        np.maximum(u, tmp, out=u)
-        np.add(u, self.epsilon, out=tmp)
-        np.divide(m, tmp, out=tmp)
+        B.xp.abs(g, out=tmp)
+        B.xp.maximum(u, tmp, out=u)
+        B.xp.add(u, self.epsilon, out=tmp)
+        B.xp.divide(m, tmp, out=tmp)
         tmp *= lr / (1.0 - self.beta_1**self._t)
         var._value -= tmp
 
@@ -188,29 +189,29 @@ class Nadam(Optimizer):
         m, v = self._slots[id(var)]
         tmp = self._tmp(m)
         tmp2 = self._tmp(m, 1)
-        np.subtract(g, m, out=tmp)
+        B.xp.subtract(g, m, out=tmp)
         tmp *= 1.0 - self.beta_1
         m += tmp
-        np.multiply(g, g, out=tmp)
+        B.xp.multiply(g, g, out=tmp)
         tmp -= v
         tmp *= 1.0 - self.beta_2
         v += tmp
-        np.multiply(m, u_next / (1.0 - prod_next), out=tmp)
-        np.multiply(g, (1.0 - u_t) / (1.0 - prod), out=tmp2)
+        B.xp.multiply(m, u_next / (1.0 - prod_next), out=tmp)
+        B.xp.multiply(g, (1.0 - u_t) / (1.0 - prod), out=tmp2)
         tmp += tmp2
-        np.multiply(v, 1.0 / (1.0 - self.beta_2**t), out=tmp2)
-        np.sqrt(tmp2, out=tmp2)
+        B.xp.multiply(v, 1.0 / (1.0 - self.beta_2**t), out=tmp2)
+        B.xp.sqrt(tmp2, out=tmp2)
         tmp2 += self.epsilon
-        np.divide(tmp, tmp2, out=tmp)
+        B.xp.divide(tmp, tmp2, out=tmp)
         tmp *= lr
         var._value -= tmp
 
     def variables(self):
-        return [*super().variables(), np.array(self._u_product)]
+        return [*super().variables(), B.xp.asarray(self._u_product)]
 
     def set_weights(self, weights):
         super().set_weights(list(weights)[:-1])
-        self._u_product = float(np.asarray(weights[-1]))
+        self._u_product = float(B.to_numpy(weights[-1]))
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -10,10 +10,9 @@ changes a value already taken from the Variable (see :class:`~tapeflow.Variable`
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.errors import ShapeError
 from tapeflow.optimizers import schedules as _schedules
@@ -136,26 +135,26 @@ class Optimizer:
         return slots[len(self._slot_names) + (1 if kind == "accumulator" and self.use_ema else 0)]
 
     def _init_slot(self, name, var):
-        return np.zeros(var.shape, dtype=var.dtype)
+        return B.xp.zeros(var.shape, dtype=var.dtype)
 
     def _tmp(self, arr, k=0):
         """A scratch array shaped like ``arr``, shared by all variables (k picks one of several)."""
         key = (arr.dtype, k)
         buf = self._scratch.get(key)
         if buf is None or buf.size < arr.size:
-            buf = self._scratch[key] = np.empty(arr.size, dtype=arr.dtype)
+            buf = self._scratch[key] = B.xp.empty(arr.size, dtype=arr.dtype)
         return buf[: arr.size].reshape(arr.shape)
 
     def variables(self) -> list:
         """The optimizer's state as arrays: ``[iterations, *slots of each variable in build order]``."""
-        out = [np.array(self.iterations, dtype=np.int64)]
+        out = [B.xp.asarray(self.iterations, dtype=np.int64)]
         for var in self._variables:
             out.extend(self._slots[id(var)])
         return out
 
     def get_weights(self) -> list:
-        """Copies of :meth:`variables`."""
-        return [np.array(a, copy=True) for a in self.variables()]
+        """Host (NumPy) copies of :meth:`variables`."""
+        return [np.array(B.to_numpy(a), copy=True) for a in self.variables()]
 
     def set_weights(self, weights):
         """Restore :meth:`get_weights`' output (the optimizer must be built for the same variables first).
@@ -172,9 +171,9 @@ class Optimizer:
         for a, w in zip(mine[1:], weights[1:]):
             if np.shape(w) != a.shape:
                 raise ShapeError(f"set_weights: optimizer slot of shape {a.shape} given shape {np.shape(w)}")
-        self.iterations = int(np.asarray(weights[0]))
+        self.iterations = int(B.to_numpy(weights[0]))
         for a, w in zip(mine[1:], weights[1:]):
-            a[...] = w
+            a[...] = B.xp.asarray(w, dtype=a.dtype)
 
     # --- updates --------------------------------------------------------------------------------------------
     def apply_gradients(self, grads_and_vars):
@@ -199,7 +198,7 @@ class Optimizer:
             )
         grads = []
         for g, v in kept:
-            arr = g._value if isinstance(g, Tensor) else np.asarray(g)
+            arr = g._value if isinstance(g, Tensor) else B.xp.asarray(g)
             if arr.shape != v.shape:
                 raise ShapeError(
                     f"apply_gradients: gradient of shape {arr.shape} for variable '{v.name}' of shape "
@@ -295,18 +294,16 @@ class Optimizer:
         raise NotImplementedError
 
     def _clip(self, grads):
+        # The norms stay on the backend (a scale of min(1, clip / norm)): clipping never waits for the device.
+        xp = B.xp
         if self.clipvalue is not None:
-            grads = [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            grads = [xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         if self.clipnorm is not None:
-            out = []
-            for g in grads:
-                norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
-                out.append(g * (self.clipnorm / norm) if norm > self.clipnorm else g)
-            grads = out
+            grads = [_scaled(g, self.clipnorm, xp.sqrt(xp.sum(xp.square(g, dtype=np.float64))))
+                     for g in grads]
         if self.global_clipnorm is not None:
-            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
-            if norm > self.global_clipnorm:
-                grads = [g * (self.global_clipnorm / norm) for g in grads]
+            norm = xp.sqrt(sum(xp.sum(xp.square(g, dtype=np.float64)) for g in grads))
+            grads = [_scaled(g, self.global_clipnorm, norm) for g in grads]
         return grads
 
     def minimize(self, loss, var_list, tape=None):
@@ -367,3 +364,8 @@ class Optimizer:
 
     def __repr__(self):
         return f"<{type(self).__name__} learning_rate={self.learning_rate:g} iterations={self.iterations}>"
+
+
+def _scaled(g, clip, norm):
+    """``g`` scaled down so that its ``norm`` is at most ``clip`` (unchanged when already within)."""
+    return g * B.xp.minimum(1.0, clip / B.xp.maximum(norm, 1e-300)).astype(g.dtype)

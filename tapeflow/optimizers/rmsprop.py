@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow.optimizers.base import Optimizer
 
 
@@ -42,21 +41,21 @@ class RMSprop(Optimizer):
         s = slots[0]
         tmp = self._tmp(s)
         s *= self.rho
-        np.multiply(g, g, out=tmp)
+        B.xp.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.rho
         s += tmp
         if self.centered:
             a = slots[1]
             a *= self.rho
-            np.multiply(g, 1.0 - self.rho, out=tmp)
+            B.xp.multiply(g, 1.0 - self.rho, out=tmp)
             a += tmp
-            np.multiply(a, a, out=tmp)
-            np.subtract(s, tmp, out=tmp)
+            B.xp.multiply(a, a, out=tmp)
+            B.xp.subtract(s, tmp, out=tmp)
         else:
             tmp[...] = s
         tmp += self.epsilon
-        np.sqrt(tmp, out=tmp)
-        np.divide(g, tmp, out=tmp)
+        B.xp.sqrt(tmp, out=tmp)
+        B.xp.divide(g, tmp, out=tmp)
         tmp *= lr
         if self.momentum:
             m = slots[-1]
@@ -91,16 +90,16 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
 
     def _init_slot(self, name, var):
-        return np.full(var.shape, self.initial_accumulator_value, dtype=var.dtype)
+        return B.xp.full(var.shape, self.initial_accumulator_value, dtype=var.dtype)
 
     def update_step(self, g, var, lr):
         (acc,) = self._slots[id(var)]
         tmp = self._tmp(acc)
-        np.multiply(g, g, out=tmp)
+        B.xp.multiply(g, g, out=tmp)
         acc += tmp
-        np.add(acc, self.epsilon, out=tmp)
-        np.sqrt(tmp, out=tmp)
-        np.divide(g, tmp, out=tmp)
+        B.xp.add(acc, self.epsilon, out=tmp)
+        B.xp.sqrt(tmp, out=tmp)
+        B.xp.divide(g, tmp, out=tmp)
         tmp *= lr
         var._value -= tmp
 
@@ -130,16 +129,16 @@ class Adadelta(Optimizer):
         eg, ed = self._slots[id(var)]
         tmp, tmp2 = self._tmp(eg), self._tmp(eg, 1)
         eg *= self.rho
-        np.multiply(g, g, out=tmp)
+        B.xp.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.rho
         eg += tmp
-        np.add(ed, self.epsilon, out=tmp)
-        np.add(eg, self.epsilon, out=tmp2)
-        np.divide(tmp, tmp2, out=tmp)
-        np.sqrt(tmp, out=tmp)
+        B.xp.add(ed, self.epsilon, out=tmp)
+        B.xp.add(eg, self.epsilon, out=tmp2)
+        B.xp.divide(tmp, tmp2, out=tmp)
+        B.xp.sqrt(tmp, out=tmp)
         tmp *= g  # tmp = -d
         ed *= self.rho
-        np.multiply(tmp, tmp, out=tmp2)
+        B.xp.multiply(tmp, tmp, out=tmp2)
         tmp2 *= 1.0 - self.rho
         ed += tmp2
         tmp *= lr

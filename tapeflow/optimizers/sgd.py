@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow.optimizers.base import Optimizer
 
 
@@ -35,16 +34,16 @@ class SGD(Optimizer):
         w = var._value
         tmp = self._tmp(w)
         if not self.momentum:
-            np.multiply(g, lr, out=tmp)
+            B.xp.multiply(g, lr, out=tmp)
             w -= tmp
             return
         (m,) = self._slots[id(var)]
         m *= self.momentum
-        np.multiply(g, lr, out=tmp)
+        B.xp.multiply(g, lr, out=tmp)
         m -= tmp
         if self.nesterov:
             w -= tmp
-            np.multiply(m, self.momentum, out=tmp)
+            B.xp.multiply(m, self.momentum, out=tmp)
             w += tmp
         else:
             w += m

@@ -11,6 +11,8 @@ import tempfile
 
 import numpy as np
 
+from tapeflow import _backend as B
+
 
 def _matplotlib():
     try:
@@ -119,8 +121,7 @@ def finish(fig, save_to=None):
 
 def to_numpy(x) -> np.ndarray:
     """A float NumPy array from a Tensor, array or list (without going through the tape's notes)."""
-    value = getattr(x, "_value", x)
-    return np.asarray(value, dtype=np.float64)
+    return B.to_numpy(getattr(x, "_value", x)).astype(np.float64, copy=False)
 
 
 def name_of(f) -> str:

@@ -114,7 +114,7 @@ def optimizer_arrays(optimizer, model) -> dict:
     """The optimizer's state: ``iterations`` and each slot keyed by the index of its variable in
     ``model.weights`` (so it can be rebuilt in the same order on load)."""
     position = {id(v): i for i, v in enumerate(model.weights)}
-    state = optimizer.variables()
+    state = optimizer.get_weights()  # host copies: the edge where the state leaves the backend
     out = {"iterations": np.asarray(state[0], dtype=np.int64)}
     names = tuple(optimizer._slot_names)
     slots = iter(state[1:])

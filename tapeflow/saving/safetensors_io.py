@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow.saving.atomic import atomic_write
 from tapeflow.saving.errors import FileFormatError
 from tapeflow.saving.files import read_regular
@@ -60,7 +61,7 @@ def _prepare(tensors):
         if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS or name == "__metadata__":
             raise ValueError(f"safetensors: array names must be non-empty strings other than '__metadata__' "
                              f"of at most {MAX_NAME_CHARS} characters. Received: {name!r}")
-        arr = np.asarray(value)
+        arr = B.to_numpy(value)  # a device array comes to the host here, once
         _code(name, arr)
         if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and np.little_endian is False):
             arr = arr.astype(arr.dtype.newbyteorder("<"))

@@ -97,6 +97,11 @@ def test_embedding():
     )
     idx = np.array([[0, 6, 6]])
     np.testing.assert_array_equal(layer(idx).numpy()[0, 1], layer.embeddings.numpy()[6])
+
+
+@pytest.mark.host_only(reason="index range checks read the indices on the host; device backends skip them")
+def test_embedding_index_out_of_range():
+    layer = L.Embedding(input_dim=7, output_dim=3)
     with pytest.raises(ValueError, match=r"index 7 is outside \[0, 7\)"):
         layer(np.array([[1, 7]]))
 

@@ -142,6 +142,7 @@ def test_update_matches_published_formula(name, opt, step):
     assert opt.iterations == len(GRADS)
 
 
+@pytest.mark.host_only(reason="numpy() shares the Variable's buffer only on the NumPy backend")
 def test_float32_variables_updated_in_place_stay_float32():
     w = tp.Variable([1.0, 2.0])
     before = id(w._value)
@@ -215,7 +216,7 @@ def test_config_roundtrip_and_state():
     clone.build([w])
     clone.set_weights(opt.get_weights())
     assert clone.iterations == 1
-    for a, b in zip(clone.variables(), opt.variables()):
+    for a, b in zip(clone.get_weights(), opt.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="Unknown optimizer 'adamm'. Choose one of"):
         O.get("adamm")

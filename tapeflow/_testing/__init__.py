@@ -1,0 +1,1 @@
+"""Helpers for tapeflow's own tests (not part of the public API)."""
