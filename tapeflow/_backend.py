@@ -169,6 +169,16 @@ def uniform(rng: np.random.Generator, shape):
     return xp.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
+def normal(rng: np.random.Generator, shape):
+    """Standard normal samples of ``shape`` made on the backend from the host generator ``rng`` (noise
+    layers): ``rng``'s own draws on NumPy; elsewhere Box-Muller over two :func:`uniform` draws, on the
+    device."""
+    if _module is np:
+        return rng.standard_normal(shape)
+    u1, u2 = uniform(rng, shape), uniform(rng, shape)
+    return xp.sqrt(-2.0 * xp.log1p(-u1)) * xp.cos((2 * np.pi) * u2)  # 1 - u1 > 0: the log is finite
+
+
 def strided_view(x, shape, strides):
     """A read-only view of ``x`` with the given shape and byte strides (the windows of a convolution).
 

@@ -10,7 +10,12 @@ the one reference and take a kernel only where one exists:
   on the device.
 - :meth:`Kernels.adam`: tapeflow's Adam step (scaled moments, see ``optimizers/adam.py``) in one pass over
   ``w, m, v, g`` instead of ten.
+- :meth:`Kernels.bias_activation`: a Dense layer's ``activation(x @ kernel + bias)`` after the product, in one
+  pass instead of two or three.
 - :meth:`Kernels.activation_grad`: ``g * f'(out)`` for relu/tanh/sigmoid in one pass.
+- :meth:`Kernels.lstm_forward` / :meth:`Kernels.lstm_backward`: one LSTM timestep's gate math (forward, and
+  backward through time) in one launch each, with the C kernels' signatures, so ``ops/recurrent.py`` runs the
+  same per-step loop on either.
 - :meth:`Kernels.erf`: CuPy's (``cupyx.scipy.special.erf``).
 
 These kernels are tested against the NumPy formulas in ``tests/gpu`` (skipped without a CUDA device).
@@ -44,6 +49,64 @@ _ACTIVATION_GRADS = {
 }
 
 
+_ACTIVATIONS = {
+    "linear": "y = y + b;",
+    "relu": "y = max(y + b, (T)0);",
+    "tanh": "y = tanh(y + b);",
+    "sigmoid": "y = (T)1 / ((T)1 + exp(-(y + b)));",
+}
+
+
+# One LSTM step for element (b, j) of (batch, units): the C kernel's math (tapeflow/_ckernels_lstm.h), same
+# layouts: z (batch, 4n) = h_prev @ U; zx, dz (steps, batch, 4n); out, g (steps, batch, 6n): h, c, i, f, g, o
+_LSTM_FORWARD = r"""
+const long long b = i / n, j = i % n, four = 4 * n, six = 6 * n;
+const long long zi = b * four, xi = (t * batch + b) * four, oi = (t * batch + b) * six;
+const long long pi = oi - batch * six;
+T ig = (T)0.5 * tanh((T)0.5 * (z[zi + j] + zx[xi + j])) + (T)0.5;
+T fg = (T)0.5 * tanh((T)0.5 * (z[zi + n + j] + zx[xi + n + j])) + (T)0.5;
+T gg = tanh(z[zi + 2 * n + j] + zx[xi + 2 * n + j]);
+T og = (T)0.5 * tanh((T)0.5 * (z[zi + 3 * n + j] + zx[xi + 3 * n + j])) + (T)0.5;
+T cp = t ? out[pi + n + j] : c0[b * n + j];
+T hp = t ? out[pi + j] : h0[b * n + j];
+T c = fg * cp + ig * gg;
+T h = og * tanh(c);
+if (masked) {
+    T m = mask[t * batch + b];
+    c = cp + m * (c - cp);
+    h = hp + m * (h - hp);
+}
+out[oi + j] = h; out[oi + n + j] = c;
+out[oi + 2 * n + j] = ig; out[oi + 3 * n + j] = fg; out[oi + 4 * n + j] = gg; out[oi + 5 * n + j] = og;
+"""
+
+_LSTM_BACKWARD = r"""
+const long long b = i / n, j = i % n, four = 4 * n, six = 6 * n, bj = b * n + j;
+const long long oi = (t * batch + b) * six, pi = oi - batch * six, di = (t * batch + b) * four;
+T c = out[oi + n + j], ig = out[oi + 2 * n + j], fg = out[oi + 3 * n + j];
+T gv = out[oi + 4 * n + j], og = out[oi + 5 * n + j];
+T cp = t ? out[pi + n + j] : c0[bj];
+T a = tanh(c);
+T dh = (has_rmask ? dhmm[bj] * rmask[bj] : dhmm[bj]) + g[oi + j];
+T dcv = dc[bj] + g[oi + n + j];
+T kc = 0;
+if (masked) {
+    T m = mask[t * batch + b];
+    T dhj = dh + keep[bj];
+    keep[bj] = (1 - m) * dhj;
+    kc = (1 - m) * dcv;
+    dh = m * dhj;
+    dcv *= m;
+}
+T dcj = dcv + dh * og * (1 - a * a);
+dz[di + j] = dcj * gv * ig * (1 - ig);
+dz[di + n + j] = dcj * cp * fg * (1 - fg);
+dz[di + 2 * n + j] = dcj * ig * (1 - gv * gv);
+dz[di + 3 * n + j] = dh * a * og * (1 - og);
+dc[bj] = dcj * fg + kc;
+"""
+
+
 class Kernels:
     """The fused kernels, compiled lazily for the CuPy module ``cupy``."""
 
@@ -54,6 +117,15 @@ class Kernels:
         self._adam = ek("T g, T beta_1, T beta_2, T scale, T eps_k", "T w, T m, T v", _ADAM, "tapeflow_adam")
         self._grads = {name: ek("T g, T out", "T gz", body, f"tapeflow_{name}_grad")
                        for name, body in _ACTIVATION_GRADS.items()}
+        self._bias_act = {name: ek("T b", "T y", body, f"tapeflow_bias_{name}")
+                          for name, body in _ACTIVATIONS.items()}
+        self._lstm_forward = ek(
+            "raw T z, raw T zx, raw T h0, raw T c0, raw T mask, int64 t, int64 batch, int64 n, bool masked",
+            "raw T out", _LSTM_FORWARD, "tapeflow_lstm_forward")
+        self._lstm_backward = ek(
+            "raw T g, raw T out, raw T c0, raw T mask, raw T rmask, raw T dhmm, int64 t, int64 batch, "
+            "int64 n, bool masked, bool has_rmask", "raw T dc, raw T keep, raw T dz", _LSTM_BACKWARD,
+            "tapeflow_lstm_backward")
 
     def uniform(self, seed: int, shape):
         """Uniform ``[0, 1)`` float32 samples of ``shape`` from ``seed`` (one launch, no state)."""
@@ -71,6 +143,29 @@ class Kernels:
         """``g * f'(out)`` for relu/tanh/sigmoid given the activation's output ``out`` (else None)."""
         kernel = self._grads.get(activation)
         return None if kernel is None else kernel(g, out)
+
+    def bias_activation(self, y, bias, activation):
+        """``y = activation(y + bias)`` in place in one launch (bias broadcast over rows), or None."""
+        kernel = self._bias_act.get(activation)
+        if kernel is None:
+            return None
+        kernel(bias, y)
+        return y
+
+    def lstm_forward(self, z, zx, out, h0, c0, mask, t):
+        """One LSTM step on the device (the C kernel's ``lstm_forward`` signature)."""
+        batch, n = out.shape[1], out.shape[2] // 6
+        self._lstm_forward(z, zx, h0, c0, z if mask is None else mask, t, batch, n, mask is not None, out,
+                           size=batch * n)
+
+    def lstm_backward(self, g, out, c0, mask, rmask, dhmm, dc, keep, dz, t):
+        """One LSTM step backward on the device (the C kernel's ``lstm_backward`` signature)."""
+        batch, n = out.shape[1], out.shape[2] // 6
+        unused = out  # stands in for a missing mask (never read)
+        keep = self.cp.empty(1, dtype=dc.dtype) if keep is None else keep  # never written unmasked
+        self._lstm_backward(g, out, c0, unused if mask is None else mask, unused if rmask is None else rmask,
+                            dhmm, t, batch, n, mask is not None, rmask is not None, dc, keep, dz,
+                            size=batch * n)
 
     def erf(self, x):
         from cupyx.scipy.special import erf

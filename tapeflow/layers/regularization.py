@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import regularizers as _regularizers
 from tapeflow._tensor import Tensor
 from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
@@ -27,7 +28,7 @@ class _Noise(Layer):
         self.seed, self._rng = seed, None
 
     def _normal(self, inputs):
-        return Tensor(seeded_generator(self).standard_normal(inputs.shape).astype(inputs.dtype))
+        return Tensor(B.normal(seeded_generator(self), inputs.shape).astype(inputs.dtype))
 
 
 @register_serializable

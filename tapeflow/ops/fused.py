@@ -28,6 +28,10 @@ def _no_bias(b):
 
 def _dense(x, kernel, bias, activation=fusable.LINEAR):
     y = xp.matmul(x, kernel)
+    fused = B.fused()  # CuPy: bias and activation in one kernel launch
+    if fused is not None and not _no_bias(bias):
+        if fused.bias_activation(y, bias, activation.name) is not None:
+            return y
     if not _no_bias(bias):
         y += bias  # y is a fresh array: add in place
     return activation.forward_(y)
@@ -53,7 +57,10 @@ def _dense_vjp(g, out, x, kernel, bias, activation=fusable.LINEAR, needs=(True, 
     """
     k, n = kernel.shape
     if not _state.recording:
-        gz = activation.backward(g._value, out._value)
+        fused = B.fused()  # CuPy: g * f'(out) in one kernel launch
+        gz = None if fused is None else fused.activation_grad(activation.name, g._value, out._value)
+        if gz is None:
+            gz = activation.backward(g._value, out._value)
         gx = wrap(xp.matmul(gz, _raw(kernel).T)) if needs[0] else None
         gk = wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz.reshape(-1, n))) if needs[1] else None
         gb = wrap(gz.reshape(-1, n).sum(axis=0)) if needs[2] else None

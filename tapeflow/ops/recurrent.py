@@ -51,9 +51,12 @@ def _refuse_higher_order(name, *tensors):
 
 
 # --- LSTM ---------------------------------------------------------------------------------------------------
-def _use_c(activation, recurrent_activation, *arrays):
-    """Whether the C kernels take this call: built, tanh/sigmoid, and one float32/float64 dtype."""
-    return activation is F.TANH and recurrent_activation is F.SIGMOID and _native.usable(*arrays) is not None
+def _step_kernels(activation, recurrent_activation, *arrays):
+    """The per-step LSTM/GRU kernels for tanh/sigmoid: the C extension's on NumPy arrays, the fused CUDA
+    kernels (``tapeflow/_cuda.py``, same signatures) on CuPy's; None otherwise (the NumPy loops below)."""
+    if activation is not F.TANH or recurrent_activation is not F.SIGMOID:
+        return None
+    return _native.usable(*arrays) or B.fused()
 
 
 def _sequence_args(dtype, batch):
@@ -82,8 +85,9 @@ def _c_mask(mask, steps, batch, dtype):
 
 
 def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation=F.TANH, recurrent_activation=F.SIGMOID):
-    if _use_c(activation, recurrent_activation, zx, h0, c0, u):
-        return _lstm_c(zx, h0, c0, u, mask, recurrent_mask)
+    k = _step_kernels(activation, recurrent_activation, zx, h0, c0, u)
+    if k is not None:
+        return _lstm_c(zx, h0, c0, u, mask, recurrent_mask, k)
     steps, batch, four = zx.shape
     n = four // 4
     out = xp.empty((steps, batch, 6 * n), dtype=zx.dtype)
@@ -134,7 +138,7 @@ def _lstm(zx, h0, c0, u, mask=None, recurrent_mask=None, activation=F.TANH, recu
     return out
 
 
-def _lstm_c(zx, h0, c0, u, mask, recurrent_mask):
+def _lstm_c(zx, h0, c0, u, mask, recurrent_mask, k):
     """:func:`_lstm` with one C call per step for the gate math (tanh/sigmoid only)."""
     steps, batch, four = zx.shape
     n = four // 4
@@ -142,14 +146,14 @@ def _lstm_c(zx, h0, c0, u, mask, recurrent_mask):
     zx, h0, c0 = (xp.ascontiguousarray(a) for a in (zx, h0, c0))
     mask = _c_mask(mask, steps, batch, dtype)
     out = xp.empty((steps, batch, 6 * n), dtype=dtype)
-    whole = _sequence_args(dtype, batch)
+    whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:
         with single_thread():  # the kernel's threads call gemm: one BLAS thread each
             _native.ckernels.lstm_sequence(zx, h0, c0, xp.ascontiguousarray(u), mask,
                                            _rmask(recurrent_mask, batch, n, dtype), out, *whole)
         return out
     z = xp.empty((batch, four), dtype=dtype)
-    forward = _native.ckernels.lstm_forward
+    forward = k.lstm_forward
     h = h0
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps):
@@ -159,7 +163,7 @@ def _lstm_c(zx, h0, c0, u, mask, recurrent_mask):
     return out
 
 
-def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
+def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask, k):
     """The loop of :func:`_lstm_vjp` with one C call per step: returns ``(dz, dh, dc)``."""
     steps, batch, six = ov.shape
     n = six // 6
@@ -168,7 +172,7 @@ def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
     mask = _c_mask(mask, steps, batch, dtype)
     rmask = _rmask(recurrent_mask, batch, n, dtype)
     dz = xp.empty((steps, batch, 4 * n), dtype=dtype)
-    whole = _sequence_args(dtype, batch)
+    whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:  # the kernel clears the state gradients itself, row slice by row slice
         dhmm, dc = xp.empty((batch, n), dtype=dtype), xp.empty((batch, n), dtype=dtype)
         keep = None if mask is None else xp.empty((batch, n), dtype=dtype)
@@ -180,7 +184,7 @@ def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask):
         dhmm = xp.zeros((batch, n), dtype=dtype)
         dc = xp.zeros((batch, n), dtype=dtype)
         keep = None if mask is None else xp.zeros((batch, n), dtype=dtype)
-        backward = _native.ckernels.lstm_backward
+        backward = k.lstm_backward
         with single_thread():  # one small product per step: the thread hand-off costs more
             for t in range(steps - 1, -1, -1):
                 backward(gv, ov, c0, mask, rmask, dhmm, dc, keep, dz, t)
@@ -195,8 +199,9 @@ def _lstm_vjp(g, out, zx, h0, c0, u, mask=None, recurrent_mask=None, activation=
               recurrent_activation=F.SIGMOID):
     _refuse_higher_order("lstm", g, zx, h0, c0, u)
     gv, ov, c0v, uv = g._value, out._value, c0._value, u._value
-    if _use_c(activation, recurrent_activation, gv, ov, c0v, uv):
-        dz, dh, dc = _lstm_vjp_c(gv, ov, c0v, uv, mask, recurrent_mask)
+    k = _step_kernels(activation, recurrent_activation, gv, ov, c0v, uv)
+    if k is not None:
+        dz, dh, dc = _lstm_vjp_c(gv, ov, c0v, uv, mask, recurrent_mask, k)
     else:
         dz, dh, dc = _lstm_bptt(gv, ov, c0v, uv, mask, recurrent_mask, activation, recurrent_activation)
     n = ov.shape[2] // 6
@@ -292,8 +297,9 @@ def lstm(zx, h0, c0, recurrent_kernel, mask=None, recurrent_mask=None, activatio
 
 # --- GRU (reset_after=True, Keras's default and cuDNN's form) -----------------------------------------------
 def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation=F.TANH, recurrent_activation=F.SIGMOID):
-    if _use_c(activation, recurrent_activation, zx, h0, u, b):
-        return _gru_c(zx, h0, u, b, mask, recurrent_mask)
+    k = _step_kernels(activation, recurrent_activation, zx, h0, u, b)
+    if k is not None:
+        return _gru_c(zx, h0, u, b, mask, recurrent_mask, k)
     act, ract = activation.forward_, recurrent_activation.forward_
     steps, batch, three = zx.shape
     n = three // 3
@@ -325,7 +331,7 @@ def _gru(zx, h0, u, b, mask=None, recurrent_mask=None, activation=F.TANH, recurr
     return out
 
 
-def _gru_c(zx, h0, u, b, mask, recurrent_mask):
+def _gru_c(zx, h0, u, b, mask, recurrent_mask, k):
     """:func:`_gru` with one C call per step for the gate math (tanh/sigmoid only)."""
     steps, batch, three = zx.shape
     n = three // 3
@@ -333,14 +339,14 @@ def _gru_c(zx, h0, u, b, mask, recurrent_mask):
     zx, h0, b = (xp.ascontiguousarray(a) for a in (zx, h0, b))
     mask = _c_mask(mask, steps, batch, dtype)
     out = xp.empty((steps, batch, 5 * n), dtype=dtype)  # h, z, r, hh, rec_h
-    whole = _sequence_args(dtype, batch)
+    whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:
         with single_thread():  # the kernel's threads call gemm: one BLAS thread each
             _native.ckernels.gru_sequence(zx, h0, xp.ascontiguousarray(u), b, mask,
                                           _rmask(recurrent_mask, batch, n, dtype), out, *whole)
         return out
     rec = xp.empty((batch, three), dtype=dtype)
-    forward = _native.ckernels.gru_forward
+    forward = k.gru_forward
     h = h0
     with single_thread():  # one small product per step: the thread hand-off costs more
         for t in range(steps):
@@ -350,7 +356,7 @@ def _gru_c(zx, h0, u, b, mask, recurrent_mask):
     return out
 
 
-def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
+def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask, k):
     """The loop of :func:`_gru_vjp` with one C call per step: returns ``(dzx, drec, dh)``."""
     steps, batch, five = ov.shape
     n = five // 5
@@ -360,7 +366,7 @@ def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
     rmask = _rmask(recurrent_mask, batch, n, dtype)
     dzx = xp.empty((steps, batch, 3 * n), dtype=dtype)
     drec = xp.empty((steps, batch, 3 * n), dtype=dtype)
-    whole = _sequence_args(dtype, batch)
+    whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:  # the kernel clears the state gradients itself, row slice by row slice
         dhmm, carry = xp.empty((batch, n), dtype=dtype), xp.empty((batch, n), dtype=dtype)
         with single_thread():
@@ -370,7 +376,7 @@ def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask):
         ut = xp.ascontiguousarray(uv.T)
         dhmm = xp.zeros((batch, n), dtype=dtype)
         carry = xp.zeros((batch, n), dtype=dtype)
-        backward = _native.ckernels.gru_backward
+        backward = k.gru_backward
         with single_thread():  # one small product per step: the thread hand-off costs more
             for t in range(steps - 1, -1, -1):
                 backward(gv, ov, h0, mask, rmask, dhmm, carry, dzx, drec, t)
@@ -383,8 +389,9 @@ def _gru_vjp(g, out, zx, h0, u, b, mask=None, recurrent_mask=None, activation=F.
              recurrent_activation=F.SIGMOID):
     _refuse_higher_order("gru", g, zx, h0, u, b)
     gv, ov, h0v, uv = g._value, out._value, h0._value, u._value
-    if _use_c(activation, recurrent_activation, gv, ov, h0v, uv):
-        dzx, drec, dh = _gru_bptt_c(gv, ov, h0v, uv, mask, recurrent_mask)
+    k = _step_kernels(activation, recurrent_activation, gv, ov, h0v, uv)
+    if k is not None:
+        dzx, drec, dh = _gru_bptt_c(gv, ov, h0v, uv, mask, recurrent_mask, k)
     else:
         dzx, drec, dh = _gru_bptt(gv, ov, h0v, uv, mask, recurrent_mask, activation, recurrent_activation)
     n = ov.shape[2] // 5

@@ -15,6 +15,7 @@ from tapeflow import _cuda
 _HARNESS = r"""
 #include <math.h>
 typedef float T;
+#define max fmaxf
 void adam(long n, const T* gs, T beta_1, T beta_2, T scale, T eps_k, T* ws, T* ms, T* vs) {
     for (long i = 0; i < n; i++) { T g = gs[i], w = ws[i], m = ms[i], v = vs[i];
         %(adam)s
@@ -24,6 +25,15 @@ void uniform(long n, unsigned long long seed, float* outs) {
     for (long i = 0; i < n; i++) { float out; %(uniform)s outs[i] = out; }
 }
 %(grads)s
+void lstm_forward(const T* z, const T* zx, const T* h0, const T* c0, const T* mask, long long t,
+                  long long batch, long long n, int masked, T* out) {
+    for (long long i = 0; i < batch * n; i++) { %(lstm_forward)s }
+}
+void lstm_backward(const T* g, const T* out, const T* c0, const T* mask, const T* rmask, const T* dhmm,
+                   long long t, long long batch, long long n, int masked, int has_rmask, T* dc, T* keep,
+                   T* dz) {
+    for (long long i = 0; i < batch * n; i++) { %(lstm_backward)s }
+}
 """
 
 
@@ -32,13 +42,19 @@ def kernels(tmp_path_factory):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler to build the kernel bodies on the CPU")
-    grads = "\n".join(
+    acts = "\n".join(
+        f"void bias_{name}(long n, long k, const T* bs, T* ys) {{ for (long i = 0; i < n; i++) "
+        f"{{ T b = bs[i % k], y = ys[i]; {body} ys[i] = y; }} }}"
+        for name, body in _cuda._ACTIVATIONS.items()
+    )
+    grads = acts + "\n" + "\n".join(
         f"void {name}_grad(long n, const T* gs, const T* outs, T* gzs) {{ for (long i = 0; i < n; i++) "
         f"{{ T g = gs[i], out = outs[i], gz; {body} gzs[i] = gz; }} }}"
         for name, body in _cuda._ACTIVATION_GRADS.items()
     )
     src = tmp_path_factory.mktemp("kernels") / "k.c"
-    src.write_text(_HARNESS % {"adam": _cuda._ADAM, "uniform": _cuda._UNIFORM, "grads": grads})
+    src.write_text(_HARNESS % {"adam": _cuda._ADAM, "uniform": _cuda._UNIFORM, "grads": grads,
+                               "lstm_forward": _cuda._LSTM_FORWARD, "lstm_backward": _cuda._LSTM_BACKWARD})
     lib = src.with_suffix(".so")
     subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(lib), str(src), "-lm"], check=True)
     return ctypes.CDLL(str(lib))
@@ -91,3 +107,52 @@ def test_activation_grad_kernels(kernels, name, derivative):
     gz = np.empty(64, np.float32)
     getattr(kernels, f"{name}_grad")(ctypes.c_long(64), _p(g), _p(out), _p(gz))
     np.testing.assert_allclose(gz, g * derivative(out), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["linear", "relu", "tanh", "sigmoid"])
+def test_bias_activation_kernels_match_the_dense_forward(kernels, name):
+    rng = np.random.default_rng(2)
+    y, b = rng.normal(size=(6, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    want = tp.nn.__dict__.get(name, lambda z: z)(tp.constant(y + b)).numpy() if name != "linear" else y + b
+    getattr(kernels, f"bias_{name}")(ctypes.c_long(y.size), ctypes.c_long(5), _p(b), _p(y))
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-7)
+
+
+class _HostLSTM:
+    """The CUDA LSTM kernel bodies compiled for the CPU, behind the device kernels' Python signatures."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def lstm_forward(self, z, zx, out, h0, c0, mask, t):
+        batch, n = out.shape[1], out.shape[2] // 6
+        ll = ctypes.c_longlong
+        self.lib.lstm_forward(_p(z), _p(zx), _p(h0), _p(c0), _p(z if mask is None else mask), ll(t),
+                              ll(batch), ll(n), ctypes.c_int(mask is not None), _p(out))
+
+    def lstm_backward(self, g, out, c0, mask, rmask, dhmm, dc, keep, dz, t):
+        batch, n = out.shape[1], out.shape[2] // 6
+        ll = ctypes.c_longlong
+        keep = np.empty(1, dc.dtype) if keep is None else keep
+        self.lib.lstm_backward(_p(g), _p(out), _p(c0), _p(out if mask is None else mask),
+                               _p(out if rmask is None else rmask), _p(dhmm), ll(t), ll(batch), ll(n),
+                               ctypes.c_int(mask is not None), ctypes.c_int(rmask is not None), _p(dc),
+                               _p(keep), _p(dz))
+
+
+@pytest.mark.parametrize("masked, dropout", [(False, False), (True, False), (False, True), (True, True)])
+def test_lstm_step_kernels_match_the_numpy_loop(kernels, monkeypatch, masked, dropout):
+    """ops/recurrent.py's per-step loop with the CUDA kernels' bodies (compiled here for float32) gives the
+    NumPy loop's sequence and gradients."""
+    from tapeflow import _backend as B
+    from tapeflow.ops import _native
+    from tests.conv.test_recurrent_kernels import _problem, _run
+
+    problem = _problem("lstm", np.float32, 5, 3, 4, masked=masked, dropout=dropout)
+    monkeypatch.setattr(_native, "ckernels", None)
+    out_np, grads_np = _run(*problem)
+    monkeypatch.setattr(B, "_accel", _HostLSTM(kernels))  # what B.fused() gives under CuPy
+    out_k, grads_k = _run(*problem)
+    np.testing.assert_allclose(out_k, out_np, rtol=2e-6, atol=2e-6)
+    for a, b in zip(grads_k, grads_np):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * max(1.0, float(np.abs(b).max())))
