@@ -12,6 +12,8 @@ import pytest
 import tapeflow as tp
 from tapeflow import _cuda
 
+pytestmark = pytest.mark.host_only(reason="the kernel bodies run compiled for the CPU, on NumPy arrays")
+
 _HARNESS = r"""
 #include <math.h>
 typedef float T;
