@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import ops
 from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
@@ -182,9 +183,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     y_pred = _t(y_pred)
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
     if ignore_class is not None:
-        labels = np.asarray(labels)
+        labels = B.xp.asarray(labels)
         valid = labels != ignore_class
-        values = sparse_categorical_crossentropy(np.where(valid, labels, 0), y_pred, from_logits, axis)
+        values = sparse_categorical_crossentropy(B.xp.where(valid, labels, 0), y_pred, from_logits, axis)
         return values * Tensor(valid.reshape(values.shape).astype(values.dtype))
     if not from_logits and axis in (-1, y_pred.ndim - 1) and logits_of(y_pred, "softmax") is not None:
         y_pred, from_logits = logits_of(y_pred, "softmax"), True
@@ -461,11 +462,12 @@ def _sparse_call(self, y_true, y_pred, sample_weight=None):
     if ignore is None or self.reduction not in _MEANS:
         return Loss.__call__(self, y_true, y_pred, sample_weight)
     values = self.call(y_true, y_pred)
-    labels = np.asarray(y_true._value if isinstance(y_true, Tensor) else y_true)
+    xp = B.xp
+    labels = xp.asarray(y_true._value if isinstance(y_true, Tensor) else y_true)
     valid = (labels != ignore).reshape(values.shape).astype(np.float64)
-    weights = valid * (valid.size / max(valid.sum(), 1.0))
+    weights = valid * (valid.size / xp.maximum(valid.sum(), 1.0))
     if sample_weight is not None:
-        sw = np.asarray(sample_weight._value if isinstance(sample_weight, Tensor) else sample_weight)
+        sw = xp.asarray(sample_weight._value if isinstance(sample_weight, Tensor) else sample_weight)
         while sw.ndim > weights.ndim and sw.shape[-1] == 1:
             sw = sw[..., 0]
         weights = weights * sw.reshape(sw.shape + (1,) * (weights.ndim - sw.ndim))

@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow.optimizers.base import Optimizer
 
 
 def _rms(x):
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+    return float(B.xp.sqrt(B.xp.mean(B.xp.square(x, dtype=np.float64)))) if x.size else 0.0
 
 
 class Adafactor(Optimizer):
@@ -59,7 +60,7 @@ class Adafactor(Optimizer):
         factored = len(shape) >= 2
         sizes = {"r": shape[:-1] if factored else (0,), "c": (*shape[:-2], shape[-1]) if factored else (0,),
                  "v": (0,) if factored else shape}
-        return np.zeros(sizes[name], dtype=var.dtype)
+        return B.xp.zeros(sizes[name], dtype=var.dtype)
 
     def update_step(self, g, var, lr):
         r, c, v = self._slots[id(var)]
@@ -69,7 +70,7 @@ class Adafactor(Optimizer):
         rho = min(lr, 1.0 / math.sqrt(t))
         alpha = max(self.epsilon_2, _rms(var._value)) * rho
         beta_2 = 1.0 - t**self.beta_2_decay
-        squares = np.square(g) + self.epsilon_1
+        squares = B.xp.square(g) + self.epsilon_1
         if g.ndim >= 2:
             r *= beta_2
             r += (1.0 - beta_2) * squares.mean(axis=-1)
@@ -80,7 +81,7 @@ class Adafactor(Optimizer):
             v *= beta_2
             v += (1.0 - beta_2) * squares
             second = v
-        u = g / np.sqrt(second)
+        u = g / B.xp.sqrt(second)
         u /= max(1.0, _rms(u) / self.clip_threshold)
         var._value -= (alpha * u).astype(var.dtype, copy=False)
 

@@ -123,9 +123,9 @@ class Optimizer:
             if id(var) not in self._slots:
                 slots = [self._init_slot(name, var) for name in self._slot_names]
                 if self.use_ema:
-                    slots.append(np.array(var._value, copy=True))
+                    slots.append(B.xp.array(var._value, copy=True))
                 if self.gradient_accumulation_steps:
-                    slots.append(np.zeros(var.shape, dtype=var.dtype))
+                    slots.append(B.xp.zeros(var.shape, dtype=var.dtype))
                 self._slots[id(var)] = slots
                 self._variables.append(var)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow.optimizers.base import Optimizer
 
 
@@ -55,7 +54,7 @@ class Ftrl(Optimizer):
 
     def _init_slot(self, name, var):
         value = self.initial_accumulator_value if name == "accumulator" else 0.0
-        return np.full(var.shape, value, dtype=var.dtype)
+        return B.xp.full(var.shape, value, dtype=var.dtype)
 
     def update_step(self, g, var, lr):
         if lr == 0:
@@ -65,11 +64,11 @@ class Ftrl(Optimizer):
         power = -self.learning_rate_power
         shrunk = g + 2.0 * self.l2_shrinkage_regularization_strength * w
         new_n = n + g * g
-        new_n_pow = np.power(new_n, power)
-        z += shrunk - (new_n_pow - np.power(n, power)) / lr * w
+        new_n_pow = B.xp.power(new_n, power)
+        z += shrunk - (new_n_pow - B.xp.power(n, power)) / lr * w
         quadratic = new_n_pow / lr + 2.0 * (self.l2_regularization_strength + self.beta / (2.0 * lr))
         l1 = self.l1_regularization_strength
-        w[...] = (np.clip(z, -l1, l1) - z) / quadratic
+        w[...] = (B.xp.clip(z, -l1, l1) - z) / quadratic
         n[...] = new_n
 
     def get_config(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow.optimizers.adam import Adam
 
 
@@ -30,17 +31,17 @@ class Lamb(Adam):
         tmp = self._tmp(m)
         m *= self.beta_1
         m += g
-        np.multiply(g, g, out=tmp)
+        B.xp.multiply(g, g, out=tmp)
         v *= self.beta_2
         v += tmp
         t = self._t
-        np.multiply(v, (1.0 - self.beta_2) / (1.0 - self.beta_2**t), out=tmp)  # v_hat
-        np.sqrt(tmp, out=tmp)
+        B.xp.multiply(v, (1.0 - self.beta_2) / (1.0 - self.beta_2**t), out=tmp)  # v_hat
+        B.xp.sqrt(tmp, out=tmp)
         tmp += self.epsilon
-        np.divide(m, tmp, out=tmp)
+        B.xp.divide(m, tmp, out=tmp)
         tmp *= (1.0 - self.beta_1) / (1.0 - self.beta_1**t)  # m_hat / (sqrt(v_hat) + eps)
-        w_norm = float(np.sqrt(np.sum(np.square(var._value, dtype=np.float64))))
-        step_norm = float(np.sqrt(np.sum(np.square(tmp, dtype=np.float64))))
+        w_norm = float(B.xp.sqrt(B.xp.sum(B.xp.square(var._value, dtype=np.float64))))
+        step_norm = float(B.xp.sqrt(B.xp.sum(B.xp.square(tmp, dtype=np.float64))))
         ratio = w_norm / step_norm if w_norm > 0 and step_norm > 0 else 1.0
         tmp *= lr * ratio
         var._value -= tmp

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow.optimizers.base import Optimizer
 
 
@@ -37,9 +36,9 @@ class Lion(Optimizer):
     def update_step(self, g, var, lr):
         m = self._slots[id(var)][0]
         tmp = self._tmp(m)
-        np.multiply(m, self.beta_1, out=tmp)
+        B.xp.multiply(m, self.beta_1, out=tmp)
         tmp += (1.0 - self.beta_1) * g
-        np.sign(tmp, out=tmp)
+        B.xp.sign(tmp, out=tmp)
         tmp *= lr
         var._value -= tmp
         m *= self.beta_2

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tapeflow as tp
+from tapeflow import _backend as B
 from tapeflow import losses as L
 from tapeflow import metrics as M
 
@@ -167,7 +168,7 @@ def test_f1_and_fbeta_against_sklearn():
 def test_constrained_curve_metrics_against_a_scan_of_thresholds():
     y = RNG.integers(0, 2, 400)
     s = np.clip(y * 0.35 + RNG.random(400) * 0.65, 0, 1)
-    th = M.curve_thresholds(200)
+    th = B.to_numpy(M.curve_thresholds(200))
     pred = s[None, :] > th[:, None]
     tp_ = (pred & (y == 1)).sum(1)
     fp = (pred & (y == 0)).sum(1)
