@@ -13,9 +13,9 @@ the one reference and take a kernel only where one exists:
 - :meth:`Kernels.bias_activation`: a Dense layer's ``activation(x @ kernel + bias)`` after the product, in one
   pass instead of two or three.
 - :meth:`Kernels.activation_grad`: ``g * f'(out)`` for relu/tanh/sigmoid in one pass.
-- :meth:`Kernels.lstm_forward` / :meth:`Kernels.lstm_backward`: one LSTM timestep's gate math (forward, and
-  backward through time) in one launch each, with the C kernels' signatures, so ``ops/recurrent.py`` runs the
-  same per-step loop on either.
+- :meth:`Kernels.lstm_forward` / :meth:`Kernels.lstm_backward` and the GRU's: one timestep's gate math
+  (forward, and backward through time) in one launch each, with the C kernels' signatures, so
+  ``ops/recurrent.py`` runs the same per-step loop on either.
 - :meth:`Kernels.erf`: CuPy's (``cupyx.scipy.special.erf``).
 
 These kernels are tested against the NumPy formulas in ``tests/gpu`` (skipped without a CUDA device).
@@ -106,6 +106,47 @@ dz[di + 3 * n + j] = dh * a * og * (1 - og);
 dc[bj] = dcj * fg + kc;
 """
 
+# One GRU step (reset_after=True, gates z, r, h) for element (row, j): tapeflow/_ckernels_gru.h's math and
+# layouts: rec (batch, 3n) = h_prev @ U; b (3n); zx, dzx, drec (steps, batch, 3n); out, g (steps, batch, 5n):
+# h, z, r, hh (the candidate), rec_h
+_GRU_FORWARD = r"""
+const long long row = i / n, j = i % n, three = 3 * n, five = 5 * n;
+const long long ri = row * three, xi = (t * batch + row) * three, oi = (t * batch + row) * five;
+const long long pi = oi - batch * five;
+T zj = (T)0.5 * tanh((T)0.5 * (zx[xi + j] + (rec[ri + j] + b[j]))) + (T)0.5;
+T rj = (T)0.5 * tanh((T)0.5 * (zx[xi + n + j] + (rec[ri + n + j] + b[n + j]))) + (T)0.5;
+T rh = rec[ri + 2 * n + j] + b[2 * n + j];
+T hh = tanh(rj * rh + zx[xi + 2 * n + j]);
+T hp = t ? out[pi + j] : h0[row * n + j];
+T h = zj * (hp - hh) + hh;
+if (masked) {
+    T m = mask[t * batch + row];
+    h = m * h + (1 - m) * hp;
+}
+out[oi + j] = h; out[oi + n + j] = zj; out[oi + 2 * n + j] = rj; out[oi + 3 * n + j] = hh;
+out[oi + 4 * n + j] = rh;
+"""
+
+_GRU_BACKWARD = r"""
+const long long row = i / n, j = i % n, three = 3 * n, five = 5 * n, rn = row * n + j;
+const long long oi = (t * batch + row) * five, pi = oi - batch * five, di = (t * batch + row) * three;
+T zj = out[oi + n + j], rj = out[oi + 2 * n + j], hj = out[oi + 3 * n + j], rh = out[oi + 4 * n + j];
+T hp = t ? out[pi + j] : h0[rn];
+T dh = carry[rn] + (has_rmask ? dhmm[rn] * rmask[rn] : dhmm[rn]) + g[oi + j];
+T kept = 0;
+if (masked) {
+    T m = mask[t * batch + row];
+    kept = (1 - m) * dh;
+    dh *= m;
+}
+T dz = dh * (hp - hj) * zj * (1 - zj);
+T da = dh * (1 - zj) * (1 - hj * hj);
+T drr = da * rh * rj * (1 - rj);
+dzx[di + j] = dz; dzx[di + n + j] = drr; dzx[di + 2 * n + j] = da;
+drec[di + j] = dz; drec[di + n + j] = drr; drec[di + 2 * n + j] = da * rj;
+carry[rn] = dh * zj + kept;
+"""
+
 
 class Kernels:
     """The fused kernels, compiled lazily for the CuPy module ``cupy``."""
@@ -126,6 +167,13 @@ class Kernels:
             "raw T g, raw T out, raw T c0, raw T mask, raw T rmask, raw T dhmm, int64 t, int64 batch, "
             "int64 n, bool masked, bool has_rmask", "raw T dc, raw T keep, raw T dz", _LSTM_BACKWARD,
             "tapeflow_lstm_backward")
+        self._gru_forward = ek(
+            "raw T rec, raw T b, raw T zx, raw T h0, raw T mask, int64 t, int64 batch, int64 n, bool masked",
+            "raw T out", _GRU_FORWARD, "tapeflow_gru_forward")
+        self._gru_backward = ek(
+            "raw T g, raw T out, raw T h0, raw T mask, raw T rmask, raw T dhmm, int64 t, int64 batch, "
+            "int64 n, bool masked, bool has_rmask", "raw T carry, raw T dzx, raw T drec", _GRU_BACKWARD,
+            "tapeflow_gru_backward")
 
     def uniform(self, seed: int, shape):
         """Uniform ``[0, 1)`` float32 samples of ``shape`` from ``seed`` (one launch, no state)."""
@@ -166,6 +214,20 @@ class Kernels:
         self._lstm_backward(g, out, c0, unused if mask is None else mask, unused if rmask is None else rmask,
                             dhmm, t, batch, n, mask is not None, rmask is not None, dc, keep, dz,
                             size=batch * n)
+
+    def gru_forward(self, rec, b, zx, out, h0, mask, t):
+        """One GRU step on the device (the C kernel's ``gru_forward`` signature)."""
+        batch, n = out.shape[1], out.shape[2] // 5
+        self._gru_forward(rec, b, zx, h0, rec if mask is None else mask, t, batch, n, mask is not None, out,
+                          size=batch * n)
+
+    def gru_backward(self, g, out, h0, mask, rmask, dhmm, carry, dzx, drec, t):
+        """One GRU step backward on the device (the C kernel's ``gru_backward`` signature)."""
+        batch, n = out.shape[1], out.shape[2] // 5
+        unused = out  # stands in for a missing mask (never read)
+        self._gru_backward(g, out, h0, unused if mask is None else mask, unused if rmask is None else rmask,
+                           dhmm, t, batch, n, mask is not None, rmask is not None, carry, dzx, drec,
+                           size=batch * n)
 
     def erf(self, x):
         from cupyx.scipy.special import erf

@@ -36,6 +36,15 @@ void lstm_backward(const T* g, const T* out, const T* c0, const T* mask, const T
                    T* dz) {
     for (long long i = 0; i < batch * n; i++) { %(lstm_backward)s }
 }
+void gru_forward(const T* rec, const T* b, const T* zx, const T* h0, const T* mask, long long t,
+                 long long batch, long long n, int masked, T* out) {
+    for (long long i = 0; i < batch * n; i++) { %(gru_forward)s }
+}
+void gru_backward(const T* g, const T* out, const T* h0, const T* mask, const T* rmask, const T* dhmm,
+                  long long t, long long batch, long long n, int masked, int has_rmask, T* carry, T* dzx,
+                  T* drec) {
+    for (long long i = 0; i < batch * n; i++) { %(gru_backward)s }
+}
 """
 
 
@@ -56,7 +65,8 @@ def kernels(tmp_path_factory):
     )
     src = tmp_path_factory.mktemp("kernels") / "k.c"
     src.write_text(_HARNESS % {"adam": _cuda._ADAM, "uniform": _cuda._UNIFORM, "grads": grads,
-                               "lstm_forward": _cuda._LSTM_FORWARD, "lstm_backward": _cuda._LSTM_BACKWARD})
+                               "lstm_forward": _cuda._LSTM_FORWARD, "lstm_backward": _cuda._LSTM_BACKWARD,
+                               "gru_forward": _cuda._GRU_FORWARD, "gru_backward": _cuda._GRU_BACKWARD})
     lib = src.with_suffix(".so")
     subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(lib), str(src), "-lm"], check=True)
     return ctypes.CDLL(str(lib))
@@ -120,8 +130,8 @@ def test_bias_activation_kernels_match_the_dense_forward(kernels, name):
     np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-7)
 
 
-class _HostLSTM:
-    """The CUDA LSTM kernel bodies compiled for the CPU, behind the device kernels' Python signatures."""
+class _HostSteps:
+    """The CUDA LSTM/GRU kernel bodies compiled for the CPU, behind the device kernels' Python signatures."""
 
     def __init__(self, lib):
         self.lib = lib
@@ -141,19 +151,34 @@ class _HostLSTM:
                                ctypes.c_int(mask is not None), ctypes.c_int(rmask is not None), _p(dc),
                                _p(keep), _p(dz))
 
+    def gru_forward(self, rec, b, zx, out, h0, mask, t):
+        batch, n = out.shape[1], out.shape[2] // 5
+        ll = ctypes.c_longlong
+        self.lib.gru_forward(_p(rec), _p(b), _p(zx), _p(h0), _p(rec if mask is None else mask), ll(t),
+                             ll(batch), ll(n), ctypes.c_int(mask is not None), _p(out))
 
+    def gru_backward(self, g, out, h0, mask, rmask, dhmm, carry, dzx, drec, t):
+        batch, n = out.shape[1], out.shape[2] // 5
+        ll = ctypes.c_longlong
+        self.lib.gru_backward(_p(g), _p(out), _p(h0), _p(out if mask is None else mask),
+                              _p(out if rmask is None else rmask), _p(dhmm), ll(t), ll(batch), ll(n),
+                              ctypes.c_int(mask is not None), ctypes.c_int(rmask is not None), _p(carry),
+                              _p(dzx), _p(drec))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("masked, dropout", [(False, False), (True, False), (False, True), (True, True)])
-def test_lstm_step_kernels_match_the_numpy_loop(kernels, monkeypatch, masked, dropout):
+def test_step_kernels_match_the_numpy_loop(kernels, monkeypatch, cell, masked, dropout):
     """ops/recurrent.py's per-step loop with the CUDA kernels' bodies (compiled here for float32) gives the
     NumPy loop's sequence and gradients."""
     from tapeflow import _backend as B
     from tapeflow.ops import _native
     from tests.conv.test_recurrent_kernels import _problem, _run
 
-    problem = _problem("lstm", np.float32, 5, 3, 4, masked=masked, dropout=dropout)
+    problem = _problem(cell, np.float32, 5, 3, 4, masked=masked, dropout=dropout)
     monkeypatch.setattr(_native, "ckernels", None)
     out_np, grads_np = _run(*problem)
-    monkeypatch.setattr(B, "_accel", _HostLSTM(kernels))  # what B.fused() gives under CuPy
+    monkeypatch.setattr(B, "_accel", _HostSteps(kernels))  # what B.fused() gives under CuPy
     out_k, grads_k = _run(*problem)
     np.testing.assert_allclose(out_k, out_np, rtol=2e-6, atol=2e-6)
     for a, b in zip(grads_k, grads_np):
