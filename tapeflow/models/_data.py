@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import random as _random
 from tapeflow._tensor import Tensor
 from tapeflow.dtypes import as_dtype
@@ -213,7 +214,7 @@ class ArrayAdapter:
         bs, n = self.batch_size, self.num_samples
         for start in range(0, n, bs):
             index = slice(start, min(start + bs, n)) if order is None else order[start : start + bs]
-            yield take(self.x, index), take(self.y, index), take(self.sample_weight, index)
+            yield to_device((take(self.x, index), take(self.y, index), take(self.sample_weight, index)))
 
     def _forever(self):
         while True:
@@ -365,14 +366,14 @@ class _BatchStreamAdapter:
             produced = 0
             for element in self._next_pass():
                 produced += 1
-                yield self._convert(element)
+                yield to_device(self._convert(element))
             self._seen = True
             if produced == 0 and self.steps != 0:
                 raise ValueError(f"{self.kind} gave no batches in this epoch")
             self._epoch_end()
             return
         for _ in range(self._fixed_steps):
-            yield self._convert(self._draw())
+            yield to_device(self._convert(self._draw()))
         self._epoch_end()
 
     def _draw(self):
@@ -523,6 +524,14 @@ def pack(x, y=None, sample_weight=None):
     if sample_weight is None:
         return (x, y)
     return (x, y, sample_weight)
+
+
+def to_device(batch):
+    """A batch's host arrays copied to the backend once, before the step (nothing to do on NumPy), so the
+    model, the loss and the metrics all read the same device copy."""
+    if B.get_backend() == "numpy":
+        return batch
+    return _map(lambda a: B.xp.asarray(a) if isinstance(a, (np.ndarray, np.generic)) else a, batch)
 
 
 def unpack(data):

@@ -160,3 +160,13 @@ def test_fit_and_predict_match_numpy(restore_backend):
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5, atol=1e-6)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_moves_each_batch_to_the_device_once(restore_backend):
+    tp.set_backend("strict")
+    model = _step_model(dropout=0.0)
+    x, y = np.random.default_rng(2).normal(size=(32, 4)).astype("float32"), np.arange(32) % 3
+    model.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0)  # builds the weights and slots
+    before = strict.transfers["to_device"]
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert strict.transfers["to_device"] - before == 4 * 2  # 4 batches, x and y each copied once
