@@ -100,10 +100,12 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "np.asarray()")
-        value = B.to_numpy(self._value)  # the one way out of the backend
+        value = B.to_numpy(self._value)  # the one way out of the backend (a fresh copy off NumPy)
         if dtype is not None and value.dtype != dtype:
             return value.astype(dtype)
-        return value.copy() if copy and value is self._value else _read_only(value)
+        if copy:
+            return value.copy() if value is self._value else value
+        return _read_only(value)
 
     def __float__(self):
         if self._node is not None or type(self) is Variable:

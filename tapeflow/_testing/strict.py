@@ -66,14 +66,31 @@ def _unwrap(x):
     return x
 
 
-def _wrap(x):
+def _wrap(x, sources=()):
+    """NumPy results as strict arrays; a view of a source array keeps a reference to that source's wrapper, as
+    a view of a CuPy or NumPy array keeps its base alive (so reference counts see it)."""
     if isinstance(x, _np.ndarray):
+        if x.base is not None:
+            for s in sources:
+                if _np.may_share_memory(x, s._a):
+                    return ndarray(x, s)
         return ndarray(x)
     if isinstance(x, _np.generic):  # reductions give 0-d arrays, as CuPy's do, not host scalars
         return ndarray(_np.asarray(x))
     if x.__class__ is tuple or x.__class__ is list:
-        return x.__class__(_wrap(v) for v in x)
+        return x.__class__(_wrap(v, sources) for v in x)
     return x
+
+
+def _strict_in(args):
+    """The strict arrays among ``args`` (and in lists/tuples among them): the possible bases of a view."""
+    found = []
+    for a in args:
+        if a.__class__ is ndarray:
+            found.append(a)
+        elif a.__class__ is list or a.__class__ is tuple:
+            found.extend(v for v in a if v.__class__ is ndarray)
+    return found
 
 
 class _Ufunc:
@@ -98,7 +115,7 @@ def _function(fn):
         return _Ufunc(fn)
 
     def call(*args, **kwargs):
-        return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
+        return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)), _strict_in(args))
 
     call.__name__ = getattr(fn, "__name__", "function")
     call.__doc__ = f"NumPy's {call.__name__} on strict arrays."  # not NumPy's docstring: no doctests here
@@ -108,11 +125,12 @@ def _function(fn):
 class ndarray:  # noqa: N801 - the name every array library gives its array
     """A NumPy array held at arm's length: NumPy's math, none of NumPy's implicit conversions."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "_base")
     __hash__ = None
 
-    def __init__(self, a):
+    def __init__(self, a, base=None):
         self._a = a
+        self._base = base  # the strict array this one is a view of (kept alive, as NumPy's base)
 
     # --- the ways out to the host: explicit only --------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -166,7 +184,7 @@ class ndarray:  # noqa: N801 - the name every array library gives its array
         return out[0] if out is not None else _wrap(result)
 
     def __array_function__(self, func, types, args, kwargs):
-        return _wrap(func(*_unwrap(args), **_unwrap(kwargs)))
+        return _wrap(func(*_unwrap(args), **_unwrap(kwargs)), _strict_in(args))
 
     # --- the array's facts and methods -----------------------------------------------------------------
     shape = property(lambda self: self._a.shape)
@@ -176,9 +194,9 @@ class ndarray:  # noqa: N801 - the name every array library gives its array
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
-    T = property(lambda self: ndarray(self._a.T))
-    real = property(lambda self: ndarray(self._a.real))
-    imag = property(lambda self: ndarray(self._a.imag))
+    T = property(lambda self: ndarray(self._a.T, self))
+    real = property(lambda self: _wrap(self._a.real, (self,)))
+    imag = property(lambda self: _wrap(self._a.imag, (self,)))
 
     @property
     def flags(self):
@@ -188,7 +206,9 @@ class ndarray:  # noqa: N801 - the name every array library gives its array
         if name.startswith("__"):  # never __array_interface__/__array_struct__: NumPy would read the buffer
             raise AttributeError(name)
         attr = getattr(self._a, name)
-        return _function(attr) if callable(attr) else attr
+        if not callable(attr):
+            return attr
+        return lambda *a, **k: _wrap(attr(*_unwrap(a), **_unwrap(k)), (self, *_strict_in(a)))
 
     def __len__(self):
         return len(self._a)
@@ -197,7 +217,7 @@ class ndarray:  # noqa: N801 - the name every array library gives its array
         return (_wrap(v) for v in self._a)
 
     def __getitem__(self, key):
-        return _wrap(self._a[_unwrap(key)])
+        return _wrap(self._a[_unwrap(key)], (self,))
 
     def __setitem__(self, key, value):
         self._a[_unwrap(key)] = _unwrap(value)
