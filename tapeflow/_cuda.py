@@ -182,8 +182,9 @@ class Kernels:
             self._uniform(np.uint64(seed % 2**64), out)
         return out
 
-    def adam(self, w, m, v, g, beta_1, beta_2, scale, eps_k):
-        """One Adam update of ``w``, ``m`` and ``v`` in place (one launch)."""
+    def adam(self, w, g, m, v, beta_1, beta_2, scale, eps_k, threads=None):
+        """One Adam update of ``w``, ``m`` and ``v`` in place (one launch; the C kernel's ``adam``
+        signature, ``threads`` unused)."""
         t = w.dtype.type
         self._adam(g, t(beta_1), t(beta_2), t(scale), t(eps_k), w, m, v)
 

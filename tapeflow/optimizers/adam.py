@@ -54,7 +54,7 @@ class Adam(Optimizer):
         t = self._t
         k = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t) * (1.0 - self.beta_1)
         w = var._value
-        # one pass over w, g, m and v: the C kernel on NumPy arrays, the CUDA one (tapeflow/_cuda.py) on CuPy's
+        # one pass over w, g, m and v: the C kernel on NumPy arrays, the CUDA one (tapeflow/_cuda.py) on CuPy
         fused = None if self.amsgrad or k == 0.0 else (_native.usable(w, g, m, v) or B.fused())
         contiguous = w.flags.c_contiguous and g.flags.c_contiguous and getattr(w.flags, "writeable", True)
         if fused is not None and contiguous:
