@@ -28,6 +28,7 @@ import zlib
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import _env
 
 # Variables that MPI launchers set in every process they start: MPICH/Hydra and Intel MPI (PMI_*), Open MPI
@@ -110,6 +111,10 @@ class SingleProcess(Communicator):
         os._exit(code)
 
 
+_NCCL_CODES = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "float16": "NCCL_FLOAT16",
+               "int32": "NCCL_INT32", "int64": "NCCL_INT64"}
+
+
 class MPICommunicator(Communicator):
     """Collectives over an mpi4py communicator.
 
@@ -129,6 +134,7 @@ class MPICommunicator(Communicator):
         self.size = comm.Get_size()
         self.timeout = check_timeout(timeout)
         self._local = None
+        self._nccl = None  # the NCCL communicator for CuPy buffers (made on first use), False: none
 
     def _wait(self, request, what):
         """Wait for a nonblocking collective, aborting the job past ``timeout``."""
@@ -143,10 +149,46 @@ class MPICommunicator(Communicator):
                 self.abort(1)
 
     def _allreduce(self, buf, op, what):
+        if buf.__class__ is not np.ndarray:  # a device buffer (CuPy, strict): NCCL, else through the host
+            self._device_allreduce(buf, op, what)
+            return
         if self.timeout is None:
             self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=op)
         else:
             self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, buf, op=op), what)
+
+    def _device_allreduce(self, buf, op, what):
+        """An all-reduce of a device buffer: on the GPUs through NCCL (``cupy.cuda.nccl``, one process per
+        GPU) when CuPy has it; otherwise one copy to the host, MPI, and one copy back."""
+        nccl = self._nccl_communicator()
+        codes = _NCCL_CODES.get(buf.dtype.name) if nccl else None
+        if codes is not None:
+            from cupy.cuda import get_current_stream
+            from cupy.cuda import nccl as N
+
+            reduce_op = N.NCCL_SUM if op is self._MPI.SUM else N.NCCL_MAX
+            nccl.allReduce(buf.data.ptr, buf.data.ptr, buf.size, getattr(N, codes), reduce_op,
+                           get_current_stream().ptr)
+            return
+        host = np.ascontiguousarray(B.to_numpy(buf))  # a fresh host copy
+        self._allreduce(host, op, what)
+        buf[...] = B.xp.asarray(host)
+
+    def _nccl_communicator(self):
+        """The NCCL communicator of these ranks (made collectively on first use), or None: not CuPy, or CuPy
+        without NCCL."""
+        if self._nccl is None:
+            self._nccl = False
+            if B.get_backend() == "cupy":  # the same on every rank, so all ranks take the same branch
+                try:
+                    from cupy.cuda import nccl
+                except ImportError:
+                    nccl = None
+                available = nccl is not None and getattr(nccl, "available", True)
+                if available:
+                    uid = self.bcast_object(nccl.get_unique_id() if self.rank == 0 else None)
+                    self._nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
+        return self._nccl or None
 
     def allreduce_sum_(self, buf) -> None:
         self._allreduce(buf, self._MPI.SUM, "an all-reduce (sum)")
@@ -164,6 +206,11 @@ class MPICommunicator(Communicator):
 
     def bcast_(self, buf, root=0) -> None:
         check_root(root, self.size)
+        if buf.__class__ is not np.ndarray:  # a device buffer: through the host (broadcasts are rare)
+            host = np.array(B.to_numpy(buf), copy=True)
+            self.bcast_(host, root=root)
+            buf[...] = B.xp.asarray(host)
+            return
         if self.timeout is None:
             self.comm.Bcast(buf, root=root)
         else:

@@ -50,6 +50,20 @@ def test_reduce_gradients_averages_and_keeps_dtypes(strategy):
     np.testing.assert_allclose(_np(out[2]), np.full((5,), 10 * mean), rtol=1e-6)
 
 
+def test_reduce_gradients_of_device_arrays(strategy):
+    """Buffers off the host (the strict backend stands in for CuPy's) are reduced on the backend's terms:
+    through NCCL on GPUs, else one copy to the host and back; the results stay backend arrays."""
+    from tapeflow._testing import strict
+
+    r, n = strategy.rank, strategy.size
+    with tp.backend("strict"):
+        (out,) = strategy.reduce_gradients([tp.constant(np.full(3, r + 1.0, np.float32))])
+        on_backend = out._value.__class__ is strict.ndarray
+        got = out.numpy()
+    assert on_backend
+    np.testing.assert_allclose(got, np.full(3, (n + 1) / 2), rtol=1e-6)
+
+
 def test_weighted_mean_equals_mean_over_samples(strategy):
     """Rank r holds r+1 samples whose mean gradient is g_r: the result is the mean over all samples."""
     r, n = strategy.rank, strategy.size
