@@ -98,13 +98,13 @@ def _tapeflow(kind, batch, backend, *, train=True, steps, repeat):
         return _throughput(step, sync, batch, steps=steps, repeat=repeat)
 
 
-def _torch(kind, batch, *, train=True, steps, repeat):
+def _torch(kind, batch, *, train=True, steps, repeat, device="cuda"):
     import torch
     from torch import nn
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    dev = torch.device("cuda")
+    dev = torch.device(device)
     torch.manual_seed(0)
     if kind == _MLP:
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
@@ -142,8 +142,8 @@ def _torch(kind, batch, *, train=True, steps, repeat):
         with torch.no_grad():
             model(x)
 
-    return _throughput(train_step if train else infer, torch.cuda.synchronize, batch, steps=steps,
-                       repeat=repeat)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return _throughput(train_step if train else infer, sync, batch, steps=steps, repeat=repeat)
 
 
 def run(quick=False):
