@@ -12,7 +12,9 @@ from tapeflow.optimizers.base import Optimizer
 
 
 def _rms(x):
-    return float(B.xp.sqrt(B.xp.mean(B.xp.square(x, dtype=np.float64)))) if x.size else 0.0
+    """The root mean square of ``x`` as a 0-d backend array (read on the host by no one: no device wait)."""
+    xp = B.xp
+    return xp.sqrt(xp.mean(xp.square(x, dtype=np.float64))) if x.size else xp.zeros((), np.float64)
 
 
 class Adafactor(Optimizer):
@@ -68,7 +70,7 @@ class Adafactor(Optimizer):
         if self.relative_step and not callable(self._learning_rate):
             lr = min(lr, 1.0 / math.sqrt(t))
         rho = min(lr, 1.0 / math.sqrt(t))
-        alpha = max(self.epsilon_2, _rms(var._value)) * rho
+        alpha = B.xp.maximum(self.epsilon_2, _rms(var._value)) * rho
         beta_2 = 1.0 - t**self.beta_2_decay
         squares = B.xp.square(g) + self.epsilon_1
         if g.ndim >= 2:
@@ -82,8 +84,8 @@ class Adafactor(Optimizer):
             v += (1.0 - beta_2) * squares
             second = v
         u = g / B.xp.sqrt(second)
-        u /= max(1.0, _rms(u) / self.clip_threshold)
-        var._value -= (alpha * u).astype(var.dtype, copy=False)
+        u /= B.xp.maximum(1.0, _rms(u) / self.clip_threshold).astype(u.dtype)
+        var._value -= (alpha.astype(u.dtype) * u).astype(var.dtype, copy=False)
 
     def get_config(self):
         return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,

@@ -40,10 +40,13 @@ class Lamb(Adam):
         tmp += self.epsilon
         B.xp.divide(m, tmp, out=tmp)
         tmp *= (1.0 - self.beta_1) / (1.0 - self.beta_1**t)  # m_hat / (sqrt(v_hat) + eps)
-        w_norm = float(B.xp.sqrt(B.xp.sum(B.xp.square(var._value, dtype=np.float64))))
-        step_norm = float(B.xp.sqrt(B.xp.sum(B.xp.square(tmp, dtype=np.float64))))
-        ratio = w_norm / step_norm if w_norm > 0 and step_norm > 0 else 1.0
-        tmp *= lr * ratio
+        # the trust ratio stays on the backend (no wait for a device): ||w|| / ||step||, 1 when either is 0
+        xp = B.xp
+        w_norm = xp.sqrt(xp.sum(xp.square(var._value, dtype=np.float64)))
+        step_norm = xp.sqrt(xp.sum(xp.square(tmp, dtype=np.float64)))
+        both = (w_norm > 0) & (step_norm > 0)
+        ratio = xp.where(both, w_norm / xp.where(both, step_norm, 1.0), 1.0)
+        tmp *= (lr * ratio).astype(tmp.dtype)
         var._value -= tmp
 
     def get_config(self):

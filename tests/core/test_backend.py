@@ -170,3 +170,17 @@ def test_fit_moves_each_batch_to_the_device_once(restore_backend):
     before = strict.transfers["to_device"]
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert strict.transfers["to_device"] - before == 4 * 2  # 4 batches, x and y each copied once
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "adamax", "nadam", "rmsprop", "adagrad", "adadelta",
+                                  "lion", "lamb", "adafactor", "ftrl"])
+def test_every_optimizer_steps_without_host_transfers(restore_backend, name):
+    tp.set_backend("strict")
+    w = tp.Variable(np.linspace(-1, 1, 12, dtype="float32").reshape(3, 4))
+    g = tp.constant(np.full((3, 4), 0.5, "float32"))
+    opt = tp.optimizers.get(name)
+    opt.apply_gradients([(g, w)])  # builds the slots
+    before = w.numpy().copy()
+    with strict.no_host_transfers():
+        opt.apply_gradients([(g, w)])
+    assert not np.array_equal(w.numpy(), before)
