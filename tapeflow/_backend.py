@@ -100,8 +100,11 @@ def _fill(module):
             raise AttributeError(name)
         return getattr(module, name)
 
-    names.clear()
-    names.update({k: v for k, v in vars(module).items() if not k.startswith("__")}, **own, __getattr__=lazy)
+    new = {k: v for k, v in vars(module).items() if not k.startswith("__")}
+    new.update(own, __getattr__=lazy)
+    names.update(new)  # overwrite first, then drop the old library's extra names: a reader never misses one
+    for stale in [k for k in names if k not in new]:
+        del names[stale]
 
 
 def get_backend() -> str:
