@@ -111,6 +111,23 @@ class Attention(Layer):
             )
         self._build_scores(input_shape)
 
+    def compute_output_shape(self, input_shape):
+        """``(batch, Tq, dim_value)`` from ``[query, value(, key)]`` shapes alone, so a saved model is rebuilt
+        without making the ``(batch, Tq, Tv)`` scores (a call with ``return_attention_scores`` is run)."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) not in (2, 3) or not all(
+                isinstance(s, (list, tuple)) and len(s) == 3 for s in input_shape):
+            raise NotImplementedError("Attention: the shape rule takes [query, value(, key)] of rank 3")
+        query, value = tuple(input_shape[0]), tuple(input_shape[1])
+        key = tuple(input_shape[2]) if len(input_shape) > 2 else value
+
+        def differ(a, b):
+            return a is not None and b is not None and a != b
+
+        if differ(query[-1], key[-1]) or differ(key[1], value[1]):
+            raise self._shape_error("query and key need the same last dimension, key and value the same "
+                                    "length", "matching shapes", [query, value, key])
+        return (*query[:-1], value[-1])
+
     def _build_scores(self, input_shape):
         self.scale = self.add_weight("scale", (), "ones") if self.use_scale else None
         self.concat_score_weight = (

@@ -162,6 +162,23 @@ def test_2_shape_rules_agree_with_running_the_layer(make, shape, dtype):
         assert all(a in (b, None) for a, b in zip(symbolic.shape, real.shape))
 
 
+@pytest.mark.parametrize("make", [tp.layers.Attention, tp.layers.AdditiveAttention])
+def test_2_attention_is_rebuilt_from_shapes_without_its_scores(make):
+    from tapeflow.layers._budget import activation_cap
+
+    def graph():
+        q, v = tp.Input(shape=(None, 4)), tp.Input(shape=(7, 4))
+        return make()([q, v])
+
+    ran = graph()
+    with activation_cap(2**40):
+        ruled = graph()
+    assert ruled.shape == ran.shape == (None, None, 4)
+    with activation_cap(2**20):  # 30,000 steps: 2.7 GB of placeholder scores, none made by the rule
+        out = make()([tp.Input(shape=(30000, 2)), tp.Input(shape=(30000, 2))])
+    assert out.shape == (None, 30000, 2)
+
+
 # --- 3. a functional config in any order connects in linear time --------------------------------------------
 def test_3_reversed_functional_config_connects_each_call_once(monkeypatch):
     from tapeflow.models import functional
