@@ -10,6 +10,7 @@ while an outer tape records, the backward pass is itself recorded: tapes nest fo
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections import deque
@@ -160,6 +161,19 @@ class _Recorder:
         return node is not None and (self in node.tapes or id(node) in self.leaf_ids)
 
 
+@contextlib.contextmanager
+def no_recording():
+    """Run code that no tape records, whatever tapes are open (a layer's shape inference on placeholder data).
+    The tapes recording before record again after."""
+    recording = _state.recording
+    saved = list(recording)
+    recording.clear()
+    try:
+        yield
+    finally:
+        recording[:] = saved
+
+
 def note_break(t, how, into=None):
     """Remember where a tracked value (or a Variable) left the recording tapes (``.numpy()``, ``float()``,
     ``assign``, a non-differentiable op), so ``tape.explain`` can name the cause of a None gradient.
@@ -281,34 +295,6 @@ def _scalar_spec(v):
 
 
 _ndarray = B.ndarray
-
-
-def _flatten(structure):
-    """Flatten a nest of lists/tuples/dicts into a list of leaves, plus a function that rebuilds it."""
-    if isinstance(structure, dict):
-        keys = list(structure)
-        parts = [_flatten(structure[k]) for k in keys]
-
-        def rebuild(leaves):
-            out, i = {}, 0
-            for k, (flat, sub) in zip(keys, parts):
-                out[k] = sub(leaves[i : i + len(flat)])
-                i += len(flat)
-            return out
-
-        return [leaf for flat, _ in parts for leaf in flat], rebuild
-    if isinstance(structure, (list, tuple)):
-        parts = [_flatten(s) for s in structure]
-
-        def rebuild(leaves):
-            out, i = [], 0
-            for flat, sub in parts:
-                out.append(sub(leaves[i : i + len(flat)]))
-                i += len(flat)
-            return type(structure)(out) if not hasattr(structure, "_fields") else type(structure)(*out)
-
-        return [leaf for flat, _ in parts for leaf in flat], rebuild
-    return [structure], lambda leaves: leaves[0]
 
 
 def _reduce_to_shape(g, shape, op_name):

@@ -11,7 +11,8 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import ops
-from tapeflow._tape import Node, _flatten, _Recorder, _state, backward, release
+from tapeflow._nest import flatten, flatten_with_rebuild
+from tapeflow._tape import Node, _Recorder, _state, backward, release
 from tapeflow._tensor import Tensor, Variable, to_array
 from tapeflow.dtypes import is_floating
 from tapeflow.errors import DTypeError
@@ -78,7 +79,7 @@ class GradientTape:
         Raises:
             DTypeError: for a non-float tensor (gradients need a float dtype: cast it first).
         """
-        for t in _flatten(tensor)[0]:
+        for t in flatten(tensor):
             if not isinstance(t, Tensor):
                 raise TypeError(
                     f"watch: expected a Tensor or Variable, got {type(t).__name__}; use tp.constant()"
@@ -139,13 +140,13 @@ class GradientTape:
                 f"`unconnected_gradients` must be 'none' or 'zero'. Received: {unconnected_gradients!r}"
             )
         self._check_usable("gradient")
-        flat, rebuild = _flatten(sources)
+        flat, rebuild = flatten_with_rebuild(sources)
         for s in flat:
             if not isinstance(s, Tensor):
                 raise TypeError(f"gradient: sources must be Tensors or Variables, got {type(s).__name__}")
-        targets, _ = _flatten(target)
+        targets = flatten(target)
         targets = [t if isinstance(t, Tensor) else Tensor(t) for t in targets]
-        ogs = [None] * len(targets) if output_gradients is None else _flatten(output_gradients)[0]
+        ogs = [None] * len(targets) if output_gradients is None else flatten(output_gradients)
         was = self._pause()
         reached = None if self._persistent else set()
         try:
@@ -187,7 +188,7 @@ class GradientTape:
             tapeflow.Tensor([[2. 0.] [0. 4.]], shape=(2, 2), dtype=float32)
         """
         self._check_usable("jacobian")
-        flat, rebuild = _flatten(source)
+        flat, rebuild = flatten_with_rebuild(source)
         rows = [[] for _ in flat]
         n = int(np.prod(target.shape))
         was = self._pause()

@@ -46,7 +46,7 @@ class _Seeded(Initializer):
         self.seed = seed
 
     def _rng(self):
-        return np.random.default_rng(self.seed) if self.seed is not None else _random.generator()
+        return _random.generator(self.seed)
 
     def get_config(self):
         return {"seed": self.seed}

@@ -61,7 +61,7 @@ class Metric(Configurable):
     """
 
     def __init__(self, name=None, dtype=None):
-        from tapeflow.layers.base import snake_case
+        from tapeflow.layers.naming import snake_case
 
         self.name = name or snake_case(type(self).__name__)
         self.dtype = np.dtype(dtype or "float32")

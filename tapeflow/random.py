@@ -36,9 +36,32 @@ def get_seed():
     return _seed
 
 
-def generator() -> np.random.Generator:
-    """The global NumPy Generator every tapeflow random draw uses (initializers, dropout, shuffling)."""
-    return _generator
+def generator(seed=None) -> np.random.Generator:
+    """The generator a draw uses: the global one every tapeflow random draw shares (``seed=None``:
+    initializers, dropout, shuffling), a fresh one from an int seed (independent of, and not advancing, the
+    global one: the draw is the same every time), or a :class:`SeedGenerator`'s own.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.random.generator(7).random() == tp.random.generator(7).random()
+        True
+    """
+    if seed is None:
+        return _generator
+    if isinstance(seed, SeedGenerator):
+        return seed.generator
+    return np.random.default_rng(seed)
+
+
+def generator_of(owner) -> np.random.Generator:
+    """The generator of an object with a ``seed`` attribute (a layer's random masks): its own, made from
+    ``owner.seed`` on first use and kept in ``owner._rng`` (so successive draws differ), or the global one
+    when ``owner.seed`` is None."""
+    if owner.seed is None:
+        return _generator
+    if owner._rng is None:
+        owner._rng = generator(owner.seed)
+    return owner._rng
 
 
 class SeedGenerator:
@@ -67,30 +90,20 @@ class SeedGenerator:
         return f"<SeedGenerator seed={self.seed}>"
 
 
-def _rng(seed):
-    """The generator a draw uses: the global one (``seed=None``), a fresh one from an int seed (the draw is
-    then the same every time), or a SeedGenerator's own."""
-    if seed is None:
-        return _generator
-    if isinstance(seed, SeedGenerator):
-        return seed.generator
-    return np.random.default_rng(seed)
-
-
 def _shape(shape):
     return (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples. A ``seed`` gives a draw independent of (and not advancing) the global generator."""
-    rng = _rng(seed)
+    rng = generator(seed)
     dtype = as_dtype(dtype) or floatx
     return wrap(B.xp.asarray((rng.standard_normal(_shape(shape)) * stddev + mean).astype(dtype)))
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Uniform samples in ``[minval, maxval)`` (integers when ``dtype`` is an int type)."""
-    rng = _rng(seed)
+    rng = generator(seed)
     dtype = as_dtype(dtype) or floatx
     if dtype.kind in "iu":
         return wrap(B.xp.asarray(rng.integers(minval, maxval, _shape(shape)).astype(dtype)))
@@ -100,7 +113,7 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples redrawn until within two standard deviations of the mean
     (``tf.random.truncated_normal``)."""
-    rng = _rng(seed)
+    rng = generator(seed)
     shape = _shape(shape)
     out = rng.standard_normal(shape)
     bad = np.abs(out) > 2
@@ -112,6 +125,6 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 def shuffle(value, seed=None):
     """A copy of ``value`` with its first axis randomly permuted."""
-    rng = _rng(seed)
+    rng = generator(seed)
     arr = to_array(value)
     return wrap(arr[B.xp.asarray(rng.permutation(arr.shape[0]))] if arr.ndim else arr.copy())

@@ -2,12 +2,16 @@
 
 Dataset elements are structures like ``(x, y)`` or ``{"image": x, "label": y}``; these helpers apply a
 function to every leaf and rebuild the same structure. As in TensorFlow, a list is a leaf (data, converted
-to one array), not a structure. Nesting is two or three levels deep, so plain recursion is used here.
+to one array), not a structure. The walks are :mod:`tapeflow._nest`'s, with tuples and dicts as containers.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from tapeflow import _nest
+
+_CONTAINERS = (tuple, dict)  # a list is a leaf here (data), as in TensorFlow
 
 
 def is_nest(value) -> bool:
@@ -17,26 +21,12 @@ def is_nest(value) -> bool:
 
 def map_structure(fn, *structures):
     """Apply ``fn`` to the leaves of one or more structures of the same shape."""
-    first = structures[0]
-    if isinstance(first, dict):
-        return {k: map_structure(fn, *(s[k] for s in structures)) for k in first}
-    if isinstance(first, tuple):
-        return tuple(map_structure(fn, *parts) for parts in zip(*structures))
-    return fn(*structures)
+    return _nest.map_structure(fn, *structures, containers=_CONTAINERS)
 
 
 def flatten(structure) -> list:
     """The leaves of ``structure`` in a fixed order (dict keys in insertion order)."""
-    out, stack = [], [structure]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, tuple):
-            stack.extend(reversed(item))
-        else:
-            out.append(item)
-    return out
+    return _nest.flatten(structure, _CONTAINERS)
 
 
 def to_numpy(value):

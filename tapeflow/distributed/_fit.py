@@ -27,6 +27,7 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import random as _random
+from tapeflow._nest import flatten
 from tapeflow.callbacks import Callback
 
 # Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so
@@ -197,16 +198,7 @@ class ShardedData:
 
 
 def _leaves(nest):
-    out, stack = [], [nest]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif item is not None:
-            out.append(item)
-    return out
+    return [leaf for leaf in flatten(nest) if leaf is not None]
 
 
 def _crc(batch) -> float:

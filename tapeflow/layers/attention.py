@@ -12,7 +12,8 @@ import math
 
 from tapeflow import _backend as B
 from tapeflow import ops
-from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
+from tapeflow import random as _random
+from tapeflow.layers.base import Layer, in_training, register_serializable
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask
 
@@ -52,7 +53,7 @@ def _softmax_masked(scores, mask):
 def _dropout(layer, probs, training):
     if not in_training(training) or layer.dropout == 0:
         return probs
-    keep = (B.uniform(seeded_generator(layer), probs.shape) >= layer.dropout) / (1 - layer.dropout)
+    keep = (B.uniform(_random.generator_of(layer), probs.shape) >= layer.dropout) / (1 - layer.dropout)
     return probs * keep.astype(probs.dtype)
 
 

@@ -1,20 +1,17 @@
-"""The ``Layer`` base class: lazily built weights, sub-layer tracking, names, configs and serialization.
+"""The ``Layer`` base class: lazily built weights, sub-layer tracking, the training flag, configs.
 
 A layer is ``build(input_shape)`` (create weights with :meth:`Layer.add_weight`, once the first input's
 shape is known) plus ``call(inputs, training=None)``. Layers and Variables assigned as attributes (also inside
 lists, tuples and dicts) are tracked, so ``weights`` of a model lists every weight of every layer it holds.
-Configs are JSON-only: :func:`serialize` gives ``{"class_name", "config"}`` and :func:`deserialize` rebuilds a
-layer from a registry of known classes, refusing names it does not know.
+Beside it: names (:mod:`.naming`), JSON configs (:mod:`.serialization`), shapes (:mod:`.shapes`) and the
+symbolic calls of the functional API (:mod:`.symbolic`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import itertools
-import json
-import re
 import threading
 
 import numpy as np
@@ -23,40 +20,30 @@ from tapeflow import _backend as B
 from tapeflow import constraints as _constraints
 from tapeflow import initializers as _initializers
 from tapeflow import regularizers as _regularizers
-from tapeflow._tape import _state as _tape_state
+from tapeflow._nest import contains, flatten, map_structure
+from tapeflow._tape import no_recording
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.dtypes import as_dtype, floatx, is_floating
 from tapeflow.errors import ShapeError
 from tapeflow.layers import _budget
 from tapeflow.layers._masks import get_mask, incoming_mask, set_mask
+from tapeflow.layers.naming import clear_session, snake_case, unique_name
+from tapeflow.layers.serialization import (
+    custom_objects_in_scope,
+    deserialize,
+    get_registered,
+    register_serializable,
+    serialize,
+)
+from tapeflow.layers.shapes import is_shape, map_shapes, standardize_shape
+from tapeflow.layers.symbolic import SymbolicTensor, is_symbolic, symbolic_call
 
-# --- unique names ------------------------------------------------------------------------------------------
-_NAME_COUNTS: dict[str, int] = {}
-
-
-def unique_name(base: str) -> str:
-    """``dense``, then ``dense_1``, ``dense_2``, ... (Keras's naming)."""
-    n = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
-
-def clear_session():
-    """Restart layer-name numbering (``dense``, ``dense_1``, ...) from scratch, as
-    ``keras.backend.clear_session``."""
-    _NAME_COUNTS.clear()
-
-
-def snake_case(name: str) -> str:
-    """Keras's layer-name rule: ``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``,
-    ``MaxPooling2D`` -> ``max_pooling2d``, ``LSTM`` -> ``lstm``.
-
-    Example:
-        >>> [snake_case(n) for n in ("Conv2D", "MaxPooling2D", "SimpleRNN", "MultiHeadAttention")]
-        ['conv2d', 'max_pooling2d', 'simple_rnn', 'multi_head_attention']
-    """
-    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+# Names that lived here before the split, still imported from here by some code (one definition each, above).
+__all__ = [
+    "Layer", "in_training", "bump_structure_version", "clear_session", "snake_case", "unique_name",
+    "custom_objects_in_scope", "deserialize", "get_registered", "register_serializable", "serialize",
+    "is_shape", "map_shapes", "standardize_shape", "flatten", "map_structure",
+]
 
 
 # --- the training flag flows from an outer call to the layers it calls -------------------------------------
@@ -68,145 +55,7 @@ class _CallContext(threading.local):
 _context = _CallContext()
 
 
-@contextlib.contextmanager
-def _no_recording():
-    """Run code that no tape may see (shape inference on placeholder data)."""
-    saved = list(_tape_state.recording)
-    _tape_state.recording.clear()
-    try:
-        yield
-    finally:
-        _tape_state.recording[:] = saved
-
-
-# --- serialization registry ---------------------------------------------------------------------------------
-_REGISTRY: dict[str, type] = {}
-
-
-class _CustomObjects(threading.local):
-    def __init__(self):
-        self.stack = []
-
-
-_custom = _CustomObjects()
-
-
-def register_serializable(cls=None, *, name=None):
-    """Class decorator: make ``cls`` known to :func:`deserialize` under ``name`` (default: the class name).
-
-    Example:
-        >>> import tapeflow as tp
-        >>> @tp.layers.register_serializable
-        ... class Twice(tp.layers.Layer):
-        ...     def call(self, x):
-        ...         return x * 2.0
-        >>> tp.layers.deserialize(tp.layers.serialize(Twice(name="t"))).name
-        't'
-    """
-
-    def add(c):
-        _REGISTRY[name or c.__name__] = c
-        return c
-
-    return add if cls is None else add(cls)
-
-
-def get_registered(class_name, custom_objects=None):
-    """The class registered (or passed in ``custom_objects``) under ``class_name``.
-
-    Raises:
-        ValueError: for an unknown name, listing the known ones.
-    """
-    for scope in [custom_objects or {}, *reversed(_custom.stack)]:
-        if class_name in scope:
-            return scope[class_name]
-    try:
-        return _REGISTRY[class_name]
-    except KeyError:
-        raise ValueError(
-            f"Unknown layer class {class_name!r}. Known classes: {sorted(_REGISTRY)}. For your own classes, "
-            f"decorate them with @tp.layers.register_serializable or pass "
-            f"custom_objects={{{class_name!r}: cls}}."
-        ) from None
-
-
-def serialize(layer) -> dict:
-    """``{"class_name": ..., "config": ...}`` for a layer (or model); plain JSON data only.
-
-    Raises:
-        TypeError: when the layer's config holds something JSON cannot represent.
-    """
-    config = layer.get_config()
-    try:
-        json.dumps(config)
-    except TypeError as e:
-        raise TypeError(
-            f"serialize: the config of layer '{layer.name}' ({type(layer).__name__}) is not JSON data: {e}"
-        ) from None
-    return {"class_name": _registered_name(type(layer)), "config": config}
-
-
-def _registered_name(cls):
-    for name, c in _REGISTRY.items():
-        if c is cls:
-            return name
-    return cls.__name__
-
-
-def deserialize(config, custom_objects=None):
-    """Rebuild a layer (or model) from :func:`serialize`'s output.
-
-    Args:
-        config: a dict ``{"class_name", "config"}`` (as JSON would give it back).
-        custom_objects: ``{name: class_or_function}`` for user classes, activations, initializers.
-
-    Raises:
-        ValueError: for an unknown class name (never imports or evaluates anything by name).
-    """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"deserialize: expected a dict with 'class_name' and 'config'. Received: {config!r}")
-    cls = get_registered(config["class_name"], custom_objects)
-    _custom.stack.append(dict(custom_objects or {}))
-    try:
-        return cls.from_config(dict(config.get("config", {})))
-    finally:
-        _custom.stack.pop()
-
-
-def custom_objects_in_scope() -> dict:
-    """The ``custom_objects`` of the :func:`deserialize` calls now running (innermost wins)."""
-    merged = {}
-    for scope in _custom.stack:
-        merged.update(scope)
-    return merged
-
-
-# --- helpers ------------------------------------------------------------------------------------------------
-_SYMBOLIC = []  # [SymbolicTensor], filled on first use (tapeflow.layers.input imports this module)
-
-
-def _is_symbolic(x):
-    if not _SYMBOLIC:
-        from tapeflow.layers.input import SymbolicTensor
-
-        _SYMBOLIC.append(SymbolicTensor)
-    return not isinstance(x, Tensor) and _contains(x, _SYMBOLIC[0])
-
-
-def _contains(nest, types) -> bool:
-    """Whether a nest of lists/tuples/dicts holds an instance of ``types`` (an iterative walk)."""
-    stack = [nest]
-    while stack:
-        a = stack.pop()
-        if isinstance(a, types):
-            return True
-        if isinstance(a, (list, tuple)):
-            stack.extend(a)
-        elif isinstance(a, dict):
-            stack.extend(a.values())
-    return False
-
-
+# --- what a layer holds ------------------------------------------------------------------------------------
 # Every change to what layers hold (a layer, Variable or container assigned, a weight added, `trainable`
 # flipped) bumps this version; the walks over sub-layers and weights are cached per layer until it changes.
 _VERSION = [0]
@@ -219,7 +68,7 @@ def bump_structure_version():
 
 
 def _structural(value) -> bool:
-    return _contains(value, (Layer, Variable))
+    return contains(value, (Layer, Variable))
 
 
 def _plain_numbers(x) -> bool:
@@ -227,54 +76,8 @@ def _plain_numbers(x) -> bool:
     return isinstance(x, (list, tuple)) and all(isinstance(a, (int, float, bool)) for a in flatten(x))
 
 
-def map_structure(fn, x):
-    """Apply ``fn`` to every leaf of a nest of lists/tuples/dicts (leaves: anything else)."""
-    if isinstance(x, dict):
-        return {k: map_structure(fn, v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(map_structure(fn, v) for v in x)
-    return fn(x)
-
-
-def is_shape(x) -> bool:
-    """True for a shape tuple: ints and Nones (a tuple of shapes is a nest, not a shape)."""
-    return isinstance(x, tuple) and all(s is None or isinstance(s, int) for s in x)
-
-
-def map_shapes(fn, shapes):
-    """Apply ``fn`` to every shape in a nest of shapes."""
-    if is_shape(shapes):
-        return fn(shapes)
-    if isinstance(shapes, dict):
-        return {k: map_shapes(fn, v) for k, v in shapes.items()}
-    return type(shapes)(map_shapes(fn, s) for s in shapes)
-
-
-def flatten(x) -> list:
-    """The leaves of a nest of lists/tuples/dicts, in order."""
-    out, stack = [], [x]
-    while stack:
-        a = stack.pop()
-        if isinstance(a, dict):
-            stack.extend(reversed(list(a.values())))
-        elif isinstance(a, (list, tuple)):
-            stack.extend(reversed(a))
-        else:
-            out.append(a)
-    return out
-
-
 def _shape_of(x):
     return tuple(x.shape)
-
-
-def standardize_shape(shape):
-    """A shape tuple with ``None`` for unknown sizes (accepts lists and ints)."""
-    if shape is None:
-        return None
-    if isinstance(shape, int):
-        return (shape,)
-    return tuple(None if s is None else int(s) for s in shape)
 
 
 # --- the Layer ----------------------------------------------------------------------------------------------
@@ -607,13 +410,13 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         """The output shape for ``input_shape`` (found by running the layer on placeholder data)."""
-        from tapeflow.layers.input import SymbolicTensor
-
         sym = map_shapes(
             lambda s: SymbolicTensor(s, self.dtype),
             standardize_shape(input_shape) if is_shape(tuple(input_shape)) else input_shape,
         )
         return map_structure(lambda t: t.shape, self(sym))
+
+    compute_output_shape.runs_placeholders = True  # the symbolic call tells this base rule from a layer's own
 
     def _call_accepts(self, name):
         cls = type(self)
@@ -636,9 +439,7 @@ class Layer:
         return t
 
     def __call__(self, inputs, *args, training=None, **kwargs):
-        if _is_symbolic(inputs) or ((args or kwargs) and _is_symbolic((args, kwargs))):
-            from tapeflow.layers.input import symbolic_call
-
+        if is_symbolic(inputs) or ((args or kwargs) and is_symbolic((args, kwargs))):
             return symbolic_call(self, inputs, args, kwargs, training)
         if isinstance(inputs, (list, tuple, dict)) and not _plain_numbers(inputs):
             inputs = map_structure(self._convert, inputs)
@@ -672,7 +473,7 @@ class Layer:
     def _build_from(self, inputs):
         shapes = map_structure(_shape_of, inputs)
         self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shapes)
-        with _no_recording():
+        with no_recording():
             self.build(shapes)
         self.built = True
 
@@ -732,18 +533,6 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def seeded_generator(layer):
-    """The generator for ``layer``'s random masks: its own, made from ``layer.seed`` on first use (kept in
-    ``layer._rng``), or the global ``tp.random.generator()`` when ``layer.seed`` is None."""
-    if layer.seed is None:
-        from tapeflow import random as _random
-
-        return _random.generator()
-    if layer._rng is None:
-        layer._rng = np.random.default_rng(layer.seed)
-    return layer._rng
 
 
 def in_training(training):

@@ -28,7 +28,7 @@ def _init_config(init):
 
 
 def _activation_from_config(value):
-    from tapeflow.layers.base import custom_objects_in_scope
+    from tapeflow.layers.serialization import custom_objects_in_scope
 
     return _activations.deserialize(value, custom_objects_in_scope()) if isinstance(value, str) else value
 
@@ -241,7 +241,7 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
-        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self._rng = None if seed is None else _random.generator(seed)  # saved with the model from the start
 
     def call(self, inputs, training=None):
         if not in_training(training) or self.rate == 0:
@@ -249,7 +249,7 @@ class Dropout(Layer):
         shape = inputs.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        rng = self._rng if self._rng is not None else _random.generator()
+        rng = _random.generator_of(self)
         keep = B.uniform(rng, shape) >= self.rate
         return inputs * Tensor(keep.astype(inputs.dtype) * inputs.dtype.type(1.0 / (1.0 - self.rate)))
 

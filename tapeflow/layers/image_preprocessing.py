@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from tapeflow import ops
+from tapeflow import random as _random
 from tapeflow._tensor import Tensor
-from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
+from tapeflow.layers.base import Layer, in_training, register_serializable
 from tapeflow.ops import conv as C
 
 _INTERPOLATIONS = ("bilinear", "nearest")
@@ -217,7 +218,7 @@ class _RandomImageLayer(_ImageLayer):
     def _images(self, x, training):
         if not in_training(training):
             return self._inference(x)
-        return self._augment(x, seeded_generator(self))
+        return self._augment(x, _random.generator_of(self))
 
     def _inference(self, x):
         return x

@@ -14,17 +14,12 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow import activations as _activations
 from tapeflow import ops
+from tapeflow import random as _random
 from tapeflow.creation import zeros
-from tapeflow.layers.base import (
-    Layer,
-    deserialize,
-    in_training,
-    register_serializable,
-    seeded_generator,
-    serialize,
-)
+from tapeflow.layers.base import Layer, in_training
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
+from tapeflow.layers.serialization import deserialize, register_serializable, serialize
 from tapeflow.ops import fusable, fused
 from tapeflow.ops import recurrent as R
 
@@ -157,7 +152,7 @@ class RNN(Layer):
 
     # --- the call -------------------------------------------------------------------------------------------
     def _keep_mask(self, shape, rate, dtype):
-        return ((B.uniform(seeded_generator(self), shape) >= rate) / (1 - rate)).astype(dtype)
+        return ((B.uniform(_random.generator_of(self), shape) >= rate) / (1 - rate)).astype(dtype)
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         if inputs.ndim != 3:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import random as _random
 from tapeflow import regularizers as _regularizers
 from tapeflow._tensor import Tensor
-from tapeflow.layers.base import Layer, in_training, register_serializable, seeded_generator
+from tapeflow.layers.base import Layer, in_training, register_serializable
 
 
 def _rate(name, value, upper_open=True):
@@ -28,7 +29,7 @@ class _Noise(Layer):
         self.seed, self._rng = seed, None
 
     def _normal(self, inputs):
-        return Tensor(B.normal(seeded_generator(self), inputs.shape).astype(inputs.dtype))
+        return Tensor(B.normal(_random.generator_of(self), inputs.shape).astype(inputs.dtype))
 
 
 @register_serializable

@@ -42,11 +42,7 @@ class SpatialDropout(Layer):
     def call(self, inputs, training=None):
         if not in_training(training) or self.rate == 0:
             return inputs
-        import numpy as np
-
-        if self.seed is not None and self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        rng = self._rng or _random.generator()
+        rng = _random.generator_of(self)
         shape = [1] * inputs.ndim
         shape[0] = inputs.shape[0]
         axis = 1 if self.data_format == "channels_first" else inputs.ndim - 1

@@ -10,7 +10,7 @@ Example:
     ['accuracy', 'loss']
 """
 
-from tapeflow.layers.base import clear_session
+from tapeflow.layers.naming import clear_session
 from tapeflow.models.functional import Functional
 from tapeflow.models.model import Model
 from tapeflow.models.sequential import Sequential

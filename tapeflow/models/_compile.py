@@ -10,8 +10,8 @@ import numpy as np
 
 from tapeflow import losses as _losses
 from tapeflow import metrics as _metrics
+from tapeflow._nest import flatten
 from tapeflow._tensor import Tensor
-from tapeflow.layers.base import flatten
 
 
 def _per_output(spec, output_names, what):

@@ -15,10 +15,10 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import random as _random
+from tapeflow._nest import flatten as _leaves
+from tapeflow._nest import map_structure as _map
 from tapeflow._tensor import Tensor
 from tapeflow.dtypes import as_dtype
-from tapeflow.layers.base import flatten as _leaves
-from tapeflow.layers.base import map_structure as _map
 
 # --- nests of arrays ----------------------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import heapq
 
+from tapeflow._nest import flatten, map_structure
 from tapeflow.errors import ShapeError
-from tapeflow.layers.base import deserialize, flatten, map_structure, register_serializable, serialize
-from tapeflow.layers.input import InputLayer, SymbolicTensor
+from tapeflow.layers.input import InputLayer
+from tapeflow.layers.serialization import deserialize, register_serializable, serialize
+from tapeflow.layers.symbolic import SymbolicTensor
 from tapeflow.models.model import Model
 
 

@@ -18,11 +18,13 @@ import warnings
 from tapeflow import _backend as B
 from tapeflow import callbacks as _callbacks
 from tapeflow import optimizers as _optimizers
+from tapeflow._nest import flatten, map_structure
+from tapeflow._tape import no_recording
 from tapeflow._tensor import Tensor
 from tapeflow.autodiff import GradientTape
 from tapeflow.distributed import _context as _distribute_context
 from tapeflow.errors import ShapeError
-from tapeflow.layers.base import Layer, _no_recording, flatten, map_structure
+from tapeflow.layers.base import Layer
 from tapeflow.metrics import Mean, Metric
 from tapeflow.models import _data
 from tapeflow.models._compile import CompiledLoss, CompiledMetrics
@@ -93,7 +95,7 @@ class Model(Layer):
 
     def _build_from(self, inputs):
         shapes = map_structure(lambda t: tuple(t.shape), inputs)
-        from tapeflow.layers.base import map_shapes
+        from tapeflow.layers.shapes import map_shapes
 
         self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shapes)
         self.built = True  # the layers inside build themselves on this first call
@@ -102,14 +104,14 @@ class Model(Layer):
         """Create every weight by running the model once on placeholder zeros of ``input_shape``
         (batch ``None`` allowed)."""
         from tapeflow.layers._budget import check_activation
-        from tapeflow.layers.base import is_shape, map_shapes
+        from tapeflow.layers.shapes import is_shape, map_shapes
 
         shape = tuple(input_shape) if is_shape(tuple(input_shape)) else input_shape
         map_shapes(lambda s: check_activation(self, (1, *s[1:]), self.dtype, "input"), shape)  # while loading
         dummy = map_shapes(
             lambda s: B.xp.zeros(tuple(1 if d is None else d for d in s), dtype=self.dtype), shape
         )
-        with _no_recording():
+        with no_recording():
             self(dummy, training=False)
         self._build_input_shape = map_shapes(lambda s: (None, *s[1:]), shape)
 
@@ -688,7 +690,7 @@ class _LossTracker(Mean):
 
 def _functional_arguments(args, kwargs):
     """Whether a Model subclass was called as ``Sub(inputs, outputs)`` (Keras's functional signature)."""
-    from tapeflow.layers.input import SymbolicTensor
+    from tapeflow.layers.symbolic import SymbolicTensor
 
     rest = list(args) + [kwargs[k] for k in ("inputs", "outputs") if k in kwargs]
     if len(rest) != 2:

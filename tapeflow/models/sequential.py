@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from tapeflow.layers.base import (
-    Layer,
-    bump_structure_version,
-    deserialize,
-    register_serializable,
-    serialize,
-    standardize_shape,
-)
-from tapeflow.layers.input import InputLayer, SymbolicTensor
+from tapeflow.layers.base import Layer, bump_structure_version
+from tapeflow.layers.input import InputLayer
+from tapeflow.layers.serialization import deserialize, register_serializable, serialize
+from tapeflow.layers.shapes import standardize_shape
+from tapeflow.layers.symbolic import SymbolicTensor
 from tapeflow.models.model import Model
 
 

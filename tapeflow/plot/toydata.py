@@ -8,7 +8,7 @@ import numpy as np
 def _rng(seed):
     from tapeflow import random
 
-    return np.random.default_rng(seed) if seed is not None else random.generator()
+    return random.generator(seed)
 
 
 def two_moons(n=200, noise=0.1, seed=None):

@@ -267,7 +267,7 @@ def _known_names(custom_objects) -> set:
     import tapeflow.models  # noqa: F401 - registers Sequential and Functional
     import tapeflow.optimizers
     import tapeflow.regularizers
-    from tapeflow.layers.base import _REGISTRY
+    from tapeflow.layers.serialization import _REGISTRY
 
     names = set(_REGISTRY) | set(custom_objects or {})
     for module in (tapeflow.layers, tapeflow.optimizers, tapeflow.optimizers.schedules, tapeflow.losses,

@@ -115,7 +115,7 @@ def _plan(model):
     Raises:
         TypeError: for a subclassed model (its ``call`` is Python code, not a graph).
     """
-    from tapeflow.layers.base import flatten
+    from tapeflow._nest import flatten
     from tapeflow.models import Functional, Sequential
 
     if isinstance(model, Sequential):
@@ -133,7 +133,7 @@ def _plan(model):
             current = out
         return specs, steps, [current]
     if isinstance(model, Functional):
-        from tapeflow.layers.input import SymbolicTensor
+        from tapeflow.layers.symbolic import SymbolicTensor
 
         specs = [(id(t), t.node.layer.name, tuple(t.shape), t.dtype) for t in model._flat_inputs]
         steps = []
@@ -176,13 +176,14 @@ def _inline(steps):
 
 def _trace(specs, steps, sizes):
     """Run the steps on zeros with the unknown input sizes set to ``sizes``; return each value's array."""
-    from tapeflow.layers.base import _no_recording, flatten
+    from tapeflow._nest import flatten
+    from tapeflow._tape import no_recording
 
     values = {
         key: np.zeros(tuple(sizes if d is None else d for d in shape), dtype)
         for key, _, shape, dtype in specs
     }
-    with _no_recording():
+    with no_recording():
         for step in steps:
             inputs, args, kwargs = fill_call(step, [values[k] for k in step.inputs])
             result = step.layer(inputs, *args, training=False, **kwargs)
@@ -194,8 +195,8 @@ def _trace(specs, steps, sizes):
 def fill_call(step, leaves):
     """``(inputs, args, kwargs)`` of ``step``'s call with its symbolic tensors replaced, in order, by
     ``leaves`` (arrays when tracing, ONNX names when converting)."""
-    from tapeflow.layers.base import map_structure
-    from tapeflow.layers.input import SymbolicTensor
+    from tapeflow._nest import map_structure
+    from tapeflow.layers.symbolic import SymbolicTensor
 
     if step.structure is None:
         return leaves[0], (), {}

@@ -9,11 +9,9 @@ import numpy as np
 
 
 def _rng(seed):
-    if seed is not None:
-        return np.random.default_rng(seed)
     from tapeflow import random
 
-    return random.generator()
+    return random.generator(seed)
 
 
 def _count(name, value, n):

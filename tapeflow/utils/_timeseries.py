@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import random as _random
+
 
 def _positive(name, value):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -71,7 +73,7 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
         )
     starts = np.arange(start_index, start_index + num_seqs, sequence_stride)
     if shuffle:
-        rng = np.random.default_rng(seed) if seed is not None else __import__("tapeflow").random.generator()
+        rng = _random.generator(seed)
         starts = rng.permutation(starts)
     offsets = np.arange(0, span + 1, sampling_rate)
 

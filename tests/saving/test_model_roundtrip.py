@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tapeflow as tp
-from tapeflow.layers.base import _REGISTRY
+from tapeflow.layers.serialization import _REGISTRY
 
 from .layer_cases import CASES, STANDALONE
 

@@ -1,0 +1,26 @@
+"""Shapes as layers see them: tuples of ints with ``None`` for unknown sizes, and nests of them."""
+
+from __future__ import annotations
+
+
+def is_shape(x) -> bool:
+    """True for a shape tuple: ints and Nones (a tuple of shapes is a nest, not a shape)."""
+    return isinstance(x, tuple) and all(s is None or isinstance(s, int) for s in x)
+
+
+def map_shapes(fn, shapes):
+    """Apply ``fn`` to every shape in a nest of shapes."""
+    if is_shape(shapes):
+        return fn(shapes)
+    if isinstance(shapes, dict):
+        return {k: map_shapes(fn, v) for k, v in shapes.items()}
+    return type(shapes)(map_shapes(fn, s) for s in shapes)
+
+
+def standardize_shape(shape):
+    """A shape tuple with ``None`` for unknown sizes (accepts lists and ints)."""
+    if shape is None:
+        return None
+    if isinstance(shape, int):
+        return (shape,)
+    return tuple(None if s is None else int(s) for s in shape)
