@@ -62,6 +62,8 @@ _LAZY_ATTRS = {
 
 
 def __getattr__(name):
+    if name == "bfloat16":
+        return dtypes.bfloat16
     if name == "keras":  # `import tapeflow as tf` then `tf.keras.layers...`: the same names
         return importlib.import_module("tapeflow")
     if name in _LAZY_MODULES:

@@ -240,7 +240,7 @@ def record(op, args, vals, params, out):
                 same = False
         elif isinstance(a, Tensor):
             if isinstance(a, Variable):
-                if a.trainable and v.dtype.kind == "f":
+                if a.trainable and (v.dtype.kind == "f" or v.dtype.name == "bfloat16"):
                     for r in recording:
                         if r.watch_accessed and id(a) not in r.watched:
                             r.watch(a)
@@ -278,7 +278,7 @@ def record(op, args, vals, params, out):
 def _watch_accessed(v, value, recording, now):
     """A Variable read while tapes record: let each tape that watches accessed variables watch it. Returns its
     node when now every recording tape tracks it (else None: the caller takes the general path)."""
-    if v.trainable and value.dtype.kind == "f":
+    if v.trainable and (value.dtype.kind == "f" or value.dtype.name == "bfloat16"):
         for r in recording:
             if r.watch_accessed and id(v) not in r.watched:
                 r.watch(v)

@@ -42,14 +42,36 @@ _NAMES = {
 floatx = float32
 
 
+def _bfloat16():
+    """bfloat16 as a NumPy dtype, from the optional ``ml_dtypes`` package (NumPy has none of its own)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise DTypeError(
+            "bfloat16 needs the ml_dtypes package (NumPy has no bfloat16 of its own): pip install ml_dtypes. "
+            "float16 or float32 work without it."
+        ) from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def __getattr__(name):
+    if name == "bfloat16":
+        return _bfloat16()
+    raise AttributeError(f"module 'tapeflow.dtypes' has no attribute {name!r}")
+
+
 def as_dtype(dtype) -> np.dtype | None:
     """Return the NumPy dtype named by ``dtype`` (a string, NumPy type or dtype); ``None`` stays ``None``.
+
+    ``"bfloat16"`` works when the ``ml_dtypes`` package is installed (a clear error says so otherwise).
 
     Raises:
         DTypeError: for a name tapeflow does not know.
     """
     if dtype is None or isinstance(dtype, np.dtype):
         return dtype
+    if dtype == "bfloat16":
+        return _bfloat16()
     if isinstance(dtype, str):
         try:
             return _NAMES[dtype]
@@ -68,8 +90,9 @@ def as_dtype(dtype) -> np.dtype | None:
 
 
 def is_floating(dtype) -> bool:
-    """True for float16/32/64."""
-    return np.dtype(dtype).kind == "f"
+    """True for float16/32/64 (and bfloat16)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or dtype.name == "bfloat16"
 
 
 def default_dtype_of(value) -> np.dtype:

@@ -26,6 +26,7 @@ from tapeflow.ops import (  # noqa: F401 - re-exported
     greater_equal,
     isfinite,
     isnan,
+    l2_normalize,
     less,
     less_equal,
     log,
@@ -53,6 +54,7 @@ from tapeflow.ops import (  # noqa: F401 - re-exported
     subtract,
     tan,
     tanh,
+    top_k,
 )
 from tapeflow.ops import logsumexp as reduce_logsumexp  # noqa: F401
 from tapeflow.ops import max as reduce_max  # noqa: F401
@@ -79,3 +81,33 @@ def squared_difference(x, y):
 def reciprocal(x):
     """``1 / x`` element-wise (``tf.math.reciprocal``)."""
     return divide(1.0, x)
+
+
+def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype="int32"):
+    """``m[i, j]``: how many samples of true class ``i`` were predicted as ``j``
+    (``tf.math.confusion_matrix``; summed ``weights`` when given). No gradient.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.math.confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]).numpy().tolist()
+        [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    """
+    import numpy as np
+
+    from tapeflow._tensor import Tensor
+
+    def arr(x):
+        return np.asarray(x._value if isinstance(x, Tensor) else x).reshape(-1)
+
+    y, p = arr(labels).astype(np.int64), arr(predictions).astype(np.int64)
+    if y.shape != p.shape:
+        raise ValueError(f"confusion_matrix: {y.size} labels but {p.size} predictions")
+    if y.size and (min(y.min(), p.min()) < 0):
+        raise ValueError("confusion_matrix: labels and predictions must be non-negative class indices")
+    n = int(num_classes) if num_classes is not None else int(max(y.max(initial=-1), p.max(initial=-1)) + 1)
+    if y.size and max(y.max(), p.max()) >= n:
+        raise ValueError(f"confusion_matrix: a class index is >= num_classes={n}")
+    w = np.ones(y.size) if weights is None else arr(weights).astype(np.float64)
+    out = np.zeros((n, n), dtype=np.float64)
+    np.add.at(out, (y, p), w)
+    return Tensor(out.astype(dtype))

@@ -3,6 +3,7 @@
 from tapeflow.ops import (  # noqa: F401 - re-exported
     elu,
     gelu,
+    l2_normalize,
     leaky_relu,
     log_softmax,
     relu,

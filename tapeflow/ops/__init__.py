@@ -14,6 +14,7 @@ from tapeflow.ops import fused as _fused  # noqa: F401 - registers the fused den
 from tapeflow.ops import pooling as _pooling  # noqa: F401 - registers max pooling
 from tapeflow.ops import recurrent as _recurrent  # noqa: F401 - registers the fused LSTM, GRU and RNN ops
 from tapeflow.ops import reduction as _red
+from tapeflow.ops.clipping import clip_by_global_norm, clip_by_norm, clip_by_value, l2_normalize
 from tapeflow.ops.elementwise import (
     abs,
     add,
@@ -58,7 +59,18 @@ from tapeflow.ops.elementwise import ones_like as _ones_like
 from tapeflow.ops.elementwise import round as _round
 from tapeflow.ops.elementwise import where as _where
 from tapeflow.ops.elementwise import zeros_like as _zeros_like
-from tapeflow.ops.indexing import all_dims, gather, getitem, newaxis, take
+from tapeflow.ops.indexing import (
+    all_dims,
+    boolean_mask,
+    gather,
+    gather_nd,
+    getitem,
+    newaxis,
+    scatter_nd,
+    take,
+    tensor_scatter_nd_add,
+    tensor_scatter_nd_update,
+)
 from tapeflow.ops.indexing import variable_getitem as _variable_getitem
 from tapeflow.ops.linalg import dot, einsum, matmul, outer, tensordot
 from tapeflow.ops.linalg import matmul_op as _matmul_op
@@ -69,17 +81,24 @@ from tapeflow.ops.manipulation import (
     expand_dims,
     flatten,
     flip,
+    meshgrid,
     pad,
     repeat,
     reshape,
+    roll,
+    sequence_mask,
     split,
     squeeze,
     stack,
     swapaxes,
     tile,
     transpose,
+    tril,
+    triu,
     unstack,
 )
+from tapeflow.ops.mapping import map_fn, vectorized_map
+from tapeflow.ops.matrix import cholesky, det, inv, qr, slogdet, solve, svd, trace
 from tapeflow.ops.nn import (
     elu,
     erf,
@@ -94,6 +113,7 @@ from tapeflow.ops.nn import (
     softplus,
     tanh,
 )
+from tapeflow.ops.sorting import argsort, sort, top_k, unique
 
 __all__ = [
     # element-wise
@@ -113,7 +133,19 @@ __all__ = [
     # shape and indexing
     "broadcast_to", "concat", "concatenate", "expand_dims", "flatten", "flip", "pad", "repeat", "reshape",
     "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "unstack", "all_dims", "gather", "getitem",
-    "newaxis", "take", "shape", "rank", "size",
+    "newaxis", "take", "shape", "rank", "size", "boolean_mask", "gather_nd", "scatter_nd",
+    "tensor_scatter_nd_update", "tensor_scatter_nd_add", "roll", "meshgrid", "sequence_mask", "tril", "triu",
+    # sorting
+    "sort", "argsort", "top_k", "unique",
+    # clipping and norms
+    "clip_by_value", "clip_by_norm", "clip_by_global_norm", "l2_normalize",
+    # matrices (also in tp.linalg)
+    "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "trace",
+    # mapping over the first axis
+    "map_fn", "vectorized_map",
+    # Keras 3's keras.ops names
+    "absolute", "amax", "amin", "ndim", "is_tensor", "convert_to_numpy", "rsqrt", "log2", "log10", "relu6",
+    "hard_sigmoid", "softsign", "moments", "take_along_axis", "moveaxis",
 ]
 
 
@@ -289,6 +321,116 @@ def size(x):
     return int(B.xp.size(_unwrap(x)))
 
 
+# --- Keras 3's ``keras.ops`` names -------------------------------------------------------------------------
+absolute = abs
+amax, amin = max, min
+
+
+def ndim(x):
+    """The number of dimensions of ``x`` (Keras's ``ops.ndim``)."""
+    return rank(x)
+
+
+def is_tensor(x):
+    """True for a tapeflow Tensor (or Variable)."""
+    return isinstance(x, Tensor)
+
+
+def convert_to_numpy(x):
+    """The value of ``x`` as a NumPy array (no gradient)."""
+    return np.asarray(_unwrap(x))
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
+    """Logical OR over ``axis`` (Keras's ``ops.any``)."""
+    return reduce_any(x, axis=axis, keepdims=keepdims)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
+    """Logical AND over ``axis`` (Keras's ``ops.all``)."""
+    return reduce_all(x, axis=axis, keepdims=keepdims)
+
+
+def rsqrt(x):
+    """``1 / sqrt(x)``."""
+    return divide(1.0, sqrt(x))
+
+
+def log2(x):
+    """Base-2 logarithm."""
+    return log(x) / np.log(2.0)
+
+
+def log10(x):
+    """Base-10 logarithm."""
+    return log(x) / np.log(10.0)
+
+
+def relu6(x):
+    """``min(max(x, 0), 6)``."""
+    return minimum(relu(x), 6.0)
+
+
+def hard_sigmoid(x):
+    """``clip(x / 6 + 0.5, 0, 1)`` (Keras 3's definition)."""
+    return clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    return x / (abs(x) + 1.0)
+
+
+def moments(x, axes, keepdims=False):
+    """``(mean, variance)`` over ``axes`` (Keras's ``ops.moments``, ``tf.nn.moments``)."""
+    axes = tuple(axes) if isinstance(axes, (list, tuple)) else axes
+    return mean(x, axis=axes, keepdims=keepdims), var(x, axis=axes, keepdims=keepdims)
+
+
+def take_along_axis(x, indices, axis=None):
+    """NumPy's ``take_along_axis``: pick along ``axis`` at ``indices`` of the same rank (differentiable)."""
+    if axis is None:
+        return take(x, indices)
+    from tapeflow.ops.sorting import _take_along
+
+    idx = _unwrap(indices)
+    return _take_along(x, B.xp.asarray(idx), axis)
+
+
+def _moveaxis(x, source, destination):
+    """NumPy's ``moveaxis``: move axes to new positions (the others keep their order)."""
+    n = len(shape(x))
+    src = [s % n for s in ([source] if isinstance(source, int) else source)]
+    dst = [d % n for d in ([destination] if isinstance(destination, int) else destination)]
+    order = [a for a in builtins.range(n) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(x, order)
+
+
+moveaxis = _moveaxis
+
+# Keras's ops also include the tensor-creation functions and control flow, which live in higher rooms of the
+# package; they load on first use.
+_LAZY = {
+    "zeros": "tapeflow.creation", "ones": "tapeflow.creation", "full": "tapeflow.creation",
+    "eye": "tapeflow.creation", "arange": "tapeflow.creation", "linspace": "tapeflow.creation",
+    "one_hot": "tapeflow.creation", "convert_to_tensor": "tapeflow.creation",
+    "cond": "tapeflow", "while_loop": "tapeflow", "fori_loop": "tapeflow",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(module), name, None)
+        if value is not None:
+            return value
+    raise AttributeError(f"module 'tapeflow.ops' has no attribute {name!r}")
+
+
 def _unwrap(x):
     return x._value if isinstance(x, Tensor) else x
 
@@ -350,7 +492,27 @@ _FUNCTIONS = {
     np.stack: stack, np.tile: tile, np.repeat: repeat, np.broadcast_to: broadcast_to, np.flip: flip,
     np.dot: dot, np.tensordot: tensordot, np.einsum: einsum, np.outer: outer, np.where: where, np.clip: clip,
     np.take: take, np.cumsum: cumsum, np.cumprod: cumprod, np.round: round, np.zeros_like: zeros_like,
-    np.ones_like: ones_like, np.swapaxes: swapaxes, np.split: split,
+    np.ones_like: ones_like, np.swapaxes: swapaxes, np.split: split, np.sort: sort, np.roll: roll,
+    np.meshgrid: meshgrid, np.tril: tril, np.triu: triu, np.linalg.inv: inv, np.linalg.det: det,
+    np.linalg.cholesky: cholesky,
+}
+# NumPy functions whose tapeflow counterpart differs in its arguments or results: a tracked tensor passed to
+# them gets an error naming the op to use instead
+_COUNTERPARTS = {
+    np.linalg.solve: "tp.linalg.solve(a, b) (b as a (..., n, k) matrix)",
+    np.linalg.slogdet: "tp.linalg.slogdet",
+    np.linalg.qr: "tp.linalg.qr",
+    np.linalg.svd: "tp.linalg.svd (it returns s, u, v with a == u @ diag(s) @ v^T)",
+    np.linalg.norm: "tp.norm (vector norms)",
+    np.trace: "tp.linalg.trace (over the last two axes)",
+    np.argsort: "tp.argsort",
+    np.unique: "tp.unique",
+    np.take_along_axis: "tp.ops.take_along_axis",
+    np.diagonal: "tp.linalg.trace or x * tp.eye(n)",
+    np.cross: "tp.einsum",
+    np.diff: "x[1:] - x[:-1]",
+    np.linspace: "tp.linspace",
+    np.nan_to_num: "tp.where(tp.isfinite(x), x, 0.0)",
 }
 
 
@@ -386,19 +548,30 @@ def _array_function(self, func, types, args, kwargs):
     fn = _FUNCTIONS.get(func)
     if fn is not None:
         return fn(*args, **kwargs)
-    return _fallback(f"np.{func.__name__}", func, args, kwargs)
+    module = "linalg." if getattr(func, "__module__", "").endswith("linalg") else ""
+    return _fallback(f"np.{module}{func.__name__}", func, args, kwargs)
 
 
 def _fallback(name, func, args, kwargs):
     out = func(*_plain(list(args)), **{k: _plain(v) for k, v in kwargs.items()})
+    if isinstance(out, tuple) and out and builtins.all(isinstance(o, B.ndarray) for o in out):
+        if _is_tracked(args) or _is_tracked(list(kwargs.values())):  # np.linalg.svd, np.linalg.qr, ...
+            _cut(name, func)
+        return tuple(Tensor(o) for o in out)
     if not isinstance(out, B.ndarray) or out.dtype == object:
         return out  # shapes, sizes, Python values
     if _is_tracked(args) or _is_tracked(list(kwargs.values())):
-        raise TypeError(
-            f"{name} has no tapeflow op, so it would cut the gradient path. Use a tapeflow op, or call it on "
-            f"x.numpy() if no gradient is wanted."
-        )
+        _cut(name, func)
     return Tensor(out)
+
+
+def _cut(name, func):
+    counterpart = _COUNTERPARTS.get(func)
+    use = f"Use {counterpart}" if counterpart else "Use a tapeflow op"
+    raise TypeError(
+        f"{name} has no tapeflow op, so it would cut the gradient path. {use}, or call it on x.numpy() if no "
+        f"gradient is wanted."
+    )
 
 
 Tensor.__array_ufunc__ = _array_ufunc

@@ -178,3 +178,79 @@ def all_dims():
 
 
 newaxis = None
+
+
+def _ints(indices):
+    arr = indices._value if isinstance(indices, Tensor) else xp.asarray(indices)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"indices must be integers; got dtype {arr.dtype}")
+    return arr
+
+
+def _nd_key(indices):
+    """The index key of TensorFlow's ``*_nd`` ops: the last axis of ``indices`` addresses the leading axes."""
+    idx = _ints(indices)
+    return tuple(idx[..., i] for i in range(idx.shape[-1]))
+
+
+def boolean_mask(tensor, mask, axis=0):
+    """The entries (or slices) of ``tensor`` where ``mask`` is True, flattened over the masked axes
+    (``tf.boolean_mask``); the gradient flows to the kept entries.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.boolean_mask([[1.0, 2.0], [3.0, 4.0]], [True, False])
+        tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+    """
+    m = mask._value if isinstance(mask, Tensor) else xp.asarray(mask)
+    return getitem(tensor, (slice(None),) * axis + (m.astype(bool),))
+
+
+def gather_nd(params, indices, batch_dims=0):
+    """Pick entries (or slices) of ``params`` whose leading coordinates are the last axis of ``indices``
+    (``tf.gather_nd``, ``batch_dims=0``).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.gather_nd([[1.0, 2.0], [3.0, 4.0]], [[0, 1], [1, 0]])
+        tapeflow.Tensor([2. 3.], shape=(2,), dtype=float32)
+    """
+    if batch_dims:
+        raise ValueError("gather_nd: only batch_dims=0 is supported")
+    return getitem(params, _nd_key(indices))
+
+
+def scatter_nd(indices, updates, shape):
+    """A zero tensor of ``shape`` with ``updates`` added at ``indices`` (duplicates add up, as
+    ``tf.scatter_nd``).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.scatter_nd([[1], [3]], [9.0, 10.0], [5])
+        tapeflow.Tensor([ 0.  9.  0. 10.  0.], shape=(5,), dtype=float32)
+    """
+    return scatter_add_op(updates, key=_nd_key(indices), shape=tuple(int(s) for s in shape))
+
+
+def tensor_scatter_nd_update(tensor, indices, updates):
+    """``tensor`` with the entries at ``indices`` replaced by ``updates`` (``tf.tensor_scatter_nd_update``);
+    the replaced entries pass no gradient back to ``tensor``.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.tensor_scatter_nd_update([1.0, 2.0, 3.0], [[0], [2]], [7.0, 9.0])
+        tapeflow.Tensor([7. 2. 9.], shape=(3,), dtype=float32)
+    """
+    from tapeflow.ops.elementwise import multiply
+
+    x = tensor if isinstance(tensor, Tensor) else Tensor(tensor)
+    key = _nd_key(indices)
+    keep = xp.ones(x.shape, dtype=x.dtype)
+    keep[key] = 0
+    return multiply(x, keep) + scatter_nd(indices, updates, x.shape)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates):
+    """``tensor`` with ``updates`` added at ``indices`` (``tf.tensor_scatter_nd_add``)."""
+    x = tensor if isinstance(tensor, Tensor) else Tensor(tensor)
+    return x + scatter_nd(indices, updates, x.shape)

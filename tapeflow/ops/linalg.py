@@ -49,8 +49,11 @@ matmul_op = defop("matmul", lambda a, b: xp.matmul(a, b), _matmul_grad_a, _matmu
                   explain=_matmul_explain)
 
 
-def matmul(a, b):
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False):
     """Matrix product with NumPy's rules: batch dimensions broadcast; a 1-D operand is a vector.
+
+    ``transpose_a`` / ``transpose_b`` (TensorFlow's arguments; ``adjoint_*`` is the same for real numbers)
+    swap the last two axes of an operand first.
 
     Shape:
         ``(..., m, k) @ (..., k, n) -> (..., m, n)``.
@@ -63,6 +66,11 @@ def matmul(a, b):
         >>> tp.matmul([[1, 3], [2, 4]], [[5, 7], [6, 8]])
         tapeflow.Tensor([[23 31] [34 46]], shape=(2, 2), dtype=int32)
     """
+    if transpose_a or adjoint_a or transpose_b or adjoint_b:
+        from tapeflow.ops.manipulation import swapaxes
+
+        a = swapaxes(a, -1, -2) if transpose_a or adjoint_a else a
+        b = swapaxes(b, -1, -2) if transpose_b or adjoint_b else b
     return matmul_op(a, b)
 
 

@@ -338,3 +338,84 @@ flip_op = defop("flip", lambda x, axis=None: xp.flip(x, axis=axis),
 def flip(x, axis=None):
     """Reverse the order of elements along ``axis`` (all axes when None)."""
     return flip_op(x, axis=axis)
+
+
+def roll(x, shift, axis=None):
+    """Shift entries along ``axis`` cyclically (``tf.roll`` / ``np.roll``; all axes flattened when None).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.roll([1.0, 2.0, 3.0, 4.0], 1)
+        tapeflow.Tensor([4. 1. 2. 3.], shape=(4,), dtype=float32)
+    """
+    from tapeflow.ops.indexing import getitem
+
+    shape = _shape(x)
+    if axis is None:
+        return reshape(roll(flatten(x), shift, 0), shape)
+    shifts = [shift] if isinstance(shift, int) else list(shift)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    if len(shifts) != len(axes):
+        raise ShapeError(f"roll: {len(shifts)} shifts for {len(axes)} axes")
+    out = x
+    for s, a in zip(shifts, axes):
+        n = shape[a]
+        index = (xp.arange(n) - int(s)) % n
+        out = getitem(out, (slice(None),) * (a % len(shape)) + (index,))
+    return out
+
+
+def meshgrid(*tensors, indexing="xy"):
+    """Coordinate grids from 1-D tensors (``tf.meshgrid``; ``indexing="ij"`` for matrix order).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> [g.shape for g in tp.meshgrid([1.0, 2.0, 3.0], [4.0, 5.0])]
+        [(2, 3), (2, 3)]
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"`indexing` must be 'xy' or 'ij'. Received: indexing={indexing!r}")
+    sizes = [_shape(t)[0] for t in tensors]
+    n = len(tensors)
+    full = list(sizes)
+    if indexing == "xy" and n >= 2:
+        full[0], full[1] = full[1], full[0]
+    out = []
+    for i, t in enumerate(tensors):
+        place = i
+        if indexing == "xy" and n >= 2 and i < 2:
+            place = 1 - i
+        view = [1] * n
+        view[place] = sizes[i]
+        out.append(broadcast_to(reshape(t, tuple(view)), tuple(full)))
+    return out
+
+
+def sequence_mask(lengths, maxlen=None, dtype="bool"):
+    """``mask[..., j] = j < lengths[...]`` (``tf.sequence_mask``): the padding mask of sequences of the given
+    lengths (no gradient).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.sequence_mask([1, 3], 4).numpy().astype(int).tolist()
+        [[1, 0, 0, 0], [1, 1, 1, 0]]
+    """
+    from tapeflow._tensor import Tensor
+
+    n = lengths._value if isinstance(lengths, Tensor) else xp.asarray(lengths)
+    maxlen = int(n.max()) if maxlen is None else int(maxlen)
+    return Tensor((xp.arange(maxlen) < n[..., None]).astype(dtype))
+
+
+def tril(x, k=0):
+    """The lower triangle of the last two axes (entries above diagonal ``k`` set to 0)."""
+    from tapeflow.ops.elementwise import multiply
+
+    return multiply(x, xp.tril(xp.ones(_shape(x)[-2:], dtype=bool), k))
+
+
+def triu(x, k=0):
+    """The upper triangle of the last two axes (entries below diagonal ``k`` set to 0)."""
+    from tapeflow.ops.elementwise import multiply
+
+    return multiply(x, xp.triu(xp.ones(_shape(x)[-2:], dtype=bool), k))
