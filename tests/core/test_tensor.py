@@ -194,7 +194,7 @@ def test_numpy_function_without_an_op_refuses_to_cut_the_gradient():
     x = tp.Variable([3.0, 1.0, 2.0])
     with tp.GradientTape():
         with pytest.raises(TypeError, match="gradient"):
-            np.sort(x * 1.0)
+            np.diff(x * 1.0)
     assert np.sort(tp.constant([3, 1, 2])).numpy().tolist() == [1, 2, 3]  # constants are fine
     assert np.shape(tp.ones((2, 3))) == (2, 3)
 
