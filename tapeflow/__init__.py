@@ -61,6 +61,10 @@ _LAZY_ATTRS = {
 }
 
 
+def __dir__():  # tab completion lists the lazily loaded names too
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_ATTRS) | {"keras", "bfloat16"})
+
+
 def __getattr__(name):
     if name == "bfloat16":
         return dtypes.bfloat16

@@ -222,7 +222,9 @@ class Variable(Tensor):
         self._node = None
         self.trainable = bool(trainable)
         self.name = name or "Variable"
-        if self.trainable and self._value.dtype.kind not in "fc":  # as TensorFlow: say why gradients are None
+        dtype = self._value.dtype
+        # as TensorFlow: say why gradients will be None
+        if self.trainable and dtype.kind not in "fc" and dtype.name != "bfloat16":
             warnings.warn(
                 f"Variable '{self.name}' has dtype {self._value.dtype.name}, so tapes cannot differentiate "
                 f"with respect to it (its gradient is None). Write a float, as in tp.Variable(0.0), or pass "

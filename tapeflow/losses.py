@@ -99,12 +99,14 @@ def _smooth(y_true, label_smoothing, classes):
 
 
 def _check_binary_labels(y_true, name):
-    """Refuse labels outside [0, 1]: cross-entropy of a label of 2 is a number, but not a loss."""
+    """Refuse labels outside [0, 1]: cross-entropy of a label of 2 is a number, but not a loss. Labels a
+    little outside (up to 0.5), as the label-noise trick of Keras's own GAN example gives
+    (``labels += 0.05 * uniform``), pass: they are soft targets, not class indices."""
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
     if not hasattr(labels, "min") or not labels.size:  # a symbolic value (tracing): nothing to check yet
         return
     low, high = labels.min(), labels.max()
-    if low < 0 or high > 1:
+    if low < -0.5 or high > 1.5:
         bad = low if low < 0 else high
         raise ValueError(
             f"{name}: labels must be in [0, 1] (0/1 classes or probabilities). Received a label "

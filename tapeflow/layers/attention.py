@@ -180,6 +180,7 @@ class AdditiveAttention(Attention):
         use_scale: learn a per-feature ``scale`` of shape ``(dim,)`` (initialised with Glorot uniform);
             without it the tanh terms are summed as they are.
         dropout, seed: as :class:`Attention`.
+        attention_axes: None or ``(1,)``: attention runs over the sequence axis (other axes raise).
 
     Call arguments, shapes and masks: as :class:`Attention`.
 
@@ -260,9 +261,17 @@ class MultiHeadAttention(Layer):
         kernel_regularizer=None,
         bias_regularizer=None,
         seed=None,
+        attention_axes=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if attention_axes is not None:
+            axes = (attention_axes,) if isinstance(attention_axes, int) else tuple(attention_axes)
+            if axes not in ((1,), (-2,)):
+                raise ValueError(
+                    "MultiHeadAttention: attention over the sequence axis (attention_axes=None or (1,)) is "
+                    f"supported; other axes are not yet. Received: attention_axes={attention_axes!r}"
+                )
         for arg, value in (
             ("num_heads", num_heads),
             ("key_dim", key_dim),

@@ -388,6 +388,8 @@ class Embedding(Layer):
         output_dim: the size of each vector.
         embeddings_initializer: default ``RandomUniform(-0.05, 0.05)``.
         embeddings_regularizer: a penalty on the matrix.
+        weights: ``[matrix]`` of shape ``(input_dim, output_dim)`` to start from (pretrained vectors;
+            tf.keras's argument).
         mask_zero: treat index 0 as padding: the output carries a ``(batch, timesteps)`` mask that recurrent
             and attention layers respect (see ``tp.layers.get_mask``).
 
@@ -413,10 +415,12 @@ class Embedding(Layer):
         embeddings_initializer="uniform",
         embeddings_regularizer=None,
         mask_zero=False,
+        weights=None,
         **kwargs,
     ):
         kwargs.pop("input_length", None)  # Keras 2 argument, not needed
         super().__init__(**kwargs)
+        self._initial_weights = None if weights is None else [np.asarray(w) for w in weights]
         self.input_dim = _positive_int("input_dim", input_dim)
         self.output_dim = _positive_int("output_dim", output_dim)
         init = "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer
@@ -432,6 +436,9 @@ class Embedding(Layer):
             self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
         )
+        if self._initial_weights is not None:  # tf.keras's Embedding(weights=[matrix]): pretrained vectors
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
 
     def compute_output_shape(self, input_shape):
         """``(batch, ...) -> (batch, ..., output_dim)``, from shapes alone."""

@@ -620,19 +620,28 @@ class Model(Layer):
 
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
-    def save_weights(self, filepath):
+    def save_weights(self, filepath, overwrite=True):
         """Write every weight to ``filepath`` atomically (``.safetensors``, or a ``.tapeflow`` archive for
-        other names). See :func:`tapeflow.saving.save_weights`."""
+        other names). See :func:`tapeflow.saving.save_weights`.
+
+        Raises:
+            FileExistsError: with ``overwrite=False`` when the file exists.
+        """
+        import os
+
         from tapeflow.saving import save_weights
 
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"save_weights: {os.fspath(filepath)!r} exists and overwrite=False")
         save_weights(self, filepath)
 
-    def load_weights(self, filepath):
+    def load_weights(self, filepath, skip_mismatch=False):
         """Set every weight from a file of :meth:`save_weights` or :meth:`save` (same architecture; every
-        shape and dtype checked first). See :func:`tapeflow.saving.load_weights`."""
+        shape and dtype checked first; ``skip_mismatch=True`` keeps the weights whose shape differs, with a
+        warning). See :func:`tapeflow.saving.load_weights`."""
         from tapeflow.saving import load_weights
 
-        load_weights(self, filepath)
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def export(self, filepath, format="onnx", **kwargs):
         """Export the model for inference elsewhere: ``format="onnx"`` writes an ONNX file (needs the
@@ -642,15 +651,20 @@ class Model(Layer):
         export(self, filepath, format=format, **kwargs)
 
     # --- summary --------------------------------------------------------------------------------------------
-    def summary(self, line_length=None, print_fn=None, expand_nested=False, show_trainable=False):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
         """Print a table of the layers, their output shapes and parameter counts, and the totals.
+
+        ``positions`` sets where the columns end (fractions of ``line_length``, or character positions);
+        ``layer_range=(first name, last name)`` prints only those layers and the ones between.
 
         Raises:
             ValueError: when the model is not built yet (it does not know its input shape).
         """
         from tapeflow.models.summary import print_summary
 
-        print_summary(self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable)
+        print_summary(self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable,
+                      positions=positions, layer_range=layer_range)
 
     def get_config(self):
         raise NotImplementedError(
@@ -767,7 +781,7 @@ def _rank_hint(model, y, y_pred):
 
 
 def _unpack_validation(validation_data):
-    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+    if isinstance(validation_data, tuple) and len(validation_data) in (1, 2, 3):  # (x_val,): no targets
         return validation_data + (None,) * (3 - len(validation_data))
     if _data.is_batch_source(validation_data):  # a Dataset, generator or Sequence yields (x, y) itself
         return validation_data, None, None

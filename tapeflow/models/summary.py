@@ -44,11 +44,37 @@ def _connections(model, layer):
     return out
 
 
-def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
+def _layer_range(layers, layer_range):
+    if layer_range is None:
+        return layers
+    names = [layer.name for layer in layers]
+    if len(layer_range) != 2 or any(n not in names for n in layer_range):
+        raise ValueError(
+            f"summary: `layer_range` must be two layer names of {names}. Received: {layer_range!r}"
+        )
+    first, last = names.index(layer_range[0]), names.index(layer_range[1])
+    return layers[first : last + 1]
+
+
+def _widths(widths, line_length, positions):
+    """Column widths from Keras's ``positions``: where each column ends, as fractions or characters."""
+    if positions is None:
+        return widths
+    if len(positions) != len(widths):
+        raise ValueError(f"summary: `positions` needs {len(widths)} column ends. Received: {positions!r}")
+    total = line_length or sum(widths)
+    ends = [int(p * total) if p <= 1 else int(p) for p in positions]
+    if any(b <= a for a, b in zip([0, *ends], ends)):
+        raise ValueError(f"summary: `positions` must increase. Received: {positions!r}")
+    return [b - a for a, b in zip([0, *ends], ends)]
+
+
+def print_summary(model, line_length=None, print_fn=None, show_trainable=False, positions=None,
+                  layer_range=None):
     """Print ``model``'s summary table through ``print_fn`` (default ``print``).
 
     Raises:
-        ValueError: when the model is not built.
+        ValueError: when the model is not built, or for ``positions`` / ``layer_range`` that do not fit.
     """
     if not model.built:
         raise ValueError(
@@ -60,9 +86,10 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
     print_fn = print_fn or print
     functional = hasattr(model, "_nodes")
     widths = [32, 25, 12] + ([30] if functional else [])
-    if line_length:
+    if line_length and positions is None:
         scale = line_length / sum(widths)
         widths = [max(8, int(w * scale)) for w in widths]
+    widths = _widths(widths, line_length, positions)
     total_width = sum(widths)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     if show_trainable:
@@ -81,7 +108,7 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
     print_fn("_" * total_width)
     print_fn(row(headers))
     print_fn("=" * total_width)
-    layers = model.layers
+    layers = _layer_range(model.layers, layer_range)
     for i, layer in enumerate(layers):
         count = _params(layer)[0] if layer.built else 0
         shape = getattr(layer, "_output_shape", None)

@@ -504,10 +504,12 @@ def save_weights(model, filepath) -> None:
                                      WEIGHTS: lambda f: safetensors_io.write(f, arrays)})
 
 
-def load_weights(model, filepath, limits=None) -> None:
+def load_weights(model, filepath, limits=None, skip_mismatch=False) -> None:
     """Set ``model``'s weights from a file written by :func:`save_weights` or :func:`save_model`.
 
-    Every count, shape and dtype is checked before any weight changes.
+    Every count, shape and dtype is checked before any weight changes. With ``skip_mismatch=True`` (Keras's
+    option) a weight whose shape or dtype differs from the file's keeps its value, with a warning naming it;
+    the count must still match.
 
     Raises:
         ValueError: if the model is not built. FileFormatError: if the file does not fit the model.
@@ -525,9 +527,34 @@ def load_weights(model, filepath, limits=None) -> None:
             if WEIGHTS not in members:
                 raise FileFormatError(f"{what} holds no weights")
             what = f"{what}: {WEIGHTS}"
-            check_fits(model.weights, _header(members[WEIGHTS], what).arrays, what)  # before inflating
+            if not skip_mismatch:
+                check_fits(model.weights, _header(members[WEIGHTS], what).arrays, what)  # before inflating
             arrays = _arrays(members[WEIGHTS], what)
-    check_and_assign(model.weights, arrays, what)
+    if skip_mismatch:
+        _assign_matching(model.weights, arrays, what)
+    else:
+        check_and_assign(model.weights, arrays, what)
+
+
+def _assign_matching(variables, arrays, what):
+    """Assign each array whose shape and dtype fit its variable; warn about the others."""
+    variables = list(variables)
+    ordered = sorted(arrays.items(), key=lambda kv: _index(kv[0], what))
+    if len(ordered) != len(variables):
+        raise FileFormatError(
+            f"{what}: the file holds {len(ordered)} weights; the model has {len(variables)}"
+        )
+    skipped = []
+    for v, (_, arr) in zip(variables, ordered):
+        if tuple(arr.shape) == tuple(v.shape) and arr.dtype == v.dtype:
+            v.assign(arr)
+        else:
+            skipped.append(f"{v.name} {tuple(v.shape)} (file: {tuple(arr.shape)})")
+    if skipped:
+        import warnings
+
+        warnings.warn(f"load_weights(skip_mismatch=True): kept the values of {skipped}", UserWarning,
+                      stacklevel=3)
 
 
 def clone_model(model, custom_objects=None):

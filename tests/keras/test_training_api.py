@@ -234,3 +234,27 @@ def test_tf_keras_compiled_loss_and_metrics_calls():
     expected = np.mean((model.predict(x, verbose=0) - y) ** 2)
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
     np.testing.assert_allclose(history.history["mse"][0], expected, rtol=1e-5)
+
+
+def test_signatures_keras_code_passes(tmp_path, capsys):
+    model = tp.Sequential([tp.Input(shape=(3,)), L.Dense(4, name="a"), L.Dense(2, name="b"),
+                           L.Dense(1, name="c")])
+    model.summary(layer_range=("b", "c"), positions=[0.5, 0.8, 1.0], line_length=60)
+    out = capsys.readouterr().out
+    assert "b (Dense)" in out and "a (Dense)" not in out
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save_weights(path, overwrite=False)
+    other = tp.Sequential([tp.Input(shape=(3,)), L.Dense(4), L.Dense(5), L.Dense(1)])
+    with pytest.warns(UserWarning, match="kept the values"):
+        other.load_weights(path, skip_mismatch=True)
+    np.testing.assert_array_equal(other.layers[0].kernel.numpy(), model.layers[0].kernel.numpy())
+    matrix = np.arange(12.0).reshape(4, 3)
+    emb = L.Embedding(4, 3, weights=[matrix])
+    np.testing.assert_array_equal(emb(np.array([[2]])).numpy()[0, 0], matrix[2])
+    L.MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=(1,))
+    with pytest.raises(ValueError, match="attention_axes"):
+        L.MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=(2, 3))
+    names = dir(tp)
+    assert {"Sequential", "Model", "Input", "layers", "ops", "keras"} <= set(names)

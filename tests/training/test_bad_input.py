@@ -159,3 +159,10 @@ def test_10_no_advice_to_add_terminate_on_nan_when_it_is_in_use():
         texts = [str(w.message) for w in caught if "Training diverged" in str(w.message)]
         assert texts, "the divergence warning should be given"
         assert any("add tp.callbacks.TerminateOnNaN()" in t for t in texts) == advised
+
+
+def test_9_binary_crossentropy_takes_noisy_soft_labels():
+    # keras.io's GAN adds 0.05 * uniform noise to its 0/1 labels: a soft target, not a class index
+    labels = np.array([[1.04], [0.02]], "float32")
+    loss = tp.losses.BinaryCrossentropy(from_logits=True)(labels, [[2.0], [-2.0]])
+    assert np.isfinite(float(loss))
