@@ -74,7 +74,13 @@ from tapeflow.layers.merge import (
     Multiply,
     Subtract,
     add,
+    average,
     concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 from tapeflow.layers.normalization import (
     BatchNormalization,
@@ -144,5 +150,6 @@ __all__ = [
     "DepthwiseConv1D", "SeparableConv1D", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
     "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
     "CategoryEncoding", "Discretization", "Hashing", "IntegerLookup", "StringLookup", "TextVectorization",
-    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Lambda", "OpLayer",
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Lambda", "OpLayer", "subtract", "multiply", "average",
+    "maximum", "minimum", "dot",
 ]

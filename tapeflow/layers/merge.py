@@ -240,3 +240,33 @@ class Dot(_Merge):
 
     def get_config(self):
         return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
+def subtract(inputs, **kwargs):
+    """Functional form of :class:`Subtract`."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """Functional form of :class:`Multiply`."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """Functional form of :class:`Average`."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """Functional form of :class:`Maximum`."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """Functional form of :class:`Minimum`."""
+    return Minimum(**kwargs)(inputs)
+
+
+def dot(inputs, axes, normalize=False, **kwargs):
+    """Functional form of :class:`Dot`."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

@@ -155,3 +155,15 @@ def test_subclassed_model_has_no_symbolic_inputs():
 
     with pytest.raises(AttributeError, match="subclassed"):
         Sub().input
+
+
+def test_functional_merge_forms():
+    a, b = tp.Input(shape=(3,)), tp.Input(shape=(3,))
+    outs = [L.subtract([a, b]), L.multiply([a, b]), L.average([a, b]), L.maximum([a, b]), L.minimum([a, b]),
+            L.dot([a, b], axes=1)]
+    model = tp.Model([a, b], outs)
+    x, y = _x(2, 3).astype("float32"), _x(2, 3, seed=1).astype("float32")
+    got = model([x, y])
+    for value, want in zip(got, [x - y, x * y, (x + y) / 2, np.maximum(x, y), np.minimum(x, y),
+                                 (x * y).sum(1, keepdims=True)]):
+        np.testing.assert_allclose(value.numpy(), want, rtol=1e-5, atol=1e-6)
