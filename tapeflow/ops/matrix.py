@@ -33,6 +33,12 @@ def _col(x):  # (...,) -> (..., 1, 1)
     return expand_dims(expand_dims(x, -1), -1)
 
 
+def _part(results, i):
+    """One array of a linalg function's tuple of results, as a backend array (a backend may hand back host
+    arrays inside the tuple)."""
+    return xp.asarray(results[i])
+
+
 def _square(what):
     def explain(a, *rest):
         shape = xp.shape(a)
@@ -53,7 +59,7 @@ def _det_grad(g, out, a):
 
 
 det_op = defop("det", lambda a: xp.linalg.det(a), _det_grad, save_output=True, explain=_square("det"))
-logabsdet_op = defop("logabsdet", lambda a: xp.linalg.slogdet(a)[1],
+logabsdet_op = defop("logabsdet", lambda a: _part(xp.linalg.slogdet(a), 1),
                      lambda g, out, a: _col(g) * _t(inv_op(a)), explain=_square("slogdet"))
 
 
@@ -127,10 +133,10 @@ def _qr_explain(a):
     return f"cannot factor a matrix of shape {shape}"
 
 
-qr_q_op = defop("qr_q", lambda a: xp.linalg.qr(a, mode="reduced")[0], lambda g, out, a: _qr_grad(g, None, a),
-                explain=_qr_explain)
-qr_r_op = defop("qr_r", lambda a: xp.linalg.qr(a, mode="reduced")[1], lambda g, out, a: _qr_grad(None, g, a),
-                explain=_qr_explain)
+qr_q_op = defop("qr_q", lambda a: _part(xp.linalg.qr(a, mode="reduced"), 0),
+                lambda g, out, a: _qr_grad(g, None, a), explain=_qr_explain)
+qr_r_op = defop("qr_r", lambda a: _part(xp.linalg.qr(a, mode="reduced"), 1),
+                lambda g, out, a: _qr_grad(None, g, a), explain=_qr_explain)
 
 
 def _svd_values_grad(g, out, a):
@@ -178,14 +184,12 @@ def _svd_explain(a):
 
 svd_s_op = defop("svd_s", lambda a: xp.linalg.svd(a, compute_uv=False), _svd_values_grad,
                  explain=_svd_explain)
-svd_u_op = defop("svd_u", lambda a: xp.linalg.svd(a, full_matrices=False)[0],
+svd_u_op = defop("svd_u", lambda a: _part(xp.linalg.svd(a, full_matrices=False), 0),
                  lambda g, out, a: _svd_vectors_grad(a, g, None), explain=_svd_explain)
-svd_v_op = defop("svd_v", lambda a: _t_array(xp.linalg.svd(a, full_matrices=False)[2]),
+svd_v_op = defop("svd_v", lambda a: xp.swapaxes(_part(xp.linalg.svd(a, full_matrices=False), 2), -1, -2),
                  lambda g, out, a: _svd_vectors_grad(a, None, g), explain=_svd_explain)
 
 
-def _t_array(x):
-    return xp.swapaxes(x, -1, -2)
 
 
 # --- the public functions -----------------------------------------------------------------------------------
