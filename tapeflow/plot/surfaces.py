@@ -242,14 +242,14 @@ def descend(f, start, optimizer, steps=100, dtype="float64"):
     f = get(f)
     opt = _optimizer(optimizer)
     p = Variable(np.asarray(start, dtype=dtype), name="p")
-    points, losses = [np.array(p._value, dtype=np.float64)], []
+    points, losses = [np.array(_figure.to_numpy(p._value))], []  # drawn values: host copies
     for _ in range(steps):
         with GradientTape() as tape:
             loss = f(p[0], p[1])
         (g,) = tape.gradient(loss, [p])
         losses.append(float(loss._value))
         opt.apply_gradients(zip([g], [p]))
-        points.append(np.array(p._value, dtype=np.float64))
+        points.append(np.array(_figure.to_numpy(p._value)))
     losses.append(float(_figure.to_numpy(f(Tensor(p._value[0]), Tensor(p._value[1])))))
     return np.stack(points), np.asarray(losses)
 
