@@ -77,8 +77,11 @@ def _wrap(x, sources=()):
         return ndarray(x)
     if isinstance(x, _np.generic):  # reductions give 0-d arrays, as CuPy's do, not host scalars
         return ndarray(_np.asarray(x))
-    if x.__class__ is tuple or x.__class__ is list:
-        return x.__class__(_wrap(v, sources) for v in x)
+    if isinstance(x, tuple):  # named tuples too (np.linalg's EighResult, SVDResult, ...)
+        items = [_wrap(v, sources) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else tuple(items)
+    if x.__class__ is list:
+        return [_wrap(v, sources) for v in x]
     return x
 
 
