@@ -36,6 +36,8 @@ from tapeflow.dtypes import bool_, float16, float32, float64, int8, int16, int32
 from tapeflow.errors import DTypeError, ShapeError
 from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
 from tapeflow.ops import __all__ as _ops_all
+from tapeflow.tracing import TensorSpec, TracingError, function
+from tapeflow.tracing import print as print  # noqa: A004 - TensorFlow's tf.print
 
 set_backend(os.environ.get("TAPEFLOW_BACKEND", "").strip() or "numpy")  # after the ops bind NumPy's ufuncs
 if _env.flag("TAPEFLOW_MALLOPT"):  # opt-in: a process-wide glibc setting (see tapeflow/_alloc.py)
@@ -84,5 +86,6 @@ __all__ = [
     "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "get_backend",
     "backend", "float16", "float32",
     "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "reduce_sum", "reduce_mean", "reduce_max",
-    "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", *_ops_all,
+    "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", "function",
+    "TensorSpec", "TracingError", "print", *_ops_all,
 ]

@@ -17,6 +17,7 @@ from collections import deque
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable, wrap
+from tapeflow._trace import call_rule
 from tapeflow.errors import ShapeError
 
 
@@ -393,16 +394,16 @@ def _propagate(recorder, node, op, g, grads):
     if op.vjp is not None:
         if op.vjp_needs:
             needs = tuple([p is not None and (recorder in p.tapes or id(p) in leaves) for p in parents])
-            results = op.vjp(g, out, *inputs, needs=needs, **params)
+            results = call_rule(op.vjp, g, out, inputs, {**params, "needs": needs})
         else:
-            results = op.vjp(g, out, *inputs, **params)
+            results = call_rule(op.vjp, g, out, inputs, params)
         if len(results) != len(parents):
             raise ValueError(f"{op.name}: the gradient rule returned {len(results)} gradients for "
                              f"{len(parents)} inputs")
     for i, parent in enumerate(parents):
         if parent is None or not (recorder in parent.tapes or id(parent) in leaves):
             continue
-        gi = results[i] if results is not None else op.grads[i](g, out, *inputs, **params)
+        gi = results[i] if results is not None else call_rule(op.grads[i], g, out, inputs, params)
         if gi is None:
             continue
         if not isinstance(gi, Tensor):

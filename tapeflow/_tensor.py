@@ -14,6 +14,9 @@ import warnings
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow._trace import host as _host
+from tapeflow._trace import python_value as _python_value
+from tapeflow._trace import state as _trace
 from tapeflow.dtypes import as_dtype
 from tapeflow.errors import ShapeError
 
@@ -93,11 +96,15 @@ class Tensor:
         """The value as a read-only NumPy array (on the NumPy backend no copy: it shares memory with the
         tensor, and writing into it raises ``ValueError``; other backends copy it to the host). ``.copy()`` it
         to get an array you can change."""
+        if _trace.recorder is not None:
+            _python_value(self, "numpy()")
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "numpy()")
         return _read_only(B.to_numpy(self._value))
 
     def __array__(self, dtype=None, copy=None):
+        if _trace.recorder is not None:
+            _python_value(self, "np.asarray()")
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "np.asarray()")
         value = B.to_numpy(self._value)  # the one way out of the backend (a fresh copy off NumPy)
@@ -108,19 +115,27 @@ class Tensor:
         return _read_only(value)
 
     def __float__(self):
+        if _trace.recorder is not None:
+            _python_value(self, "float()")
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "float()")
         return float(self._value)
 
     def __int__(self):
+        if _trace.recorder is not None:
+            _python_value(self, "int()")
         if self._node is not None or type(self) is Variable:
             _left_tape(self, "int()")
         return int(self._value)
 
     def __index__(self):
+        if _trace.recorder is not None:
+            _python_value(self, "an index")
         return self._value.__index__()
 
     def __bool__(self):
+        if _trace.recorder is not None:
+            _python_value(self, "bool() (an `if` or `while` on a tensor)")
         if self._value.size != 1:
             raise ValueError(
                 f"The truth value of a tensor with shape {self.shape} is ambiguous; use tp.reduce_any/all."
@@ -232,6 +247,8 @@ class Variable(Tensor):
                 UserWarning,
                 stacklevel=2,
             )
+        if _trace.recorder is not None:
+            _trace.recorder.created(self)
 
     def _coerce(self, value, what):
         arr = to_array(value, self.dtype)
@@ -242,6 +259,7 @@ class Variable(Tensor):
             )
         return arr
 
+    @_host(returns=lambda self, value: self)  # in a tp.function: on every call, not while tracing
     def assign(self, value):
         """Set the value (same shape; cast to the variable's dtype). Returns the variable."""
         if isinstance(value, Tensor) and value._node is not None:
@@ -249,6 +267,7 @@ class Variable(Tensor):
         self._value = B.xp.array(self._coerce(value, "assign"), copy=True)
         return self
 
+    @_host(returns=lambda self, delta: self)
     def assign_add(self, delta):
         """Add ``delta`` to the value. Returns the variable."""
         if isinstance(delta, Tensor) and delta._node is not None:
@@ -256,6 +275,7 @@ class Variable(Tensor):
         self._value = self._value + self._coerce(delta, "assign_add")
         return self
 
+    @_host(returns=lambda self, delta: self)
     def assign_sub(self, delta):
         """Subtract ``delta`` from the value. Returns the variable."""
         if isinstance(delta, Tensor) and delta._node is not None:

@@ -8,10 +8,11 @@ query rows, ``attention_mask`` ``(batch, Tq, Tv)`` says which query may attend t
 
 from __future__ import annotations
 
+import functools
 import math
 
 from tapeflow import _backend as B
-from tapeflow import ops
+from tapeflow import _trace, ops
 from tapeflow import random as _random
 from tapeflow.layers.base import Layer, in_training, register_serializable
 from tapeflow.layers.convolutional import set_weight_args, weight_config
@@ -53,8 +54,13 @@ def _softmax_masked(scores, mask):
 def _dropout(layer, probs, training):
     if not in_training(training) or layer.dropout == 0:
         return probs
-    keep = (B.uniform(_random.generator_of(layer), probs.shape) >= layer.dropout) / (1 - layer.dropout)
-    return probs * keep.astype(probs.dtype)
+    rng_of = functools.partial(_random.generator_of, layer)
+    keep = _trace.source(rng_of, _keep_mask, probs.shape, layer.dropout, probs.dtype)
+    return probs * keep
+
+
+def _keep_mask(rng, shape, rate, dtype):  # a tp.function draws it again on every call
+    return ((B.uniform(rng, shape) >= rate) / (1 - rate)).astype(dtype)
 
 
 @register_serializable

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import _trace, ops
 from tapeflow import activations as _activations
 from tapeflow import constraints as _constraints
 from tapeflow import initializers as _initializers
-from tapeflow import ops
 from tapeflow import random as _random
 from tapeflow import regularizers as _regularizers
 from tapeflow._tensor import Tensor
@@ -249,13 +251,18 @@ class Dropout(Layer):
         shape = inputs.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        rng = _random.generator_of(self)
-        keep = B.uniform(rng, shape) >= self.rate
-        return inputs * Tensor(keep.astype(inputs.dtype) * inputs.dtype.type(1.0 / (1.0 - self.rate)))
+        mask = _trace.source(functools.partial(_random.generator_of, self), _dropout_mask, shape, self.rate,
+                             inputs.dtype)
+        return inputs * Tensor(mask)
 
     def get_config(self):
         ns = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": ns, "seed": self.seed}
+
+
+def _dropout_mask(rng, shape, rate, dtype):  # a tp.function draws it again on every call
+    keep = B.uniform(rng, shape) >= rate
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - rate))
 
 
 @register_serializable

@@ -11,9 +11,11 @@ state carries over, and with ``return_sequences`` the output at a skipped step r
 
 from __future__ import annotations
 
+import functools
+
 from tapeflow import _backend as B
+from tapeflow import _trace, ops
 from tapeflow import activations as _activations
-from tapeflow import ops
 from tapeflow import random as _random
 from tapeflow.creation import zeros
 from tapeflow.layers.base import Layer, in_training
@@ -31,6 +33,10 @@ _WEIGHTS = (
     "recurrent_regularizer",
     "bias_regularizer",
 )
+
+
+def _keep_mask(rng, shape, rate, dtype):  # a tp.function draws it again on every call
+    return ((B.uniform(rng, shape) >= rate) / (1 - rate)).astype(dtype)
 
 
 class RNN(Layer):
@@ -152,7 +158,7 @@ class RNN(Layer):
 
     # --- the call -------------------------------------------------------------------------------------------
     def _keep_mask(self, shape, rate, dtype):
-        return ((B.uniform(_random.generator_of(self), shape) >= rate) / (1 - rate)).astype(dtype)
+        return _trace.source(functools.partial(_random.generator_of, self), _keep_mask, shape, rate, dtype)
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         if inputs.ndim != 3:

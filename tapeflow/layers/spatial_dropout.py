@@ -6,12 +6,18 @@ convolutional features; dropping a channel everywhere at once does (Tompson et a
 
 from __future__ import annotations
 
+import functools
+
 from tapeflow import _backend as B
+from tapeflow import _trace
 from tapeflow import random as _random
 from tapeflow.layers.base import Layer, in_training, register_serializable
 from tapeflow.layers.convolutional import check_rank
 from tapeflow.ops import conv as C
 
+
+def _keep_mask(rng, shape, rate, dtype):  # a tp.function draws it again on every call
+    return (B.uniform(rng, shape) >= rate).astype(dtype) / (1 - rate)
 
 class SpatialDropout(Layer):
     """Zero each channel of each sample with probability ``rate`` while training; scale the rest by
@@ -42,12 +48,12 @@ class SpatialDropout(Layer):
     def call(self, inputs, training=None):
         if not in_training(training) or self.rate == 0:
             return inputs
-        rng = _random.generator_of(self)
         shape = [1] * inputs.ndim
         shape[0] = inputs.shape[0]
         axis = 1 if self.data_format == "channels_first" else inputs.ndim - 1
         shape[axis] = inputs.shape[axis]
-        keep = (B.uniform(rng, shape) >= self.rate).astype(inputs.dtype) / (1 - self.rate)
+        rng_of = functools.partial(_random.generator_of, self)
+        keep = _trace.source(rng_of, _keep_mask, tuple(shape), self.rate, inputs.dtype)
         return inputs * keep
 
     def get_config(self):

@@ -14,6 +14,7 @@ from tapeflow._tape import OUTSIDE, Node, _state, _watch_accessed, note_nondiff,
 from tapeflow._tape import _scalar_spec as _spec
 from tapeflow._tensor import _SCALARS, Tensor, Variable, to_array
 from tapeflow._tensor import wrap as _wrap
+from tapeflow._trace import state as _trace
 from tapeflow.errors import ShapeError
 
 REGISTRY: dict[str, Op] = {}
@@ -107,6 +108,8 @@ class Op:
         else:
             t._node = None
             note_nondiff(self, args)  # so tape.explain can say where the gradient path was cut
+        if _trace.recorder is not None:  # tp.function is tracing: record the op
+            _trace.recorder.op(self, args, vals, params, t)
         return t
 
     def __get__(self, obj, owner=None):  # so an op can serve as a Tensor method (`Tensor.sum = sum`)
@@ -144,6 +147,8 @@ def _binary_call(op):
     state = _state
 
     def call2(a, b):
+        if _trace.recorder is not None:  # tp.function is tracing: the general path records the op
+            return general(a, b)
         ca = a.__class__
         if ca is Tensor:
             va = a._value

@@ -14,6 +14,7 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor, Variable
+from tapeflow._trace import host
 from tapeflow.errors import ShapeError
 from tapeflow.optimizers import schedules as _schedules
 
@@ -196,16 +197,18 @@ class Optimizer:
             raise ValueError(
                 f"No gradients provided for any variable: {names}. Does the loss depend on them?"
             )
-        grads = []
         for g, v in kept:
-            arr = g._value if isinstance(g, Tensor) else B.xp.asarray(g)
-            if arr.shape != v.shape:
+            if B.xp.shape(g) != v.shape:
                 raise ShapeError(
-                    f"apply_gradients: gradient of shape {arr.shape} for variable '{v.name}' of shape "
+                    f"apply_gradients: gradient of shape {B.xp.shape(g)} for variable '{v.name}' of shape "
                     f"{v.shape}"
                 )
-            grads.append(arr if arr.dtype == v.dtype else arr.astype(v.dtype))
-        variables = [v for _, v in kept]
+        self._apply([g for g, _ in kept], [v for _, v in kept])
+
+    @host()  # inside a tp.function: on every call of the plan, with that call's gradients
+    def _apply(self, grads, variables):
+        grads = [g._value if isinstance(g, Tensor) else B.xp.asarray(g) for g in grads]
+        grads = [g if g.dtype == v.dtype else g.astype(v.dtype) for g, v in zip(grads, variables)]
         self.build(variables)
         if self.gradient_accumulation_steps:
             grads = self._accumulate(grads, variables)

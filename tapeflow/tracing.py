@@ -1,0 +1,690 @@
+"""``tp.function``: trace a Python function once per input signature, then run it as a compiled plan.
+
+How it works. On the first call for a signature (the shapes and dtypes of the tensor arguments, the values of
+the others), the Python function runs once, eagerly, while a recorder (:class:`_Recorder`) notes every op it
+runs, every gradient rule a ``GradientTape`` inside applies, every random draw and every host call (Variable
+assignments, ``apply_gradients``, metric updates, ``tp.print``). Host calls are not made while tracing: the
+trace only learns the plan. The recording becomes a :class:`Plan`: a flat list of steps on NumPy arrays,
+compiled into one generated Python function, with dead steps removed and constants folded. Each later call
+with the same signature runs the plan without running the Python body, so Python side effects happen at trace
+time only. See docs/function.md for the semantics and the pitfalls.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+
+import numpy as np
+
+from tapeflow import _backend as B
+from tapeflow import _trace
+from tapeflow._tape import _flatten
+from tapeflow._tape import _state as _tape_state
+from tapeflow._tensor import Tensor, Variable, wrap
+from tapeflow.dtypes import as_dtype
+
+__all__ = ["function", "Function", "TensorSpec", "TracingError", "print"]
+
+_ndarray = B.ndarray
+_builtin_print = print
+RETRACE_WARNING = 5  # warn (once per function) when it has traced more often than this
+
+
+class TracingError(TypeError):
+    """A traced function needs the Python value of a tensor (an ``if``/``while`` on a tensor, ``float(t)``,
+    ``t.numpy()``): while tracing, values computed from the inputs have no fixed value."""
+
+
+class TensorSpec:
+    """The shape and dtype a traced function's tensor argument must have (``None`` in ``shape``: any size).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> spec = tp.TensorSpec((None, 3), "float32")
+        >>> spec.is_compatible_with(tp.zeros((5, 3)))
+        True
+    """
+
+    def __init__(self, shape, dtype="float32", name=None):
+        self.shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
+        self.dtype = as_dtype(dtype)
+        self.name = name
+
+    def is_compatible_with(self, value) -> bool:
+        """Whether ``value`` (a Tensor or array) fits this spec."""
+        shape, dtype = B.xp.shape(value), getattr(value, "dtype", None)
+        if dtype != self.dtype:
+            return False
+        if self.shape is None:
+            return True
+        return len(shape) == len(self.shape) and all(s is None or s == d for s, d in zip(self.shape, shape))
+
+    def __repr__(self):
+        return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name}, name={self.name!r})"
+
+
+# --- the recording ------------------------------------------------------------------------------------------
+class _Var:
+    """A Variable read by a step: its value at the moment the step runs."""
+
+    __slots__ = ("var",)
+
+    def __init__(self, var):
+        self.var = var
+
+
+class _Const:
+    """A value fixed when the function was traced."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class Step:
+    """One step of a plan.
+
+    ``kind`` is ``"op"`` (a registered op's forward), ``"rule"`` (a gradient rule that is not written in ops,
+    applied as a whole), ``"host"`` (a call with side effects, made on every run) or ``"source"`` (a random
+    draw). ``ins`` are the arguments: slot numbers, :class:`_Var` or :class:`_Const`; ``outs`` the slots it
+    fills.
+    """
+
+    __slots__ = ("kind", "fn", "op", "ins", "params", "outs", "meta")
+
+    def __init__(self, kind, fn, op, ins, params, outs, meta=None):
+        self.kind, self.fn, self.op, self.ins, self.params, self.outs, self.meta = (
+            kind, fn, op, ins, params, outs, meta
+        )
+
+    @property
+    def name(self):
+        if self.kind == "op":
+            return self.op.name
+        if self.kind == "rule":
+            return f"grad[{self.meta[0]}]"
+        return f"{self.kind}:{getattr(self.fn, '__qualname__', type(self.fn).__name__)}"
+
+
+class _Recorder:
+    """What a trace records: the steps, the slot of each value produced, the inputs, created Variables."""
+
+    def __init__(self):
+        self.steps = []
+        self.slots = []  # trace-time value of each slot (an array or a float)
+        self.slot_of = {}  # id(Tensor, array or float) -> slot
+        self.var_of = {}  # id(Variable's array) -> Variable: a snapshot a tape saved reads the Variable
+        self.keep = []  # keeps every mapped object alive, so no id is reused during the trace
+        self.inputs = []
+        self.new_variables = []
+        self.sources = []  # (step, trace-time array): the first run reuses what tracing drew
+
+    # --- values
+    def new_slot(self, obj, arr):
+        k = len(self.slots)
+        self.slots.append(arr)
+        self.slot_of[id(obj)] = k
+        self.slot_of.setdefault(id(arr), k)
+        self.keep.append(obj)
+        self.keep.append(arr)
+        return k
+
+    def input(self, t):
+        self.inputs.append(self.new_slot(t, t._value))
+
+    def _lookup(self, a):
+        """The reference of an op argument that is a Tensor or array."""
+        k = self.slot_of.get(id(a))
+        if k is not None:
+            return k
+        if isinstance(a, Tensor):
+            if isinstance(a, Variable):
+                self.var_of.setdefault(id(a._value), a)
+                self.keep.append(a._value)
+                return _Var(a)
+            a = a._value
+            k = self.slot_of.get(id(a))
+            if k is not None:
+                return k
+        v = self.var_of.get(id(a))
+        return _Var(v) if v is not None else None
+
+    @staticmethod
+    def dynamic(ref):
+        return ref.__class__ is int or ref.__class__ is _Var
+
+    # --- hooks (see tapeflow._trace)
+    def op(self, op, args, vals, params, t):
+        ins = []
+        live = False
+        for a, v in zip(args, vals):
+            ref = self._lookup(a) if isinstance(a, (Tensor, _ndarray)) else None
+            if ref is None:
+                ref = _Const(v)
+            else:
+                live = True
+            ins.append(ref)
+        dynamic_params = None
+        for key, value in (params or {}).items():  # arrays passed as parameters (recurrent dropout masks)
+            if isinstance(value, (Tensor, _ndarray)):
+                ref = self._lookup(value)
+                if ref is not None:
+                    dynamic_params = dynamic_params or {}
+                    dynamic_params[key] = ref
+        if not live and dynamic_params is None:  # computed from constants only: a constant of the plan
+            return
+        out = self.new_slot(t, t._value)
+        self.steps.append(Step("op", op.forward, op, ins, params, [out], dynamic_params))
+
+    def rule(self, fn, g, out, inputs, params):
+        """A gradient rule: recorded op by op when it is written in ops, else as one step."""
+        mark = len(self.steps)
+        results = fn(g, out, *inputs, **params)
+        listed = isinstance(results, (list, tuple))
+        flat = list(results) if listed else [results]
+        if all(r is None or (isinstance(r, Tensor) and self._lookup(r) is not None) for r in flat):
+            return results
+        args = (g, out, *inputs)
+        ins = [self._host_ref(a) for a in args]
+        if not any(self.dynamic(r) for r in ins):
+            return results
+        del self.steps[mark:]  # the rule's inner ops: the whole rule is one step instead
+        outs = []
+        fixed = []
+        for r in flat:
+            if r is None:
+                outs.append(None)
+                fixed.append(None)
+                continue
+            if not isinstance(r, Tensor):
+                r = Tensor(r)
+            outs.append(self.new_slot(r, r._value))
+            fixed.append(r)
+        name = getattr(fn, "__qualname__", "rule")
+        self.steps.append(Step("rule", fn, None, ins, params or None, outs, (name, listed)))
+        return fixed if listed else fixed[0]
+
+    def _host_ref(self, a):
+        if isinstance(a, (Tensor, _ndarray)) and not isinstance(a, Variable):
+            ref = self._lookup(a)
+            if ref is not None:
+                return ref
+        elif a.__class__ is float:
+            k = self.slot_of.get(id(a))
+            if k is not None:
+                return k
+        return _Const(a)
+
+    def host(self, fn, args, kwargs, returns, run):
+        leaves, rebuild = _flatten([list(args), kwargs])
+        ins = [self._host_ref(a) for a in leaves]
+        kinds = [_kind(a) for a in leaves]
+        if not run:
+            self.steps.append(Step("host", fn, None, ins, None, [], (rebuild, kinds, None, None)))
+            return None if returns is None else returns(*args, **kwargs)
+        previous = _trace.state.recorder
+        _trace.state.recorder = None
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            _trace.state.recorder = previous
+        out_leaves, out_rebuild = _flatten(result)
+        outs, out_kinds = [], []
+        for leaf in out_leaves:
+            kind = _kind(leaf)
+            if kind in ("t", "a", "f"):
+                outs.append(self.new_slot(leaf, leaf._value if kind == "t" else leaf))
+            else:
+                outs.append(None)
+            out_kinds.append(kind)
+        self.steps.append(Step("host", fn, None, ins, None, outs, (rebuild, kinds, out_rebuild, out_kinds)))
+        self.keep.append(out_leaves)
+        return result
+
+    def source(self, rng_of, draw, args):
+        arr = draw(rng_of(), *args)
+        step = Step("source", draw, None, [], None, [self.new_slot(arr, arr)], (rng_of, args))
+        self.steps.append(step)
+        self.sources.append((step, arr))
+        return arr
+
+    def created(self, var):
+        self.new_variables.append(var)
+
+    def python_value(self, t, how):
+        if isinstance(t, Variable):
+            what = f"the Variable '{t.name}'"
+        elif self._lookup(t) is not None:
+            what = f"a tensor of shape {t.shape} computed from the function's inputs"
+        else:
+            return  # a constant: its value is known
+        raise TracingError(
+            f"tp.function: {how} reads the Python value of {what} while the function is traced, where it "
+            f"has no fixed value. Use tp.cond or tp.while_loop for control flow on tensor values, tapeflow "
+            f"ops to compute with it, tp.print to print it, or return it from the function."
+        )
+
+
+def _array(x):
+    return x._value if isinstance(x, Tensor) else x
+
+
+def _kind(a):
+    if isinstance(a, Tensor) and not isinstance(a, Variable):
+        return "t"
+    if isinstance(a, _ndarray):
+        return "a"
+    if a.__class__ is float:
+        return "f"
+    return "c"
+
+
+# --- the plan -----------------------------------------------------------------------------------------------
+class Plan:
+    """The steps a trace recorded, pruned to those the outputs and side effects need, compiled into one
+    generated Python function that passes NumPy arrays from step to step (no Tensor, no tape node)."""
+
+    def __init__(self, recorder, outputs, name="function"):
+        leaves, self._rebuild = _flatten(outputs)
+        self.outputs = []
+        for leaf in leaves:
+            kind = _kind(leaf)
+            k = recorder._host_ref(leaf) if kind in ("t", "a", "f") else None
+            if k.__class__ is int:
+                self.outputs.append((kind, k))
+            else:
+                self.outputs.append(("c", leaf))
+        self.inputs = list(recorder.inputs)
+        self.shapes = {k: (np.shape(v), getattr(v, "dtype", None)) for k, v in enumerate(recorder.slots)}
+        self.steps = _prune(recorder.steps, {k for kind, k in self.outputs if kind != "c"})
+        self.name = name
+        pending = {id(step): [arr] for step, arr in recorder.sources}
+        self._runners = [_runner(step, pending.get(id(step))) for step in self.steps]
+        self._run = self._compile()
+
+    # --- running
+    def __call__(self, arrays):
+        """Run the plan on the input arrays; returns the outputs in the function's structure."""
+        vals = self._run(arrays)
+        out = []
+        for (kind, k), v in zip(self.outputs, vals):
+            out.append(k if kind == "c" else wrap(v) if kind == "t" else v)
+        return self._rebuild(out)
+
+    def run_eager(self, tensors):
+        """Run the plan op by op through the registry, so that the tapes recording now see every op."""
+        env = dict(zip(self.inputs, tensors))
+
+        def get(ref):
+            if ref.__class__ is int:
+                return env[ref]
+            return ref.var if ref.__class__ is _Var else ref.value
+
+        for step, runner in zip(self.steps, self._runners):
+            args = [get(r) for r in step.ins]
+            if step.kind == "op":
+                params = step.params or {}
+                if step.meta:
+                    params = {**params, **{key: _array(get(r)) for key, r in step.meta.items()}}
+                env[step.outs[0]] = step.op(*args, **params)
+            elif step.kind == "rule":
+                results = step.fn(*args, **(step.params or {}))
+                flat = results if step.meta[1] else (results,)
+                for k, r in zip(step.outs, flat):
+                    if k is not None:
+                        env[k] = r if isinstance(r, Tensor) else Tensor(r)
+            elif step.kind == "host":
+                results = runner(*[a._value if isinstance(a, Tensor) and not isinstance(a, Variable) else a
+                                   for a in args])
+                for k, r in zip(step.outs, results):
+                    if k is not None:
+                        env[k] = wrap(r) if isinstance(r, _ndarray) else r
+            else:
+                env[step.outs[0]] = wrap(runner())
+        out = []
+        for kind, k in self.outputs:
+            v = k if kind == "c" else env[k]
+            out.append(v._value if kind == "a" else v)
+        return self._rebuild(out)
+
+    # --- compiling
+    def _compile(self):
+        ns = {"asarray": B.xp.asarray}
+        lines = ["def run(inputs):"]
+        if self.inputs:
+            lines.append(f"    {''.join(f's{k}, ' for k in self.inputs)}= inputs")
+        consts = {}
+
+        def arg(ref):
+            if ref.__class__ is int:
+                return f"s{ref}"
+            if ref.__class__ is _Var:
+                name = consts.setdefault(id(ref.var), f"v{len(consts)}")
+                ns[name] = ref.var
+                return f"{name}._value"
+            name = f"c{len(ns)}"
+            ns[name] = ref.value
+            return name
+
+        for i, (step, runner) in enumerate(zip(self.steps, self._runners)):
+            args = ", ".join(arg(r) for r in step.ins)
+            f = f"f{i}"
+            if step.kind == "op":
+                ns[f] = step.fn
+                kw = ""
+                for key, value in (step.params or {}).items():
+                    if step.meta and key in step.meta:
+                        kw += f", {key}={arg(step.meta[key])}"
+                        continue
+                    ns[f"p{i}_{key}"] = value
+                    kw += f", {key}=p{i}_{key}"
+                call = f"{f}({args}{kw})"
+                out = step.outs[0]
+                if self.shapes[out][0] == ():  # NumPy reductions return scalars, ops return arrays
+                    call = f"asarray({call})"
+                lines.append(f"    s{out} = {call}")
+                continue
+            ns[f] = runner
+            targets = [f"s{k}" if k is not None else "_" for k in step.outs]
+            if step.kind == "source":
+                lines.append(f"    {targets[0]} = {f}()")
+            elif targets:
+                lines.append(f"    {''.join(t + ', ' for t in targets)}= {f}({args})")
+            else:
+                lines.append(f"    {f}({args})")
+        results = "".join(f"s{k}, " if kind != "c" else "None, " for kind, k in self.outputs)
+        lines.append(f"    return ({results})")
+        self.source = "\n".join(lines)
+        exec(compile(self.source, f"<tp.function plan of {self.name}>", "exec"), ns)  # noqa: S102
+        return ns["run"]
+
+
+def _prune(steps, needed):
+    """Drop the steps nothing needs (host calls and random draws always run)."""
+    needed = set(needed)
+    kept = []
+    for step in reversed(steps):
+        if step.kind in ("host", "source") or any(k in needed for k in step.outs if k is not None):
+            kept.append(step)
+            needed.update(r for r in step.ins if r.__class__ is int)
+            if step.kind == "op" and step.meta:
+                needed.update(r for r in step.meta.values() if r.__class__ is int)
+    kept.reverse()
+    return kept
+
+
+def _runner(step, pending):
+    """The callable a compiled plan calls for a step that is not an op (array arguments, array results)."""
+    fn = step.fn
+    params = step.params or {}
+    if step.kind == "rule":
+        listed = step.meta[1]
+        wraps = [Recorder_dynamic(r) for r in step.ins]
+
+        def run_rule(*vals):
+            args = [wrap(v) if w else v for v, w in zip(vals, wraps)]
+            results = fn(*args, **params)
+            flat = results if listed else (results,)
+            return [None if r is None else B.xp.asarray(_array(r)) for r in flat]
+
+        return run_rule
+    if step.kind == "host":
+        rebuild, kinds, _, out_kinds = step.meta
+        wraps = [kind == "t" and Recorder_dynamic(r) for kind, r in zip(kinds, step.ins)]
+
+        def run_host(*vals):
+            args, kwargs = rebuild([wrap(v) if w else v for v, w in zip(vals, wraps)])
+            result = fn(*args, **kwargs)
+            if out_kinds is None:
+                return ()
+            leaves = _flatten(result)[0]
+            return [leaf._value if kind == "t" else leaf for leaf, kind in zip(leaves, out_kinds)]
+
+        return run_host
+    if step.kind == "source":
+        rng_of, args = step.meta
+
+        def run_source():
+            if pending:
+                return pending.pop()
+            return fn(rng_of(), *args)
+
+        return run_source
+    return None
+
+
+Recorder_dynamic = _Recorder.dynamic
+
+
+# --- the decorator ------------------------------------------------------------------------------------------
+class Function:
+    """A Python function traced once per input signature and then run as a compiled :class:`Plan`.
+
+    Made by :func:`function`; call it like the function it wraps.
+    """
+
+    def __init__(self, fn, input_signature=None, reduce_retracing=False, jit_compile=None):
+        if not callable(fn):
+            raise TypeError(f"tp.function: expected a callable, got {type(fn).__name__}")
+        functools.update_wrapper(self, fn)
+        self.python_function = fn
+        self.input_signature = None if input_signature is None else list(input_signature)
+        self.reduce_retracing = bool(reduce_retracing)
+        self.jit_compile = jit_compile
+        self._plans = {}
+        self._traces = 0
+        self._warned = False
+
+    def __get__(self, obj, owner=None):  # a decorated method: bind the instance as the first argument
+        if obj is None:
+            return self
+        return _BoundFunction(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if _trace.state.recorder is not None:  # called while another function is traced: inline it
+            return self.python_function(*args, **kwargs)
+        if self.input_signature is not None:
+            self._check_signature(args, kwargs)
+        leaves = []
+        key = _key((args, kwargs), leaves)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._trace(args, kwargs)
+        if _tape_state.recording:  # a tape outside records: run op by op so that it sees the ops
+            return plan.run_eager([x if isinstance(x, Tensor) else wrap(x) for x in leaves])
+        return plan([x._value if isinstance(x, Tensor) else x for x in leaves])
+
+    def _trace(self, args, kwargs):
+        recorder = _Recorder()
+
+        def placeholder(x):
+            t = wrap(x._value if isinstance(x, Tensor) else x)
+            recorder.input(t)
+            return t
+
+        targs, tkwargs = _map_leaves((args, kwargs), placeholder)
+        saved = list(_tape_state.recording)  # tapes outside do not see the trace
+        _tape_state.recording.clear()
+        _trace.state.recorder = recorder
+        try:
+            outputs = self.python_function(*targs, **tkwargs)
+        finally:
+            _trace.state.recorder = None
+            _tape_state.recording[:] = saved
+        if self._traces and recorder.new_variables:
+            names = ", ".join(repr(v.name) for v in recorder.new_variables[:3])
+            raise ValueError(
+                f"tp.function: {self.__name__} created Variables ({names}) on a later trace. A traced "
+                f"function may create Variables on its first trace only (create them once, outside the "
+                f"function or guarded by `if self.v is None:`)."
+            )
+        self._traces += 1
+        if self._traces > RETRACE_WARNING and not self._warned and not self.reduce_retracing:
+            self._warned = True
+            warnings.warn(
+                f"tp.function: {self.__name__} has been traced {self._traces} times: the shapes or dtypes "
+                f"of its tensor arguments, or the values of its Python arguments, keep changing. Every trace "
+                f"runs the Python function again. Pass tensors of fixed shapes, and values that change as "
+                f"tensors.",
+                stacklevel=3,
+            )
+        return Plan(recorder, outputs, self.__name__)
+
+    def _check_signature(self, args, kwargs):
+        flat = _flatten(list(args) + list(kwargs.values()))[0]
+        specs = _flatten(self.input_signature)[0]
+        if len(flat) != len(specs) or not all(
+            isinstance(x, (Tensor, _ndarray)) and s.is_compatible_with(x) for x, s in zip(flat, specs)
+        ):
+            got = [f"{type(x).__name__}{tuple(B.xp.shape(x))}:{getattr(x, 'dtype', '')}" for x in flat]
+            raise TypeError(
+                f"tp.function: {self.__name__} was called with arguments {got} that do not match its "
+                f"input_signature {self.input_signature}"
+            )
+
+    # --- looking inside
+    @property
+    def tracing_count(self) -> int:
+        """How many times the Python function has been traced."""
+        return self._traces
+
+    experimental_get_tracing_count = tracing_count.fget
+
+    def _last_plan(self):
+        if not self._plans:
+            raise RuntimeError(f"{self.__name__} has not been traced yet: call it first")
+        return next(reversed(self._plans.values()))
+
+    def plan_summary(self) -> str:
+        """A text table of the most recent plan: its steps, the kinds of step, the bytes of its values."""
+        return plan_summary(self._last_plan())
+
+    def __repr__(self):
+        return f"<tp.function {self.__name__} traces={self._traces}>"
+
+
+class _BoundFunction:
+    """A traced method bound to its instance (one cache for all instances: the instance is in the key)."""
+
+    def __init__(self, function, obj):
+        self._function, self._obj = function, obj
+        functools.update_wrapper(self, function.python_function)
+
+    def __call__(self, *args, **kwargs):
+        return self._function(self._obj, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._function, name)
+
+
+def _key(x, leaves):
+    """The trace key of an argument nest; its tensor leaves are appended to ``leaves``."""
+    if isinstance(x, Tensor):
+        if isinstance(x, Variable):
+            return ("Variable", id(x))
+        leaves.append(x)
+        return ("Tensor", x._value.shape, x._value.dtype.str)
+    if isinstance(x, _ndarray):
+        leaves.append(x)
+        return ("Tensor", x.shape, x.dtype.str)
+    if isinstance(x, (list, tuple)):
+        return (type(x), tuple(_key(v, leaves) for v in x))
+    if isinstance(x, dict):
+        return (dict, tuple((k, _key(v, leaves)) for k, v in x.items()))
+    try:
+        hash(x)
+    except TypeError:
+        return ("id", id(x))
+    return (type(x), x)
+
+
+def _map_leaves(x, fn):
+    """``x`` with each tensor leaf (a Tensor that is not a Variable, or an array) replaced by ``fn(leaf)``."""
+    if isinstance(x, Tensor):
+        return x if isinstance(x, Variable) else fn(x)
+    if isinstance(x, _ndarray):
+        return fn(x)
+    if isinstance(x, (list, tuple)):
+        items = [_map_leaves(v, fn) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+    if isinstance(x, dict):
+        return {k: _map_leaves(v, fn) for k, v in x.items()}
+    return x
+
+
+def plan_summary(plan) -> str:
+    """The table :meth:`Function.plan_summary` prints."""
+    counts = {}
+    for step in plan.steps:
+        counts[step.kind] = counts.get(step.kind, 0) + 1
+    nbytes = 0
+    for step in plan.steps:
+        for k in step.outs:
+            if k is not None:
+                shape, dtype = plan.shapes[k]
+                if dtype is not None:
+                    nbytes += int(np.prod(shape)) * np.dtype(dtype).itemsize
+    lines = [f"Plan of {plan.name}: {len(plan.steps)} steps "
+             f"({', '.join(f'{n} {kind}' for kind, n in sorted(counts.items()))})",
+             f"inputs: {len(plan.inputs)}, values: {nbytes:,} bytes"]
+    for i, step in enumerate(plan.steps):
+        outs = [plan.shapes[k][0] for k in step.outs if k is not None]
+        lines.append(f"  {i:4d} {step.name:<28} -> {', '.join(str(s) for s in outs)}")
+    return "\n".join(lines)
+
+
+def function(func=None, input_signature=None, reduce_retracing=False, jit_compile=None):
+    """Trace ``func`` once per input signature and run later calls as a compiled plan (TensorFlow's
+    ``tf.function``).
+
+    The signature of a call is the shape and dtype of each tensor (or NumPy array) argument, the identity of
+    each Variable, and the value of every other argument. The first call with a new signature runs ``func``
+    once to record it (a *trace*); calls with a signature seen before run the recorded plan without running
+    the Python body. So Python side effects (``print``, appending to a list) happen while tracing only, while
+    ``tp.print``, ``Variable.assign*``, ``optimizer.apply_gradients`` and metric updates happen on every call.
+
+    Args:
+        func: the function (or use ``@tp.function(...)`` with arguments).
+        input_signature: a list of :class:`TensorSpec`: calls must pass tensors that fit them.
+        reduce_retracing: do not warn about retracing (plans are still made per concrete shape).
+        jit_compile: accepted for TensorFlow compatibility; every plan is compiled the same way.
+
+    Returns:
+        A :class:`Function`.
+
+    Raises:
+        TracingError: when the function needs the Python value of a tensor computed from its inputs
+            (``if t > 0:``, ``float(t)``): use :func:`tapeflow.cond` / :func:`tapeflow.while_loop`.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> @tp.function
+        ... def f(x):
+        ...     print("tracing")
+        ...     return x * x + 1.0
+        >>> f(tp.constant([1.0, 2.0]))
+        tracing
+        tapeflow.Tensor([2. 5.], shape=(2,), dtype=float32)
+        >>> f(tp.constant([3.0, 4.0]))  # same signature: the plan runs, the Python body does not
+        tapeflow.Tensor([10. 17.], shape=(2,), dtype=float32)
+    """
+    if func is None:
+        return functools.partial(function, input_signature=input_signature, reduce_retracing=reduce_retracing,
+                                 jit_compile=jit_compile)
+    return Function(func, input_signature, reduce_retracing, jit_compile)
+
+
+@_trace.host()
+def print(*values, sep=" ", end="\n", file=None):  # noqa: A001 - TensorFlow's name, tp.print
+    """Print tensors' values on every call, also inside a :func:`function` (unlike Python's ``print``, which a
+    traced function runs while tracing only).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.print("x =", tp.constant([1.0, 2.0]))
+        x = [1. 2.]
+    """
+    _builtin_print(*[str(v) for v in values], sep=sep, end=end, file=file if file is not None else sys.stdout)
