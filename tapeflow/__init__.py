@@ -36,6 +36,7 @@ from tapeflow.dtypes import bool_, float16, float32, float64, int8, int16, int32
 from tapeflow.errors import DTypeError, ShapeError
 from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
 from tapeflow.ops import __all__ as _ops_all
+from tapeflow.control_flow import cond, while_loop
 from tapeflow.tracing import TensorSpec, TracingError, function
 from tapeflow.tracing import print as print  # noqa: A004 - TensorFlow's tf.print
 
@@ -87,5 +88,5 @@ __all__ = [
     "backend", "float16", "float32",
     "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", "function",
-    "TensorSpec", "TracingError", "print", *_ops_all,
+    "cond", "while_loop", "TensorSpec", "TracingError", "print", *_ops_all,
 ]

@@ -22,6 +22,7 @@ import numpy as np
 from tapeflow import _backend as B
 from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
+from tapeflow._trace import host
 
 xp = B.xp
 
@@ -60,6 +61,14 @@ class Metric(Configurable):
         dtype: the result's dtype (float32).
     """
 
+    def __init_subclass__(cls, **kwargs):
+        # Inside a tp.function, updates happen on every call and results are read on every call.
+        super().__init_subclass__(**kwargs)
+        for name, run in (("update_state", False), ("result", True)):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not hasattr(fn, "__wrapped_host__"):
+                setattr(cls, name, host(run=run)(fn))
+
     def __init__(self, name=None, dtype=None):
         from tapeflow.layers.naming import snake_case
 
@@ -77,6 +86,7 @@ class Metric(Configurable):
     def _value(self) -> float:
         raise NotImplementedError
 
+    @host(run=True)
     def result(self) -> Tensor:
         """The metric over everything seen since the last reset, as a scalar Tensor."""
         return Tensor(xp.asarray(self._value(), dtype=self.dtype))

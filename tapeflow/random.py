@@ -14,9 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import _trace
 from tapeflow._tensor import to_array, wrap
 from tapeflow.dtypes import as_dtype, floatx
 
@@ -96,31 +99,45 @@ def _shape(shape):
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples. A ``seed`` gives a draw independent of (and not advancing) the global generator."""
-    rng = generator(seed)
     dtype = as_dtype(dtype) or floatx
-    return wrap(B.xp.asarray((rng.standard_normal(_shape(shape)) * stddev + mean).astype(dtype)))
+    rng_of = functools.partial(generator, seed)
+    return wrap(_trace.source(rng_of, _normal, _shape(shape), mean, stddev, dtype))
+
+
+# The draws themselves: `generator` is looked up again at each draw, so a tp.function draws on every call from
+# the generator eager code would use (set_seed between calls included).
+def _normal(rng, shape, mean, stddev, dtype):
+    return B.xp.asarray((rng.standard_normal(shape) * stddev + mean).astype(dtype))
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Uniform samples in ``[minval, maxval)`` (integers when ``dtype`` is an int type)."""
-    rng = generator(seed)
     dtype = as_dtype(dtype) or floatx
+    rng_of = functools.partial(generator, seed)
+    return wrap(_trace.source(rng_of, _uniform, _shape(shape), minval, maxval, dtype))
+
+
+def _uniform(rng, shape, minval, maxval, dtype):
     if dtype.kind in "iu":
-        return wrap(B.xp.asarray(rng.integers(minval, maxval, _shape(shape)).astype(dtype)))
-    return wrap(B.xp.asarray(rng.uniform(minval, maxval, _shape(shape)).astype(dtype)))
+        return B.xp.asarray(rng.integers(minval, maxval, shape).astype(dtype))
+    return B.xp.asarray(rng.uniform(minval, maxval, shape).astype(dtype))
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples redrawn until within two standard deviations of the mean
     (``tf.random.truncated_normal``)."""
-    rng = generator(seed)
-    shape = _shape(shape)
+    dtype = as_dtype(dtype) or floatx
+    rng_of = functools.partial(generator, seed)
+    return wrap(_trace.source(rng_of, _truncated_normal, _shape(shape), mean, stddev, dtype))
+
+
+def _truncated_normal(rng, shape, mean, stddev, dtype):
     out = rng.standard_normal(shape)
     bad = np.abs(out) > 2
     while bad.any():
         out[bad] = rng.standard_normal(int(bad.sum()))
         bad = np.abs(out) > 2
-    return wrap(B.xp.asarray((out * stddev + mean).astype(as_dtype(dtype) or floatx)))
+    return B.xp.asarray((out * stddev + mean).astype(dtype))
 
 
 def shuffle(value, seed=None):

@@ -84,6 +84,15 @@ class _Const:
         self.value = value
 
 
+class _Seq:
+    """A tuple or list parameter holding values of the plan (``x[idx]``'s key)."""
+
+    __slots__ = ("type", "items")
+
+    def __init__(self, type_, items):
+        self.type, self.items = type_, items
+
+
 class Step:
     """One step of a plan.
 
@@ -112,7 +121,10 @@ class Step:
 class _Recorder:
     """What a trace records: the steps, the slot of each value produced, the inputs, created Variables."""
 
-    def __init__(self):
+    def __init__(self, parent=None, captured=None):
+        self.parent = parent  # the enclosing trace, for a branch of tp.cond or a loop of tp.while_loop
+        self.captured = captured  # values read from the enclosing trace (shared by sibling branches)
+        self.capture_slot = {}  # index in `captured` -> slot
         self.steps = []
         self.slots = []  # trace-time value of each slot (an array or a float)
         self.slot_of = {}  # id(Tensor, array or float) -> slot
@@ -135,12 +147,15 @@ class _Recorder:
     def input(self, t):
         self.inputs.append(self.new_slot(t, t._value))
 
-    def _lookup(self, a):
+    def lookup(self, a):
         """The reference of an op argument that is a Tensor or array."""
         k = self.slot_of.get(id(a))
         if k is not None:
             return k
+        given = a
         if isinstance(a, Tensor):
+            if isinstance(a, Variable) and self.parent is not None:  # an input of the branch's op, so that
+                return self._capture(a)  # tapes see the dependence
             if isinstance(a, Variable):
                 self.var_of.setdefault(id(a._value), a)
                 self.keep.append(a._value)
@@ -150,7 +165,26 @@ class _Recorder:
             if k is not None:
                 return k
         v = self.var_of.get(id(a))
-        return _Var(v) if v is not None else None
+        if v is not None:
+            return _Var(v)
+        if self.parent is not None:  # a value of the enclosing trace: an extra input of this plan
+            ref = self.parent.lookup(a)
+            if ref.__class__ is _Var:
+                return self._capture(ref.var)
+            if ref.__class__ is int:
+                return self._capture(given)
+        return None
+
+    def _capture(self, a):
+        for i, c in enumerate(self.captured):  # a sibling branch captured it already
+            if c is a:
+                break
+        else:
+            i = len(self.captured)
+            self.captured.append(a)
+        k = self.new_slot(a, a._value if isinstance(a, Tensor) else a)
+        self.capture_slot[i] = k
+        return k
 
     @staticmethod
     def dynamic(ref):
@@ -161,23 +195,33 @@ class _Recorder:
         ins = []
         live = False
         for a, v in zip(args, vals):
-            ref = self._lookup(a) if isinstance(a, (Tensor, _ndarray)) else None
+            ref = self.lookup(a) if isinstance(a, (Tensor, _ndarray)) else None
             if ref is None:
                 ref = _Const(v)
             else:
                 live = True
             ins.append(ref)
         dynamic_params = None
-        for key, value in (params or {}).items():  # arrays passed as parameters (recurrent dropout masks)
-            if isinstance(value, (Tensor, _ndarray)):
-                ref = self._lookup(value)
-                if ref is not None:
-                    dynamic_params = dynamic_params or {}
-                    dynamic_params[key] = ref
+        for key, value in (params or {}).items():  # arrays passed as parameters: masks, gather's indices
+            ref = self._param_ref(value)
+            if ref is not None:
+                dynamic_params = dynamic_params or {}
+                dynamic_params[key] = ref
         if not live and dynamic_params is None:  # computed from constants only: a constant of the plan
             return
         out = self.new_slot(t, t._value)
         self.steps.append(Step("op", op.forward, op, ins, params, [out], dynamic_params))
+
+    def _param_ref(self, value):
+        """The reference of a parameter computed from the trace (an array, or a tuple holding arrays, as
+        ``x[idx, :]``'s key), else None."""
+        if isinstance(value, (Tensor, _ndarray)):
+            return self.lookup(value)
+        if isinstance(value, (tuple, list)):
+            refs = [self._param_ref(v) for v in value]
+            if any(r is not None for r in refs):
+                return _Seq(type(value), [_Const(v) if r is None else r for v, r in zip(value, refs)])
+        return None
 
     def rule(self, fn, g, out, inputs, params):
         """A gradient rule: recorded op by op when it is written in ops, else as one step."""
@@ -185,7 +229,7 @@ class _Recorder:
         results = fn(g, out, *inputs, **params)
         listed = isinstance(results, (list, tuple))
         flat = list(results) if listed else [results]
-        if all(r is None or (isinstance(r, Tensor) and self._lookup(r) is not None) for r in flat):
+        if all(r is None or (isinstance(r, Tensor) and self.lookup(r) is not None) for r in flat):
             return results
         args = (g, out, *inputs)
         ins = [self._host_ref(a) for a in args]
@@ -209,7 +253,7 @@ class _Recorder:
 
     def _host_ref(self, a):
         if isinstance(a, (Tensor, _ndarray)) and not isinstance(a, Variable):
-            ref = self._lookup(a)
+            ref = self.lookup(a)
             if ref is not None:
                 return ref
         elif a.__class__ is float:
@@ -232,6 +276,9 @@ class _Recorder:
         finally:
             _trace.state.recorder = previous
         out_leaves, out_rebuild = _flatten(result)
+        # a fresh object per float (0.0 from two metrics may be one object), so each maps to its own slot
+        out_leaves = [float.fromhex(x.hex()) if x.__class__ is float else x for x in out_leaves]
+        result = out_rebuild(out_leaves)
         outs, out_kinds = [], []
         for leaf in out_leaves:
             kind = _kind(leaf)
@@ -254,10 +301,15 @@ class _Recorder:
     def created(self, var):
         self.new_variables.append(var)
 
+    @staticmethod
+    def error(message):
+        """A :class:`TracingError` for code that cannot be traced."""
+        return TracingError(f"tp.function: {message}")
+
     def python_value(self, t, how):
         if isinstance(t, Variable):
             what = f"the Variable '{t.name}'"
-        elif self._lookup(t) is not None:
+        elif self.lookup(t) is not None:
             what = f"a tensor of shape {t.shape} computed from the function's inputs"
         else:
             return  # a constant: its value is known
@@ -297,7 +349,11 @@ class Plan:
                 self.outputs.append((kind, k))
             else:
                 self.outputs.append(("c", leaf))
-        self.inputs = list(recorder.inputs)
+        self.inputs = list(recorder.inputs) + list(recorder.capture_slot.values())
+        # where each input comes from in run_flat's list: the explicit inputs, then the captured values
+        n = len(recorder.inputs)
+        self.positions = list(range(n)) + [n + c for c in recorder.capture_slot]
+        self._grad_plans = {}
         self.shapes = {k: (np.shape(v), getattr(v, "dtype", None)) for k, v in enumerate(recorder.slots)}
         self.steps = _prune(recorder.steps, {k for kind, k in self.outputs if kind != "c"})
         self.name = name
@@ -314,13 +370,51 @@ class Plan:
             out.append(k if kind == "c" else wrap(v) if kind == "t" else v)
         return self._rebuild(out)
 
-    def run_eager(self, tensors):
+    def run_flat(self, xs):
+        """Run on the arrays ``xs`` (explicit inputs, then every captured value); the outputs as arrays."""
+        vals = self._run([xs[p] for p in self.positions])
+        return [B.xp.asarray(_array(k)) if kind == "c" else B.xp.asarray(v)
+                for (kind, k), v in zip(self.outputs, vals)]
+
+    def run_eager_flat(self, xs, effects=True):
+        """:meth:`run_eager` on the tensors ``xs`` (as :meth:`run_flat`); the outputs as Tensors."""
+        out = self.run_eager([xs[p] for p in self.positions], effects=effects, flat=True)
+        return [v if isinstance(v, Tensor) else Tensor(v) for v in out]
+
+    def output_specs(self):
+        """``(shape, dtype)`` of each output."""
+        specs = []
+        for kind, k in self.outputs:
+            if kind == "c":
+                arr = B.xp.asarray(_array(k))
+                specs.append((arr.shape, arr.dtype))
+            else:
+                specs.append(self.shapes[k])
+        return specs
+
+    def rebuild_outputs(self, leaves):
+        """The outputs' structure around ``leaves``."""
+        return self._rebuild(leaves)
+
+    def gradient_plan(self, index, j, xs, g):
+        """A plan of ``(*xs, g)`` giving the gradient of output ``index`` with respect to input ``j`` (zeros
+        where it does not depend on it); made once per (index, j)."""
+        key = (index, j)
+        plan = self._grad_plans.get(key)
+        if plan is None:
+            plan = self._grad_plans[key] = trace_plan(functools.partial(_gradient_of, self, index, j),
+                                                      [*xs, g], what=f"gradient of {self.name}")
+        return plan
+
+    def run_eager(self, tensors, effects=True, flat=False):
         """Run the plan op by op through the registry, so that the tapes recording now see every op."""
         env = dict(zip(self.inputs, tensors))
 
         def get(ref):
             if ref.__class__ is int:
                 return env[ref]
+            if ref.__class__ is _Seq:
+                return ref.type(_array(get(r)) for r in ref.items)
             return ref.var if ref.__class__ is _Var else ref.value
 
         for step, runner in zip(self.steps, self._runners):
@@ -337,6 +431,8 @@ class Plan:
                     if k is not None:
                         env[k] = r if isinstance(r, Tensor) else Tensor(r)
             elif step.kind == "host":
+                if not effects and not step.outs:
+                    continue
                 results = runner(*[a._value if isinstance(a, Tensor) and not isinstance(a, Variable) else a
                                    for a in args])
                 for k, r in zip(step.outs, results):
@@ -347,8 +443,8 @@ class Plan:
         out = []
         for kind, k in self.outputs:
             v = k if kind == "c" else env[k]
-            out.append(v._value if kind == "a" else v)
-        return self._rebuild(out)
+            out.append(v._value if kind == "a" and not flat else v)
+        return out if flat else self._rebuild(out)
 
     # --- compiling
     def _compile(self):
@@ -361,6 +457,9 @@ class Plan:
         def arg(ref):
             if ref.__class__ is int:
                 return f"s{ref}"
+            if ref.__class__ is _Seq:
+                items = "".join(arg(r) + ", " for r in ref.items)
+                return f"({items})" if ref.type is tuple else f"[{items}]"
             if ref.__class__ is _Var:
                 name = consts.setdefault(id(ref.var), f"v{len(consts)}")
                 ns[name] = ref.var
@@ -411,9 +510,17 @@ def _prune(steps, needed):
             kept.append(step)
             needed.update(r for r in step.ins if r.__class__ is int)
             if step.kind == "op" and step.meta:
-                needed.update(r for r in step.meta.values() if r.__class__ is int)
+                needed.update(_slots_in(list(step.meta.values())))
     kept.reverse()
     return kept
+
+
+def _slots_in(refs):
+    for r in refs:
+        if r.__class__ is int:
+            yield r
+        elif r.__class__ is _Seq:
+            yield from _slots_in(r.items)
 
 
 def _runner(step, pending):
@@ -457,6 +564,45 @@ def _runner(step, pending):
 
 
 Recorder_dynamic = _Recorder.dynamic
+
+
+def _gradient_of(plan, index, j, *ts):
+    from tapeflow.autodiff import GradientTape
+    from tapeflow.ops import zeros_like
+
+    xs, g = list(ts[:-1]), ts[-1]
+    with GradientTape() as tape:
+        tape.watch(xs[j])
+        outs = plan.run_eager_flat(xs, effects=False)
+    grad = tape.gradient(outs[index], xs[j], output_gradients=g)
+    return zeros_like(xs[j]) if grad is None else grad
+
+
+def trace_plan(fn, inputs, captured=None, what="function"):
+    """Trace ``fn(*inputs)`` into a :class:`Plan` with explicit inputs. With a ``captured`` list, inside
+    another trace, the values ``fn`` reads from that trace are appended to ``captured`` and become extra
+    inputs (see :meth:`Plan.run_flat`)."""
+    recorder = _Recorder(_trace.state.recorder if captured is not None else None, captured)
+    placeholders = []
+    for x in inputs:
+        t = wrap(_array(x))
+        recorder.input(t)
+        placeholders.append(t)
+    outputs = _record(recorder, fn, placeholders, {})
+    return Plan(recorder, outputs, what)
+
+
+def _record(recorder, fn, args, kwargs):
+    """Run ``fn`` with ``recorder`` recording and no tape from outside watching."""
+    saved_recorder = _trace.state.recorder
+    saved_tapes = list(_tape_state.recording)
+    _tape_state.recording.clear()
+    _trace.state.recorder = recorder
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _trace.state.recorder = saved_recorder
+        _tape_state.recording[:] = saved_tapes
 
 
 # --- the decorator ------------------------------------------------------------------------------------------
@@ -506,14 +652,7 @@ class Function:
             return t
 
         targs, tkwargs = _map_leaves((args, kwargs), placeholder)
-        saved = list(_tape_state.recording)  # tapes outside do not see the trace
-        _tape_state.recording.clear()
-        _trace.state.recorder = recorder
-        try:
-            outputs = self.python_function(*targs, **tkwargs)
-        finally:
-            _trace.state.recorder = None
-            _tape_state.recording[:] = saved
+        outputs = _record(recorder, self.python_function, targs, tkwargs)
         if self._traces and recorder.new_variables:
             names = ", ".join(repr(v.name) for v in recorder.new_variables[:3])
             raise ValueError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import weakref
 
 from tapeflow import _backend as B
+from tapeflow import _trace
 
 _MASKS: dict[int, tuple] = {}
 
@@ -18,6 +19,11 @@ def set_mask(tensor, mask):
     if mask is None:
         _MASKS.pop(key, None)
         return tensor
+    if _trace.state.recorder is not None:
+        raise _trace.state.recorder.error(
+            "timestep masks (mask_zero=True, Masking, masks passed to layers) are computed in NumPy from the "
+            "data, so a function using them cannot be traced yet; run it eagerly"
+        )
     mask = B.xp.asarray(mask._value if hasattr(mask, "_value") else mask).astype(bool)
 
     def forget(_ref, key=key):

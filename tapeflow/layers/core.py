@@ -470,7 +470,9 @@ class Embedding(Layer):
                 f"Layer '{self.name}' (Embedding): index {bad} is outside [0, {self.input_dim}) "
                 f"(input_dim={self.input_dim})"
             )
-        out = ops.gather(self.embeddings, idx)
+        if inputs.dtype.kind == "f":
+            inputs = ops.cast(inputs, "int64")  # an op, so that a traced function recomputes it on every call
+        out = ops.gather(self.embeddings, inputs)
         if self.mask_zero:
             from tapeflow.layers.masking import set_mask
 

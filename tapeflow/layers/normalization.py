@@ -5,6 +5,7 @@ from __future__ import annotations
 from tapeflow import initializers as _initializers
 from tapeflow import ops
 from tapeflow import regularizers as _regularizers
+from tapeflow._trace import host
 from tapeflow.layers.base import Layer, in_training, register_serializable
 
 
@@ -170,19 +171,21 @@ class BatchNormalization(_Normalization):
         self._check(inputs)
         if in_training(training):
             mean, centered, var = _moments(inputs, self._reduce)
-            m = self.momentum
-            self.moving_mean.assign(
-                self.moving_mean._value * m + mean._value.reshape(self._param_shape) * (1 - m)
-            )
-            self.moving_variance.assign(
-                self.moving_variance._value * m + var._value.reshape(self._param_shape) * (1 - m)
-            )
+            self._update_moving(mean, var)
             y = centered / ops.sqrt(var + self.epsilon)
         else:
             mean = ops.reshape(self.moving_mean, self._broadcast)
             var = ops.reshape(self.moving_variance, self._broadcast)
             y = (inputs - mean) / ops.sqrt(var + self.epsilon)
         return self._affine(y)
+
+    @host()  # inside a tp.function: on every call, with that call's batch statistics
+    def _update_moving(self, mean, var):
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean._value * m + mean._value.reshape(self._param_shape) * (1 - m))
+        self.moving_variance.assign(
+            self.moving_variance._value * m + var._value.reshape(self._param_shape) * (1 - m)
+        )
 
     def get_config(self):
         inits = [_initializer_config(i) for i in self._moving_inits]

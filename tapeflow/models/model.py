@@ -11,6 +11,7 @@ anything else.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -21,6 +22,7 @@ from tapeflow import optimizers as _optimizers
 from tapeflow._nest import flatten, map_structure
 from tapeflow._tape import no_recording
 from tapeflow._tensor import Tensor
+from tapeflow._trace import host
 from tapeflow.autodiff import GradientTape
 from tapeflow.distributed import _context as _distribute_context
 from tapeflow.errors import ShapeError
@@ -28,6 +30,26 @@ from tapeflow.layers.base import Layer
 from tapeflow.metrics import Mean, Metric
 from tapeflow.models import _data
 from tapeflow.models._compile import CompiledLoss, CompiledMetrics
+from tapeflow.tracing import TracingError, function
+
+
+class _CompiledStep:
+    """A model step run through tp.function; eagerly (after a one-line warning) once it fails to trace."""
+
+    def __init__(self, fn, name):
+        self.python_function = fn
+        self.name = name
+        self.function = function(fn)
+        self.eager = False
+
+    def __call__(self, model, batch):
+        if not self.eager:
+            try:
+                return self.function(model, batch)
+            except TracingError as e:
+                self.eager = True
+                warnings.warn(f"jit_compile: {self.name} runs eagerly: {e}", stacklevel=3)
+        return self.python_function(model, batch)
 
 
 def _tensor(x):
@@ -196,9 +218,12 @@ class Model(Layer):
             metrics: names or Metric objects (``"accuracy"`` is resolved from the loss, as in Keras); for
                 several outputs a list of lists or a dict.
             weighted_metrics: metrics that also apply the sample weights.
-            run_eagerly: accepted; tapeflow always runs eagerly.
-            steps_per_execution, jit_compile: accepted, with a warning when they ask for something tapeflow
-                does not do (several steps per call, a compiled step).
+            run_eagerly: accepted; tapeflow always runs eagerly unless ``jit_compile=True``.
+            steps_per_execution: accepted, with a warning when it asks for several steps per call.
+            jit_compile: True runs ``train_step``, ``test_step`` and ``predict_step`` (also overridden ones)
+                through :func:`tapeflow.function`: each is traced once per batch shape and then runs as a
+                compiled plan; a step that cannot be traced runs eagerly, with a one-line warning saying why.
+                ``"auto"`` and None run eagerly.
 
         Raises:
             ValueError: for unknown names (listing the choices).
@@ -211,13 +236,6 @@ class Model(Layer):
             warnings.warn(
                 f"compile(steps_per_execution={steps_per_execution}): tapeflow runs one step per call; "
                 f"the setting has no effect",
-                UserWarning,
-                stacklevel=2,
-            )
-        if jit_compile not in (None, False, "auto"):
-            warnings.warn(
-                f"compile(jit_compile={jit_compile!r}): tapeflow runs the training step eagerly; the setting "
-                f"has no effect",
                 UserWarning,
                 stacklevel=2,
             )
@@ -241,6 +259,8 @@ class Model(Layer):
         self._loss_trackers = trackers
         self.compiled_loss.trackers = trackers
         self._compiled = True
+        self.__dict__["_jit"] = jit_compile is True and not run_eagerly
+        self.__dict__["_step_functions"] = {}  # name -> _CompiledStep
         # [distributed] a model compiled inside `strategy.scope()` trains with that strategy
         self.__dict__["_distribute_strategy"] = _distribute_context.current()
 
@@ -310,6 +330,7 @@ class Model(Layer):
             self._weighted_metrics.update(y, y_pred, sample_weight)
         return self.get_metrics_result()
 
+    @host(run=True)  # inside a tp.function: read on every call
     def get_metrics_result(self):
         """``{name: float}`` of every metric in :attr:`metrics` now (the step's one read from the backend)."""
         logs = {}
@@ -345,6 +366,17 @@ class Model(Layer):
         if self._has_constraints:
             self._apply_constraints()
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _step(self, name):
+        """``self.<name>`` (``train_step``, ...), through tp.function when compiled with ``jit_compile=True``."""
+        step = getattr(self, name)
+        if not self.__dict__.get("_jit"):
+            return step
+        fn = getattr(step, "__func__", step)
+        known = self._step_functions.get(name)
+        if known is None or known.python_function is not fn:
+            known = self._step_functions[name] = _CompiledStep(fn, name)
+        return functools.partial(known, self)
 
     def _reduce_gradients(self, grads):
         """Combine gradients across workers before they are applied (identity here).
@@ -484,7 +516,7 @@ class Model(Layer):
                 for step, batch in enumerate(data.epoch()):
                     cbl.call("on_train_batch_begin", step, {})
                     step_logs = _logs(
-                        self.train_step(_data.pack(*batch)) if dist is None else dist.train_step(batch)
+                        self._step("train_step")(_data.pack(*batch)) if dist is None else dist.train_step(batch)
                     )
                     if self._train_vars is None:
                         self._train_vars = self.trainable_weights
@@ -518,7 +550,7 @@ class Model(Layer):
         logs = {}
         for step, batch in enumerate(data.epoch()):
             cbl.call("on_test_batch_begin", step, {})
-            logs = _logs(self.test_step(_data.pack(*batch) if isinstance(batch, tuple) else batch))
+            logs = _logs(self._step("test_step")(_data.pack(*batch) if isinstance(batch, tuple) else batch))
             cbl.call("on_test_batch_end", step, logs)
         cbl.call("on_test_end", logs)
         return logs
@@ -558,7 +590,7 @@ class Model(Layer):
         outputs = []
         for step, batch in enumerate(data.epoch()):
             cbl.call("on_predict_batch_begin", step, {})
-            out = self.predict_step(_data.pack(*batch))
+            out = self._step("predict_step")(_data.pack(*batch))
             outputs.append(map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out))
             cbl.call("on_predict_batch_end", step, {"outputs": out})
         cbl.call("on_predict_end", {})
@@ -595,7 +627,7 @@ class Model(Layer):
         x, y = _data.to_numpy(x, self.dtype), _data.to_numpy(y, self.dtype) if y is not None else None
         _data.num_samples(x, y, sample_weight)
         sample_weight = _data.class_weights_to_sample_weights(y, class_weight, sample_weight)
-        logs = _logs(self.train_step(_data.pack(x, y, sample_weight)))
+        logs = _logs(self._step("train_step")(_data.pack(x, y, sample_weight)))
         return _results(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
@@ -605,11 +637,11 @@ class Model(Layer):
             self.reset_metrics()
         x, y = _data.to_numpy(x, self.dtype), _data.to_numpy(y, self.dtype) if y is not None else None
         _data.num_samples(x, y, sample_weight)
-        return _results(_logs(self.test_step(_data.pack(x, y, sample_weight))), return_dict)
+        return _results(_logs(self._step("test_step")(_data.pack(x, y, sample_weight))), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for exactly this batch, as NumPy arrays."""
-        out = self.predict_step(_data.pack(_data.to_numpy(x, self.dtype)))
+        out = self._step("predict_step")(_data.pack(_data.to_numpy(x, self.dtype)))
         return map_structure(lambda t: B.to_numpy(t._value) if isinstance(t, Tensor) else t, out)
 
     # --- on disk (tapeflow.saving does the work) ------------------------------------------------------------
@@ -692,12 +724,13 @@ class _LossTracker(Mean):
         super().reset_state()
         self._counted = None
 
+    @host()  # inside a tp.function: on every call, with that call's loss
     def count_loss(self, loss, batch_size):
-        self._counted = loss
+        self._counted = loss._value  # the array: a traced step hands each host call its own Tensor of it
         super().update_state(loss._value, sample_weight=batch_size)  # stays on the backend: no wait
 
     def update_state(self, values, sample_weight=None):
-        if values is not None and values is self._counted:
+        if isinstance(values, Tensor) and values._value is self._counted:
             return
         super().update_state(values, sample_weight)
 

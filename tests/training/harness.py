@@ -29,6 +29,45 @@ def _project(out, u):
     return tp.sum(out * u)
 
 
+def check_compiled(layer, input_shape, training, int_high=None):
+    """``tp.function`` of the layer's forward pass and gradients (inputs and weights) equals eager to the bit,
+    traced on one draw of inputs and replayed on two more, with the random stream reseeded alike."""
+    rng = np.random.default_rng(1)
+    out = layer(_inputs(input_shape, rng, int_high), training=training)
+    u = [rng.standard_normal(o.shape) for o in _leaves(out)]
+    u = u if isinstance(out, (list, tuple)) else u[0]
+
+    def step(*xs):
+        floats = [t for t in xs if t.dtype.kind == "f"]
+        with tp.GradientTape() as tape:
+            tape.watch(floats)
+            out = layer(list(xs) if isinstance(input_shape, list) else xs[0], training=training)
+            value = _project(out, u)
+        return out, tape.gradient(value, [*floats, *layer.trainable_weights])
+
+    compiled = tp.function(step)
+    for seed in (2, 3, 4):
+        x = _inputs(input_shape, np.random.default_rng(seed), int_high)
+        xs = [tp.constant(a) for a in (x if isinstance(x, list) else [x])]
+        tp.random.set_seed(seed)
+        want = step(*xs)
+        tp.random.set_seed(seed)
+        got = compiled(*xs)
+        for w, g in zip(_leaves(want), _leaves(got)):
+            assert (w is None) == (g is None), f"{layer.name}: compiled gradient presence differs"
+            if w is not None:
+                assert np.array_equal(w.numpy(), g.numpy(), equal_nan=True), (
+                    f"{layer.name}: compiled result differs from eager (seed {seed})"
+                )
+    assert compiled.tracing_count == 1, f"{layer.name}: traced {compiled.tracing_count} times"
+
+
+def _leaves(x):
+    if isinstance(x, (list, tuple)):
+        return [leaf for item in x for leaf in _leaves(item)]
+    return [x]
+
+
 def check_weight_gradients(layer, x, training, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
     """Compare tape gradients with respect to ``layer.trainable_weights`` with central differences."""
     rng = np.random.default_rng(seed)
@@ -105,6 +144,8 @@ def check_layer(
         assert all(r["ok"] for r in report), f"{cls.__name__}: input gradient check failed: {report}"
     if n_trainable:
         check_weight_gradients(layer, x, training)
+
+    check_compiled(layer, input_shape, training, int_inputs)
 
     # config round trip through JSON
     config = json.loads(json.dumps(tp.layers.serialize(layer)))
