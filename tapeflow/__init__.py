@@ -18,6 +18,7 @@ from tapeflow import _alloc, _env, dtypes, random
 from tapeflow._backend import backend, get_backend, set_backend
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
+from tapeflow.control_flow import cond, while_loop
 from tapeflow.creation import (
     arange,
     as_tensor,
@@ -36,7 +37,6 @@ from tapeflow.dtypes import bool_, float16, float32, float64, int8, int16, int32
 from tapeflow.errors import DTypeError, ShapeError
 from tapeflow.ops import *  # noqa: F403 - NumPy's names at the top level
 from tapeflow.ops import __all__ as _ops_all
-from tapeflow.control_flow import cond, while_loop
 from tapeflow.tracing import TensorSpec, TracingError, function
 from tapeflow.tracing import print as print  # noqa: A004 - TensorFlow's tf.print
 

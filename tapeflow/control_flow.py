@@ -70,8 +70,8 @@ def _check_outputs(plans, what, names):
     for plan, name in zip(plans[1:], names[1:]):
         if plan.output_specs() != first.output_specs():
             raise ValueError(
-                f"{what}: {names[0]} and {name} must return tensors of the same structure, shapes and dtypes; "
-                f"got {first.output_specs()} and {plan.output_specs()}"
+                f"{what}: {names[0]} and {name} must return tensors of the same structure, shapes and "
+                f"dtypes; got {first.output_specs()} and {plan.output_specs()}"
             )
     return first.rebuild_outputs, len(first.outputs)
 
@@ -85,7 +85,8 @@ class _Box:
         self.key, self.outs = (), None
 
     def get(self, arrays, compute):
-        if self.outs is None or len(self.key) != len(arrays) or any(a is not b for a, b in zip(self.key, arrays)):
+        key = self.key
+        if self.outs is None or len(key) != len(arrays) or any(a is not b for a, b in zip(key, arrays)):
             self.outs = compute()
             self.key = tuple(arrays)
         return self.outs
@@ -140,7 +141,9 @@ def while_loop(cond, body, loop_vars, maximum_iterations=None, name=None):
         tapeflow.Tensor([0.375 0.625], shape=(2,), dtype=float32)
     """
     if not isinstance(loop_vars, (list, tuple)):
-        raise TypeError(f"while_loop: `loop_vars` must be a tuple or list. Received: {type(loop_vars).__name__}")
+        raise TypeError(
+            f"while_loop: `loop_vars` must be a tuple or list. Received: {type(loop_vars).__name__}"
+        )
     loop_vars = [v if isinstance(v, Tensor) else Tensor(v) for v in loop_vars]
     limit = -1 if maximum_iterations is None else int(maximum_iterations)
     if _trace.state.recorder is None:
@@ -177,7 +180,9 @@ def _eager_loop(cond, body, loop_vars, limit):
         out = body(*loop_vars)
         out = list(out) if isinstance(out, (list, tuple)) else [out]
         if len(out) != len(loop_vars):
-            raise ValueError(f"while_loop: body returned {len(out)} values for {len(loop_vars)} loop variables")
+            raise ValueError(
+                f"while_loop: body returned {len(out)} values for {len(loop_vars)} loop variables"
+            )
         loop_vars = [v if isinstance(v, Tensor) else Tensor(v) for v in out]
         i += 1
     return loop_vars

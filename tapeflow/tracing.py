@@ -176,10 +176,8 @@ class _Recorder:
         return None
 
     def _capture(self, a):
-        for i, c in enumerate(self.captured):  # a sibling branch captured it already
-            if c is a:
-                break
-        else:
+        i = next((i for i, c in enumerate(self.captured) if c is a), None)  # a sibling branch's capture
+        if i is None:
             i = len(self.captured)
             self.captured.append(a)
         k = self.new_slot(a, a._value if isinstance(a, Tensor) else a)

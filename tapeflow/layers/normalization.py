@@ -182,7 +182,9 @@ class BatchNormalization(_Normalization):
     @host()  # inside a tp.function: on every call, with that call's batch statistics
     def _update_moving(self, mean, var):
         m = self.momentum
-        self.moving_mean.assign(self.moving_mean._value * m + mean._value.reshape(self._param_shape) * (1 - m))
+        self.moving_mean.assign(
+            self.moving_mean._value * m + mean._value.reshape(self._param_shape) * (1 - m)
+        )
         self.moving_variance.assign(
             self.moving_variance._value * m + var._value.reshape(self._param_shape) * (1 - m)
         )

@@ -368,7 +368,7 @@ class Model(Layer):
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def _step(self, name):
-        """``self.<name>`` (``train_step``, ...), through tp.function when compiled with ``jit_compile=True``."""
+        """``self.<name>`` (``train_step``, ...), through tp.function when compiled with jit_compile=True."""
         step = getattr(self, name)
         if not self.__dict__.get("_jit"):
             return step
