@@ -228,7 +228,8 @@ def test_gan_style_two_optimizer_step_equals_eager():
             with tp.GradientTape() as gt, tp.GradientTape() as dt:
                 fake = gen(noise, training=True)
                 real_logits, fake_logits = disc(real, training=True), disc(fake, training=True)
-                d_loss = bce(tp.ones_like(real_logits), real_logits) + bce(tp.zeros_like(fake_logits), fake_logits)
+                d_loss = bce(tp.ones_like(real_logits), real_logits)
+                d_loss = d_loss + bce(tp.zeros_like(fake_logits), fake_logits)
                 g_loss = bce(tp.ones_like(fake_logits), fake_logits)
             g_opt.apply_gradients(zip(gt.gradient(g_loss, gen.trainable_weights), gen.trainable_weights))
             d_opt.apply_gradients(zip(dt.gradient(d_loss, disc.trainable_weights), disc.trainable_weights))
