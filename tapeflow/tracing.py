@@ -132,6 +132,7 @@ class _Recorder:
         self.keep = []  # keeps every mapped object alive, so no id is reused during the trace
         self.inputs = []
         self.new_variables = []
+        self.folded = set()  # ids of constants computed by ops from constants
         self.sources = []  # (step, trace-time array): the first run reuses what tracing drew
 
     # --- values
@@ -190,6 +191,9 @@ class _Recorder:
 
     # --- hooks (see tapeflow._trace)
     def op(self, op, args, vals, params, t):
+        if op.name in _SHAPE_ONLY:  # reads only its input's shape and dtype, which the signature fixes
+            self._fold(t)
+            return
         ins = []
         live = False
         for a, v in zip(args, vals):
@@ -206,9 +210,15 @@ class _Recorder:
                 dynamic_params = dynamic_params or {}
                 dynamic_params[key] = ref
         if not live and dynamic_params is None:  # computed from constants only: a constant of the plan
+            self._fold(t)
             return
         out = self.new_slot(t, t._value)
         self.steps.append(Step("op", op.forward, op, ins, params, [out], dynamic_params))
+
+    def _fold(self, t):
+        """``t`` is a constant that ops computed from constants (not a value tapeflow cannot see)."""
+        self.folded.add(id(t))
+        self.keep.append(t)
 
     def _param_ref(self, value):
         """The reference of a parameter computed from the trace (an array, or a tuple holding arrays, as
@@ -227,7 +237,8 @@ class _Recorder:
         results = fn(g, out, *inputs, **params)
         listed = isinstance(results, (list, tuple))
         flat = list(results) if listed else [results]
-        if all(r is None or (isinstance(r, Tensor) and self.lookup(r) is not None) for r in flat):
+        if all(r is None or (isinstance(r, Tensor) and (id(r) in self.folded or self.lookup(r) is not None))
+               for r in flat):
             return results
         args = (g, out, *inputs)
         ins = [self._host_ref(a) for a in args]
@@ -316,6 +327,9 @@ class _Recorder:
             f"has no fixed value. Use tp.cond or tp.while_loop for control flow on tensor values, tapeflow "
             f"ops to compute with it, tp.print to print it, or return it from the function."
         )
+
+
+_SHAPE_ONLY = frozenset({"ones_like", "zeros_like"})
 
 
 def _array(x):
@@ -471,6 +485,8 @@ class Plan:
             f = f"f{i}"
             if step.kind == "op":
                 ns[f] = step.fn
+                if isinstance(step.fn, np.ufunc):
+                    args = ", ".join(arg(r) for r in self._typed_scalars(step))
                 kw = ""
                 for key, value in (step.params or {}).items():
                     if step.meta and key in step.meta:
@@ -497,6 +513,26 @@ class Plan:
         self.source = "\n".join(lines)
         exec(compile(self.source, f"<tp.function plan of {self.name}>", "exec"), ns)  # noqa: S102
         return ns["run"]
+
+
+    def _typed_scalars(self, step):
+        """A ufunc's Python-number arguments as NumPy scalars of its float array argument's dtype: NumPy casts
+        such a number to the array's dtype anyway (NEP 50), so the result is the same to the bit, and NumPy
+        skips converting the number on every call."""
+        dtypes = [self.shapes[r][1] for r in step.ins if r.__class__ is int]
+        dtypes += [r.var.dtype for r in step.ins if r.__class__ is _Var]
+        if len(set(dtypes)) != 1 or dtypes[0] is None or dtypes[0].kind != "f":
+            return step.ins
+        cast = dtypes[0].type
+        out = []
+        for r in step.ins:
+            if r.__class__ is _Const and r.value.__class__ in (float, int):
+                with np.errstate(over="ignore"):
+                    value = cast(r.value)
+                if np.isfinite(value):
+                    r = _Const(value)
+            out.append(r)
+        return out
 
 
 def _prune(steps, needed):
