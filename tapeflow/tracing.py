@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -371,12 +372,18 @@ class Plan:
         self.name = name
         pending = {id(step): [arr] for step, arr in recorder.sources}
         self._runners = [_runner(step, pending.get(id(step))) for step in self.steps]
+        self.targets, self.buffers = _memory_plan(self, recorder.slots)
+        self._lock = threading.RLock()  # the buffers are the plan's own: one run at a time
         self._run = self._compile()
 
     # --- running
     def __call__(self, arrays):
         """Run the plan on the input arrays; returns the outputs in the function's structure."""
-        vals = self._run(arrays)
+        if self.buffers:
+            with self._lock:
+                vals = self._run(arrays)
+        else:
+            vals = self._run(arrays)
         out = []
         for (kind, k), v in zip(self.outputs, vals):
             out.append(k if kind == "c" else wrap(v) if kind == "t" else v)
@@ -461,6 +468,8 @@ class Plan:
     # --- compiling
     def _compile(self):
         ns = {"asarray": B.xp.asarray}
+        for j, buf in enumerate(self.buffers):
+            ns[f"b{j}"] = buf
         lines = ["def run(inputs):"]
         if self.inputs:
             lines.append(f"    {''.join(f's{k}, ' for k in self.inputs)}= inputs")
@@ -494,6 +503,9 @@ class Plan:
                         continue
                     ns[f"p{i}_{key}"] = value
                     kw += f", {key}=p{i}_{key}"
+                target = self.targets.get(i)
+                if target is not None:  # write into a dead input's array or a buffer of the plan
+                    kw += f", out={target}"
                 call = f"{f}({args}{kw})"
                 out = step.outs[0]
                 if self.shapes[out][0] == ():  # NumPy reductions return scalars, ops return arrays
@@ -533,6 +545,86 @@ class Plan:
                     r = _Const(value)
             out.append(r)
         return out
+
+
+IN_PLACE_SIZE = 1024  # smaller arrays: NumPy's `out=` costs more than the allocation it saves
+
+
+def _memory_plan(plan, values):
+    """Where each element-wise op (a NumPy ufunc) of ``plan`` writes its result, ``{step index: "sK" or
+    "bJ"}``, and the buffers ``bJ`` the plan owns (allocated once, reused by every call).
+
+    Values are grouped with the values that are views of them (found on the trace's arrays). An op writes into
+    an input whose group dies at this op (a chain ``exp(x * 2 + 1)`` then runs in one array), else into a
+    buffer of the plan that no live group holds. Never written: the function's inputs, Variables' arrays,
+    what host calls and gradient rules return, and any group that leaves the plan (outputs, host-call
+    arguments, inputs of ops that keep per-run state).
+    """
+    steps = plan.steps
+    parent = {}  # union-find over slots: a value and the views of it
+
+    def find(k):
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
+    def union(a, b):
+        a, b = find(a), find(b)
+        if a != b:
+            parent[b] = a
+        return a
+
+    foreign = set(plan.inputs)  # arrays the plan does not own
+    for step in steps:
+        ins = list(_slots_in(step.ins))
+        variables = [r.var._value for r in step.ins if r.__class__ is _Var]
+        for k in step.outs:
+            if k is None or not isinstance(values[k], _ndarray):
+                continue
+            for r in ins:
+                if isinstance(values[r], _ndarray) and np.may_share_memory(values[k], values[r]):
+                    union(r, k)
+            if step.kind not in ("op", "source") or any(np.may_share_memory(values[k], a) for a in variables):
+                foreign.add(k)
+    last = {}  # slot -> index of the last step that reads it
+    escaped = {k for kind, k in plan.outputs if kind != "c"}
+    for i, step in enumerate(steps):
+        refs = list(_slots_in(list(step.ins) + list((step.meta or {}).values() if step.kind == "op" else [])))
+        for r in refs:
+            last[r] = i
+        if step.kind == "host" or (step.kind == "op" and "box" in (step.params or {})):
+            escaped.update(refs)
+    fixed = {find(k) for k in foreign | escaped}  # groups never written into
+    group_last = {}
+    for k, i in last.items():
+        g = find(k)
+        group_last[g] = max(group_last.get(g, -1), i)
+    targets, buffers, busy = {}, [], []  # busy: (slot, buffer index) of the buffers holding live groups
+    for i, step in enumerate(steps):
+        busy = [(k, j) for k, j in busy if group_last.get(find(k), -1) >= i]
+        if step.kind != "op" or not isinstance(step.fn, np.ufunc) or step.fn.nout != 1:
+            continue
+        k = step.outs[0]
+        value = values[k]
+        if not isinstance(value, _ndarray) or value.size < IN_PLACE_SIZE or find(k) in fixed:
+            continue
+        for r in _slots_in(step.ins):
+            g, v = find(r), values[r]
+            if (g not in fixed and group_last.get(g) == i and isinstance(v, _ndarray)
+                    and v.shape == value.shape and v.dtype == value.dtype):
+                targets[i] = f"s{r}"  # the input dies here: write over it
+                later = group_last.get(find(k), i)
+                group_last[union(g, k)] = later
+                break
+        else:
+            taken = {j for _, j in busy}
+            j = next((j for j, buf in enumerate(buffers) if j not in taken and buf.shape == value.shape
+                      and buf.dtype == value.dtype), len(buffers))
+            if j == len(buffers):
+                buffers.append(np.empty_like(value))
+            targets[i] = f"b{j}"
+            busy.append((k, j))
+    return targets, buffers
 
 
 def _prune(steps, needed):
@@ -735,6 +827,17 @@ class Function:
         """A text table of the most recent plan: its steps, the kinds of step, the bytes of its values."""
         return plan_summary(self._last_plan())
 
+    def graph(self, **kwargs):
+        """Draw the most recent plan like ``tape.graph()`` (a matplotlib Figure); see
+        :func:`tapeflow.plot.tape`."""
+        from tapeflow.plot import tape
+
+        return tape(self, **kwargs)
+
+    def plan_graph(self):
+        """The most recent plan as a :class:`tapeflow.explain.TapeGraph` (what :meth:`graph` draws)."""
+        return plan_graph(self._last_plan())
+
     def __repr__(self):
         return f"<tp.function {self.__name__} traces={self._traces}>"
 
@@ -800,13 +903,52 @@ def plan_summary(plan) -> str:
                 shape, dtype = plan.shapes[k]
                 if dtype is not None:
                     nbytes += int(np.prod(shape)) * np.dtype(dtype).itemsize
+    in_place = sorted(i for i, t in plan.targets.items() if t[0] == "s")
+    producer = {k: i for i, step in enumerate(plan.steps) for k in step.outs if k is not None}
+    chains = sum(1 for i in in_place if producer.get(int(plan.targets[i][1:])) not in plan.targets)
     lines = [f"Plan of {plan.name}: {len(plan.steps)} steps "
              f"({', '.join(f'{n} {kind}' for kind, n in sorted(counts.items()))})",
-             f"inputs: {len(plan.inputs)}, values: {nbytes:,} bytes"]
+             f"inputs: {len(plan.inputs)}, values: {nbytes:,} bytes; fusions: {len(in_place)} element-wise "
+             f"steps in place in {chains} chains; buffers: {len(plan.buffers)} reused between calls "
+             f"({sum(b.nbytes for b in plan.buffers):,} bytes)"]
     for i, step in enumerate(plan.steps):
         outs = [plan.shapes[k][0] for k in step.outs if k is not None]
-        lines.append(f"  {i:4d} {step.name:<28} -> {', '.join(str(s) for s in outs)}")
+        where = {"s": "  (in place)", "b": "  (buffer)"}.get(plan.targets.get(i, " ")[0], "")
+        lines.append(f"  {i:4d} {step.name:<28} -> {', '.join(str(s) for s in outs)}{where}")
     return "\n".join(lines)
+
+
+def plan_graph(plan):
+    """A plan's steps as a :class:`tapeflow.explain.TapeGraph`: the inputs and Variables it reads as sources,
+    one box per step (constants left out), inputs left and outputs right."""
+    from tapeflow.explain import GraphEdge, GraphNode, TapeGraph
+
+    graph = TapeGraph()
+    node_of = {}  # slot or id(Variable) -> node index
+
+    def source(key, label, shape, dtype):
+        node_of[key] = len(graph.nodes)
+        graph.nodes.append(GraphNode(len(graph.nodes), "source", label, tuple(shape), str(dtype)))
+
+    for i, k in enumerate(plan.inputs):
+        source(k, f"input {i}", *plan.shapes[k])
+    for step in plan.steps:
+        edges = []
+        for slot, ref in enumerate(step.ins):
+            if ref.__class__ is _Var and id(ref.var) not in node_of:
+                source(id(ref.var), ref.var.name, ref.var.shape, ref.var.dtype)
+            src = node_of.get(ref if ref.__class__ is int else id(ref.var) if ref.__class__ is _Var else None)
+            if src is not None:
+                edges.append((src, slot))
+        outs = [k for k in step.outs if k is not None]
+        shape, dtype = plan.shapes[outs[0]] if outs else ((), "")
+        index = len(graph.nodes)
+        depth = max((graph.nodes[src].depth + 1 for src, _ in edges), default=0)
+        graph.nodes.append(GraphNode(index, "op", step.name, tuple(shape), str(dtype or ""), depth))
+        graph.edges.extend(GraphEdge(src, index, slot) for src, slot in edges)
+        for k in outs:
+            node_of[k] = index
+    return graph
 
 
 def function(func=None, input_signature=None, reduce_retracing=False, jit_compile=None):

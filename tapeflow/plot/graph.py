@@ -15,7 +15,7 @@ def layout(graph):
     return _figure.layered([n.depth for n in graph.nodes])
 
 
-def tape(tape, target, gradients=True, constants=True, ax=None, save=None):
+def tape(tape, target=None, gradients=True, constants=True, ax=None, save=None):
     """Draw the computation ``tape`` recorded for ``target``: one box per op (name, output shape, dtype), the
     watched sources in green, constants in gray, and along each edge the norm of the gradient flowing back
     (computed with the tape's own rules). No Graphviz needed.
@@ -24,8 +24,8 @@ def tape(tape, target, gradients=True, constants=True, ax=None, save=None):
     ``tape.graph(target)``.
 
     Args:
-        tape: the GradientTape.
-        target: a tensor computed inside its ``with`` block.
+        tape: the GradientTape, or a :func:`tapeflow.function` (its latest plan is drawn, with no gradients).
+        target: a tensor computed inside the tape's ``with`` block.
         gradients: label edges with ``|gradient|``.
         constants: draw untracked inputs.
         ax: axes to draw on; save: a path to save the figure to.
@@ -43,7 +43,13 @@ def tape(tape, target, gradients=True, constants=True, ax=None, save=None):
         >>> fig.graph.ops
         ['multiply', 'sum']
     """
-    graph = tape_graph(tape, target, gradients=gradients, constants=constants)
+    if hasattr(tape, "plan_graph"):  # a tp.function: draw its plan
+        graph = tape.plan_graph()
+        gradients = False
+        if not graph.nodes:
+            raise ValueError("tape: the plan has no steps to draw")
+    else:
+        graph = tape_graph(tape, target, gradients=gradients, constants=constants)
     pos = layout(graph)
     depth = max(n.depth for n in graph.nodes) + 1
     height = max(sum(1 for n in graph.nodes if n.depth == d) for d in range(depth))

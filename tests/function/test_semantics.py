@@ -341,3 +341,42 @@ def test_cond_branches_must_agree():
     f = tp.function(lambda x: tp.cond(tp.sum(x) > 0, lambda: x, lambda: tp.sum(x)))
     with pytest.raises(ValueError, match="true_fn and false_fn must return"):
         f(tp.ones((2,)))
+
+
+def test_graph_draws_the_plan(tmp_path):
+    w = tp.Variable(np.ones((3, 2), "float32"), name="w")
+
+    @tp.function
+    def f(x):
+        with tp.GradientTape() as tape:
+            y = tp.sum(tp.tanh(x @ w))
+        return y, tape.gradient(y, w)
+
+    f(tp.ones((4, 3)))
+    fig = f.graph(save=tmp_path / "plan.png")
+    assert fig.graph.ops[:3] == ["matmul", "tanh", "sum"] and (tmp_path / "plan.png").exists()
+    assert [n.label for n in tp.plot.tape(f).graph.nodes if n.kind == "source"] == ["input 0", "w"]
+
+
+def test_memory_plan_writes_in_place_and_reuses_buffers_without_changing_results():
+    rng = np.random.default_rng(0)
+    w = tp.Variable(rng.standard_normal((64, 64)).astype("float32"))
+
+    def f(x):
+        with tp.GradientTape() as tape:
+            tape.watch(x)
+            h = tp.exp(x * 0.5 + 1.0) - 2.0  # a chain the plan runs in one array
+            r = tp.reshape(h, (64 * 64,))  # a view of h: h must outlive it
+            t = tp.transpose(h) * 3.0
+            y = tp.sum(tp.tanh(r) * 2.0) + tp.sum(t * w)
+        return y, h, tape.gradient(y, [x, w])
+
+    compiled = tp.function(f)
+    xs = [tp.constant(rng.standard_normal((64, 64)).astype("float32")) for _ in range(3)]
+    kept = [compiled(x) for x in xs]  # results of earlier calls must survive later calls
+    for x, got in zip(xs, kept):
+        want = f(x)
+        assert _same(want[0], got[0]) and _same(want[1], got[1])
+        assert all(_same(a, b) for a, b in zip(want[2], got[2]))
+    summary = compiled.plan_summary()
+    assert "(in place)" in summary and "(buffer)" in summary, summary
