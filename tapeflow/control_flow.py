@@ -43,7 +43,7 @@ def cond(pred, true_fn, false_fn, name=None):
         ... def relu_or_square(x):
         ...     return tp.cond(tp.sum(x) > 0, lambda: tp.relu(x), lambda: x * x)
         >>> relu_or_square(tp.constant([1.0, -2.0]))
-        tapeflow.Tensor([4. 4.], shape=(2,), dtype=float32)
+        tapeflow.Tensor([1. 4.], shape=(2,), dtype=float32)
     """
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError("cond: `true_fn` and `false_fn` must be callables taking no arguments")
