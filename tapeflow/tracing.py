@@ -976,15 +976,17 @@ def function(func=None, input_signature=None, reduce_retracing=False, jit_compil
 
     Example:
         >>> import tapeflow as tp
+        >>> traces = []
         >>> @tp.function
         ... def f(x):
-        ...     print("tracing")
+        ...     traces.append(x.shape)  # a Python side effect: at trace time only
         ...     return x * x + 1.0
         >>> f(tp.constant([1.0, 2.0]))
-        tracing
         tapeflow.Tensor([2. 5.], shape=(2,), dtype=float32)
         >>> f(tp.constant([3.0, 4.0]))  # same signature: the plan runs, the Python body does not
         tapeflow.Tensor([10. 17.], shape=(2,), dtype=float32)
+        >>> traces
+        [(2,)]
     """
     if func is None:
         return functools.partial(function, input_signature=input_signature, reduce_retracing=reduce_retracing,
@@ -993,7 +995,7 @@ def function(func=None, input_signature=None, reduce_retracing=False, jit_compil
 
 
 @_trace.host()
-def print(*values, sep=" ", end="\n", file=None):  # noqa: A001 - TensorFlow's name, tp.print
+def print(*values, sep=" ", end="\n", file=None):  # noqa: A001 - TensorFlow's name, tp.print (shadows print here)
     """Print tensors' values on every call, also inside a :func:`function` (unlike Python's ``print``, which a
     traced function runs while tracing only).
 

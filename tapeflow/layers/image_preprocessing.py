@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tapeflow import ops
+from tapeflow import _trace, ops
 from tapeflow import random as _random
 from tapeflow._tensor import Tensor
 from tapeflow.layers.base import Layer, in_training, register_serializable
@@ -218,6 +218,11 @@ class _RandomImageLayer(_ImageLayer):
     def _images(self, x, training):
         if not in_training(training):
             return self._inference(x)
+        if _trace.state.recorder is not None:
+            raise _trace.state.recorder.error(
+                f"{type(self).__name__} draws its random transforms in NumPy, which a trace cannot repeat; "
+                f"run it eagerly (or outside the traced function, in the input pipeline)"
+            )
         return self._augment(x, _random.generator_of(self))
 
     def _inference(self, x):

@@ -3,9 +3,12 @@ ActivityRegularization (adds a penalty on its input to the model's loss)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import _trace
 from tapeflow import random as _random
 from tapeflow import regularizers as _regularizers
 from tapeflow._tensor import Tensor
@@ -21,6 +24,10 @@ def _rate(name, value, upper_open=True):
     return float(value)
 
 
+def _standard_normal(rng, shape, dtype):  # a tp.function draws it again on every call
+    return B.normal(rng, shape).astype(dtype)
+
+
 class _Noise(Layer):
     supports_masking = True
 
@@ -29,7 +36,8 @@ class _Noise(Layer):
         self.seed, self._rng = seed, None
 
     def _normal(self, inputs):
-        return Tensor(B.normal(_random.generator_of(self), inputs.shape).astype(inputs.dtype))
+        rng_of = functools.partial(_random.generator_of, self)
+        return Tensor(_trace.source(rng_of, _standard_normal, inputs.shape, inputs.dtype))
 
 
 @register_serializable

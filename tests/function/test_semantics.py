@@ -380,3 +380,17 @@ def test_memory_plan_writes_in_place_and_reuses_buffers_without_changing_results
         assert all(_same(a, b) for a, b in zip(want[2], got[2]))
     summary = compiled.plan_summary()
     assert "(in place)" in summary and "(buffer)" in summary, summary
+
+
+def test_noise_layers_draw_like_eager_and_numpy_augmentation_refuses_to_trace():
+    noise = tp.layers.GaussianNoise(0.5)
+    f = tp.function(lambda x: noise(x, training=True))
+    x = tp.ones((3, 4))
+    tp.random.set_seed(2)
+    eager = [noise(x, training=True) for _ in range(2)]
+    tp.random.set_seed(2)
+    assert all(_same(a, f(x)) for a in eager)
+    flip = tp.layers.RandomFlip()
+    g = tp.function(lambda x: flip(x, training=True))
+    with pytest.raises(tp.TracingError, match="RandomFlip draws its random transforms in NumPy"):
+        g(tp.ones((2, 4, 4, 1)))
