@@ -756,10 +756,14 @@ class Function:
         return _BoundFunction(self, obj)
 
     def __call__(self, *args, **kwargs):
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs, bound=0):
+        """Call with ``args``; the first ``bound`` of them (a method's instance) are not in the signature."""
         if _trace.state.recorder is not None:  # called while another function is traced: inline it
             return self.python_function(*args, **kwargs)
         if self.input_signature is not None:
-            self._check_signature(args, kwargs)
+            self._check_signature(args[bound:], kwargs)
         leaves = []
         key = _key((args, kwargs), leaves)
         plan = self._plans.get(key)
@@ -850,7 +854,7 @@ class _BoundFunction:
         functools.update_wrapper(self, function.python_function)
 
     def __call__(self, *args, **kwargs):
-        return self._function(self._obj, *args, **kwargs)
+        return self._function._call((self._obj, *args), kwargs, bound=1)
 
     def __getattr__(self, name):
         return getattr(self._function, name)

@@ -394,3 +394,12 @@ def test_noise_layers_draw_like_eager_and_numpy_augmentation_refuses_to_trace():
     g = tp.function(lambda x: flip(x, training=True))
     with pytest.raises(tp.TracingError, match="RandomFlip draws its random transforms in NumPy"):
         g(tp.ones((2, 4, 4, 1)))
+
+
+def test_input_signature_on_a_method_ignores_the_instance():
+    class Doubler:
+        @tp.function(input_signature=[tp.TensorSpec((None,), "float32")])
+        def __call__(self, x):
+            return x * 2.0
+
+    assert _same(Doubler()(tp.ones((3,))), [2.0, 2.0, 2.0])
