@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from tapeflow import _backend as B
-from tapeflow import ops
+from tapeflow import _trace, ops
 from tapeflow._catalog import Catalog, Configurable
 from tapeflow._tensor import Tensor
 from tapeflow.activations import logits_of
@@ -185,6 +185,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     y_pred = _t(y_pred)
     labels = y_true._value if isinstance(y_true, Tensor) else y_true
     if ignore_class is not None:
+        _trace.python_value(y_true, "ignore_class (a label mask computed in NumPy)")
         labels = B.xp.asarray(labels)
         valid = labels != ignore_class
         values = sparse_categorical_crossentropy(B.xp.where(valid, labels, 0), y_pred, from_logits, axis)
@@ -217,18 +218,20 @@ def poisson(y_true, y_pred):
 def hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0), axis=-1)``; labels in {0, 1} are mapped to {-1, 1}."""
     y_true, y_pred = _pair(y_true, y_pred, "hinge")
-    vals = y_true._value
-    if vals.size and ((vals == 0) | (vals == 1)).all():
-        y_true = 2.0 * y_true - 1.0
+    y_true = _signed_labels(y_true)
     return ops.mean(ops.relu(1.0 - y_true * y_pred), axis=-1)
+
+
+def _signed_labels(y_true):
+    """Labels in {0, 1} mapped to {-1, 1}; other labels unchanged (in ops, so a traced step decides per call)."""
+    binary = ops.reduce_all(ops.logical_or(ops.equal(y_true, 0), ops.equal(y_true, 1)))
+    return ops.where(binary, 2.0 * y_true - 1.0, y_true)
 
 
 def squared_hinge(y_true, y_pred):
     """``mean(square(max(1 - y_true * y_pred, 0)), axis=-1)`` (labels {0, 1} mapped to {-1, 1})."""
     y_true, y_pred = _pair(y_true, y_pred, "squared_hinge")
-    vals = y_true._value
-    if vals.size and ((vals == 0) | (vals == 1)).all():
-        y_true = 2.0 * y_true - 1.0
+    y_true = _signed_labels(y_true)
     return ops.mean(ops.square(ops.relu(1.0 - y_true * y_pred)), axis=-1)
 
 
@@ -464,6 +467,7 @@ def _sparse_call(self, y_true, y_pred, sample_weight=None):
     if ignore is None or self.reduction not in _MEANS:
         return Loss.__call__(self, y_true, y_pred, sample_weight)
     values = self.call(y_true, y_pred)
+    _trace.python_value(y_true, "ignore_class (a label mask computed in NumPy)")
     xp = B.xp
     labels = xp.asarray(y_true._value if isinstance(y_true, Tensor) else y_true)
     valid = (labels != ignore).reshape(values.shape).astype(np.float64)
