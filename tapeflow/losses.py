@@ -223,7 +223,7 @@ def hinge(y_true, y_pred):
 
 
 def _signed_labels(y_true):
-    """Labels in {0, 1} mapped to {-1, 1}; other labels unchanged (in ops, so a traced step decides per call)."""
+    """Labels in {0, 1} mapped to {-1, 1}, others unchanged (in ops: a traced step decides on every call)."""
     binary = ops.reduce_all(ops.logical_or(ops.equal(y_true, 0), ops.equal(y_true, 1)))
     return ops.where(binary, 2.0 * y_true - 1.0, y_true)
 

@@ -515,9 +515,10 @@ class Model(Layer):
                 step_logs = {}
                 for step, batch in enumerate(data.epoch()):
                     cbl.call("on_train_batch_begin", step, {})
-                    step_logs = _logs(
-                        self._step("train_step")(_data.pack(*batch)) if dist is None else dist.train_step(batch)
-                    )
+                    if dist is None:
+                        step_logs = _logs(self._step("train_step")(_data.pack(*batch)))
+                    else:
+                        step_logs = _logs(dist.train_step(batch))
                     if self._train_vars is None:
                         self._train_vars = self.trainable_weights
                     cbl.call("on_train_batch_end", step, step_logs)
