@@ -76,7 +76,9 @@ class _CustomStep(_Net):
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         for m in self.metrics:
-            if m.name != "loss":
+            if m.name == "loss":
+                m.update_state(loss)  # Keras 3's pattern: the tracker already counted it; not twice
+            else:
                 m.update_state(y, self(x, training=False))
         return {m.name: m.result() for m in self.metrics}
 
