@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tapeflow import _backend as B
 from tapeflow._tensor import Tensor
+from tapeflow._trace import host
 from tapeflow.ops._registry import defop
 
 xp = B.xp
@@ -109,22 +110,7 @@ class VariableSlice(Tensor):
     __slots__ = ("_variable", "_key")
 
     def _update(self, fn, value, what):
-        var = self._variable
-        new = xp.array(var._value, copy=True)
-        arr = xp.asarray(value._value if isinstance(value, Tensor) else value, dtype=new.dtype)
-        target = new[self._key]
-        try:
-            fits = xp.broadcast_shapes(xp.shape(arr), xp.shape(target)) == xp.shape(target)
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"{what}: a value of shape {xp.shape(arr)} does not fit the slice {self._key!r} of shape "
-                f"{xp.shape(target)} of Variable '{var.name}'"
-            )
-        new[self._key] = fn(target, arr)
-        var.assign(new)
-        return var
+        return _assign_slice(self._variable, self._key, fn, value, what)
 
     def assign(self, value):
         """Write ``value`` into this slice of the variable; returns the variable."""
@@ -137,6 +123,26 @@ class VariableSlice(Tensor):
     def assign_sub(self, delta):
         """Subtract ``delta`` from this slice of the variable; returns the variable."""
         return self._update(lambda old, v: old - v, delta, "assign_sub")
+
+
+@host(returns=lambda var, key, fn, value, what: var)  # inside a tp.function: on every call, not at trace
+def _assign_slice(var, key, fn, value, what):
+    """Give ``var`` a new array with ``new[key] = fn(old[key], value)``."""
+    new = xp.array(var._value, copy=True)
+    arr = xp.asarray(value._value if isinstance(value, Tensor) else value, dtype=new.dtype)
+    target = new[key]
+    try:
+        fits = xp.broadcast_shapes(xp.shape(arr), xp.shape(target)) == xp.shape(target)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{what}: a value of shape {xp.shape(arr)} does not fit the slice {key!r} of shape "
+            f"{xp.shape(target)} of Variable '{var.name}'"
+        )
+    new[key] = fn(target, arr)
+    var.assign(new)
+    return var
 
 
 def variable_getitem(var, key):

@@ -403,3 +403,16 @@ def test_input_signature_on_a_method_ignores_the_instance():
             return x * 2.0
 
     assert _same(Doubler()(tp.ones((3,))), [2.0, 2.0, 2.0])
+
+
+def test_sliced_variable_assignment_runs_on_every_call():
+    v = tp.Variable(np.zeros((2, 3), "float32"))
+
+    @tp.function
+    def bump(x):
+        v[0, 1:].assign_add(x)
+        return v[0]
+
+    bump(tp.ones((2,)))
+    out = bump(tp.constant([2.0, 3.0]))
+    assert _same(out, [0.0, 3.0, 4.0]) and _same(v.numpy()[1], [0.0, 0.0, 0.0])
