@@ -21,7 +21,7 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import _trace
-from tapeflow._tape import _flatten
+from tapeflow._nest import flatten, flatten_with_rebuild, map_structure
 from tapeflow._tape import _state as _tape_state
 from tapeflow._tensor import Tensor, Variable, wrap
 from tapeflow.dtypes import as_dtype
@@ -273,7 +273,7 @@ class _Recorder:
         return _Const(a)
 
     def host(self, fn, args, kwargs, returns, run):
-        leaves, rebuild = _flatten([list(args), kwargs])
+        leaves, rebuild = flatten_with_rebuild([list(args), kwargs])
         ins = [self._host_ref(a) for a in leaves]
         kinds = [_kind(a) for a in leaves]
         if not run:
@@ -285,7 +285,7 @@ class _Recorder:
             result = fn(*args, **kwargs)
         finally:
             _trace.state.recorder = previous
-        out_leaves, out_rebuild = _flatten(result)
+        out_leaves, out_rebuild = flatten_with_rebuild(result)
         # a fresh object per float (0.0 from two metrics may be one object), so each maps to its own slot
         out_leaves = [float.fromhex(x.hex()) if x.__class__ is float else x for x in out_leaves]
         result = out_rebuild(out_leaves)
@@ -353,7 +353,7 @@ class Plan:
     generated Python function that passes NumPy arrays from step to step (no Tensor, no tape node)."""
 
     def __init__(self, recorder, outputs, name="function"):
-        leaves, self._rebuild = _flatten(outputs)
+        leaves, self._rebuild = flatten_with_rebuild(outputs)
         self.outputs = []
         for leaf in leaves:
             kind = _kind(leaf)
@@ -673,7 +673,7 @@ def _runner(step, pending):
             result = fn(*args, **kwargs)
             if out_kinds is None:
                 return ()
-            leaves = _flatten(result)[0]
+            leaves = flatten(result)
             return [leaf._value if kind == "t" else leaf for leaf, kind in zip(leaves, out_kinds)]
 
         return run_host
@@ -781,7 +781,7 @@ class Function:
             recorder.input(t)
             return t
 
-        targs, tkwargs = _map_leaves((args, kwargs), placeholder)
+        targs, tkwargs = map_structure(lambda x: placeholder(x) if _is_input(x) else x, (args, kwargs))
         outputs = _record(recorder, self.python_function, targs, tkwargs)
         if self._traces and recorder.new_variables:
             names = ", ".join(repr(v.name) for v in recorder.new_variables[:3])
@@ -803,8 +803,8 @@ class Function:
         return Plan(recorder, outputs, self.__name__)
 
     def _check_signature(self, args, kwargs):
-        flat = _flatten(list(args) + list(kwargs.values()))[0]
-        specs = _flatten(self.input_signature)[0]
+        flat = flatten(list(args) + list(kwargs.values()))
+        specs = flatten(self.input_signature)
         if len(flat) != len(specs) or not all(
             isinstance(x, (Tensor, _ndarray)) and s.is_compatible_with(x) for x, s in zip(flat, specs)
         ):
@@ -881,18 +881,9 @@ def _key(x, leaves):
     return (type(x), x)
 
 
-def _map_leaves(x, fn):
-    """``x`` with each tensor leaf (a Tensor that is not a Variable, or an array) replaced by ``fn(leaf)``."""
-    if isinstance(x, Tensor):
-        return x if isinstance(x, Variable) else fn(x)
-    if isinstance(x, _ndarray):
-        return fn(x)
-    if isinstance(x, (list, tuple)):
-        items = [_map_leaves(v, fn) for v in x]
-        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
-    if isinstance(x, dict):
-        return {k: _map_leaves(v, fn) for k, v in x.items()}
-    return x
+def _is_input(x):
+    """A tensor argument of a traced function: a Tensor that is not a Variable, or an array."""
+    return isinstance(x, _ndarray) or (isinstance(x, Tensor) and not isinstance(x, Variable))
 
 
 def plan_summary(plan) -> str:
