@@ -3,10 +3,10 @@
 Workloads (issue 14), each timed in one process with ``bench.interleaved`` (batches alternate between the
 implementations, so both sides of a ratio see the same load), in fresh processes for several rounds:
 
-* MLP 784-512-256-10, Adam 1e-3, softmax cross-entropy, batch 32 and 128: the ``@tp.function`` custom training
-  step ("tapeflow"), the same step eagerly ("tapeflow-eager"), and a hand-written NumPy step with Adam updated
-  in place ("numpy-inplace", the reference). Targets: compiled >= 1.6x the NumPy step at batch 32 (ratio of
-  times <= 0.625) and >= 1.3x at 128 (<= 0.77).
+* MLP 784-512-256-10, Adam 1e-3, softmax cross-entropy, batch 32 and 128: the ``@tp.function`` custom
+  training step ("tapeflow"), the same step eagerly ("tapeflow-eager"), and the hand-written NumPy step of
+  ``bench/training.py`` with Adam updated in place ("numpy-inplace", the reference). Targets: compiled >= 1.6x
+  the NumPy step at batch 32 (ratio of times <= 0.625) and >= 1.3x at 128 (<= 0.77).
 * A chain of 100 ``y = y*0.5 + 1`` on 4x4 with ``sum`` and the gradient: compiled >= 5x eager (<= 0.2).
 * A CNN step (Conv2D 16 3x3, max pooling, Dense, batch 32 of 28x28) and an LSTM step (64 units, 20 steps of
   32 features, batch 32): compiled >= 1.1x eager (<= 0.91).
@@ -21,6 +21,7 @@ import json
 import numpy as np
 import tapeflow as tp
 from bench import interleaved
+from bench.training import _MLP
 QUICK = {quick}
 REPEAT = 3 if QUICK else 7
 rng = np.random.default_rng(0)
@@ -44,41 +45,6 @@ def compiled_and_eager(build, x, y):
     compiled(x, y)  # trace
     return {{"tapeflow": lambda: compiled(x, y), "tapeflow-eager": lambda: eager(x, y)}}
 
-def numpy_step(sizes=(784, 512, 256, 10)):
-    params = []
-    for i, o in zip(sizes[:-1], sizes[1:]):
-        lim = np.sqrt(6 / (i + o))
-        params += [rng.uniform(-lim, lim, (i, o)).astype(np.float32), np.zeros(o, np.float32)]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    tmp = [np.zeros_like(p) for p in params]
-    state = [0]
-    def step(x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
-        W1, c1, W2, c2, W3, c3 = params
-        n = len(x)
-        h1 = x @ W1; h1 += c1; np.maximum(h1, 0, out=h1)
-        h2 = h1 @ W2; h2 += c2; np.maximum(h2, 0, out=h2)
-        z = h2 @ W3; z += c3
-        z -= z.max(axis=1, keepdims=True); np.exp(z, out=z); z /= z.sum(axis=1, keepdims=True)
-        loss = -np.log(z[np.arange(n), y]).mean()
-        z[np.arange(n), y] -= 1; z /= n
-        gW3 = h2.T @ z; g3 = z.sum(0)
-        d2 = z @ W3.T; d2[h2 <= 0] = 0
-        gW2 = h1.T @ d2; g2 = d2.sum(0)
-        d1 = d2 @ W2.T; d1[h1 <= 0] = 0
-        gW1 = x.T @ d1; g1 = d1.sum(0)
-        state[0] += 1
-        t = state[0]
-        alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-        for i, g in enumerate((gW1, g1, gW2, g2, gW3, g3)):  # Adam, in place: no temporaries
-            mi, vi, ti = m[i], v[i], tmp[i]
-            mi *= b1; np.multiply(g, 1 - b1, out=ti); mi += ti
-            vi *= b2; np.multiply(g, g, out=ti); ti *= 1 - b2; vi += ti
-            np.sqrt(vi, out=ti); ti += eps; np.divide(mi, ti, out=ti); ti *= alpha
-            params[i] -= ti
-        return loss
-    return step
-
 def mlp():
     return tp.Sequential([tp.Input(shape=(784,)), tp.layers.Dense(512, activation="relu"),
                           tp.layers.Dense(256, activation="relu"), tp.layers.Dense(10)])
@@ -88,8 +54,8 @@ Y = rng.integers(0, 10, 128)
 for b in (32, 128):
     x, y = X[:b], Y[:b]
     fns = compiled_and_eager(mlp, x, y)
-    reference = numpy_step()
-    fns["numpy-inplace"] = lambda: reference(x, y)
+    reference = _MLP(inplace=True)  # bench/training.py's hand-written step, Adam updated in place
+    fns["numpy-inplace"] = lambda: reference.step(x, y)
     R[f"mlp{{b}}"] = interleaved(fns, repeat=REPEAT)
 
 v = tp.Variable(rng.standard_normal((4, 4)).astype(np.float32))
@@ -138,7 +104,11 @@ def run(quick=False, rounds=None):
         Rows ``{workload, impl, value, unit, reference, ratio_vs_reference, target, meets_target}``; values
         are microseconds per step (medians).
     """
-    measured = bench.alternate({"tapeflow": _CODE.format(quick=quick)}, rounds=rounds or (1 if quick else 3))
+    if quick:  # a smoke run: every workload once, no figures
+        bench.run_snippet(_CODE.format(quick=True))
+        return [{"workload": label, "impl": impl, "value": None, "unit": "us", "mode": "quick (one call)"}
+                for label, _, _ in WORKLOADS.values() for impl in ("tapeflow", "tapeflow-eager")]
+    measured = bench.alternate({"tapeflow": _CODE.format(quick=quick)}, rounds=rounds or 3)
     out = []
     for key, (label, reference, target) in WORKLOADS.items():
         values = {impl: seconds * 1e6 for impl, seconds in measured["tapeflow"][key].items()}
