@@ -18,7 +18,7 @@ from tapeflow import _alloc, _env, dtypes, random
 from tapeflow._backend import backend, get_backend, set_backend
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
-from tapeflow.control_flow import cond, while_loop
+from tapeflow.control_flow import cond, fori_loop, while_loop
 from tapeflow.creation import (
     arange,
     as_tensor,
@@ -88,5 +88,5 @@ __all__ = [
     "backend", "float16", "float32",
     "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", "function",
-    "cond", "while_loop", "TensorSpec", "TracingError", "print", *_ops_all,
+    "cond", "while_loop", "fori_loop", "TensorSpec", "TracingError", "print", *_ops_all,
 ]

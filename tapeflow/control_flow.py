@@ -15,7 +15,7 @@ from tapeflow._tensor import Tensor, to_array, wrap
 from tapeflow.ops._registry import Op
 from tapeflow.tracing import trace_plan
 
-__all__ = ["cond", "while_loop"]
+__all__ = ["cond", "while_loop", "fori_loop"]
 
 
 def _traced(value) -> bool:
@@ -226,3 +226,25 @@ def _while_vjp(g, out, *xs, cond_plan, body_plan, n, limit, index, box):
 
 
 _WHILE = Op("while_loop", _while_forward, vjp=_while_vjp)
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """``val = body_fun(i, val)`` for ``i`` from ``lower`` to ``upper - 1`` (Keras 3's ``ops.fori_loop``), as
+    a :func:`while_loop` (so ``upper`` may be a tensor inside ``tp.function``).
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.fori_loop(0, 4, lambda i, v: v * 2.0, tp.constant(1.0))
+        tapeflow.Tensor(16.0, shape=(), dtype=float32)
+    """
+    single = not isinstance(init_val, (list, tuple))
+    vals = [init_val] if single else list(init_val)
+
+    def body(i, *vs):
+        out = body_fun(i, vs[0] if single else _type_of(init_val)(vs))
+        return (i + 1, *([out] if single else list(out)))
+
+    start = Tensor(to_array(lower, "int32"))
+    result = while_loop(lambda i, *vs: i < upper, body, (start, *vals))
+    return result[1] if single else _type_of(init_val)(result[1:])
+

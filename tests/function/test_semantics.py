@@ -416,3 +416,11 @@ def test_sliced_variable_assignment_runs_on_every_call():
     bump(tp.ones((2,)))
     out = bump(tp.constant([2.0, 3.0]))
     assert _same(out, [0.0, 3.0, 4.0]) and _same(v.numpy()[1], [0.0, 0.0, 0.0])
+
+
+def test_fori_loop_eagerly_and_traced_with_a_tensor_bound():
+    assert _same(tp.fori_loop(0, 3, lambda i, v: v + tp.cast(i, "float32"), tp.constant(0.0)), 3.0)
+    f = tp.function(lambda n, x: tp.ops.fori_loop(0, n, lambda i, v: v * x, tp.ones_like(x)))
+    assert _same(f(tp.constant(3), tp.constant(2.0)), 8.0)
+    assert _same(f(tp.constant(5), tp.constant(2.0)), 32.0)
+    assert f.tracing_count == 1
