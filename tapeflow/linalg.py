@@ -1,4 +1,5 @@
-"""TensorFlow's ``tf.linalg`` names.
+"""TensorFlow's ``tf.linalg`` names (the public namespace ``tp.linalg``; the ops themselves are in
+``tapeflow/ops/linalg_ops.py`` and ``tapeflow/ops/matrix.py``).
 
 Example:
     >>> import tapeflow as tp

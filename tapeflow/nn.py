@@ -1,4 +1,5 @@
-"""TensorFlow's ``tf.nn`` names: activation functions and friends."""
+"""TensorFlow's ``tf.nn`` names: activation functions and friends (the public namespace ``tp.nn``; the ops
+themselves are in ``tapeflow/ops/nn_ops.py``)."""
 
 from tapeflow.ops import (  # noqa: F401 - re-exported
     elu,

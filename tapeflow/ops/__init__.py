@@ -20,6 +20,7 @@ from tapeflow.ops.elementwise import (
     add,
     cast,
     ceil,
+    clip_op,
     cos,
     divide,
     equal,
@@ -54,7 +55,6 @@ from tapeflow.ops.elementwise import (
     subtract,
     tan,
 )
-from tapeflow.ops.elementwise import clip as _clip
 from tapeflow.ops.elementwise import ones_like as _ones_like
 from tapeflow.ops.elementwise import round as _round
 from tapeflow.ops.elementwise import where as _where
@@ -72,8 +72,8 @@ from tapeflow.ops.indexing import (
     tensor_scatter_nd_update,
 )
 from tapeflow.ops.indexing import variable_getitem as _variable_getitem
-from tapeflow.ops.linalg import dot, einsum, matmul, outer, tensordot
-from tapeflow.ops.linalg import matmul_op as _matmul_op
+from tapeflow.ops.linalg_ops import dot, einsum, matmul, outer, tensordot
+from tapeflow.ops.linalg_ops import matmul_op as _matmul_op
 from tapeflow.ops.manipulation import (
     broadcast_to,
     concat,
@@ -99,7 +99,7 @@ from tapeflow.ops.manipulation import (
 )
 from tapeflow.ops.mapping import map_fn, vectorized_map
 from tapeflow.ops.matrix import cholesky, det, inv, qr, slogdet, solve, svd, trace
-from tapeflow.ops.nn import (
+from tapeflow.ops.nn_ops import (
     elu,
     erf,
     gelu,
@@ -259,7 +259,7 @@ def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
         >>> tp.clip([-2.0, 0.5, 3.0], 0.0, 1.0)
         tapeflow.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)
     """
-    return _clip(x, lo=_unwrap(min), hi=_unwrap(max))
+    return clip_op(x, min=_unwrap(min), max=_unwrap(max))
 
 
 def where(condition, x=None, y=None):

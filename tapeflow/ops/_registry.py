@@ -3,6 +3,10 @@
 An :class:`Op` couples a forward function on backend arrays with gradient rules written in tapeflow ops (so
 the backward pass is itself differentiable). The tape, not the rules, sums broadcast gradients back to each
 input's shape and checks them. ``REGISTRY`` lists every op; the test suite checks each one.
+
+Naming: an :class:`Op` object is bound to the public name itself (``exp``, ``relu``) when it is what users
+call; when a Python function of that name wraps it (to normalize arguments: ``matmul``, ``clip``,
+``reshape``), the object gets the ``_op`` suffix (``matmul_op``, ``clip_op``, ``reshape_op``).
 """
 
 from __future__ import annotations

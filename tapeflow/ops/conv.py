@@ -295,7 +295,7 @@ def from_channels_last(x, data_format):
 
 def _grouped_matmul(cols, kernel2d, groups):
     """``cols (m, window, c_in) x kernel (window * c_in/groups, filters)`` group by group."""
-    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.linalg_ops import matmul_op
     from tapeflow.ops.manipulation import reshape, transpose
 
     m, window, c_in = cols.shape
@@ -378,7 +378,7 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, data_
         if bias is not None:
             y = y + bias
         if activation is not fusable.LINEAR:
-            from tapeflow.ops import nn
+            from tapeflow.ops import nn_ops as nn
 
             y = getattr(nn, activation.name)(y)
     return from_channels_last(reshape(y, (xs[0], *out_spatial, filters)), data_format)
@@ -402,7 +402,7 @@ def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None, d
         >>> tp.ops.conv.conv_transpose(tp.ones((1, 4, 4, 3)), tp.ones((3, 3, 2, 3)), strides=2).shape
         (1, 9, 9, 2)
     """
-    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.linalg_ops import matmul_op
     from tapeflow.ops.manipulation import reshape, transpose
 
     data_format = normalize_data_format(data_format, "conv_transpose")
@@ -482,7 +482,7 @@ def upsample(x, size=2, data_format="channels_last", interpolation="nearest"):
     if interpolation == "nearest":
         y = upsample_op(x, size=size)
     elif interpolation == "bilinear":
-        from tapeflow.ops.linalg import einsum
+        from tapeflow.ops.linalg_ops import einsum
 
         y = x
         letters = "abcdefgh"[: len(size)]

@@ -69,10 +69,10 @@ floor = defop("floor", xp.floor, _zero_grad, save_inputs=False)
 ceil = defop("ceil", xp.ceil, _zero_grad, save_inputs=False)
 round = defop("round", lambda x, decimals=0: xp.round(x, decimals), _zero_grad, save_inputs=False)  # noqa: A001
 
-clip = defop(
+clip_op = defop(  # tapeflow.ops.clip(x, min, max) wraps it (NumPy's names, given as keywords here)
     "clip",
-    lambda x, lo=None, hi=None: xp.clip(x, lo, hi),
-    lambda g, out, x, lo=None, hi=None: g * cast(equal(out, x), g.dtype),
+    lambda x, min=None, max=None: xp.clip(x, min, max),  # noqa: A002 - NumPy's names
+    lambda g, out, x, min=None, max=None: g * cast(equal(out, x), g.dtype),  # noqa: A002
     save_output=True,
 )
 where = defop(

@@ -65,7 +65,7 @@ def _dense_vjp(g, out, x, kernel, bias, activation=fusable.LINEAR, needs=(True, 
         gk = wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz.reshape(-1, n))) if needs[1] else None
         gb = wrap(gz.reshape(-1, n).sum(axis=0)) if needs[2] else None
         return gx, gk, gb
-    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.linalg_ops import matmul_op
     from tapeflow.ops.manipulation import reshape, transpose
     from tapeflow.ops.reduction import sum as _sum
 
@@ -165,7 +165,7 @@ def _sparse_xent_grad(g, out, labels, logits, mean=False):
     from tapeflow.creation import one_hot
     from tapeflow.ops.elementwise import cast
     from tapeflow.ops.manipulation import expand_dims
-    from tapeflow.ops.nn import softmax
+    from tapeflow.ops.nn_ops import softmax
 
     onehot = cast(one_hot(lab, logits.shape[-1]), logits.dtype)
     if mean:

@@ -22,7 +22,7 @@ def _t(x):
 
 
 def _mm(a, b):
-    from tapeflow.ops.linalg import matmul_op
+    from tapeflow.ops.linalg_ops import matmul_op
 
     return matmul_op(a, b)
 
@@ -262,7 +262,7 @@ def svd(a, full_matrices=False, compute_uv=True):
 
 def trace(x):
     """The sum of the diagonal of each matrix in the last two axes (``tf.linalg.trace``)."""
-    from tapeflow.ops.linalg import einsum
+    from tapeflow.ops.linalg_ops import einsum
 
     shape = x.shape if hasattr(x, "shape") else xp.shape(x)
     if len(shape) < 2:

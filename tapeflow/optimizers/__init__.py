@@ -9,13 +9,15 @@ Example:
 
 from tapeflow._catalog import Catalog
 from tapeflow.optimizers import schedules
+from tapeflow.optimizers.adadelta import Adadelta
 from tapeflow.optimizers.adafactor import Adafactor
+from tapeflow.optimizers.adagrad import Adagrad
 from tapeflow.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from tapeflow.optimizers.base import Optimizer
 from tapeflow.optimizers.ftrl import Ftrl
 from tapeflow.optimizers.lamb import Lamb
 from tapeflow.optimizers.lion import Lion
-from tapeflow.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
+from tapeflow.optimizers.rmsprop import RMSprop
 from tapeflow.optimizers.sgd import SGD
 
 _CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Lamb,

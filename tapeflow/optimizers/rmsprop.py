@@ -1,4 +1,4 @@
-"""Adaptive-rate optimizers: RMSprop, Adagrad, Adadelta (Keras 3's formulas, updated in place)."""
+"""RMSprop: each step divided by a moving root mean square of the gradients (Keras 3's formula, in place)."""
 
 from __future__ import annotations
 
@@ -73,76 +73,3 @@ class RMSprop(Optimizer):
             "epsilon": self.epsilon,
             "centered": self.centered,
         }
-
-
-class Adagrad(Optimizer):
-    """Adagrad (Duchi et al., 2011).
-
-    Formula:
-        ``acc += g**2``; ``w -= lr * g / sqrt(acc + epsilon)`` (``acc`` starts at
-        ``initial_accumulator_value``).
-    """
-
-    _slot_names = ("accumulator",)
-
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
-
-    def _init_slot(self, name, var):
-        return B.xp.full(var.shape, self.initial_accumulator_value, dtype=var.dtype)
-
-    def update_step(self, g, var, lr):
-        (acc,) = self._slots[id(var)]
-        tmp = self._tmp(acc)
-        B.xp.multiply(g, g, out=tmp)
-        acc += tmp
-        B.xp.add(acc, self.epsilon, out=tmp)
-        B.xp.sqrt(tmp, out=tmp)
-        B.xp.divide(g, tmp, out=tmp)
-        tmp *= lr
-        var._value -= tmp
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "epsilon": self.epsilon,
-        }
-
-
-class Adadelta(Optimizer):
-    """Adadelta (Zeiler, 2012).
-
-    Formula:
-        ``Eg = rho * Eg + (1 - rho) * g**2``; ``d = -sqrt(Ed + eps) / sqrt(Eg + eps) * g``;
-        ``Ed = rho * Ed + (1 - rho) * d**2``; ``w += lr * d``.
-    """
-
-    _slot_names = ("accumulated_grad", "accumulated_delta")
-
-    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.rho, self.epsilon = float(rho), float(epsilon)
-
-    def update_step(self, g, var, lr):
-        eg, ed = self._slots[id(var)]
-        tmp, tmp2 = self._tmp(eg), self._tmp(eg, 1)
-        eg *= self.rho
-        B.xp.multiply(g, g, out=tmp)
-        tmp *= 1.0 - self.rho
-        eg += tmp
-        B.xp.add(ed, self.epsilon, out=tmp)
-        B.xp.add(eg, self.epsilon, out=tmp2)
-        B.xp.divide(tmp, tmp2, out=tmp)
-        B.xp.sqrt(tmp, out=tmp)
-        tmp *= g  # tmp = -d
-        ed *= self.rho
-        B.xp.multiply(tmp, tmp, out=tmp2)
-        tmp2 *= 1.0 - self.rho
-        ed += tmp2
-        tmp *= lr
-        var._value -= tmp
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

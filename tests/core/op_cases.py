@@ -25,7 +25,7 @@ import numpy as np
 import tapeflow as tp
 from tapeflow.ops import elementwise as ew
 from tapeflow.ops.indexing import scatter_add_op
-from tapeflow.ops.linalg import einsum_op
+from tapeflow.ops.linalg_ops import einsum_op
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Linear algebra: matmul with broadcasting batch dimensions, dot, tensordot, einsum, outer."""
+"""Linear-algebra ops: matmul with broadcasting batch dimensions, dot, tensordot, einsum, outer.
+
+The implementation; the public names are ``tp.matmul``, ``tp.ops.matmul`` and TensorFlow's ``tp.linalg``
+namespace (``tapeflow/linalg.py``), which re-export these.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Neural-network functions, numerically stable: softmax of 1000 is fine, sigmoid never overflows."""
+"""The neural-network ops, numerically stable: softmax of 1000 is fine, sigmoid never overflows.
+
+The implementation; the public names are ``tp.relu``, ``tp.ops.relu`` and TensorFlow's ``tp.nn`` namespace
+(``tapeflow/nn.py``), which re-export these.
+"""
 
 from __future__ import annotations
 
