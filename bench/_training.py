@@ -123,7 +123,8 @@ def compare(suite, name, label, quick=False, rounds=3, target=1.2):
                         for impl in impls}
             result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator))
             runs = [{**{k: v for impl in impls for k, v in result["_all"][impl][r].items()},
-                     "_cpu_ms": {impl: result["_all"][impl][r]["_cpu_ms"][impl] for impl in impls}}
+                     "_cpu_ms": {impl: result["_all"][impl][r]["_cpu_ms"][impl] for impl in impls},
+                     "_threads": {impl: result["_all"][impl][r]["_threads"] for impl in impls}}
                     for r in range(rounds)]
         values = {impl: statistics.median(r[impl] for r in runs) for impl in impls}
         rows = bench.rows(f"{label} [{mode}]", values, unit="samples/s",

@@ -257,7 +257,8 @@ def run(quick=False, rounds=None):
             snippets = {i: _SNIPPET.format(prelude=prelude, impls=[i]) for i in impls}
             result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator))
             runs = [{key: {i: result["_all"][i][r][key][i] for i in impls} for key, _ in KEYS}
-                    | {"_threads": result["_all"][impls[0]][r]["_threads"]} for r in range(rounds)]
+                    | {"_threads": {i: result["_all"][i][r]["_threads"] for i in impls}}
+                    for r in range(rounds)]
         for key, label in KEYS:
             values = {i: statistics.median(r[key][i] for r in runs) for i in impls}
             reference = "numpy" if key.startswith(("infer", "predict")) else "numpy-inplace"
