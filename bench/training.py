@@ -40,7 +40,7 @@ def _data(quick):
 
 
 def _epochs(quick):
-    return 4 if quick else 40  # batches per timed fit epoch
+    return 4 if quick else 12  # batches per timed fit epoch
 
 
 # --- the contenders: each returns {key: (fn, samples per call)} ---------------------------------------------
@@ -219,7 +219,7 @@ def measure(impls, quick=False):
                 fn()
             out[key] = {impl: None for impl in impls}
             continue
-        times = bench.interleaved(calls, repeat=5, min_time=0.1)
+        times = bench.interleaved(calls, repeat=3, min_time=0.05)
         out[key] = {impl: fns[impl][key][1] / t for impl, t in times.items()}
     out["_threads"] = env.thread_pools()
     return out
@@ -252,10 +252,11 @@ def run(quick=False, rounds=None):
     for mode, allocator, same in MODES:
         prelude = env.allocator_prelude(allocator)
         if same:
-            runs = [bench.run_snippet(_SNIPPET.format(prelude=prelude, impls=impls)) for _ in range(rounds)]
+            runs = [bench.run_snippet(_SNIPPET.format(prelude=prelude, impls=impls), timeout=1800)
+                    for _ in range(rounds)]
         else:
             snippets = {i: _SNIPPET.format(prelude=prelude, impls=[i]) for i in impls}
-            result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator))
+            result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator), timeout=1800)
             runs = [{key: {i: result["_all"][i][r][key][i] for i in impls} for key, _ in KEYS}
                     | {"_threads": {i: result["_all"][i][r]["_threads"] for i in impls}}
                     for r in range(rounds)]
