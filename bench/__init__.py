@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # set by `python -m bench --quick`: every timing helper calls its function once (a smoke run, no figures),
 # and run_snippet runs its code in this process instead of a fresh one
 SMOKE = False
+# set by `python -m bench --workloads a,b`: the training suites run only these workloads (None: all)
+ONLY = None
+
+
+def chosen(name):
+    """Whether workload ``name`` runs in this invocation (see ``--workloads``)."""
+    return ONLY is None or name in ONLY
 
 
 def per_call(fn, *, number=None, repeat=7, min_time=0.05):

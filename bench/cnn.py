@@ -9,6 +9,7 @@ FLOPs per second over the same process's large-sgemm rate (see ``bench/_training
 
 from __future__ import annotations
 
+import bench
 from bench._training import compare, workload
 
 _TAPEFLOW = """
@@ -43,5 +44,5 @@ for _batch in (64, 256):
 
 def run(quick=False):
     """CNN training step on 28x28x1 at batch 64 and 256, Adam: samples/s vs PyTorch eager (target >= 1.2x)."""
-    return [row for b in (64, 256)
+    return [row for b in (64, 256) if bench.chosen(f"cnn{b}")
             for row in compare("cnn", f"cnn{b}", f"CNN 28x28x1 train step, batch {b}", quick=quick)]

@@ -144,5 +144,9 @@ def run(quick=False):
         values = {name: v * 1e6 for impl in snippets for name, v in measured[impl][key].items()}
         if reference not in values:
             reference, target = ("numpy", None) if "numpy" in values else (None, None)
-        out.extend(bench.rows(label, values, unit="us", reference=reference, target=target))
+        rows = bench.rows(label, values, unit="us", reference=reference, target=target)
+        for row in rows:  # every round's figure, so the whole range can be quoted
+            row["rounds"] = [r[key][row["impl"]] * 1e6 for impl in snippets for r in measured["_all"][impl]
+                             if row["impl"] in r[key]]
+        out.extend(rows)
     return out

@@ -9,6 +9,7 @@ PyTorch runs ``nn.LSTM`` / ``nn.GRU`` (its fused CPU kernels). Target: tapeflow 
 
 from __future__ import annotations
 
+import bench
 from bench._training import compare, workload
 
 _TAPEFLOW = """
@@ -40,6 +41,6 @@ for _cell, _batch in CASES:
 
 def run(quick=False):
     """LSTM(64) and GRU(64), 50 steps x 8 features, batch 64 and 256, Adam: samples/s vs PyTorch eager."""
-    return [row for cell, b in CASES
+    return [row for cell, b in CASES if bench.chosen(f"{cell.lower()}{b}")
             for row in compare("lstm", f"{cell.lower()}{b}", f"{cell}(64) 50x8 train step, batch {b}",
                                quick=quick)]

@@ -67,6 +67,9 @@ def main(argv=None):
     parser.add_argument("suites", nargs="*", help=f"suites to run (default: all of {available_suites()})")
     parser.add_argument("--quick", action="store_true", help="fewer rounds / smaller sizes (a smoke run)")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
+    parser.add_argument("--workloads", default=None,
+                        help="comma-separated workload names to run in the training suites (cnn64, lstm256, "
+                             "gru64, tob32, fit128, infer1024, ...; default: all)")
     parser.add_argument("--out", default=None, help="folder for the JSON results (default: bench/results; "
                         "a --quick run writes none unless given)")
     args = parser.parse_args(argv)
@@ -79,10 +82,10 @@ def main(argv=None):
     unknown = [n for n in names if n not in available_suites()]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; choose from {available_suites()}")
-    if args.quick:
-        import bench
+    import bench
 
-        bench.SMOKE = True
+    bench.SMOKE = args.quick
+    bench.ONLY = None if args.workloads is None else set(args.workloads.split(","))
     from bench import _env
 
     facts = _env.machine()  # the load before the run

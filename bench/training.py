@@ -206,13 +206,15 @@ _BUILDERS = {"tapeflow": _tapeflow, "numpy": lambda X, Y, q: _numpy(X, Y, q, Fal
              "numpy-inplace": lambda X, Y, q: _numpy(X, Y, q, True), "torch": _torch}
 
 
-def measure(impls, quick=False):
+def measure(impls, quick=False, keys=None):
     """``{key: {impl: samples/s}}`` for every workload key, the contenders timed in alternating batches in
     this process (``quick``: each function called once, values None)."""
     X, Y = _data(quick)
     fns = {impl: _BUILDERS[impl](X, Y, quick) for impl in impls}
     out = {}
     for key, _ in KEYS:
+        if keys is not None and key not in keys:
+            continue
         calls = {impl: fns[impl][key][0] for impl in impls}
         if quick:
             for fn in calls.values():
@@ -228,11 +230,15 @@ def measure(impls, quick=False):
 _SNIPPET = """{prelude}
 import json
 from bench.training import measure
-print(json.dumps(measure({impls!r})))
+print(json.dumps(measure({impls!r}, keys={keys!r})))
 """
 
 MODES = (("same process", "tuned", True), ("separate processes, warm allocator", "tuned", False),
          ("separate processes, cold allocator", "default", False))
+
+
+def _keys():
+    return [(key, label) for key, label in KEYS if bench.chosen(key)]
 
 
 def _impls():
@@ -244,23 +250,24 @@ def run(quick=False, rounds=None):
     impls = _impls()
     note = "" if "torch" in impls else "PyTorch not installed: its rows are left out"
     if quick:
-        measure(impls, quick=True)
+        measure(impls, quick=True, keys=[k for k, _ in _keys()])
         return [{"workload": label, "impl": impl, "value": None, "unit": "samples/s",
-                 "mode": "quick (one call)", "note": note} for _, label in KEYS for impl in impls]
+                 "mode": "quick (one call)", "note": note} for _, label in _keys() for impl in impls]
     rounds = rounds or 3
+    keys = [k for k, _ in _keys()]
     rows = []
     for mode, allocator, same in MODES:
         prelude = env.allocator_prelude(allocator)
         if same:
-            runs = [bench.run_snippet(_SNIPPET.format(prelude=prelude, impls=impls), timeout=1800)
-                    for _ in range(rounds)]
+            code = _SNIPPET.format(prelude=prelude, impls=impls, keys=keys)
+            runs = [bench.run_snippet(code, timeout=1800) for _ in range(rounds)]
         else:
-            snippets = {i: _SNIPPET.format(prelude=prelude, impls=[i]) for i in impls}
+            snippets = {i: _SNIPPET.format(prelude=prelude, impls=[i], keys=keys) for i in impls}
             result = bench.alternate(snippets, rounds=rounds, env=env.allocator_env(allocator), timeout=1800)
-            runs = [{key: {i: result["_all"][i][r][key][i] for i in impls} for key, _ in KEYS}
+            runs = [{key: {i: result["_all"][i][r][key][i] for i in impls} for key, _ in _keys()}
                     | {"_threads": {i: result["_all"][i][r]["_threads"] for i in impls}}
                     for r in range(rounds)]
-        for key, label in KEYS:
+        for key, label in _keys():
             values = {i: statistics.median(r[key][i] for r in runs) for i in impls}
             reference = "numpy" if key.startswith(("infer", "predict")) else "numpy-inplace"
             for row in bench.rows(f"{label} [{mode}]", values, unit="samples/s", reference=reference,
