@@ -16,6 +16,7 @@ import threading
 from collections import deque
 
 from tapeflow import _backend as B
+from tapeflow import _tensor as _tensor_module
 from tapeflow._tensor import Tensor, Variable, wrap
 from tapeflow._trace import call_rule
 from tapeflow.errors import ShapeError
@@ -69,6 +70,14 @@ class _State(threading.local):
 
 
 _state = _State()
+
+
+def _listen(t, how, into):
+    if _state.recording:
+        note_break(t, how, into)
+
+
+_tensor_module._break_listener = _listen  # _tensor tells the tapes when a tracked value leaves
 
 
 class Node:
@@ -300,8 +309,7 @@ _ndarray = B.ndarray
 
 def _reduce_to_shape(g, shape, op_name):
     """Sum a broadcast gradient back to an input's shape, or say which op returned a wrong shape."""
-    from tapeflow import ops
-
+    ops = _OPS
     lead = g.ndim - len(shape)
     if lead > 0:
         g = ops.sum(g, axis=tuple(range(lead)))
@@ -322,7 +330,7 @@ def backward(recorder, targets, output_gradients, sources, release=False, reache
     ``id(node)`` of each source the walk from the targets met (whether or not a gradient arrived), which
     ``tape.explain`` reads once the graph is gone; it costs nothing per node.
     """
-    ops = _ops()
+    ops = _OPS
     grads = {}
     roots = []
     for target, og in zip(targets, output_gradients):
@@ -368,20 +376,15 @@ def backward(recorder, targets, output_gradients, sources, release=False, reache
     return [grads.get(id(s._node)) if recorder.tracks(s._node) else None for s in sources]
 
 
-def _ops():
-    global _OPS
-    if _OPS is None:
-        from tapeflow import ops as _OPS
-    return _OPS
-
-
+# tapeflow.ops, set by it when it loads: the backward pass adds and sums gradients with ops, which build on
+# this module (so it imports nothing above it)
 _OPS = None
 
 
 def _propagate(recorder, node, op, g, grads):
     """Apply ``node``'s gradient rules to its output gradient ``g``; add each result, summed back to its
     input's shape and cast to its dtype, into ``grads`` (keyed by parent node id)."""
-    ops = _OPS or _ops()
+    ops = _OPS
 
     params = node.params or _NO_PARAMS
     out = wrap(node.out_value, node) if op.save_output else None

@@ -190,11 +190,14 @@ def _read_only(arr):
 
 
 def _left_tape(t, how, into=None):
-    """A tracked value leaves tapeflow (or is assigned): tell the recording tapes, for ``tape.explain``."""
-    from tapeflow import _tape
+    """A tracked value leaves tapeflow (or is assigned): tell the recording tapes, for ``tape.explain``.
+    (``tapeflow._tape``, which builds on this module, installs the listener: this module imports nothing
+    above it.)"""
+    if _break_listener is not None:
+        _break_listener(t, how, into)
 
-    if _tape._state.recording:
-        _tape.note_break(t, how, into)
+
+_break_listener = None  # set by tapeflow._tape: note_break, when tapes record
 
 
 def _format(value) -> str:
@@ -305,13 +308,8 @@ class Variable(Tensor):
             _copies[0] += 1
         return arr
 
-    def value(self) -> Tensor:
-        """The current value as a Tensor (read through the tape, so gradients flow to the variable)."""
-        from tapeflow.ops import identity
-
-        return identity(self)
-
-    read_value = value
+    # value() and read_value(), a read through the tape, are installed by tapeflow.ops (which builds on this
+    # module), as the operators are
 
     def __reduce__(self):
         return (_rebuild_variable, (self._value, self.trainable, self.name))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import sys
 
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import _tape
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.ops import conv as _conv  # noqa: F401 - registers convolution, transposed convolution, up-sampling
 from tapeflow.ops import elementwise as _ew
@@ -460,6 +462,15 @@ for _name, _op in _OPERATORS.items():
 for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "floordiv", "mod", "and", "or", "xor"):
     setattr(Tensor, f"__r{_name}__", _reflect(_OPERATORS[f"__{_name}__"]))
 Tensor.__neg__ = negative
+
+
+def _read_value(self):
+    """The current value as a Tensor (read through the tape, so gradients flow to the variable)."""
+    return identity(self)
+
+
+Variable.value = Variable.read_value = _read_value
+_tape._OPS = sys.modules[__name__]  # the backward pass adds and sums gradients with these ops
 Tensor.__pos__ = identity
 Tensor.__abs__ = abs
 Tensor.__invert__ = logical_not
