@@ -94,14 +94,3 @@ def is_floating(dtype) -> bool:
     dtype = np.dtype(dtype)
     return dtype.kind == "f" or dtype.name == "bfloat16"
 
-
-def default_dtype_of(value) -> np.dtype:
-    """The dtype a Python value gets: floats float32, ints int32, bools bool (nested lists follow their
-    items)."""
-    arr = np.asarray(value)
-    kind = arr.dtype.kind
-    if kind == "f":
-        return float32
-    if kind in "iu":
-        return int32
-    return arr.dtype

@@ -1,7 +1,8 @@
 """Which strategy is current: the innermost ``strategy.scope()`` block, if any.
 
-Kept apart from the strategy itself and free of imports, so the training code can ask "is a strategy in
-scope?" (``current()``) without loading MPI or the distributed package's collectives.
+Kept apart from the strategy itself and free of imports of its own. Importing it still runs
+``tapeflow/distributed/__init__.py``, which loads the package's communicator and strategy modules (``_comm``,
+``strategy``, ``_buffers``), but not MPI: mpi4py is imported only when a launcher started the process.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class Op:
         forward: ``forward(*arrays, **params) -> array``.
         grads: one rule per positional input, ``rule(g, out, *inputs, **params) -> gradient`` (or None when
             that input is not differentiable). ``g`` is the gradient of the output; ``out`` is the output when
-            ``save_output`` is set; ``inputs`` are the inputs when ``save_inputs`` is set (else None).
+            ``save_output`` is set (else None); ``inputs`` are the inputs when ``save_inputs`` is set, else
+            one :class:`~tapeflow._tape.Spec` per input (its ``shape``, ``dtype`` and ``ndim`` only).
         vjp: instead of ``grads``, one rule returning every input's gradient at once.
         vjp_needs: the ``vjp`` takes a keyword ``needs``, a tuple with one bool per input (True where the tape
             wants that input's gradient), and may return None for the others, so it skips their work.
