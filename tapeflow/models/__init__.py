@@ -14,6 +14,16 @@ from tapeflow.layers.naming import clear_session
 from tapeflow.models.functional import Functional
 from tapeflow.models.model import Model
 from tapeflow.models.sequential import Sequential
-from tapeflow.saving.model_io import clone_model, load_model, save_model
+
+_SAVING = ("clone_model", "load_model", "save_model")  # from tapeflow.saving, which builds on models
+
+
+def __getattr__(name):  # the saving names load on first use, so importing the models does not import saving
+    if name in _SAVING:
+        from tapeflow.saving import model_io
+
+        return getattr(model_io, name)
+    raise AttributeError(f"module 'tapeflow.models' has no attribute {name!r}")
+
 
 __all__ = ["Model", "Sequential", "Functional", "clear_session", "load_model", "save_model", "clone_model"]

@@ -71,3 +71,14 @@ def test_the_leaves_import_no_room():
         for imported, line in _imports(path):
             if imported.startswith("tapeflow"):
                 assert imported in LEAVES, f"{path}:{line} imports {imported}"
+
+
+def test_importing_the_models_does_not_import_saving():
+    import subprocess
+    import sys
+
+    code = ("import sys, tapeflow.models, tapeflow.layers, tapeflow.optimizers; "
+            "print(sorted(m for m in sys.modules if m.startswith('tapeflow.saving')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
