@@ -5,14 +5,24 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# The demo needs NumPy and matplotlib only (a small .venv, installed in seconds); the tests need every extra.
+$(VENV)/.demo-installed: pyproject.toml Makefile | $(PY)
+	$(PY) -m pip install -q -e ".[plot]"
+	touch $@
+
+$(VENV)/.installed: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install -q -e ".[dev,mpi]"
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.demo-installed
 	$(PY) -m tapeflow demo
+	@echo
+	@echo "Next: activate the environment with  . $(VENV)/bin/activate  (then: tapeflow demo --help,"
+	@echo "python examples/lecture_03_dot_product.py), or run $(PY) directly."
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check tapeflow tests bench examples

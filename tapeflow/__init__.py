@@ -6,7 +6,9 @@ Keras-style layers, models and training. Users write ``import tapeflow as tp``.
 Example:
     >>> import tapeflow as tp
     >>> tp.multiply([[1, 3], [2, 4]], [[5, 7], [6, 8]])
-    tapeflow.Tensor([[ 5 21] [12 32]], shape=(2, 2), dtype=int32)
+    tapeflow.Tensor(
+    [[ 5 21]
+     [12 32]], shape=(2, 2), dtype=int32)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 
 from tapeflow import _alloc, _env, dtypes, random
 from tapeflow._backend import backend, get_backend, set_backend
+from tapeflow._printing import get_printoptions, printoptions, r_view, set_printoptions
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.autodiff import GradientTape, check_gradients, custom_gradient, grad, value_and_grad
 from tapeflow.control_flow import cond, fori_loop, while_loop
@@ -84,8 +87,8 @@ __all__ = [
     "Tensor", "Variable", "GradientTape", "constant", "as_tensor", "convert_to_tensor", "zeros", "ones",
     "fill",
     "full", "eye", "range", "arange", "linspace", "one_hot", "grad", "value_and_grad", "custom_gradient",
-    "check_gradients", "ShapeError", "DTypeError", "random", "dtypes", "set_backend", "get_backend",
-    "backend", "float16", "float32",
+    "check_gradients", "set_printoptions", "get_printoptions", "printoptions", "r_view", "ShapeError",
+    "DTypeError", "random", "dtypes", "set_backend", "get_backend", "backend", "float16", "float32",
     "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "reduce_prod", "reduce_std", "reduce_variance", "reduce_logsumexp", "function",
     "cond", "while_loop", "fori_loop", "TensorSpec", "TracingError", "print", *_ops_all,

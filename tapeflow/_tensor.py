@@ -7,13 +7,13 @@ The operators (``+``, ``@``, indexing, ...) are installed by :mod:`tapeflow.ops`
 
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow import _printing
 from tapeflow._trace import host as _host
 from tapeflow._trace import python_value as _python_value
 from tapeflow._trace import state as _trace
@@ -57,7 +57,9 @@ class Tensor:
         >>> import tapeflow as tp
         >>> t = tp.Tensor([[5.0, 21.0], [12.0, 32.0]])
         >>> t
-        tapeflow.Tensor([[ 5. 21.] [12. 32.]], shape=(2, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[ 5. 21.]
+         [12. 32.]], shape=(2, 2), dtype=float32)
         >>> t.shape, t.ndim, t.size
         ((2, 2), 2, 4)
     """
@@ -164,10 +166,14 @@ class Tensor:
         return (Tensor, (self._value,))
 
     def __repr__(self):
-        return f"tapeflow.Tensor({_format(self._value)}, shape={self.shape}, dtype={self.dtype.name})"
+        return _printing.tensor_repr(B.to_numpy(self._value), self.shape, self.dtype.name)
 
     def __str__(self):
-        return _format(self._value)
+        return _printing.values_text(B.to_numpy(self._value))
+
+    def _repr_html_(self):  # notebooks
+        value = B.to_numpy(self._value)
+        return _printing.tensor_html(value, self.shape, self.dtype.name, type(self).__name__)
 
     def __format__(self, spec):
         """``f"{t:.2f}"`` formats a scalar tensor's value as the Python number would be; no spec gives str."""
@@ -198,13 +204,6 @@ def _left_tape(t, how, into=None):
 
 
 _break_listener = None  # set by tapeflow._tape: note_break, when tapes record
-
-
-def _format(value) -> str:
-    value = B.to_numpy(value)
-    if value.ndim == 0:
-        return str(value[()])  # NumPy scalar: 10.0, not "10."
-    return re.sub(r"\s*\n\s*", " ", np.array2string(np.asarray(value), separator=" "))
 
 
 class Variable(Tensor):

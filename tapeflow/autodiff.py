@@ -36,7 +36,9 @@ class GradientTape:
         >>> with tp.GradientTape() as tape:
         ...     y = 2 * x + 3
         >>> tape.gradient(y, x)
-        tapeflow.Tensor([[2. 2.] [2. 2.]], shape=(2, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[2. 2.]
+         [2. 2.]], shape=(2, 2), dtype=float32)
     """
 
     __slots__ = ("_persistent", "_watch_accessed", "_recorder", "_spent", "_outcome", "__weakref__")
@@ -185,7 +187,9 @@ class GradientTape:
             >>> with tp.GradientTape() as tape:
             ...     y = x * x
             >>> tape.jacobian(y, x)
-            tapeflow.Tensor([[2. 0.] [0. 4.]], shape=(2, 2), dtype=float32)
+            tapeflow.Tensor(
+            [[2. 0.]
+             [0. 4.]], shape=(2, 2), dtype=float32)
         """
         self._check_usable("jacobian")
         flat, rebuild = flatten_with_rebuild(source)

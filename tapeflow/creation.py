@@ -20,7 +20,9 @@ def constant(value, dtype=None, shape=None):
     Example:
         >>> import tapeflow as tp
         >>> tp.constant([[1, 3], [2, 4]])
-        tapeflow.Tensor([[1 3] [2 4]], shape=(2, 2), dtype=int32)
+        tapeflow.Tensor(
+        [[1 3]
+         [2 4]], shape=(2, 2), dtype=int32)
         >>> tp.constant(0.5, shape=(2,))
         tapeflow.Tensor([0.5 0.5], shape=(2,), dtype=float32)
     """
@@ -42,7 +44,9 @@ def as_tensor(x, dtype=None, shape=None):
     Example:
         >>> import tapeflow as tp
         >>> tp.as_tensor(range(6), shape=(None, 3))
-        tapeflow.Tensor([[0 1 2] [3 4 5]], shape=(2, 3), dtype=int32)
+        tapeflow.Tensor(
+        [[0 1 2]
+         [3 4 5]], shape=(2, 3), dtype=int32)
     """
     from tapeflow import ops
 
@@ -125,7 +129,9 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None):
     Example:
         >>> import tapeflow as tp
         >>> tp.one_hot([0, 2], 3)
-        tapeflow.Tensor([[1. 0. 0.] [0. 0. 1.]], shape=(2, 3), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 0. 0.]
+         [0. 0. 1.]], shape=(2, 3), dtype=float32)
     """
     idx = to_array(indices)
     if idx.dtype.kind not in "iu":

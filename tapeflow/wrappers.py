@@ -9,7 +9,8 @@ search over ``units`` rebuilds the model), any other goes to ``model.fit`` (``ep
 ``build_fn`` may also ask for the data's facts by naming them: ``n_features_in`` and ``n_classes``
 (classifier) or ``n_outputs`` (regressor). ``verbose`` defaults to 0.
 
-scikit-learn is an optional extra (``pip install tapeflow[sklearn]``), imported on first use.
+scikit-learn is an optional extra (``pip install scikit-learn``, or ``pip install -e ".[sklearn]"`` in a
+checkout), imported on first use.
 
 Example:
     >>> import numpy as np, tapeflow as tp
@@ -30,6 +31,8 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+
+from tapeflow._extras import install_hint
 
 __all__ = ["SKLearnClassifier", "SKLearnRegressor"]  # noqa: F822 - made on first use, see __getattr__
 
@@ -298,7 +301,7 @@ def __getattr__(name):
             try:
                 _CLASSES[name] = _make(name)
             except ImportError:
-                raise ImportError(f"tapeflow.wrappers.{name} needs scikit-learn: pip install "
-                                  f"'tapeflow[sklearn]'") from None
+                raise ImportError(f"tapeflow.wrappers.{name} needs scikit-learn: "
+                                  f"{install_hint('sklearn')}") from None
         return _CLASSES[name]
     raise AttributeError(f"module 'tapeflow.wrappers' has no attribute {name!r}")

@@ -9,9 +9,9 @@ Launch a script with ``mpiexec -n 4 python train.py`` (or ``tapeflow launch -n 4
         model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, batch_size=256, epochs=10)      # batch_size is the global batch
 
-MPI comes from the optional extra (``pip install 'tapeflow[mpi]'``: mpi4py and the MPICH wheel). mpi4py is
-imported only when a launcher started the process; a plain ``python train.py`` runs as one process, exactly as
-without this package. See ``docs/distributed.md`` for the guide.
+MPI comes from the optional extra (``pip install mpi4py mpich``, or ``pip install -e ".[mpi]"`` in a
+checkout). mpi4py is imported only when a launcher started the process; a plain ``python train.py`` runs as
+one process, exactly as without this package. See ``docs/distributed.md`` for the guide.
 
 Example:
     >>> import tapeflow as tp

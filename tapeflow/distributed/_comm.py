@@ -30,6 +30,7 @@ import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow import _env
+from tapeflow._extras import install_hint
 
 # Variables that MPI launchers set in every process they start: MPICH/Hydra and Intel MPI (PMI_*), Open MPI
 # (OMPI_*), PMIx-based launchers including Slurm's srun --mpi=pmix (PMIX_*), MVAPICH (MV2_*).
@@ -311,8 +312,8 @@ def world() -> Communicator:
                     return _world
                 raise ImportError(
                     f"tapeflow.distributed: this process was started by an MPI launcher (world size {n}) but "
-                    "mpi4py is not installed, so every process would train alone. Install the extra: "
-                    "pip install 'tapeflow[mpi]'"
+                    "mpi4py is not installed, so every process would train alone. Install it: "
+                    f"{install_hint('mpi')}"
                 ) from err
             _world = MPICommunicator(MPI.COMM_WORLD, timeout=_env_timeout(environ))
             if _world.size > 1:

@@ -1,7 +1,7 @@
 """``tapeflow launch -n 4 train.py [args...]``: start a script on N processes with the MPI launcher.
 
 A thin wrapper over ``mpiexec``: it finds the launcher (``--mpiexec``, then ``$TAPEFLOW_MPIEXEC``, then
-the one beside this Python, which the ``mpich`` wheel of ``tapeflow[mpi]`` installs, then ``mpiexec`` or
+the one beside this Python, which the ``mpich`` wheel of the ``mpi`` extra installs, then ``mpiexec`` or
 ``mpirun`` on ``PATH``) and runs ``mpiexec -n N [-f HOSTFILE] python -m mpi4py train.py args...``.
 ``-m mpi4py`` makes an exception raised in any rank, even before tapeflow is imported, abort the whole job
 instead of leaving the other ranks waiting. The exit status is ``mpiexec``'s.
@@ -22,6 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
+
+from tapeflow._extras import install_hint
 
 
 def find_mpiexec(explicit=None) -> str:
@@ -48,7 +50,7 @@ def find_mpiexec(explicit=None) -> str:
             raise FileNotFoundError(f"tapeflow launch: the MPI launcher {candidate!r} was not found")
     raise FileNotFoundError(
         "tapeflow launch: no MPI launcher found (looked beside this Python and for mpiexec/mpirun on PATH). "
-        "Install one with: pip install 'tapeflow[mpi]'"
+        f"Install one with: {install_hint('mpi')}"
     )
 
 

@@ -126,7 +126,8 @@ class Layer:
         ...         return x * self.w
         >>> layer = Scale(name="scale")
         >>> layer([[1.0, 2.0]])
-        tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 2.]], shape=(1, 2), dtype=float32)
         >>> [w.name for w in layer.weights]
         ['scale/w']
     """

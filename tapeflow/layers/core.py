@@ -179,7 +179,8 @@ class Activation(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Activation("relu")([[-1.0, 2.0]])
-        tapeflow.Tensor([[0. 2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[0. 2.]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True
@@ -231,7 +232,8 @@ class Dropout(Layer):
         >>> import tapeflow as tp
         >>> layer = tp.layers.Dropout(0.5)
         >>> layer(tp.ones((1, 4)), training=False)
-        tapeflow.Tensor([[1. 1. 1. 1.]], shape=(1, 4), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 1. 1. 1.]], shape=(1, 4), dtype=float32)
     """
 
     supports_masking = True

@@ -56,7 +56,8 @@ class Add(_Merge):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Add()([tp.ones((1, 2)), tp.ones((1, 2))])
-        tapeflow.Tensor([[2. 2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[2. 2.]], shape=(1, 2), dtype=float32)
     """
 
     def _merge(self, xs):
@@ -83,7 +84,8 @@ class Multiply(_Merge):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Multiply()([tp.fill((1, 2), 3.0), tp.fill((1, 2), 2.0)])
-        tapeflow.Tensor([[6. 6.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[6. 6.]], shape=(1, 2), dtype=float32)
     """
 
     def _merge(self, xs):
@@ -100,7 +102,8 @@ class Average(_Merge):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Average()([tp.fill((1, 2), 3.0), tp.fill((1, 2), 1.0)])
-        tapeflow.Tensor([[2. 2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[2. 2.]], shape=(1, 2), dtype=float32)
     """
 
     def _merge(self, xs):

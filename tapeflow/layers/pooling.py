@@ -102,7 +102,7 @@ AveragePooling2D = _pooling_class(
     2,
     "avg",
     "        >>> tp.layers.AveragePooling2D()(tp.ones((1, 4, 4, 1)))[0, :, :, 0]\n"
-    "        tapeflow.Tensor([[1. 1.] [1. 1.]], shape=(2, 2), dtype=float32)",
+    "        tapeflow.Tensor(\n        [[1. 1.]\n         [1. 1.]], shape=(2, 2), dtype=float32)",
 )
 AveragePooling3D = _pooling_class(
     "AveragePooling3D",

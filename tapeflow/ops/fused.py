@@ -99,7 +99,8 @@ def dense(x, kernel, bias=None, activation="linear"):
     Example:
         >>> import tapeflow as tp
         >>> tp.ops.fused.dense([[1.0, -2.0]], [[1.0], [1.0]], [0.5], activation="relu")
-        tapeflow.Tensor([[0.]], shape=(1, 1), dtype=float32)
+        tapeflow.Tensor(
+        [[0.]], shape=(1, 1), dtype=float32)
     """
     return dense_op(x, kernel, 0.0 if bias is None else bias, activation=fusable.resolve(activation, "dense"))
 

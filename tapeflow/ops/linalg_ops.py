@@ -68,7 +68,9 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     Example:
         >>> import tapeflow as tp
         >>> tp.matmul([[1, 3], [2, 4]], [[5, 7], [6, 8]])
-        tapeflow.Tensor([[23 31] [34 46]], shape=(2, 2), dtype=int32)
+        tapeflow.Tensor(
+        [[23 31]
+         [34 46]], shape=(2, 2), dtype=int32)
     """
     if transpose_a or adjoint_a or transpose_b or adjoint_b:
         from tapeflow.ops.manipulation import swapaxes

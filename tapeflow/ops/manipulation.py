@@ -63,7 +63,9 @@ def reshape(x, shape, order="C"):
     Example:
         >>> import numpy as np, tapeflow as tp
         >>> tp.reshape(np.arange(1, 7), (2, -1), order="F")
-        tapeflow.Tensor([[1 3 5] [2 4 6]], shape=(2, 3), dtype=int64)
+        tapeflow.Tensor(
+        [[1 3 5]
+         [2 4 6]], shape=(2, 3), dtype=int64)
     """
     if order not in ("C", "F"):
         raise ValueError(f"reshape: `order` must be 'C' or 'F'. Received: order={order!r}")

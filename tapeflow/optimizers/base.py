@@ -56,6 +56,12 @@ class Optimizer:
         name=None,
         **kwargs,
     ):
+        if "lr" in kwargs:
+            # Keras 3 refuses Keras 2's and R's `lr` too; name the new spelling, not only "unexpected".
+            raise TypeError(
+                f"{type(self).__name__}: `lr` is the old Keras 2 / R name; the argument is `learning_rate`: "
+                f"{type(self).__name__}(learning_rate={kwargs['lr']!r}). Received: lr={kwargs['lr']!r}"
+            )
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         if clipnorm is not None and global_clipnorm is not None:

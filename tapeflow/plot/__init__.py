@@ -1,6 +1,6 @@
 """Pictures of deep learning: training curves, loss surfaces, descent paths, the tape as a graph, and more.
 
-Every function returns a matplotlib Figure (matplotlib is the optional extra ``tapeflow[plot]``, imported on
+Every function returns a matplotlib Figure (matplotlib is the optional extra ``plot``, imported on
 first use), draws on a given ``ax`` when passed one, works headless, and saves PNG or SVG with ``save=path``
 or :func:`save`.
 """

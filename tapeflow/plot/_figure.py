@@ -12,6 +12,7 @@ import tempfile
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow._extras import install_hint
 
 
 def _matplotlib():
@@ -20,7 +21,7 @@ def _matplotlib():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError("tapeflow.plot needs matplotlib: pip install 'tapeflow[plot]'") from e
+        raise ImportError(f"tapeflow.plot needs matplotlib: {install_hint('plot')}") from e
     return Figure, FigureCanvasAgg
 
 

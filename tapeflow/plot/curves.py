@@ -111,7 +111,7 @@ def _epoch_axes(a, name, legend_size):
     a.set_title(name)
     a.grid(alpha=0.3)
     a.legend(fontsize=legend_size)
-    a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one epoch: tick 1, not 0.945
 
 
 def diverged(values) -> bool:

@@ -7,7 +7,8 @@ the size the model was built for. Inference semantics: Dropout is the identity, 
 moving statistics. Tensors stay channels-last, as in tapeflow; convolutions and pooling are wrapped in
 transposes (which ONNX runtimes fuse away).
 
-The ``onnx`` package is an optional extra (``pip install tapeflow[onnx]``), imported on first use.
+The ``onnx`` package is an optional extra (``pip install onnx onnxruntime``, or ``pip install -e ".[onnx]"``
+in a checkout), imported on first use.
 
 Example:
     >>> import os, tempfile
@@ -26,6 +27,7 @@ import os
 
 import numpy as np
 
+from tapeflow._extras import install_hint
 from tapeflow.saving.atomic import atomic_write_bytes
 
 OPSET = 17
@@ -35,7 +37,7 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise ImportError("ONNX export needs the `onnx` package: pip install 'tapeflow[onnx]'") from None
+        raise ImportError(f"ONNX export needs the `onnx` package: {install_hint('onnx')}") from None
     return onnx
 
 

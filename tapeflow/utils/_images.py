@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tapeflow._extras import install_hint
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
 
@@ -17,7 +19,7 @@ def _pillow():
         from PIL import Image
     except ImportError as error:
         raise ImportError(
-            "image_dataset_from_directory needs Pillow: pip install 'tapeflow[images]' or pillow"
+            f"image_dataset_from_directory needs Pillow: {install_hint('images')}"
         ) from error
     return Image
 

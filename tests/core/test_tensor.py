@@ -16,7 +16,7 @@ def test_lecture_multiply_and_matmul():
     assert tp.multiply(a, b).numpy().tolist() == [[5, 21], [12, 32]]
     assert tp.matmul(a, b).numpy().tolist() == [[23, 31], [34, 46]]
     assert repr(tp.multiply(tp.constant(a, dtype="float32"), tp.constant(b, dtype="float32"))) == (
-        "tapeflow.Tensor([[ 5. 21.] [12. 32.]], shape=(2, 2), dtype=float32)"
+        "tapeflow.Tensor(\n[[ 5. 21.]\n [12. 32.]], shape=(2, 2), dtype=float32)"
     )
 
 
@@ -75,8 +75,9 @@ def test_tensor_facts_and_conversions():
 
 
 def test_repr_like_tensorflow():
+    # As TensorFlow prints tf.constant([[5., 21.], [12., 32.]]): values from the next line, one row per line
     assert repr(tp.constant([[5.0, 21.0], [12.0, 32.0]])) == (
-        "tapeflow.Tensor([[ 5. 21.] [12. 32.]], shape=(2, 2), dtype=float32)"
+        "tapeflow.Tensor(\n[[ 5. 21.]\n [12. 32.]], shape=(2, 2), dtype=float32)"
     )
     assert repr(tp.constant(3.0)) == "tapeflow.Tensor(3.0, shape=(), dtype=float32)"
     assert repr(tp.constant([1, 2])) == "tapeflow.Tensor([1 2], shape=(2,), dtype=int32)"
@@ -260,3 +261,61 @@ def test_namespaces_are_the_tensorflow_modules():
     assert tp.nn is importlib.import_module("tapeflow.nn")
     assert tp.linalg is importlib.import_module("tapeflow.linalg")
     assert not hasattr(tp, "np") and not hasattr(tp, "builtins")
+
+
+def test_print_shows_one_row_per_line_at_every_rank(capsys):
+    # Trip-up 4: `print(tp.reshape(tp.range(24), (2, 3, 4)))` printed everything on one line.
+    t = tp.reshape(tp.range(24), (2, 3, 4))
+    print(t)
+    assert capsys.readouterr().out == str(np.arange(24).reshape(2, 3, 4)) + "\n"
+    assert repr(t) == (
+        "tapeflow.Tensor(\n"
+        "[[[ 0  1  2  3]\n  [ 4  5  6  7]\n  [ 8  9 10 11]]\n\n"
+        " [[12 13 14 15]\n  [16 17 18 19]\n  [20 21 22 23]]], shape=(2, 3, 4), dtype=int32)"
+    )
+    long = repr(tp.range(30.0))  # a wrapped vector lines up under its first value
+    assert long.splitlines()[1].startswith(" " * len("tapeflow.Tensor([")) and long.endswith("dtype=float32)")
+
+
+def test_printing_honors_numpy_and_tapeflow_print_options():
+    t = tp.constant([1 / 3, 2 / 3, 1.0])
+    with np.printoptions(precision=2):
+        assert str(t) == "[0.33 0.67 1.  ]"
+    with tp.printoptions(precision=1):
+        assert repr(t) == "tapeflow.Tensor([0.3 0.7 1. ], shape=(3,), dtype=float32)"
+        assert tp.get_printoptions()["precision"] == 1
+    assert str(t) == "[0.33333334 0.6666667  1.        ]"  # back to NumPy's
+    tp.set_printoptions(threshold=5, edgeitems=1)
+    try:
+        assert str(tp.range(100)) == "[ 0 ... 99]"
+        assert str(np.arange(100)).startswith("[ 0  1  2")  # NumPy's own printing is untouched
+    finally:
+        tp.set_printoptions()
+    assert "..." not in str(tp.range(100))
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['precison'\]"):
+        tp.set_printoptions(precison=3)
+
+
+def test_r_view_prints_like_r():
+    # R: array(1:24, dim = c(3, 4, 2)) prints the `, , 1` and `, , 2` slices, column-major
+    x = tp.reshape(tp.range(1, 25), (3, 4, 2), order="F")
+    text = str(tp.r_view(x))
+    assert text.startswith(", , 1\n\n     [,1] [,2] [,3] [,4]\n[1,]    1    4    7   10\n")
+    assert "\n\n, , 2\n\n     [,1] [,2] [,3] [,4]\n[1,]   13   16   19   22\n" in text
+    assert text.endswith("[3,]   15   18   21   24")
+    four = str(tp.r_view(np.arange(1, 9).reshape((1, 2, 2, 2), order="F")))
+    assert [line for line in four.splitlines() if line.startswith(", ,")] == [
+        ", , 1, 1", ", , 2, 1", ", , 1, 2", ", , 2, 2"]
+    assert str(tp.r_view([True, False])) == "[1] TRUE FALSE"
+    assert str(tp.r_view(tp.constant(2.5))) == "[1] 2.5"
+    assert tp.r_view([[1, 10]])._repr_html_().startswith("<pre>")
+
+
+def test_tensors_render_as_html_in_notebooks():
+    page = tp.constant([[1.5, -2.0], [3.0, 4.0]])._repr_html_()
+    assert "<b>tapeflow.Tensor</b>" in page and "shape=(2, 2)" in page and "dtype=float32" in page
+    assert page.count("<tr>") == 2 and page.count("<td") == 4 and ">-2.<" in page
+    big = tp.zeros((50, 50))._repr_html_()
+    assert "<pre>" in big and "<table" not in big and "..." in big
+    assert "tapeflow.Variable" in tp.Variable([1.0])._repr_html_()
+    assert "&lt;" not in tp.constant([1])._repr_html_()

@@ -84,7 +84,45 @@ def test_demo_command_shows_progress_and_other_datasets_run(tmp_path, capsys):
     assert "Test mean absolute error:" in capsys.readouterr().out
     args = ["--dataset", "iris", "--optimizer", "sgd", "--learning-rate", "0.1", "--epochs", "2", "--quiet"]
     assert main(["demo", *args, "--out", str(tmp_path / "c")]) == 0
-    assert "sgd lr=0.1" in capsys.readouterr().out
+    assert "SGD learning_rate=0.1" in capsys.readouterr().out
+
+
+def test_demo_each_optimizer_gets_a_rate_that_suits_it(tmp_path, capsys):
+    # Trip-up 5: `--optimizer sgd` used to keep Adam's 0.003 and score 0.84, teaching "SGD is bad".
+    from tapeflow.cli.demo import default_learning_rate, run
+
+    assert default_learning_rate("sgd", "digits") > 30 * default_learning_rate("adam", "digits")
+    result = run(_opts(optimizer="sgd", out=tmp_path, quiet=True))
+    assert "SGD learning_rate=0.3" in capsys.readouterr().out
+    assert result["accuracy"] >= 0.95, result
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--learning-rate", "0"], "--learning-rate must be a positive number. Received: 0.0"),
+    (["--learning-rate", "-0.1"], "--learning-rate must be a positive number. Received: -0.1"),
+    (["--learning-rate", "nan"], "--learning-rate must be a positive number. Received: nan"),
+    (["--learning-rate", "inf"], "--learning-rate must be a positive number. Received: inf"),
+    (["--learning-rate", "fast"], "invalid float value: 'fast'"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer. Received: 0"),
+    (["--seed", "-1"], "--seed must be a non-negative integer. Received: -1"),
+])
+def test_demo_refuses_bad_values_instead_of_falling_back(args, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", *args])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_demo_prints_the_score_first_and_survives_a_missing_matplotlib(tmp_path, capsys, monkeypatch):
+    # Trip-up 1: with a Python that has no matplotlib the demo trained, then crashed and lost the score.
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    assert main(["demo", "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Test accuracy:") < out.index("History plot: not drawn, matplotlib is not installed")
+    assert "-m pip install matplotlib" in out and 'pip install -e ".[plot]"' in out
+    assert not (tmp_path / "history.png").exists()
 
 
 def test_demo_cnn_one_epoch(tmp_path, capsys):

@@ -15,19 +15,26 @@ seconds, default 300) dumps every thread's stack and exits if a multi-rank sessi
 from __future__ import annotations
 
 import faulthandler
+import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import NamedTuple
 
 import pytest
 
 import tapeflow as tp
+from tapeflow._extras import install_hint
 from tapeflow.distributed.launch import find_mpiexec
 
+_rank_report = {}  # an mpiexec session's per-rank temporary folder, and (ranks above 0) the held report
 
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path factory reads --basetemp
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "spawns_mpi: starts its own mpiexec job; runs in the single-process session only"
@@ -42,10 +49,41 @@ def pytest_configure(config):
         )
     if size > 1:
         faulthandler.dump_traceback_later(float(os.environ.get("TAPEFLOW_TEST_MPI_TIMEOUT", 300)), exit=True)
+        rank = tp.distributed.rank()
+        # One temporary folder per rank: under pytest's shared base the ranks race to number and clean the
+        # same pytest-N folders.
+        if config.option.basetemp is None:
+            config.option.basetemp = tempfile.mkdtemp(prefix=f"tapeflow-pytest-rank{rank}-")
+            _rank_report["basetemp"] = config.option.basetemp
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter prints the session header
+def pytest_sessionstart(session):
+    """Ranks above 0 write their report into memory, printed as one block at the end, so two ranks' progress
+    dots never share a line."""
+    if tp.distributed.rank() == 0:
+        return
+    plugins = session.config.pluginmanager
+    reporter = plugins.getplugin("terminalreporter")
+    if reporter is not None:
+        plugins.unregister(reporter)
+        _rank_report["text"] = io.StringIO()
+        held = pytest.TerminalReporter(session.config, file=_rank_report["text"])
+        plugins.register(held, "terminalreporter")
+        held.pytest_sessionstart(session)  # this hook call began before it was registered
 
 
 def pytest_unconfigure(config):
+    if tp.distributed.size() > 1:
+        sys.stdout.flush()
+        tp.distributed.barrier()  # rank 0 has printed its whole report
+    if "text" in _rank_report:
+        prefix = f"[rank {tp.distributed.rank()}] "
+        lines = _rank_report["text"].getvalue().strip("\n").splitlines()
+        print("\n".join(prefix + line for line in lines), flush=True)
     faulthandler.cancel_dump_traceback_later()
+    if "basetemp" in _rank_report:
+        shutil.rmtree(_rank_report["basetemp"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -80,7 +118,7 @@ def _mpi_available():
 
         return find_mpiexec(), None
     except (ImportError, FileNotFoundError) as err:
-        return None, f"MPI is not installed (pip install 'tapeflow[mpi]'): {err}"
+        return None, f"MPI is not installed ({install_hint('mpi')}): {err}"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ def need_matplotlib():
     except ImportError:
         if os.environ.get("CI"):
             raise
-        pytest.skip("tapeflow.plot needs the optional extra tapeflow[plot] (matplotlib)",
+        pytest.skip("tapeflow.plot needs matplotlib (the `plot` extra)",
                     allow_module_level=True)
 
 

@@ -237,3 +237,14 @@ def test_live_plot_updates_one_notebook_output_in_place(monkeypatch):
     assert [kind for kind, _ in shown] == ["display", "update", "update"]
     assert shown[-1][1] is live.figure
     np.testing.assert_allclose(live.figure.axes[0].lines[1].get_ydata(), [1.0, 0.7, 0.6])
+
+
+@pytest.mark.parametrize("n_epochs", [1, 2, 7, 60])
+def test_history_epoch_ticks_are_whole_numbers(n_epochs):
+    # Trip-up 7: the demo's history.png with 1 epoch had ticks 0.945, 0.960, ... on the epoch axis.
+    fig = tp.plot.history({"loss": [1.0 / (i + 1) for i in range(n_epochs)]})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    shown = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert shown and all(float(t).is_integer() for t in shown), shown

@@ -220,3 +220,15 @@ def test_config_roundtrip_and_state():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="Unknown optimizer 'adamm'. Choose one of"):
         O.get("adamm")
+
+
+@pytest.mark.parametrize("cls", [tp.optimizers.RMSprop, tp.optimizers.SGD, tp.optimizers.Adam])
+def test_old_lr_spelling_is_refused_with_the_new_name(cls):
+    # R keras and Keras 2 wrote optimizer_rmsprop(lr = 0.01); Keras 3 refuses `lr` too. The message must say
+    # what to write instead (it used to say only "unexpected keyword argument(s) ['lr']").
+    name = cls.__name__
+    expected = (rf"^{name}: `lr` is the old Keras 2 / R name; the argument is `learning_rate`: "
+                rf"{name}\(learning_rate=0.01\). Received: lr=0.01$")
+    with pytest.raises(TypeError, match=expected):
+        cls(lr=0.01)
+    assert cls(learning_rate=0.01).learning_rate == pytest.approx(0.01)
