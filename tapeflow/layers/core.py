@@ -203,7 +203,8 @@ class Identity(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Identity()(tp.constant([[1.0, 2.0]]))
-        tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 2.]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True

@@ -128,7 +128,8 @@ class Rescaling(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Rescaling(1 / 255)(tp.constant([[0.0, 255.0]]))
-        tapeflow.Tensor([[0. 1.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[0. 1.]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True

@@ -199,7 +199,8 @@ class Dot(_Merge):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Dot(axes=1)([tp.constant([[1.0, 2.0]]), tp.constant([[3.0, 4.0]])])
-        tapeflow.Tensor([[11.]], shape=(1, 1), dtype=float32)
+        tapeflow.Tensor(
+        [[11.]], shape=(1, 1), dtype=float32)
     """
 
     _max_inputs = 2

@@ -300,7 +300,8 @@ class UnitNormalization(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.UnitNormalization()(tp.constant([[3.0, 4.0]]))
-        tapeflow.Tensor([[0.6 0.8]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[0.6 0.8]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True

@@ -54,7 +54,8 @@ class GaussianNoise(_Noise):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.GaussianNoise(0.1)(tp.ones((1, 2)))
-        tapeflow.Tensor([[1. 1.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 1.]], shape=(1, 2), dtype=float32)
     """
 
     def __init__(self, stddev, seed=None, **kwargs):
@@ -84,7 +85,8 @@ class GaussianDropout(_Noise):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.GaussianDropout(0.2)(tp.ones((1, 2)))
-        tapeflow.Tensor([[1. 1.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 1.]], shape=(1, 2), dtype=float32)
     """
 
     def __init__(self, rate, seed=None, **kwargs):

@@ -250,7 +250,8 @@ def test_launched_without_mpi4py_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("TAPEFLOW_MPI", raising=False)
     _comm._reset_world_for_tests()
     try:
-        with pytest.raises(ImportError, match=r"world size 4.*pip install 'tapeflow\[mpi\]'"):
+        hint = r'pip install mpi4py mpich \(or, in a tapeflow checkout: pip install -e "\.\[mpi\]"\)'
+        with pytest.raises(ImportError, match=r"world size 4.*" + hint):
             _comm.world()
     finally:
         _comm._world = saved
