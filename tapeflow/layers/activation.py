@@ -36,7 +36,8 @@ class ReLU(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.ReLU(max_value=1.0)([[-1.0, 0.5, 3.0]])
-        tapeflow.Tensor([[0.  0.5 1. ]], shape=(1, 3), dtype=float32)
+        tapeflow.Tensor(
+        [[0.  0.5 1. ]], shape=(1, 3), dtype=float32)
     """
 
     supports_masking = True
@@ -69,7 +70,8 @@ class LeakyReLU(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.LeakyReLU(negative_slope=0.2)([[-1.0, 2.0]])
-        tapeflow.Tensor([[-0.2  2. ]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[-0.2  2. ]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True
@@ -105,7 +107,8 @@ class PReLU(Layer):
         >>> import tapeflow as tp
         >>> layer = tp.layers.PReLU(alpha_initializer=tp.initializers.Constant(0.5))
         >>> layer([[-2.0, 2.0]])
-        tapeflow.Tensor([[-1.  2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[-1.  2.]], shape=(1, 2), dtype=float32)
         >>> layer.weights[0].shape
         (2,)
     """
@@ -163,7 +166,8 @@ class ELU(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.ELU()([[0.0, 1.0]])
-        tapeflow.Tensor([[0. 1.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[0. 1.]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True
@@ -195,7 +199,8 @@ class Softmax(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Softmax()([[1.0, 1.0]], mask=[[True, False]])
-        tapeflow.Tensor([[1. 0.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 0.]], shape=(1, 2), dtype=float32)
     """
 
     supports_masking = True

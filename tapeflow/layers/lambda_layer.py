@@ -32,7 +32,8 @@ class Lambda(Layer):
     Example:
         >>> import tapeflow as tp
         >>> tp.layers.Lambda(lambda x: x * 2.0)([[1.0, 2.0]])
-        tapeflow.Tensor([[2. 4.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[2. 4.]], shape=(1, 2), dtype=float32)
     """
 
     _cast_ints = False
