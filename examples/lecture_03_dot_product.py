@@ -52,6 +52,22 @@ except ValueError as error:
     print(error)
 
 # %%
+# ## The lecture's `dot(W, x)` and a layer's `matmul(x, W)`
+# The lecture writes a dense layer as `relu(dot(W, x) + b)`: `W` is `(units, inputs)` and `x` one input
+# vector. Keras layers (and tapeflow's) take a *batch* of inputs as rows, `(samples, inputs)`, and keep the
+# kernel the other way round, `(inputs, units)`: `relu(matmul(x, kernel) + b)`. Same numbers, transposed.
+W = tp.random.normal((3, 4), seed=2)           # the lecture's W: 3 units, 4 inputs
+v = tp.constant([1.0, 2.0, 3.0, 4.0])          # one input of 4 features
+print(tp.dot(W, v).numpy().round(3))
+x_batch = tp.reshape(v, (1, 4))                # as layers see it: a batch of 1 sample, (1, 4)
+try:
+    tp.matmul(x_batch, W)                      # the lecture's W in the layer's order does not fit
+except ValueError as error:
+    print(error)
+kernel = tp.transpose(W)                       # a Dense layer's kernel: (inputs, units) = (4, 3)
+print(tp.matmul(x_batch, kernel).numpy().round(3))
+
+# %%
 # ## Batched products
 # With more than two axes, `matmul` multiplies the last two and broadcasts the rest: a batch of 8 matrices
 # times one weight matrix.

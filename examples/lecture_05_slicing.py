@@ -26,6 +26,21 @@ print(images[:, 2:-2, 2:-2].shape)
 print(images[0, 2:-2, 2:-2].numpy())
 
 # %%
+# ## R and Python count differently
+# R counts from 1 and a negative index *drops* elements; Python counts from 0 and a negative index counts
+# *from the end*. An R range `2:4` includes 4; the Python slice `1:4` stops before index 4.
+#
+# | R (`x <- c(10, 20, 30, 40, 50)`) | Python (`x = tp.constant([10, 20, 30, 40, 50])`) | result |
+# | --- | --- | --- |
+# | `x[1]` | `x[0]` | 10, the first |
+# | `x[-1]` | `x[1:]` | 20 30 40 50: R drops the first |
+# | `x[length(x)]` | `x[-1]` | 50: Python's -1 is the last |
+# | `x[2:4]` | `x[1:4]` | 20 30 40 |
+# | `x[-(1:2)]` | `x[2:]` | 30 40 50 |
+x = tp.constant([10, 20, 30, 40, 50])
+print(x[0].numpy(), x[1:].numpy(), x[-1].numpy(), x[1:4].numpy(), x[2:].numpy())
+
+# %%
 # ## `...` and `tp.all_dims()`
 # `...` stands for "all the remaining axes"; R users know it as `all_dims()`. The last time step of a batch of
 # sequences `(samples, timesteps, features)`:

@@ -22,6 +22,17 @@ with tp.GradientTape() as tape:
 print(float(tape.gradient(y, x)))
 
 # %%
+# ## The lecture's example: y = 2x + 3
+# In R, `x <- tf$Variable(0)` and `with(tf$GradientTape() %as% tape, { y <- 2 * x + 3 })`; then
+# `tape$gradient(y, x)` is 2. In Python the `with` block is indented, and the variable starts at `0.0`: a
+# gradient needs a float variable (R's `0` is already a double).
+x = tp.Variable(0.0)
+with tp.GradientTape() as tape:
+    y = 2 * x + 3
+grad_of_y_wrt_x = tape.gradient(y, x)
+print(grad_of_y_wrt_x)
+
+# %%
 # ## Constants need `watch`
 # A tape follows trainable Variables automatically; for a constant tensor, ask it to.
 c = tp.constant(3.0)

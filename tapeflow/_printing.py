@@ -111,19 +111,17 @@ def tensor_html(value, shape, dtype_name: str, kind: str = "Tensor") -> str:
     return f"{head}<pre>{html.escape(values_text(value))}</pre>"
 
 
-class RView:
-    """An array shown as R prints it (see :func:`r_view`); ``str``, ``repr`` and notebooks show the text."""
+class TextView(str):
+    """Text that shows as itself everywhere: ``print``, the REPL (no quotes, real line breaks) and notebooks
+    (as preformatted HTML). ``r_view``, ``tape.summary()`` and the like return one; it is a ``str``."""
 
-    def __init__(self, text: str):
-        self.text = text
+    __slots__ = ()
 
-    def __str__(self):
-        return self.text
-
-    __repr__ = __str__
+    def __repr__(self):
+        return str(self)
 
     def _repr_html_(self):
-        return f"<pre>{html.escape(self.text)}</pre>"
+        return f"<pre>{html.escape(self)}</pre>"
 
 
 def _r_cell(x) -> str:
@@ -147,7 +145,7 @@ def _r_matrix(m) -> list[str]:
     return lines
 
 
-def r_view(x) -> RView:
+def r_view(x) -> TextView:
     """Show an array (Tensor, NumPy array or list) the way R prints it.
 
     A vector prints as ``[1] 1 2 3``; a matrix with ``[i,]`` row and ``[,j]`` column labels; a higher-rank
@@ -176,14 +174,14 @@ def r_view(x) -> RView:
     """
     a = np.asarray(getattr(x, "_value", x))
     if a.ndim == 0:
-        return RView("[1] " + _r_cell(a[()]))
+        return TextView("[1] " + _r_cell(a[()]))
     if a.ndim == 1:
-        return RView("[1] " + " ".join(_r_cell(v) for v in a))
+        return TextView("[1] " + " ".join(_r_cell(v) for v in a))
     if a.ndim == 2:
-        return RView("\n".join(_r_matrix(a)))
+        return TextView("\n".join(_r_matrix(a)))
     blocks = []
     for k in np.ndindex(*a.shape[2:][::-1]):
         index = k[::-1]  # the first trailing axis varies fastest, as in R
         label = ", , " + ", ".join(str(i + 1) for i in index)
         blocks.append("\n".join([label, "", *_r_matrix(a[(slice(None), slice(None), *index)])]))
-    return RView("\n\n".join(blocks))
+    return TextView("\n\n".join(blocks))

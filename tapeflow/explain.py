@@ -11,12 +11,14 @@ references to the gradients it returned (so the cause can still be named, withou
 
 from __future__ import annotations
 
+import html
 import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tapeflow import _backend as B
+from tapeflow._printing import TextView
 from tapeflow._tape import OUTSIDE, _propagate, _state, _topological
 from tapeflow._tensor import Tensor, Variable
 from tapeflow.dtypes import is_floating
@@ -122,6 +124,12 @@ class Explanation:
         return "\n".join(text)
 
     __repr__ = __str__
+
+    def _repr_html_(self):  # notebooks: the cause as a heading, the rest as the text shows it
+        rest = str(self).split("\n", 1)[1]
+        color = "#2ca02c" if self.cause == "connected" else "#d62728"
+        return (f'<div><b style="color:{color}">cause: {html.escape(self.cause)}</b>'
+                f"<pre>{html.escape(rest)}</pre></div>")
 
 
 # --- reading the recorded graph -------------------------------------------------------------------------
@@ -271,8 +279,9 @@ def _check_graph(tape, target):
                          f"({_fmt(target.shape, target.dtype)}): {explain(tape, target, None).message}")
 
 
-def summary(tape, target=None) -> str:
-    """A text table of what ``tape`` recorded: the watched sources and, given ``target``, its ops.
+def summary(tape, target=None) -> TextView:
+    """A text table of what ``tape`` recorded: the watched sources and, given ``target``, its ops (a ``str``
+    that the REPL and notebooks show as the table itself).
 
     Example:
         >>> import tapeflow as tp
@@ -304,7 +313,7 @@ def summary(tape, target=None) -> str:
     if recorder.breaks:
         lines.append("values that left the tape:")
         lines += [f"  {how} at {where}" for _, how, where, _ in recorder.breaks]
-    return "\n".join(line.rstrip() for line in lines)
+    return TextView("\n".join(line.rstrip() for line in lines))
 
 
 # --- explain ------------------------------------------------------------------------------------------------

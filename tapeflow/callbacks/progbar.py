@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
+from tapeflow._notebook import in_notebook
 from tapeflow.callbacks.base import Callback
 
 REFRESH_SECONDS = 0.25
@@ -125,6 +126,74 @@ class Progbar:
         self.stream.flush()
 
 
+class NotebookProgress:
+    """``fit``'s progress in a Jupyter notebook: one HTML block redrawn in place (never a wall of lines): the
+    current epoch's bar, step count, time and metrics, and a table with one row per finished epoch.
+
+    Has :class:`Progbar`'s ``update(step, values, finalize)``; :meth:`begin_epoch` starts each epoch.
+    """
+
+    def __init__(self, epochs):
+        from tapeflow._notebook import LiveOutput
+
+        self.epochs = epochs
+        self.rows = []  # (epoch number, {metric: value}, seconds) per finished epoch
+        self._output = LiveOutput()
+        self._epoch, self.target = 0, None
+        self._start = self._last_draw = 0.0
+
+    def begin_epoch(self, epoch, target):
+        self._epoch, self.target = epoch + 1, target
+        self._start = time.perf_counter()
+        self._last_draw = 0.0
+        self.update(0)
+
+    def update(self, step, values=None, finalize=False):
+        """Redraw at ``step`` (at most a few times a second; always when ``finalize`` ends the epoch)."""
+        now = time.perf_counter()
+        if not finalize and step and now - self._last_draw < REFRESH_SECONDS:
+            return
+        self._last_draw = now
+        elapsed = now - self._start
+        if finalize:
+            self.rows.append((self._epoch, dict(values or {}), elapsed))
+        self._output.show(_html_display(self.html(step, values or {}, elapsed, finalize)))
+
+    def html(self, step, values, elapsed, finalize) -> str:
+        """The block as HTML: the bar line, then the finished epochs' table."""
+        import html
+
+        count = f"{step}/{self.target}" if self.target else str(step)
+        if finalize:
+            timing = f"{_duration(elapsed)} {_per_step(elapsed / max(step, 1))}"
+        elif self.target and step:
+            timing = f"ETA: {_duration(elapsed / step * (self.target - step))}"
+        else:
+            timing = _duration(elapsed)
+        metrics = "".join(f" - {k}: {format_value(v)}" for k, v in values.items())
+        bar = (f'<progress value="{step}" max="{self.target or max(step, 1)}" style="width:18em"></progress>')
+        head = (f"<div><b>Epoch {self._epoch}/{self.epochs}</b> {bar} "
+                f"<code>{html.escape(count + ' - ' + timing + metrics)}</code></div>")
+        if not self.rows:
+            return head
+        names = list(dict.fromkeys(k for _, logs, _ in self.rows for k in logs))
+        cell = 'style="text-align:right;padding:1px 8px;font-family:monospace"'
+        header = "".join(f"<th {cell}>{html.escape(n)}</th>" for n in ["epoch", *names, "time"])
+        body = "".join(
+            f"<tr><td {cell}>{e}</td>"
+            + "".join(f"<td {cell}>{format_value(logs[n]) if n in logs else ''}</td>" for n in names)
+            + f"<td {cell}>{_duration(seconds)}</td></tr>"
+            for e, logs, seconds in self.rows)
+        return (f'{head}<div style="max-height:16em;overflow-y:auto"><table style="border-collapse:collapse">'
+                f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _html_display(text):
+    from IPython.display import HTML
+
+    return HTML(text)
+
+
 class ProgbarLogger(Callback):
     """Shows training progress: the bar or per-epoch lines (added by ``fit`` when ``verbose`` is not 0).
 
@@ -138,16 +207,26 @@ class ProgbarLogger(Callback):
         self.stream = stream
         self._bar = None
         self._mode = "train"
+        # In Jupyter the bar is an HTML block redrawn in place (NotebookProgress) instead of text lines.
+        self._in_notebook = self.verbose == 1 and stream is None and in_notebook()
+        self._notebook = None
 
     def _out(self):
         return self.stream or sys.stdout
 
+    def on_train_begin(self, logs=None):
+        self._notebook = NotebookProgress(self.params.get("epochs")) if self._in_notebook else None
+
     def on_epoch_begin(self, epoch, logs=None):
         epochs = self.params.get("epochs")
+        self._seen = 0
+        if self._notebook is not None:
+            self._notebook.begin_epoch(epoch, self.params.get("steps"))
+            self._bar = self._notebook
+            return
         if self.verbose:
             self._out().write(f"Epoch {epoch + 1}/{epochs}\n")
         self._bar = Progbar(self.params.get("steps"), verbose=self.verbose, stream=self.stream)
-        self._seen = 0
 
     def on_train_batch_end(self, batch, logs=None):
         self._seen = batch + 1

@@ -683,10 +683,35 @@ class Model(Layer):
 
         export(self, filepath, format=format, **kwargs)
 
+    # --- learning rate -------------------------------------------------------------------------------------
+    def find_learning_rate(self, x, y=None, start=1e-6, stop=10.0, steps=200, batch_size=32, plot=True,
+                           save=None):
+        """Find a good learning rate: sweep it exponentially from ``start`` to ``stop`` over ``steps``
+        mini-batches from the current weights, put the weights back exactly, plot loss against rate with the
+        suggestion marked, and return the suggestion (a float; ``.rates``, ``.losses``, ``.figure`` hold the
+        sweep). See :func:`tapeflow.models.lr_finder.find_learning_rate`.
+
+        Example:
+            >>> import numpy as np, tapeflow as tp
+            >>> rng = np.random.default_rng(0)
+            >>> x = rng.normal(size=(256, 1)).astype("float32")
+            >>> y = 3 * x + 1 + 0.1 * rng.normal(size=(256, 1))
+            >>> model = tp.Sequential([tp.Input((1,)), tp.layers.Dense(1)])
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> lr = model.find_learning_rate(x, y, plot=False)
+            >>> 0.05 < lr < 0.5     # SGD on this problem diverges above a rate of about 1
+            True
+        """
+        from tapeflow.models.lr_finder import find_learning_rate
+
+        return find_learning_rate(self, x, y, start=start, stop=stop, steps=steps, batch_size=batch_size,
+                                  plot=plot, save=save)
+
     # --- summary --------------------------------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
-        """Print a table of the layers, their output shapes and parameter counts, and the totals.
+        """Print a table of the layers, their output shapes and parameter counts, and the totals (in a
+        notebook, without ``print_fn``: show it as an HTML table).
 
         ``positions`` sets where the columns end (fractions of ``line_length``, or character positions);
         ``layer_range=(first name, last name)`` prints only those layers and the ones between.
@@ -694,8 +719,14 @@ class Model(Layer):
         Raises:
             ValueError: when the model is not built yet (it does not know its input shape).
         """
-        from tapeflow.models.summary import print_summary
+        from tapeflow._notebook import in_notebook
+        from tapeflow.models.summary import print_summary, summary_html
 
+        if print_fn is None and in_notebook():
+            from IPython.display import HTML, display
+
+            display(HTML(summary_html(self, show_trainable=show_trainable, layer_range=layer_range)))
+            return
         print_summary(self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable,
                       positions=positions, layer_range=layer_range)
 

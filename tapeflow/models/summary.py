@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 
 def _format_bytes(n):
     for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
@@ -69,13 +71,7 @@ def _widths(widths, line_length, positions):
     return [b - a for a, b in zip([0, *ends], ends)]
 
 
-def print_summary(model, line_length=None, print_fn=None, show_trainable=False, positions=None,
-                  layer_range=None):
-    """Print ``model``'s summary table through ``print_fn`` (default ``print``).
-
-    Raises:
-        ValueError: when the model is not built, or for ``positions`` / ``layer_range`` that do not fit.
-    """
+def _check_built(model):
     if not model.built:
         raise ValueError(
             f"Model '{model.name}' has not been built yet, so its layers' shapes and weights are unknown. "
@@ -83,19 +79,52 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False, 
             f"by calling it on a batch of data, with model.build(input_shape), or give its input shape "
             f"(tp.Input(shape=...) as the first layer, or input_shape= on the first layer)."
         )
-    print_fn = print_fn or print
+
+
+def _table(model, show_trainable, layer_range=None):
+    """``(headers, layers, totals)``: the column names, per layer its rows of cells (the first row, then one
+    per further connection), and the three totals lines."""
     functional = hasattr(model, "_nodes")
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
+    headers += ["Trainable"] if show_trainable else []
+    layers = []
+    for layer in _layer_range(model.layers, layer_range):
+        count = _params(layer)[0] if layer.built else 0
+        shape = getattr(layer, "_output_shape", None)
+        cells = [f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{count:,}"]
+        conns = (_connections(model, layer) or []) if functional else []
+        if functional:
+            cells.append(conns[0] if conns else "")
+        if show_trainable:
+            cells.append("Y" if layer.trainable else "N")
+        layers.append([cells] + [["", "", "", extra] for extra in conns[1:]])
+    total, trainable = _params(model)
+    itemsize = model.weights[0].dtype.itemsize if model.weights else 4
+    totals = [
+        f"Total params: {total:,} ({_format_bytes(total * itemsize)})",
+        f"Trainable params: {trainable:,} ({_format_bytes(trainable * itemsize)})",
+        f"Non-trainable params: {total - trainable:,} ({_format_bytes((total - trainable) * itemsize)})",
+    ]
+    return headers, layers, totals
+
+
+def print_summary(model, line_length=None, print_fn=None, show_trainable=False, positions=None,
+                  layer_range=None):
+    """Print ``model``'s summary table through ``print_fn`` (default ``print``).
+
+    Raises:
+        ValueError: when the model is not built, or for ``positions`` / ``layer_range`` that do not fit.
+    """
+    _check_built(model)
+    print_fn = print_fn or print
+    headers, layers, totals = _table(model, show_trainable, layer_range)
+    functional = "Connected to" in headers
     widths = [32, 25, 12] + ([30] if functional else [])
     if line_length and positions is None:
         scale = line_length / sum(widths)
         widths = [max(8, int(w * scale)) for w in widths]
-    widths = _widths(widths, line_length, positions)
+    widths = _widths(widths, line_length, positions) + ([10] if show_trainable else [])
     total_width = sum(widths)
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
-    if show_trainable:
-        headers.append("Trainable")
-        widths.append(10)
-        total_width += 10
 
     def row(cells):
         text = ""
@@ -108,26 +137,29 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False, 
     print_fn("_" * total_width)
     print_fn(row(headers))
     print_fn("=" * total_width)
-    layers = _layer_range(model.layers, layer_range)
-    for i, layer in enumerate(layers):
-        count = _params(layer)[0] if layer.built else 0
-        shape = getattr(layer, "_output_shape", None)
-        cells = [f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{count:,}"]
-        if functional:
-            conns = _connections(model, layer) or []
-            cells.append(conns[0] if conns else "")
-        if show_trainable:
-            cells.append("Y" if layer.trainable else "N")
-        print_fn(row(cells))
-        if functional:
-            for extra in (_connections(model, layer) or [])[1:]:
-                print_fn(row(["", "", ""] + [extra]))
+    for i, rows in enumerate(layers):
+        for cells in rows:
+            print_fn(row(cells))
         if i < len(layers) - 1:
             print_fn(" " + "-" * (total_width - 1) if functional else "")
     print_fn("=" * total_width)
-    total, trainable = _params(model)
-    itemsize = model.weights[0].dtype.itemsize if model.weights else 4
-    print_fn(f"Total params: {total:,} ({_format_bytes(total * itemsize)})")
-    print_fn(f"Trainable params: {trainable:,} ({_format_bytes(trainable * itemsize)})")
-    print_fn(f"Non-trainable params: {total - trainable:,} ({_format_bytes((total - trainable) * itemsize)})")
+    for line in totals:
+        print_fn(line)
     print_fn("_" * total_width)
+
+
+def summary_html(model, show_trainable=False, layer_range=None) -> str:
+    """The summary as an HTML table (what a notebook shows for ``model.summary()``).
+
+    Raises:
+        ValueError: when the model is not built, or for a ``layer_range`` that does not fit.
+    """
+    _check_built(model)
+    headers, layers, totals = _table(model, show_trainable, layer_range)
+    cell = 'style="text-align:left;padding:2px 10px;font-family:monospace"'
+    head = "".join(f"<th {cell}>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td {cell}>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+                   for rows in layers for cells in rows)
+    foot = "<br>".join(html.escape(line) for line in totals)
+    return (f'<div><b>Model: "{html.escape(model.name)}"</b><table style="border-collapse:collapse">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><div>{foot}</div></div>")

@@ -7,14 +7,15 @@ or :func:`save`.
 
 from tapeflow.plot._figure import figure, save
 from tapeflow.plot.calculus import derivative, vectors
-from tapeflow.plot.curves import compare, history
+from tapeflow.plot.curves import compare, history, learning_rate
 from tapeflow.plot.graph import tape
 from tapeflow.plot.networks import loss_landscape, model, transformations
 from tapeflow.plot.surfaces import SURFACES, Surface, descend, descent_paths, loss_surface
 from tapeflow.plot.toydata import circles, two_moons
 
 __all__ = [
-    "figure", "save", "history", "compare", "derivative", "vectors", "tape", "two_moons", "circles",
+    "figure", "save", "history", "compare", "learning_rate", "derivative", "vectors", "tape", "two_moons",
+    "circles",
     "SURFACES", "Surface", "descend", "descent_paths", "loss_surface", "model", "transformations",
     "loss_landscape",
 ]

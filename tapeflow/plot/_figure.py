@@ -1,18 +1,30 @@
-"""Figures without pyplot: every tapeflow plot draws on a matplotlib ``Figure`` with an Agg canvas.
+"""Figures made through pyplot where they can be seen, and plain Agg figures where they cannot.
 
-No global pyplot state and no GUI backend is touched, so plotting works headless, in threads and in notebooks
-(IPython displays a returned Figure). matplotlib is imported here, lazily, on first use.
+In a notebook or a script with a display, every tapeflow plot is a pyplot figure: ``plt.show()`` and
+``fig.show()`` show it, and Jupyter shows it inline once (at the end of the cell, also when the figure is the
+cell's value). With no display (matplotlib's Agg and other file backends) a figure stays out of pyplot, so
+thousands of plots in tests or loops hold no memory, and tapeflow says once how to see one: save it.
+matplotlib is imported here, lazily, on first use.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import tempfile
+import warnings
 
 import numpy as np
 
 from tapeflow import _backend as B
 from tapeflow._extras import install_hint
+from tapeflow._notebook import in_notebook
+
+# matplotlib backends that only write files: a figure drawn there cannot be shown
+_FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+_figure_class = None
+_hinted = False
 
 
 def _matplotlib():
@@ -25,9 +37,58 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
+def _tapeflow_figure():
+    """The Figure class of tapeflow plots (made once): matplotlib's, shown once in a notebook, and with a
+    ``show()`` that explains itself where nothing can be shown."""
+    global _figure_class
+    if _figure_class is None:
+        Figure, _ = _matplotlib()
+
+        class Figure(Figure):  # matplotlib's, under its own name (what type(fig).__name__ shows)
+            def show(self, *args, **kwargs):
+                if _managed(self):
+                    return super().show(*args, **kwargs)
+                _say_how_to_see(self, force=True)
+                return None
+
+            def _ipython_display_(self):
+                # Both the cell's value and the inline backend's end-of-cell flush come here: show the
+                # picture, then take the figure out of pyplot so the other one does not show it again.
+                if not in_notebook():
+                    print(repr(self))
+                    return
+                from IPython.display import Image, display
+
+                display(Image(data=png_bytes(self)))
+                detach(self)
+
+        _figure_class = Figure
+    return _figure_class
+
+
+def _managed(fig) -> bool:
+    """Whether pyplot holds ``fig`` (so plt.show() and the notebook's inline backend will show it)."""
+    if "matplotlib.pyplot" not in sys.modules:
+        return False
+    from matplotlib._pylab_helpers import Gcf  # pyplot's figure registry (the API backends use)
+
+    return any(manager.canvas.figure is fig for manager in Gcf.get_all_fig_managers())
+
+
+def can_show() -> bool:
+    """Whether figures can be seen here: a Jupyter kernel, or matplotlib on a display (not a file backend)."""
+    if in_notebook():
+        return True
+    import matplotlib
+
+    return matplotlib.get_backend().lower() not in _FILE_BACKENDS
+
+
 def figure(figsize=(6.0, 4.0)):
-    """A new Figure with an Agg canvas attached (renders and saves without pyplot): add axes to it and pass
-    them as ``ax=`` to compose several tapeflow pictures.
+    """A new Figure: add axes to it and pass them as ``ax=`` to compose several tapeflow pictures.
+
+    Made through pyplot where figures can be seen (a notebook, a display), so ``plt.show()`` shows it; a plain
+    Agg figure elsewhere (see the module's note).
 
     Example:
         >>> import tapeflow as tp
@@ -36,10 +97,60 @@ def figure(figsize=(6.0, 4.0)):
         >>> tp.plot.derivative(tp.tanh, ax=left) is fig
         True
     """
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure = _tapeflow_figure()
+    if can_show():
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize, layout="constrained", FigureClass=Figure)
+    _, FigureCanvasAgg = _matplotlib()
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def detach(fig) -> None:
+    """Take ``fig`` out of pyplot (it stays usable): plt.show() and a notebook cell's end do not show it."""
+    if _managed(fig):
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def png_bytes(fig, dpi=100) -> bytes:
+    """The figure as PNG data."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _say_how_to_see(fig, force=False) -> None:
+    """Once per process (or each time ``fig.show()`` is called where nothing can be shown): say how to see a
+    figure that no display will show. Not said when MPLBACKEND names the file backend (a deliberate choice,
+    as in CI)."""
+    global _hinted
+    if _managed(fig) or (_hinted and not force):
+        return
+    if not force and os.environ.get("MPLBACKEND", "").lower() in _FILE_BACKENDS:
+        return
+    _hinted = True
+    import matplotlib
+
+    warnings.warn(
+        f"tapeflow.plot: this Python has no display (matplotlib backend {matplotlib.get_backend()!r}), so "
+        "the figure is not shown. Save it and open the file: pass save='history.png' "
+        "(history.plot(save=...), tp.plot.history(h, save=...)), or call fig.savefig('plot.png'). In "
+        "Jupyter it shows inline.",
+        UserWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside tapeflow (so a warning points at the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tapeflow"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def axes(ax=None, figsize=(6.0, 4.0), projection=None):
@@ -114,9 +225,12 @@ def save(fig, path, dpi=100):
 
 
 def finish(fig, save_to=None):
-    """Save when asked, and return the figure."""
+    """Save when asked, and return the figure (where nothing can show it and it is not saved, say once how to
+    see it)."""
     if save_to is not None:
         save(fig, save_to)
+    else:
+        _say_how_to_see(fig)
     return fig
 
 

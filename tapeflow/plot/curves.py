@@ -174,3 +174,39 @@ def compare(histories, metrics="loss", validation=True, log_scale=None, ax=None,
     if title:
         fig.suptitle(title)
     return _figure.finish(fig, save)
+
+
+def learning_rate(rates, losses, suggestion=None, ax=None, save=None, title=None):
+    """Loss against learning rate (log axis), as ``model.find_learning_rate`` sweeps it, with the suggested
+    rate marked.
+
+    Args:
+        rates, losses: the sweep: the rate and the (smoothed) loss of each step.
+        suggestion: the rate to mark (a dotted line and a star on the curve).
+        ax: the axes to draw on; save: a path to save the figure to; title: a figure title.
+
+    Returns:
+        The Figure: the loss curve, then (with a suggestion) its marker and its dotted vertical line.
+
+    Example:
+        >>> import numpy as np, tapeflow as tp
+        >>> rates = np.geomspace(1e-4, 1.0, 50); losses = 1 / (1 + 50 * rates) + rates ** 2
+        >>> fig = tp.plot.learning_rate(rates, losses, suggestion=0.05)
+        >>> [line.get_label() for line in fig.axes[0].lines], fig.axes[0].get_xscale()
+        (['loss', 'suggested 0.05', '_suggestion_line'], 'log')
+    """
+    rates, losses = np.asarray(rates, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    fig, a = _figure.axes(ax, figsize=(6.0, 4.0))
+    a.plot(rates, losses, color="#1f77b4", linewidth=1.6, label="loss")
+    if suggestion is not None:
+        at = float(np.interp(np.log(suggestion), np.log(rates), losses))
+        a.plot([suggestion], [at], marker="*", markersize=14, color="#d62728", linestyle="none",
+               label=f"suggested {suggestion:.3g}")
+        a.axvline(suggestion, color="#d62728", linestyle=":", linewidth=1, label="_suggestion_line")
+    a.set_xscale("log")
+    a.set_xlabel("learning rate")
+    a.set_ylabel("training loss (smoothed)")
+    a.set_title(title or "Learning-rate range test")
+    a.grid(alpha=0.3, which="both")
+    a.legend(fontsize=8)
+    return _figure.finish(fig, save)

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from types import SimpleNamespace
 
+from tapeflow._notebook import LiveOutput, in_notebook
 from tapeflow.callbacks.base import Callback
-
-
-def _in_notebook() -> bool:
-    """Whether we run inside a Jupyter kernel (IPython is only looked at when already imported)."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 class LivePlot(Callback):
@@ -45,12 +36,12 @@ class LivePlot(Callback):
         super().__init__()
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
-        self.notebook = _in_notebook() if notebook is None else bool(notebook)
+        self.notebook = in_notebook() if notebook is None else bool(notebook)
         self.path = path if path is not None or self.notebook else "training_curves.png"
         self.metrics = metrics
         self.every = every
         self.history, self.epoch, self.figure = {}, [], None
-        self._handle = None
+        self._output = None
         self._drawn = -1
 
     def on_train_begin(self, logs=None):
@@ -69,16 +60,18 @@ class LivePlot(Callback):
 
     def _draw(self):
         from tapeflow import plot
+        from tapeflow.plot import _figure
 
         run = SimpleNamespace(history=self.history, epoch=self.epoch)
         self.figure = plot.history(run, metrics=self.metrics, title=f"epoch {len(self.epoch)}")
         self._drawn = len(self.epoch)
+        # One picture, replaced each epoch: each epoch's figure leaves pyplot, so neither the notebook cell's
+        # end nor plt.show() shows every epoch's figure again.
+        _figure.detach(self.figure)
         if self.notebook:
-            from IPython.display import display
+            from IPython.display import Image
 
-            if self._handle is None:
-                self._handle = display(self.figure, display_id=True)
-            else:
-                self._handle.update(self.figure)
+            self._output = self._output or LiveOutput()
+            self._output.show(Image(data=_figure.png_bytes(self.figure)))
         if self.path is not None:
             plot.save(self.figure, self.path)
