@@ -55,6 +55,15 @@ def _per_step(seconds) -> str:
     return f"{seconds * 1e6:.0f}us/step"
 
 
+def _timing(step, target, elapsed, finalize) -> str:
+    """The time part of a progress line: total and per step at the end, else the ETA (or the time so far)."""
+    if finalize:
+        return f"{_duration(elapsed)} {_per_step(elapsed / max(step, 1))}"
+    if target and step:
+        return f"ETA: {_duration(elapsed / step * (target - step))}"
+    return _duration(elapsed)
+
+
 class Progbar:
     """A progress bar for ``target`` steps.
 
@@ -113,13 +122,7 @@ class Progbar:
                 bar = "[" + "." * self.width + "]"
         else:
             bar = ""
-        if finalize:
-            timing = f"{_duration(elapsed)} {_per_step(elapsed / max(step, 1))}"
-        elif self.target and step:
-            timing = f"ETA: {_duration(elapsed / step * (self.target - step))}"
-        else:
-            timing = _duration(elapsed)
-        line = f"{count} {bar} - {timing}{metrics}"
+        line = f"{count} {bar} - {_timing(step, self.target, elapsed, finalize)}{metrics}"
         pad = " " * max(self._drawn - len(line), 0)
         self._drawn = len(line)
         self.stream.write("\r" + line + pad + ("\n" if finalize else ""))
@@ -164,12 +167,7 @@ class NotebookProgress:
         import html
 
         count = f"{step}/{self.target}" if self.target else str(step)
-        if finalize:
-            timing = f"{_duration(elapsed)} {_per_step(elapsed / max(step, 1))}"
-        elif self.target and step:
-            timing = f"ETA: {_duration(elapsed / step * (self.target - step))}"
-        else:
-            timing = _duration(elapsed)
+        timing = _timing(step, self.target, elapsed, finalize)
         metrics = "".join(f" - {k}: {format_value(v)}" for k, v in values.items())
         bar = (f'<progress value="{step}" max="{self.target or max(step, 1)}" style="width:18em"></progress>')
         head = (f"<div><b>Epoch {self._epoch}/{self.epochs}</b> {bar} "
