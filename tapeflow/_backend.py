@@ -24,6 +24,8 @@ from types import ModuleType
 
 import numpy as np
 
+from tapeflow._extras import install_hint
+
 #: The backends that :func:`set_backend` knows by name, and the module each loads.
 BACKENDS = {"numpy": "numpy", "cupy": "cupy", "strict": "tapeflow._testing.strict"}
 
@@ -53,8 +55,8 @@ def _load_cupy():
         import cupy
     except ImportError as e:
         raise RuntimeError(
-            "set_backend('cupy'): CuPy is not installed. Install it with pip install 'tapeflow[cuda]' "
-            f"(cupy-cuda12x or cupy-cuda13x, matching your CUDA driver). ({e})"
+            "set_backend('cupy'): CuPy is not installed. Install the one matching your CUDA driver: "
+            f"{install_hint('cuda')}, or for CUDA 13 {install_hint('cuda13')}. ({e})"
         ) from e
     try:
         count = cupy.cuda.runtime.getDeviceCount()

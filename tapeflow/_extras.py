@@ -20,6 +20,8 @@ PACKAGES = {
     "images": "pillow",
     "pandas": "pandas",
     "mpi": "mpi4py mpich",
+    "cuda": "cupy-cuda12x",
+    "cuda13": "cupy-cuda13x",
 }
 
 

@@ -43,7 +43,7 @@ def test_unknown_backend_lists_the_choices():
 
 def test_cupy_missing_names_the_extra(monkeypatch, restore_backend):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
-    with pytest.raises(RuntimeError, match=r"CuPy is not installed.*tapeflow\[cuda\]"):
+    with pytest.raises(RuntimeError, match=r"CuPy is not installed.*pip install cupy-cuda12x"):
         tp.set_backend("cupy")
 
 
