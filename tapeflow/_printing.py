@@ -25,6 +25,8 @@ import html
 
 import numpy as np
 
+from tapeflow import _backend as B
+
 _PREFIX = "tapeflow.Tensor("
 # Tensor-only overrides of NumPy's print options (set_printoptions); NumPy's own options apply underneath.
 _options: dict = {}
@@ -172,7 +174,7 @@ def r_view(x) -> TextView:
         >>> tp.r_view([1.5, 2.0, 3.0])
         [1] 1.5 2 3
     """
-    a = np.asarray(getattr(x, "_value", x))
+    a = B.to_numpy(getattr(x, "_value", x))
     if a.ndim == 0:
         return TextView("[1] " + _r_cell(a[()]))
     if a.ndim == 1:
