@@ -25,7 +25,7 @@ def resolve_verbose(verbose) -> int:
     if verbose == "auto":
         stream = sys.stdout
         interactive = bool(getattr(stream, "isatty", lambda: False)())
-        return 1 if interactive or "ipykernel" in sys.modules else 2
+        return 1 if interactive or in_notebook() else 2  # a kernel, not merely ipykernel imported
     if verbose in (0, 1, 2) and not isinstance(verbose, float):
         return int(verbose)
     raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
