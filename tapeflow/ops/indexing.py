@@ -206,7 +206,8 @@ def boolean_mask(tensor, mask, axis=0):
     Example:
         >>> import tapeflow as tp
         >>> tp.boolean_mask([[1.0, 2.0], [3.0, 4.0]], [True, False])
-        tapeflow.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[1. 2.]], shape=(1, 2), dtype=float32)
     """
     m = mask._value if isinstance(mask, Tensor) else xp.asarray(mask)
     return getitem(tensor, (slice(None),) * axis + (m.astype(bool),))

@@ -199,7 +199,9 @@ def inv(a):
     Example:
         >>> import tapeflow as tp
         >>> tp.linalg.inv([[2.0, 0.0], [0.0, 4.0]])
-        tapeflow.Tensor([[0.5  0.  ] [0.   0.25]], shape=(2, 2), dtype=float32)
+        tapeflow.Tensor(
+        [[0.5  0.  ]
+         [0.   0.25]], shape=(2, 2), dtype=float32)
     """
     return inv_op(a)
 
@@ -222,7 +224,9 @@ def solve(matrix, rhs):
     Example:
         >>> import tapeflow as tp
         >>> tp.linalg.solve([[2.0, 0.0], [0.0, 4.0]], [[2.0], [2.0]])
-        tapeflow.Tensor([[1. ] [0.5]], shape=(2, 1), dtype=float32)
+        tapeflow.Tensor(
+        [[1. ]
+         [0.5]], shape=(2, 1), dtype=float32)
     """
     return solve_op(matrix, rhs)
 
