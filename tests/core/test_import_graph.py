@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2] / "tapeflow"
 
 # each core room and the tapeflow modules it may import (besides the leaf modules below, which import no room)
 LEAVES = {"tapeflow._backend", "tapeflow.dtypes", "tapeflow.errors", "tapeflow._env", "tapeflow._nest",
-          "tapeflow._trace", "tapeflow._ckernels"}  # (_ckernels: the compiled extension)
+          "tapeflow._trace", "tapeflow._ckernels",  # (_ckernels: the compiled extension)
+          "tapeflow._printing", "tapeflow._extras"}  # how tensors print; install hints for the extras
 ROOMS = [
     ("tensor", ["tapeflow/_tensor.py"], set()),
     ("tape", ["tapeflow/_tape.py"], {"tensor"}),
