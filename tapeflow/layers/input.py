@@ -42,7 +42,7 @@ class InputLayer(Layer):
         if shape is None:
             raise ValueError("InputLayer needs the shape of one sample. Received: shape=None")
         super().__init__(name=name, dtype=dtype, **kwargs)
-        self._batch_input_shape = (batch_size, *standardize_shape(shape))
+        self._batch_input_shape = standardize_shape((batch_size, *standardize_shape(shape)))
         self._build_input_shape = self._batch_input_shape
         self.built = True
         node = CallNode(self, None)

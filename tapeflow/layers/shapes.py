@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 def is_shape(x) -> bool:
     """True for a shape tuple: ints and Nones (a tuple of shapes is a nest, not a shape)."""
@@ -22,5 +24,9 @@ def standardize_shape(shape):
     if shape is None:
         return None
     if isinstance(shape, int):
-        return (shape,)
-    return tuple(None if s is None else int(s) for s in shape)
+        shape = (shape,)
+    dims = tuple(shape)
+    if not all(d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and 0 <= d < 2**63)
+               for d in dims):
+        raise ValueError(f"A shape holds non-negative ints (or None). Received: shape={shape!r}")
+    return tuple(None if d is None else int(d) for d in dims)

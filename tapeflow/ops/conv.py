@@ -43,8 +43,9 @@ def normalize_tuple(value, n, name, op="conv", minimum=1):
     except TypeError:
         raise ValueError(f"{op}: `{name}` must be an int or a tuple of {n} ints. "
                          f"Received: {name}={value!r}") from None
-    if len(value) != n or any(v < minimum for v in value):
-        raise ValueError(f"{op}: `{name}` must be an int or a tuple of {n} ints >= {minimum}. "
+    # the upper bound: no window geometry beyond 2**31 fits an array, and the C kernels take C integers
+    if len(value) != n or any(not minimum <= v < 2**31 for v in value):
+        raise ValueError(f"{op}: `{name}` must be an int or a tuple of {n} ints in [{minimum}, 2**31). "
                          f"Received: {name}={value!r}")
     return value
 
