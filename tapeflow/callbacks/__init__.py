@@ -1,7 +1,7 @@
 """Callbacks (``tp.callbacks``): hooks into ``fit``/``evaluate``/``predict``.
 
 History, EarlyStopping, ModelCheckpoint, LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
-LambdaCallback, ProgbarLogger, and the :class:`Callback` base to write your own.
+LambdaCallback, ProgbarLogger, TensorBoard, and the :class:`Callback` base to write your own.
 
 Example:
     >>> import tapeflow as tp
@@ -14,6 +14,7 @@ from tapeflow.callbacks.base import Callback, CallbackList, History, LambdaCallb
 from tapeflow.callbacks.logging import CSVLogger, LearningRateScheduler
 from tapeflow.callbacks.monitor import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from tapeflow.callbacks.progbar import Progbar, ProgbarLogger, resolve_verbose
+from tapeflow.callbacks.tensorboard import TensorBoard
 
 __all__ = [
     "Callback",
@@ -29,6 +30,7 @@ __all__ = [
     "Progbar",
     "ProgbarLogger",
     "resolve_verbose",
+    "TensorBoard",
 ]
 __all__ += ["BackupAndRestore", "LivePlot"]  # noqa: F822 - defined in saving.backup / plot.live, loaded on use
 
