@@ -1,5 +1,6 @@
-"""Datasets: MNIST and Fashion-MNIST (downloaded once, verified, cached) and small real datasets bundled
-inside the package (digits, iris, mtcars, airline_passengers, sunspots), all offline-friendly.
+"""Datasets: MNIST, Fashion-MNIST, CIFAR-10/100, IMDB, Reuters, Boston and California housing (downloaded
+once, verified, cached) and small real datasets bundled inside the package (digits, iris, mtcars,
+airline_passengers, sunspots), all offline-friendly.
 
 Example:
     >>> import tapeflow as tp
@@ -10,11 +11,17 @@ Example:
 
 from tapeflow.datasets import (
     airline_passengers,
+    boston_housing,
+    california_housing,
+    cifar10,
+    cifar100,
     digits,
     fashion_mnist,
+    imdb,
     iris,
     mnist,
     mtcars,
+    reuters,
     sunspots,
 )
 from tapeflow.datasets._download import DownloadError, cache_dir, get_file
@@ -22,5 +29,6 @@ from tapeflow.datasets._tabular import Bunch
 
 __all__ = [
     "mnist", "fashion_mnist", "digits", "iris", "mtcars", "airline_passengers", "sunspots", "Bunch",
-    "DownloadError", "cache_dir", "get_file",
+    "DownloadError", "cache_dir", "get_file", "imdb", "reuters", "boston_housing", "california_housing",
+    "cifar10", "cifar100",
 ]

@@ -39,7 +39,17 @@ def cache_dir() -> Path:
 
 def sha256(path) -> str:
     """The SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
+    return _file_digest(path, None)
+
+
+def _hasher(file_hash):
+    """MD5 for a 32-digit ``file_hash`` (the older hashes Keras publishes for some files), else SHA-256."""
+    return hashlib.md5(usedforsecurity=False) if file_hash is not None and len(file_hash) == 32 \
+        else hashlib.sha256()
+
+
+def _file_digest(path, file_hash) -> str:
+    digest = _hasher(file_hash)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
@@ -51,7 +61,7 @@ def _fetch(url: str, destination: Path, file_hash: str | None, timeout: float) -
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
     try:
-        digest, received = hashlib.sha256(), 0
+        digest, received = _hasher(file_hash), 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             expected = response.headers.get("Content-Length")
             while True:
@@ -65,7 +75,7 @@ def _fetch(url: str, destination: Path, file_hash: str | None, timeout: float) -
             raise DownloadError(f"interrupted transfer from {url}: received {received} of {expected} bytes")
         if file_hash is not None and digest.hexdigest() != file_hash.lower():
             raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {file_hash}, got {digest.hexdigest()} "
+                f"checksum mismatch for {url}: expected {digest.name} {file_hash}, got {digest.hexdigest()} "
                 f"({received} bytes); the file was discarded"
             )
         os.replace(tmp, destination)
@@ -89,7 +99,8 @@ def get_file(fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=N
     Args:
         fname: the file name in the cache.
         origin: a URL, or a list of mirror URLs for the same file.
-        file_hash: the expected SHA-256 hex digest (recommended); None skips the check.
+        file_hash: the expected SHA-256 hex digest (recommended; a 32-digit one is taken as MD5, as Keras
+            does); None skips the check.
         cache_subdir: folder inside the cache.
         cache_dir: the cache folder (default: :func:`cache_dir`).
         timeout: seconds to wait for the server.
@@ -112,7 +123,8 @@ def get_file(fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=N
     """
     folder = Path(cache_dir) if cache_dir is not None else globals()["cache_dir"]()
     destination = folder / cache_subdir / fname
-    if destination.exists() and (file_hash is None or sha256(destination) == file_hash.lower()):
+    cached = destination.exists()
+    if cached and (file_hash is None or _file_digest(destination, file_hash) == file_hash.lower()):
         return destination
     urls = [origin] if isinstance(origin, str) else list(origin)
     failures = []
