@@ -18,6 +18,7 @@ from tapeflow.layers.base import (
     register_serializable,
     serialize,
 )
+from tapeflow.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from tapeflow.layers.convolutional import (
     Conv1D,
     Conv1DTranspose,
@@ -128,6 +129,7 @@ from tapeflow.layers.reshaping import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from tapeflow.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from tapeflow.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from tapeflow.layers.text_vectorization import TextVectorization
 
@@ -152,4 +154,6 @@ __all__ = [
     "CategoryEncoding", "Discretization", "Hashing", "IntegerLookup", "StringLookup", "TextVectorization",
     "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Lambda", "OpLayer", "subtract", "multiply", "average",
     "maximum", "minimum", "dot",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
+    "ConvLSTM3D",
 ]

@@ -22,11 +22,12 @@ def clear_session():
 
 def snake_case(name: str) -> str:
     """Keras's layer-name rule: ``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``,
-    ``MaxPooling2D`` -> ``max_pooling2d``, ``LSTM`` -> ``lstm``.
+    ``MaxPooling2D`` -> ``max_pooling2d``, ``LSTM`` -> ``lstm``, ``ConvLSTM2D`` -> ``conv_lstm2d``.
 
     Example:
-        >>> [snake_case(n) for n in ("Conv2D", "MaxPooling2D", "SimpleRNN", "MultiHeadAttention")]
-        ['conv2d', 'max_pooling2d', 'simple_rnn', 'multi_head_attention']
+        >>> names = ("Conv2D", "MaxPooling2D", "SimpleRNN", "MultiHeadAttention", "ConvLSTM2D")
+        >>> [snake_case(n) for n in names]
+        ['conv2d', 'max_pooling2d', 'simple_rnn', 'multi_head_attention', 'conv_lstm2d']
     """
-    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()

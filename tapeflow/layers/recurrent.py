@@ -21,6 +21,7 @@ from tapeflow.creation import zeros
 from tapeflow.layers.base import Layer, in_training
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
+from tapeflow.layers.rnn_cells import RNN
 from tapeflow.layers.serialization import deserialize, register_serializable, serialize
 from tapeflow.ops import fusable, fused
 from tapeflow.ops import recurrent as R
@@ -39,8 +40,9 @@ def _keep_mask(rng, shape, rate, dtype):  # a tp.function draws it again on ever
     return ((B.uniform(rng, shape) >= rate) / (1 - rate)).astype(dtype)
 
 
-class RNN(Layer):
-    """Common machinery of SimpleRNN, LSTM and GRU (not used directly).
+class FusedRNN(Layer):
+    """Common machinery of SimpleRNN, LSTM and GRU (not used directly; ``tp.layers.RNN(cell)`` is the layer
+    that runs any cell).
 
     Args:
         units: the size of the state.
@@ -262,7 +264,7 @@ class RNN(Layer):
 
 
 @register_serializable
-class SimpleRNN(RNN):
+class SimpleRNN(FusedRNN):
     """Fully connected recurrence ``h_t = activation(x_t W + h_{t-1} U + b)``.
 
     Example:
@@ -285,7 +287,7 @@ class SimpleRNN(RNN):
 
 
 @register_serializable
-class LSTM(RNN):
+class LSTM(FusedRNN):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997), Keras's gate order i, f, c, o.
 
     ``i, f, o = σ(x W + h U + b)``, ``c' = f c + i tanh(...)``, ``h' = o tanh(c')``; the four gates are one
@@ -294,7 +296,7 @@ class LSTM(RNN):
 
     Args:
         unit_forget_bias: initialise the forget gate's bias to 1 (Jozefowicz et al., 2015), as Keras does.
-        Others as :class:`RNN`.
+        Others as :class:`FusedRNN`.
 
     Example:
         >>> import tapeflow as tp
@@ -350,14 +352,14 @@ class LSTM(RNN):
 
 
 @register_serializable
-class GRU(RNN):
+class GRU(FusedRNN):
     """Gated recurrent unit (Cho et al., 2014), Keras's gate order z, r, h.
 
     Args:
         reset_after: apply the reset gate after the recurrent product (Keras's default, True; the bias is then
             ``(2, 3 * units)``: input and recurrent rows) or before it (False; bias ``(3 * units,)``,
             per-step path).
-        Others as :class:`RNN`.
+        Others as :class:`FusedRNN`.
 
     Example:
         >>> import tapeflow as tp
@@ -428,7 +430,7 @@ class Bidirectional(Layer):
     """Run a recurrent layer forwards and a copy of it backwards, and merge their outputs.
 
     Args:
-        layer: an RNN layer (SimpleRNN, LSTM, GRU).
+        layer: a recurrent layer (SimpleRNN, LSTM, GRU, or RNN(cell)).
         merge_mode: "concat" (default), "sum", "mul", "ave", or None (a list of both outputs).
         backward_layer: optional explicit backward layer (default: a copy of ``layer`` with ``go_backwards``
             flipped).
@@ -448,8 +450,9 @@ class Bidirectional(Layer):
         if isinstance(backward_layer, dict):
             backward_layer = deserialize(backward_layer)
         super().__init__(**kwargs)
-        if not isinstance(layer, RNN):
-            raise ValueError(f"Bidirectional: `layer` must be a SimpleRNN, LSTM or GRU. Received: {layer!r}")
+        if not isinstance(layer, (FusedRNN, RNN)):
+            raise ValueError(f"Bidirectional: `layer` must be a recurrent layer (SimpleRNN, LSTM, GRU, RNN). "
+                             f"Received: {layer!r}")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(
                 f"Bidirectional: `merge_mode` must be one of {_MERGE_MODES}. "

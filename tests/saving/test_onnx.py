@@ -21,7 +21,11 @@ REFUSED = {
     "Masking": "'masking(_\\d+)?' \\(Masking\\) has no ONNX translation",
     **{name: f"'{snake}(_\\d+)?' \\({name}\\) has no ONNX translation" for name, snake in [
         ("CategoryEncoding", "category_encoding"), ("Discretization", "discretization"),
-        ("Hashing", "hashing"), ("IntegerLookup", "integer_lookup")]},
+        ("Hashing", "hashing"), ("IntegerLookup", "integer_lookup"), ("ConvLSTM1D", "conv_lstm1d"),
+        ("ConvLSTM2D", "conv_lstm2d"), ("ConvLSTM3D", "conv_lstm3d")]},
+    # RNN(cell) runs any cell step by step; exported, it would be unrolled over a fixed length
+    **{name: "'rnn(_\\d+)?' \\(RNN\\) has no ONNX translation" for name in [
+        "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]},
     "ReLU": "'re_lu(_\\d+)?' \\(ReLU\\) has no ONNX translation",
     "PReLU": "'p_re_lu(_\\d+)?' \\(PReLU\\) has no ONNX translation",
     "Softmax": "'softmax(_\\d+)?' \\(Softmax\\) has no ONNX translation",
