@@ -379,7 +379,8 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True) -> None:
 
     Args:
         model: a built tapeflow model (Sequential, functional, or subclassed with ``get_config``).
-        filepath: the file (``.tapeflow`` recommended).
+        filepath: the file (``.tapeflow`` recommended; a name ending in ``.keras`` writes Keras 3's format,
+            which Keras loads, for the layers both have: see :mod:`tapeflow.saving.keras_format`).
         overwrite: if False, refuse to replace an existing file.
         include_optimizer: save the optimizer's state so training resumes exactly.
 
@@ -388,6 +389,10 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True) -> None:
         NotImplementedError: for a subclassed model without ``get_config``.
     """
     filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):  # Keras 3's own format, which Keras reads
+        from tapeflow.saving.keras_format import save_keras
+
+        return save_keras(model, filepath, overwrite=overwrite)
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"save: {filepath!r} exists and overwrite=False")
     archive.write_archive(filepath, model_members(model, include_optimizer))
@@ -449,6 +454,18 @@ def model_from_members(members: dict, what: str, custom_objects=None, compile=Tr
     return model
 
 
+def _is_keras_archive(filepath) -> bool:
+    """Whether a ``.keras`` file is Keras's format (a zip with ``model.weights.h5``), not a tapeflow archive
+    written under that name by an older tapeflow."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(filepath) as zf:
+            return "model.weights.h5" in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_model(filepath, custom_objects=None, compile=True, limits=None):
     """Load a model saved by :func:`save_model` (or ``model.save``).
 
@@ -470,6 +487,10 @@ def load_model(filepath, custom_objects=None, compile=True, limits=None):
         UnsafeFileError: unknown class names, module references, zip bombs, path traversal.
     """
     what = repr(os.fspath(filepath))
+    if os.fspath(filepath).endswith(".keras") and _is_keras_archive(filepath):
+        from tapeflow.saving.keras_format import load_keras
+
+        return load_keras(filepath, custom_objects=custom_objects, compile=compile)
     if os.fspath(filepath).endswith(".safetensors"):
         raise FileFormatError(f"{what} holds weights only (safetensors); build the model and call "
                               f"model.load_weights()")
