@@ -21,7 +21,7 @@ from tapeflow.creation import zeros
 from tapeflow.layers.base import Layer, in_training
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
-from tapeflow.layers.rnn_cells import RNN
+from tapeflow.layers.rnn_cells import RNN, gru_step, lstm_step
 from tapeflow.layers.serialization import deserialize, register_serializable, serialize
 from tapeflow.ops import fusable, fused
 from tapeflow.ops import recurrent as R
@@ -338,14 +338,8 @@ class LSTM(FusedRNN):
         return seq, [h, c]
 
     def _step(self, z, hr, states):
-        n = self.units
         z = z + ops.matmul(hr, self.recurrent_kernel)
-        i = self.recurrent_activation(z[:, :n])
-        f = self.recurrent_activation(z[:, n : 2 * n])
-        g = self.activation(z[:, 2 * n : 3 * n])
-        o = self.recurrent_activation(z[:, 3 * n :])
-        c = f * states[1] + i * g
-        return [o * self.activation(c), c]
+        return list(lstm_step(z, states[1], self.units, self.activation, self.recurrent_activation))
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -403,19 +397,8 @@ class GRU(FusedRNN):
         return seq, [h]
 
     def _step(self, z, hr, states):
-        n, u = self.units, self.recurrent_kernel
-        h = states[0]
-        if self.reset_after:
-            rec = ops.matmul(hr, u) + self._recurrent_bias(z.dtype)
-            zg = self.recurrent_activation(z[:, :n] + rec[:, :n])
-            r = self.recurrent_activation(z[:, n : 2 * n] + rec[:, n : 2 * n])
-            hh = self.activation(z[:, 2 * n :] + r * rec[:, 2 * n :])
-        else:
-            rec = ops.matmul(hr, u[:, : 2 * n])
-            zg = self.recurrent_activation(z[:, :n] + rec[:, :n])
-            r = self.recurrent_activation(z[:, n : 2 * n] + rec[:, n:])
-            hh = self.activation(z[:, 2 * n :] + ops.matmul(r * hr, u[:, 2 * n :]))
-        return [zg * h + (1 - zg) * hh]
+        return [gru_step(z, states[0], hr, self.recurrent_kernel, self._recurrent_bias(z.dtype), self.units,
+                         self.activation, self.recurrent_activation, self.reset_after)]
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -26,6 +26,37 @@ _WEIGHTS = ("kernel_initializer", "recurrent_initializer", "bias_initializer", "
             "bias_constraint")
 
 
+def lstm_step(z, c, units, activation, recurrent_activation):
+    """An LSTM step's new ``(h, c)`` from the gates' pre-activations ``z = x W + h U + b`` (order i, f, c, o);
+    shared by :class:`LSTMCell` and the per-step path of :class:`~tapeflow.layers.LSTM`."""
+    n = units
+    i = recurrent_activation(z[:, :n])
+    f = recurrent_activation(z[:, n:2 * n])
+    c = f * c + i * activation(z[:, 2 * n:3 * n])
+    return recurrent_activation(z[:, 3 * n:]) * activation(c), c
+
+
+def gru_step(zx, h, hr, recurrent_kernel, recurrent_bias, units, activation, recurrent_activation,
+             reset_after):
+    """A GRU step's new state from the input projection ``zx`` (its bias included), the state ``h`` and ``hr``
+    (the state after recurrent dropout); ``recurrent_bias`` (or None) is added to the recurrent product when
+    ``reset_after``. Shared by :class:`GRUCell` and the per-step path of :class:`~tapeflow.layers.GRU`."""
+    n, u = units, recurrent_kernel
+    if reset_after:
+        rec = ops.matmul(hr, u)
+        if recurrent_bias is not None:
+            rec = rec + recurrent_bias
+        zg = recurrent_activation(zx[:, :n] + rec[:, :n])
+        r = recurrent_activation(zx[:, n:2 * n] + rec[:, n:2 * n])
+        hh = activation(zx[:, 2 * n:] + r * rec[:, 2 * n:])
+    else:
+        rec = ops.matmul(hr, u[:, :2 * n])
+        zg = recurrent_activation(zx[:, :n] + rec[:, :n])
+        r = recurrent_activation(zx[:, n:2 * n] + rec[:, n:])
+        hh = activation(zx[:, 2 * n:] + ops.matmul(r * hr, u[:, 2 * n:]))
+    return zg * h + (1 - zg) * hh
+
+
 def _sizes(state_size):
     return list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
 
@@ -188,18 +219,12 @@ class LSTMCell(_Cell):
 
     def call(self, inputs, states, training=None):
         h, c = states
-        n = self.units
         x = self._dropped(inputs, self.dropout, "input", training)
         hr = self._dropped(h, self.recurrent_dropout, "recurrent", training)
         z = ops.matmul(x, self.kernel) + ops.matmul(hr, self.recurrent_kernel)
         if self.bias is not None:
             z = z + self.bias
-        i = self.recurrent_activation(z[:, :n])
-        f = self.recurrent_activation(z[:, n:2 * n])
-        g = self.activation(z[:, 2 * n:3 * n])
-        o = self.recurrent_activation(z[:, 3 * n:])
-        c = f * c + i * g
-        h = o * self.activation(c)
+        h, c = lstm_step(z, c, self.units, self.activation, self.recurrent_activation)
         return h, [h, c]
 
     def get_config(self):
@@ -232,25 +257,14 @@ class GRUCell(_Cell):
 
     def call(self, inputs, states, training=None):
         h = states[0] if isinstance(states, (list, tuple)) else states
-        n, u = self.units, self.recurrent_kernel
         x = self._dropped(inputs, self.dropout, "input", training)
         hr = self._dropped(h, self.recurrent_dropout, "recurrent", training)
         zx = ops.matmul(x, self.kernel)
         if self.bias is not None:
             zx = zx + (self.bias[0] if self.reset_after else self.bias)
-        if self.reset_after:
-            rec = ops.matmul(hr, u)
-            if self.bias is not None:
-                rec = rec + self.bias[1]
-            zg = self.recurrent_activation(zx[:, :n] + rec[:, :n])
-            r = self.recurrent_activation(zx[:, n:2 * n] + rec[:, n:2 * n])
-            hh = self.activation(zx[:, 2 * n:] + r * rec[:, 2 * n:])
-        else:
-            rec = ops.matmul(hr, u[:, :2 * n])
-            zg = self.recurrent_activation(zx[:, :n] + rec[:, :n])
-            r = self.recurrent_activation(zx[:, n:2 * n] + rec[:, n:])
-            hh = self.activation(zx[:, 2 * n:] + ops.matmul(r * hr, u[:, 2 * n:]))
-        h = zg * h + (1 - zg) * hh
+        recurrent_bias = self.bias[1] if self.bias is not None and self.reset_after else None
+        h = gru_step(zx, h, hr, self.recurrent_kernel, recurrent_bias, self.units, self.activation,
+                     self.recurrent_activation, self.reset_after)
         return h, [h]
 
     def get_config(self):
@@ -402,4 +416,4 @@ class RNN(Layer):
         }
 
 
-__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "RNN"]
+__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "RNN", "lstm_step", "gru_step"]
