@@ -87,6 +87,7 @@ from tapeflow.layers.normalization import (
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+    RMSNormalization,
     UnitNormalization,
 )
 from tapeflow.layers.pooling import (
@@ -117,7 +118,12 @@ from tapeflow.layers.pooling import (
 )
 from tapeflow.layers.preprocessing import Normalization
 from tapeflow.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
-from tapeflow.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise
+from tapeflow.layers.regularization import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+)
 from tapeflow.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -132,6 +138,12 @@ from tapeflow.layers.reshaping import (
 from tapeflow.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from tapeflow.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from tapeflow.layers.text_vectorization import TextVectorization
+
+# Keras's longer names
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = (
+    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose)
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 
 __all__ = [
     "Layer", "serialize", "deserialize", "register_serializable", "get_registered", "custom_objects_in_scope",
@@ -155,5 +167,7 @@ __all__ = [
     "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Lambda", "OpLayer", "subtract", "multiply", "average",
     "maximum", "minimum", "dot",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
-    "ConvLSTM3D",
+    "ConvLSTM3D", "AlphaDropout", "RMSNormalization", "Convolution1D", "Convolution2D", "Convolution3D",
+    "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
+    "SeparableConvolution2D",
 ]

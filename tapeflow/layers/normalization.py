@@ -1,4 +1,5 @@
-"""Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization and UnitNormalization."""
+"""Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization, RMSNormalization and
+UnitNormalization."""
 
 from __future__ import annotations
 
@@ -317,3 +318,48 @@ class UnitNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+@register_serializable
+class RMSNormalization(Layer):
+    """Scale each sample by the root mean square of its values along ``axis``, then by a learned ``scale``
+    (Zhang & Sennrich, 2019): a LayerNormalization without centering.
+
+    Formula:
+        ``y = x / sqrt(mean(x**2, axis) + epsilon) * scale``
+
+    Shape:
+        unchanged.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> y = tp.layers.RMSNormalization()(tp.constant([[3.0, 4.0]]))
+        >>> [round(float(v), 4) for v in y[0]]
+        [0.8485, 1.1314]
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis if isinstance(axis, int) else [int(a) for a in axis]
+        if epsilon <= 0:
+            raise ValueError(f"`epsilon` must be positive. Received: epsilon={epsilon}")
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        axes = _axes(self.axis, len(input_shape), self)
+        self._axes = tuple(axes)
+        shape = tuple(input_shape[a] if a in axes else 1 for a in range(len(input_shape)))[1:]
+        self.scale = self.add_weight("scale", tuple(input_shape[a] for a in axes), "ones")
+        self._broadcast = (1, *shape)
+
+    def call(self, inputs):
+        ms = ops.mean(ops.square(inputs), axis=self._axes, keepdims=True)
+        scale = self.scale
+        if self._axes != (inputs.ndim - 1,):  # the scale broadcasts as it is over the last axis only
+            scale = ops.reshape(scale, self._broadcast)
+        return inputs / ops.sqrt(ms + self.epsilon) * scale
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}

@@ -1,4 +1,4 @@
-"""Regularization layers: GaussianNoise, GaussianDropout (active only while training) and
+"""Regularization layers: GaussianNoise, GaussianDropout, AlphaDropout (active only while training) and
 ActivityRegularization (adds a penalty on its input to the model's loss)."""
 
 from __future__ import annotations
@@ -103,6 +103,50 @@ class GaussianDropout(_Noise):
 
 
 @register_serializable
+class AlphaDropout(_Noise):
+    """Dropout for self-normalizing networks (``selu``): dropped inputs take SELU's negative saturation value,
+    and an affine correction keeps the mean and variance of the inputs (Klambauer et al., 2017).
+
+    Formula:
+        ``y = a * (x * keep + alpha' * (1 - keep)) + b`` with ``alpha' = -1.7581``,
+        ``a = ((1 - rate) * (1 + rate * alpha'**2))**-0.5``, ``b = -a * alpha' * rate``.
+
+    Args:
+        rate: the drop probability, in ``[0, 1)``.
+        noise_shape: the mask's shape (``None`` entries take the input's size).
+        seed: an optional seed for this layer's own generator.
+
+    Example:
+        >>> import tapeflow as tp
+        >>> tp.layers.AlphaDropout(0.2)(tp.ones((1, 2)))
+        tapeflow.Tensor([[1. 1.]], shape=(1, 2), dtype=float32)
+    """
+
+    _ALPHA_P = -1.6732632423543772 * 1.0507009873554805
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _rate("rate", rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def call(self, inputs, training=None):
+        if not in_training(training) or self.rate == 0:
+            return inputs
+        shape = inputs.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        keep = (seeded_generator(self).random(shape) >= self.rate).astype(inputs.dtype)
+        alpha_p, rate = self._ALPHA_P, self.rate
+        a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+        dropped = inputs * Tensor(keep) + Tensor((alpha_p * (1 - keep)).astype(inputs.dtype))
+        return dropped * a + (-a * alpha_p * rate)
+
+    def get_config(self):
+        ns = None if self.noise_shape is None else list(self.noise_shape)
+        return {**super().get_config(), "rate": self.rate, "noise_shape": ns, "seed": self.seed}
+
+
+@register_serializable
 class ActivityRegularization(Layer):
     """Pass the input through unchanged and add ``l1 * sum(|x|) + l2 * sum(x**2)``, divided by the batch
     size, to the model's loss.
@@ -130,4 +174,4 @@ class ActivityRegularization(Layer):
         return {**super().get_config(), "l1": self.l1, "l2": self.l2}
 
 
-__all__ = ["GaussianNoise", "GaussianDropout", "ActivityRegularization"]
+__all__ = ["GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"]

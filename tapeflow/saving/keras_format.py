@@ -40,10 +40,10 @@ KERAS_LAYERS = {
     "GlobalMaxPooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
     "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
     "Cropping1D", "Cropping2D", "Cropping3D", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "SimpleRNN", "LSTM", "GRU", "Identity", "GaussianNoise", "GaussianDropout", "ActivityRegularization",
-    "Rescaling", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
-    "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop", "Masking", "Attention",
-    "AdditiveAttention", "EinsumDense",
+    "SimpleRNN", "LSTM", "GRU", "Identity", "GaussianNoise", "AlphaDropout", "RMSNormalization",
+    "GaussianDropout", "ActivityRegularization", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
+    "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
+    "Masking", "Attention", "AdditiveAttention", "EinsumDense",
 }
 _RECURRENT = {"SimpleRNN", "LSTM", "GRU"}  # Keras keeps their variables in a cell: layers/<name>/cell/vars
 _MODELS = {"Sequential", "Functional", "Model"}

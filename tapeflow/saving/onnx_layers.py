@@ -187,6 +187,14 @@ def unit_normalization(g, layer, inputs, in_shapes, out_shapes):
     return [g.op("Div", [x, norm], n)]
 
 
+def rms_normalization(g, layer, inputs, in_shapes, out_shapes):
+    n, x = layer.name, inputs[0]
+    ms = g.reduce("ReduceMean", g.op("Mul", [x, x], n), list(layer._axes), n)
+    root = g.op("Sqrt", [g.op("Add", [ms, g.scalar(layer.epsilon, f"{n}/epsilon")], n)], n)
+    scale = g.const(layer.scale.numpy().reshape(layer._broadcast), f"{n}/scale")
+    return [g.op("Mul", [g.op("Div", [x, root], n), scale], n)]
+
+
 def group_normalization(g, layer, inputs, in_shapes, out_shapes):
     """Reshape the channels into (groups, channels / groups), normalize each group, reshape back."""
     n, shape = layer.name, list(in_shapes[0])
@@ -734,6 +742,8 @@ def _table():
         L.RandomBrightness: identity,
         regularization.GaussianNoise: identity,
         regularization.GaussianDropout: identity,
+        regularization.AlphaDropout: identity,
+        L.RMSNormalization: rms_normalization,
         regularization.ActivityRegularization: identity,
         L.UnitNormalization: unit_normalization,
         L.GroupNormalization: group_normalization,

@@ -158,6 +158,8 @@ CASES = {
     ),
     "MultiHeadAttention": (_mha, _floats(5, 6)),
     "Identity": single(lambda: L.Identity(), (4,)),
+    "AlphaDropout": single(lambda: L.AlphaDropout(0.2, seed=3), (4,)),
+    "RMSNormalization": single(lambda: L.RMSNormalization(), (3, 4)),
     "GaussianNoise": single(lambda: L.GaussianNoise(0.2, seed=1), (4,)),
     "GaussianDropout": single(lambda: L.GaussianDropout(0.2), (4,)),
     "ActivityRegularization": single(lambda: L.ActivityRegularization(l1=0.01, l2=0.01), (4,)),

@@ -95,8 +95,8 @@ def _models():
     tp.random.set_seed(0)
     seq = tp.Sequential([tp.Input((6,)), L.Dense(8, activation="relu", kernel_regularizer="l2",
                                                  kernel_constraint="max_norm"),
-                         L.BatchNormalization(), L.Dropout(0.2), L.Dense(3, activation="softmax")],
-                        name="mlp")
+                         L.BatchNormalization(), L.Dropout(0.2), L.AlphaDropout(0.1), L.RMSNormalization(),
+                         L.Dense(3, activation="softmax")], name="mlp")
     inp = tp.Input((10, 4), name="s")
     h = L.MaxPooling1D(2)(L.Conv1D(5, 3, padding="same", activation="relu")(inp))
     b = L.GRU(4)(L.LSTM(6, return_sequences=True)(h))

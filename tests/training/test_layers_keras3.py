@@ -11,6 +11,9 @@ from tests.training.harness import check_layer
 
 CASES = [
     (L.Identity, {}, (3, 4), (3, 4), 0),
+    (L.AlphaDropout, {"rate": 0.2}, (3, 4), (3, 4), 0),
+    (L.RMSNormalization, {}, (3, 4), (3, 4), 1),
+    (L.RMSNormalization, {"axis": [1, 2], "epsilon": 1e-3}, (2, 3, 4), (2, 3, 4), 1),
     (L.GaussianNoise, {"stddev": 0.1}, (3, 4), (3, 4), 0),
     (L.GaussianDropout, {"rate": 0.1}, (3, 4), (3, 4), 0),
     (L.ActivityRegularization, {"l1": 0.1, "l2": 0.2}, (3, 4), (3, 4), 0),
@@ -168,3 +171,14 @@ def test_string_constraint_is_resolved_once_and_applied_after_each_step():
     assert np.linalg.norm(model.layers[1].kernel.numpy(), axis=0).max() <= 2.0 + 1e-6
     config = tp.layers.serialize(model.layers[0])["config"]
     assert config["kernel_constraint"] == {"class_name": "NonNeg", "config": {}}
+
+
+def test_alpha_dropout_keeps_mean_and_variance_and_rms_normalization_matches_numpy():
+    x = np.random.default_rng(1).standard_normal((4000, 50))
+    z = L.AlphaDropout(0.3, seed=0, dtype="float64")(x, training=True).numpy()
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert (np.isclose(z, z.min()).mean() - 0.3) < 0.01  # the dropped entries share one value
+    np.testing.assert_array_equal(L.AlphaDropout(0.3)(x).numpy(), x.astype("float32"))
+    y = L.RMSNormalization(dtype="float64")(x[:3]).numpy()
+    np.testing.assert_allclose(y, x[:3] / np.sqrt((x[:3] ** 2).mean(-1, keepdims=True) + 1e-6))
+    assert L.Convolution2D is L.Conv2D and L.SeparableConvolution1D is L.SeparableConv1D
