@@ -1,7 +1,7 @@
 """Callbacks (``tp.callbacks``): hooks into ``fit``/``evaluate``/``predict``.
 
 History, EarlyStopping, ModelCheckpoint, LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
-LambdaCallback, ProgbarLogger, TensorBoard, and the :class:`Callback` base to write your own.
+LambdaCallback, ProgbarLogger, TensorBoard, SwapEMAWeights, and the :class:`Callback` base to write your own.
 
 Example:
     >>> import tapeflow as tp
@@ -10,7 +10,14 @@ Example:
     'min'
 """
 
-from tapeflow.callbacks.base import Callback, CallbackList, History, LambdaCallback, TerminateOnNaN
+from tapeflow.callbacks.base import (
+    Callback,
+    CallbackList,
+    History,
+    LambdaCallback,
+    SwapEMAWeights,
+    TerminateOnNaN,
+)
 from tapeflow.callbacks.logging import CSVLogger, LearningRateScheduler
 from tapeflow.callbacks.monitor import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from tapeflow.callbacks.progbar import Progbar, ProgbarLogger, resolve_verbose
@@ -31,6 +38,7 @@ __all__ = [
     "ProgbarLogger",
     "resolve_verbose",
     "TensorBoard",
+    "SwapEMAWeights",
 ]
 __all__ += ["BackupAndRestore", "LivePlot"]  # noqa: F822 - defined in saving.backup / plot.live, loaded on use
 

@@ -219,3 +219,51 @@ class TerminateOnNaN(Callback):
             print(message, file=sys.stdout)
             self.model.stop_training = True
             self.model.stop_reason = message
+
+
+class SwapEMAWeights(Callback):
+    """Evaluate with the optimizer's moving averages of the weights (``use_ema=True``): they replace the
+    weights for each evaluation (validation included) and the training weights come back after it.
+
+    Args:
+        swap_on_epoch: also hold the averages from the end of each epoch to the start of the next, so that
+            callbacks running after this one at the epoch's end (ModelCheckpoint) see them.
+
+    Example:
+        >>> import numpy as np, tapeflow as tp
+        >>> model = tp.Sequential([tp.Input((2,)), tp.layers.Dense(1)])
+        >>> model.compile(tp.optimizers.SGD(0.1, use_ema=True), "mse")
+        >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, validation_split=0.5,
+        ...               callbacks=[tp.callbacks.SwapEMAWeights()])
+    """
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = bool(swap_on_epoch)
+        self._swapped = False
+
+    def _swap(self):
+        self.model.optimizer.swap_with_averages(self.model.trainable_weights)
+        self._swapped = not self._swapped
+
+    def on_test_begin(self, logs=None):
+        if not self._swapped:
+            self._swap()
+            self._for_test = True
+
+    def on_test_end(self, logs=None):
+        if getattr(self, "_for_test", False):
+            self._swap()
+            self._for_test = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._swapped:
+            self._swap()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._swapped:
+            self._swap()
+
+    def on_train_end(self, logs=None):
+        if self._swapped:  # leave the training weights (fit then writes the averages itself)
+            self._swap()

@@ -258,6 +258,22 @@ class Optimizer:
             if overwrite:
                 v.assign(ema)
 
+    def swap_with_averages(self, var_list):
+        """Exchange each variable's value with its moving average (``use_ema``); a second call swaps back.
+        (``tp.callbacks.SwapEMAWeights`` evaluates with the averages this way.)
+
+        Raises:
+            ValueError: when the optimizer keeps no averages.
+        """
+        if not self.use_ema:
+            raise ValueError(f"optimizer '{self.name}' keeps no moving averages: create it with use_ema=True")
+        for v in var_list:
+            if id(v) in self._slots:
+                ema = self._extra_slot(v, "ema")
+                current = np.array(v._value, copy=True)
+                v.assign(ema)
+                ema[...] = current
+
     def finalize_variable_values(self, var_list):
         """With ``use_ema``, write the moving averages into the variables (``fit`` runs this when training
         ends); otherwise nothing."""

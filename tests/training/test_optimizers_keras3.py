@@ -195,3 +195,27 @@ def test_errors_and_fit_with_the_new_options():
         model.compile(opt, "mse")
         history = model.fit(x, y, epochs=8, batch_size=16, verbose=0).history["loss"]
         assert history[-1] < 0.5 * history[0], (type(opt).__name__, history)
+
+
+def test_swap_ema_weights_validates_with_the_averages_and_restores_the_training_weights():
+    rng = np.random.default_rng(1)
+    x, xv = rng.standard_normal((32, 3)).astype("float32"), rng.standard_normal((16, 3)).astype("float32")
+    y, yv = x.sum(1, keepdims=True), xv.sum(1, keepdims=True)
+
+    def run(callbacks):
+        tp.random.set_seed(0)
+        model = tp.Sequential([tp.Input((3,)), tp.layers.Dense(1)])
+        model.compile(O.SGD(0.05, use_ema=True, ema_momentum=0.5), "mse")
+        history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_data=(xv, yv),
+                            callbacks=callbacks).history
+        return model, history
+
+    swapped, h_swapped = run([tp.callbacks.SwapEMAWeights()])
+    plain, h_plain = run([])
+    for a, b in zip(swapped.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the training itself is unchanged
+    assert h_swapped["loss"] == h_plain["loss"]
+    assert h_swapped["val_loss"][-1] == pytest.approx(swapped.evaluate(xv, yv, verbose=0), rel=1e-6)
+    assert h_swapped["val_loss"] != h_plain["val_loss"]
+    with pytest.raises(ValueError, match="keeps no moving averages"):
+        O.SGD(0.1).swap_with_averages([])
