@@ -135,7 +135,7 @@ class AlphaDropout(_Noise):
         shape = inputs.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        keep = (seeded_generator(self).random(shape) >= self.rate).astype(inputs.dtype)
+        keep = (B.uniform(_random.generator_of(self), shape) >= self.rate).astype(inputs.dtype)
         alpha_p, rate = self._ALPHA_P, self.rate
         a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
         dropped = inputs * Tensor(keep) + Tensor((alpha_p * (1 - keep)).astype(inputs.dtype))
