@@ -124,10 +124,7 @@ FILES = _files()
 def _batch(model):
     shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
     dtypes = [t.dtype for t in model.inputs] if hasattr(model, "inputs") else ["float32"]
-    # one batch size for every input: the one a (mutated) input fixes, if any, else 2
-    fixed = [shape[0] for shape in shapes if shape and shape[0] is not None]
-    batch = fixed[0] if fixed else 2
-    xs = [np.zeros((batch, *(2 if d is None else d for d in shape[1:])), dtype)
+    xs = [np.zeros(tuple(2 if d is None else d for d in shape), dtype)
           for shape, dtype in zip(shapes, dtypes)]
     return xs if len(xs) > 1 else xs[0]
 
