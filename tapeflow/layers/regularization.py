@@ -118,8 +118,8 @@ class AlphaDropout(_Noise):
 
     Example:
         >>> import tapeflow as tp
-        >>> tp.layers.AlphaDropout(0.2)(tp.ones((1, 2)))
-        tapeflow.Tensor([[1. 1.]], shape=(1, 2), dtype=float32)
+        >>> tp.layers.AlphaDropout(0.2)(tp.ones((1, 2))).numpy()
+        array([[1., 1.]], dtype=float32)
     """
 
     _ALPHA_P = -1.6732632423543772 * 1.0507009873554805
