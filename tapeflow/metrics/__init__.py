@@ -671,8 +671,9 @@ _NAMES = {
     "concordance_correlation": ConcordanceCorrelation,
 }
 
-# the confusion-count metrics live in their own module (which builds on the classes above)
-from tapeflow import _confusion_metrics as _cm  # noqa: E402
+# the confusion-count metrics live in their own module (which builds on the classes above; importing it
+# first imports this package first, so there is no cycle)
+from tapeflow.metrics import confusion as _cm  # noqa: E402
 
 for _name in _cm.__all__:
     _CLASSES[_name] = getattr(_cm, _name)
