@@ -84,9 +84,12 @@ def as_dtype(dtype) -> np.dtype | None:
     if dtype is int:
         return int32
     try:
-        return np.dtype(dtype)
+        out = np.dtype(dtype)
     except TypeError:
         raise DTypeError(f"Unknown dtype {dtype!r}. Choose one of {sorted(_NAMES)}.") from None
+    if out.kind not in "biufc" and out.name != "bfloat16":  # records, strings, objects: not tensor dtypes
+        raise DTypeError(f"{dtype!r} is not a numeric dtype. Choose one of {sorted(_NAMES)}.")
+    return out
 
 
 def is_floating(dtype) -> bool:

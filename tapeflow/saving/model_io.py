@@ -327,7 +327,7 @@ def _as_shape(x):
         return [_as_shape(s) for s in x]
     if isinstance(x, dict):
         return {k: _as_shape(v) for k, v in x.items()}
-    raise FileFormatError(f"config.json: {x!r} is not an input shape")
+    raise ValueError(f"build_input_shape: {x!r} is not a shape")  # the loader names the file
 
 
 def _to_json_shape(shape):
