@@ -22,6 +22,7 @@ PACKAGES = {
     "mpi": "mpi4py mpich",
     "cuda": "cupy-cuda12x",
     "cuda13": "cupy-cuda13x",
+    "keras": "h5py",
 }
 
 

@@ -23,6 +23,7 @@ import zipfile
 
 import numpy as np
 
+from tapeflow._extras import install_hint
 from tapeflow.saving import atomic
 from tapeflow.saving.errors import FileFormatError, UnsafeFileError
 
@@ -61,8 +62,7 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("Reading and writing .keras files needs h5py: pip install 'tapeflow[keras]' "
-                          "(or pip install h5py)") from None
+        raise ImportError(f"Reading and writing .keras files needs h5py: {install_hint('keras')}") from None
     return h5py
 
 
