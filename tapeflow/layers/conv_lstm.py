@@ -7,8 +7,7 @@ recurrence then runs step by step with a "same"-padded convolution of the state.
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow import activations as _activations
 from tapeflow import ops
 from tapeflow import random as _random
@@ -103,7 +102,7 @@ class ConvLSTM(Layer):
             base = self.bias_initializer
 
             def init(shape, dtype=None):
-                value = np.array(base((4 * f,), dtype=dtype))
+                value = B.xp.array(base((4 * f,), dtype=dtype))
                 if self.unit_forget_bias:
                     value[f:2 * f] = 1.0
                 return value
@@ -136,7 +135,7 @@ class ConvLSTM(Layer):
         if training and self.recurrent_dropout:
             rec_mask = self._keep(state_shape, self.recurrent_dropout, x.dtype)
         f = self.filters
-        keep_steps = None if mask is None else np.asarray(getattr(mask, "_value", mask)).astype(bool)
+        keep_steps = None if mask is None else B.xp.asarray(getattr(mask, "_value", mask)).astype(bool)
         outputs = []
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         for t in order:

@@ -10,8 +10,7 @@ cells' weights have the layers' shapes and names, so weights move between the tw
 
 from __future__ import annotations
 
-import numpy as np
-
+from tapeflow import _backend as B
 from tapeflow import activations as _activations
 from tapeflow import ops
 from tapeflow import random as _random
@@ -211,7 +210,7 @@ class LSTMCell(_Cell):
         base, n = self.bias_initializer, self.units
 
         def init(shape, dtype=None):
-            value = np.array(base((4 * n,), dtype=dtype))
+            value = B.xp.array(base((4 * n,), dtype=dtype))
             value[n:2 * n] = 1.0
             return value
 
@@ -382,7 +381,7 @@ class RNN(Layer):
         if mask is None:
             mask = get_mask(inputs)
         if mask is not None:
-            mask = np.asarray(getattr(mask, "_value", mask)).astype(bool)
+            mask = B.xp.asarray(getattr(mask, "_value", mask)).astype(bool)
         states = self._initial_states(initial_state, batch, inputs.dtype)
         if hasattr(self.cell, "reset_dropout_mask"):
             self.cell.reset_dropout_mask()

@@ -270,7 +270,7 @@ class Optimizer:
         for v in var_list:
             if id(v) in self._slots:
                 ema = self._extra_slot(v, "ema")
-                current = np.array(v._value, copy=True)
+                current = B.xp.array(v._value, copy=True)
                 v.assign(ema)
                 ema[...] = current
 
