@@ -15,6 +15,7 @@ from tapeflow.creation import zeros
 from tapeflow.layers.base import Layer, in_training
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
+from tapeflow.layers.rnn_cells import unit_forget_bias
 from tapeflow.layers.serialization import register_serializable
 from tapeflow.ops import conv as C
 
@@ -99,14 +100,9 @@ class ConvLSTM(Layer):
             regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint)
         self.bias = None
         if self.use_bias:
-            base = self.bias_initializer
-
-            def init(shape, dtype=None):
-                value = B.xp.array(base((4 * f,), dtype=dtype))
-                if self.unit_forget_bias:
-                    value[f:2 * f] = 1.0
-                return value
-
+            init = self.bias_initializer
+            if self.unit_forget_bias:
+                init = unit_forget_bias(init, f)
             self.bias = self.add_weight("bias", (4 * f,), init, regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
 

@@ -21,7 +21,7 @@ from tapeflow.creation import zeros
 from tapeflow.layers.base import Layer, in_training
 from tapeflow.layers.convolutional import set_weight_args, weight_config
 from tapeflow.layers.masking import get_mask, set_mask
-from tapeflow.layers.rnn_cells import RNN, gru_step, lstm_step
+from tapeflow.layers.rnn_cells import RNN, gru_step, lstm_step, unit_forget_bias
 from tapeflow.layers.serialization import deserialize, register_serializable, serialize
 from tapeflow.ops import fusable, fused
 from tapeflow.ops import recurrent as R
@@ -313,16 +313,8 @@ class LSTM(FusedRNN):
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _bias_init(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        base, n = self.bias_initializer, self.units
-
-        def init(shape, dtype=None):
-            value = B.xp.array(base((4 * n,), dtype=dtype))
-            value[n : 2 * n] = 1.0
-            return value
-
-        return init
+        return unit_forget_bias(self.bias_initializer, self.units) if self.unit_forget_bias \
+            else self.bias_initializer
 
     def _fused(self, zx, states, step_mask, rec_mask, act, ract):
         seq, h, c = R.lstm(

@@ -60,6 +60,18 @@ def _sizes(state_size):
     return list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
 
 
+
+def unit_forget_bias(base, n):
+    """An LSTM bias initializer: ``base`` for the four gates' ``4 * n`` biases, then the forget gate's set
+    to 1 (Keras's ``unit_forget_bias``). Shared by LSTMCell, LSTM and ConvLSTM."""
+
+    def init(shape, dtype=None):
+        value = B.xp.array(base((4 * n,), dtype=dtype))
+        value[n:2 * n] = 1.0
+        return value
+
+    return init
+
 class _Cell(Layer):
     """Shared by the three cells: arguments, weights, per-sequence dropout masks, config."""
 
@@ -205,16 +217,8 @@ class LSTMCell(_Cell):
         return [self.units, self.units]
 
     def _bias_init(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        base, n = self.bias_initializer, self.units
-
-        def init(shape, dtype=None):
-            value = B.xp.array(base((4 * n,), dtype=dtype))
-            value[n:2 * n] = 1.0
-            return value
-
-        return init
+        return unit_forget_bias(self.bias_initializer, self.units) if self.unit_forget_bias \
+            else self.bias_initializer
 
     def call(self, inputs, states, training=None):
         h, c = states
