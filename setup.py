@@ -10,7 +10,7 @@ from setuptools import Extension, setup
 
 _POSIX = sys.platform != "win32"
 # POSIX threads split a batch in the window kernels (-pthread); Windows builds run them on one thread
-_ARGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-trapping-math", "-pthread"] if _POSIX else []
+_ARGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-trapping-math", "-fno-math-errno", "-pthread"] if _POSIX else []
 _LINK = ["-pthread"] if _POSIX else []
 
 _DEPENDS = ["tapeflow/_ckernels_lstm.h", "tapeflow/_ckernels_gru.h", "tapeflow/_ckernels_conv.h",
