@@ -28,7 +28,6 @@ from tapeflow.dtypes import as_dtype
 
 __all__ = ["function", "Function", "TensorSpec", "TracingError", "print"]
 
-_ndarray = B.ndarray
 _builtin_print = print
 RETRACE_WARNING = 5  # warn (once per function) when it has traced more often than this
 
@@ -198,7 +197,7 @@ class _Recorder:
         ins = []
         live = False
         for a, v in zip(args, vals):
-            ref = self.lookup(a) if isinstance(a, (Tensor, _ndarray)) else None
+            ref = self.lookup(a) if isinstance(a, (Tensor, B.ndarray)) else None
             if ref is None:
                 ref = _Const(v)
             else:
@@ -224,7 +223,7 @@ class _Recorder:
     def _param_ref(self, value):
         """The reference of a parameter computed from the trace (an array, or a tuple holding arrays, as
         ``x[idx, :]``'s key), else None."""
-        if isinstance(value, (Tensor, _ndarray)):
+        if isinstance(value, (Tensor, B.ndarray)):
             return self.lookup(value)
         if isinstance(value, (tuple, list)):
             refs = [self._param_ref(v) for v in value]
@@ -262,7 +261,7 @@ class _Recorder:
         return fixed if listed else fixed[0]
 
     def _host_ref(self, a):
-        if isinstance(a, (Tensor, _ndarray)) and not isinstance(a, Variable):
+        if isinstance(a, (Tensor, B.ndarray)) and not isinstance(a, Variable):
             ref = self.lookup(a)
             if ref is not None:
                 return ref
@@ -340,7 +339,7 @@ def _array(x):
 def _kind(a):
     if isinstance(a, Tensor) and not isinstance(a, Variable):
         return "t"
-    if isinstance(a, _ndarray):
+    if isinstance(a, B.ndarray):
         return "a"
     if a.__class__ is float:
         return "f"
@@ -456,7 +455,7 @@ class Plan:
                                    for a in args])
                 for k, r in zip(step.outs, results):
                     if k is not None:
-                        env[k] = wrap(r) if isinstance(r, _ndarray) else r
+                        env[k] = wrap(r) if isinstance(r, B.ndarray) else r
             else:
                 env[step.outs[0]] = wrap(runner())
         out = []
@@ -579,12 +578,13 @@ def _memory_plan(plan, values):
         ins = list(_slots_in(step.ins))
         variables = [r.var._value for r in step.ins if r.__class__ is _Var]
         for k in step.outs:
-            if k is None or not isinstance(values[k], _ndarray):
+            if k is None or not isinstance(values[k], B.ndarray):
                 continue
             for r in ins:
-                if isinstance(values[r], _ndarray) and np.may_share_memory(values[k], values[r]):
+                if isinstance(values[r], B.ndarray) and B.xp.may_share_memory(values[k], values[r]):
                     union(r, k)
-            if step.kind not in ("op", "source") or any(np.may_share_memory(values[k], a) for a in variables):
+            if step.kind not in ("op", "source") or any(B.xp.may_share_memory(values[k], a)
+                                                         for a in variables):
                 foreign.add(k)
     last = {}  # slot -> index of the last step that reads it
     escaped = {k for kind, k in plan.outputs if kind != "c"}
@@ -606,11 +606,11 @@ def _memory_plan(plan, values):
             continue
         k = step.outs[0]
         value = values[k]
-        if not isinstance(value, _ndarray) or value.size < IN_PLACE_SIZE or find(k) in fixed:
+        if not isinstance(value, B.ndarray) or value.size < IN_PLACE_SIZE or find(k) in fixed:
             continue
         for r in _slots_in(step.ins):
             g, v = find(r), values[r]
-            if (g not in fixed and group_last.get(g) == i and isinstance(v, _ndarray)
+            if (g not in fixed and group_last.get(g) == i and isinstance(v, B.ndarray)
                     and v.shape == value.shape and v.dtype == value.dtype):
                 targets[i] = f"s{r}"  # the input dies here: write over it
                 later = group_last.get(find(k), i)
@@ -621,7 +621,7 @@ def _memory_plan(plan, values):
             j = next((j for j, buf in enumerate(buffers) if j not in taken and buf.shape == value.shape
                       and buf.dtype == value.dtype), len(buffers))
             if j == len(buffers):
-                buffers.append(np.empty_like(value))
+                buffers.append(B.xp.empty_like(value))
             targets[i] = f"b{j}"
             busy.append((k, j))
     return targets, buffers
@@ -806,7 +806,7 @@ class Function:
         flat = flatten(list(args) + list(kwargs.values()))
         specs = flatten(self.input_signature)
         if len(flat) != len(specs) or not all(
-            isinstance(x, (Tensor, _ndarray)) and s.is_compatible_with(x) for x, s in zip(flat, specs)
+            isinstance(x, (Tensor, B.ndarray)) and s.is_compatible_with(x) for x, s in zip(flat, specs)
         ):
             got = [f"{type(x).__name__}{tuple(B.xp.shape(x))}:{getattr(x, 'dtype', '')}" for x in flat]
             raise TypeError(
@@ -867,7 +867,7 @@ def _key(x, leaves):
             return ("Variable", id(x))
         leaves.append(x)
         return ("Tensor", x._value.shape, x._value.dtype.str)
-    if isinstance(x, _ndarray):
+    if isinstance(x, B.ndarray):
         leaves.append(x)
         return ("Tensor", x.shape, x.dtype.str)
     if isinstance(x, (list, tuple)):
@@ -883,7 +883,7 @@ def _key(x, leaves):
 
 def _is_input(x):
     """A tensor argument of a traced function: a Tensor that is not a Variable, or an array."""
-    return isinstance(x, _ndarray) or (isinstance(x, Tensor) and not isinstance(x, Variable))
+    return isinstance(x, B.ndarray) or (isinstance(x, Tensor) and not isinstance(x, Variable))
 
 
 def plan_summary(plan) -> str:

@@ -424,3 +424,27 @@ def test_fori_loop_eagerly_and_traced_with_a_tensor_bound():
     assert _same(f(tp.constant(3), tp.constant(2.0)), 8.0)
     assert _same(f(tp.constant(5), tp.constant(2.0)), 32.0)
     assert f.tracing_count == 1
+
+
+def test_index_arrays_of_a_backend_chosen_after_import_are_inputs_of_the_plan():
+    # Regression: tracing bound NumPy's array type at import, so on a backend chosen later (the strict test
+    # backend, CuPy) an Embedding's index array was not seen as the input it is: the plan baked the first
+    # call's indices in (and folded the gradient into a constant).
+    before = tp.get_backend()
+    tp.set_backend("strict")
+    try:
+        layer = tp.layers.Embedding(7, 3)
+        layer(tp.constant(np.zeros((2, 5), np.int64)))
+
+        def step(x):
+            with tp.GradientTape() as tape:
+                value = tp.sum(layer(x) * tp.constant(np.arange(15.0).reshape(1, 5, 3)))
+            return tape.gradient(value, layer.embeddings)
+
+        compiled = tp.function(step)
+        for seed in (2, 3):
+            x = tp.constant(np.random.default_rng(seed).integers(0, 7, (2, 5)))
+            assert np.array_equal(step(x).numpy(), compiled(x).numpy())
+        assert compiled.tracing_count == 1
+    finally:
+        tp.set_backend(before)

@@ -91,8 +91,6 @@ def test_batch_normalization_training_and_inference():
     np.testing.assert_array_equal(layer.moving_mean.numpy(), mm)
 
 
-@pytest.mark.host_only("known gap: on the strict backend tp.function's compiled Embedding gradient "
-                       "differs from eager (seed 3); the NumPy run checks it bit for bit")
 def test_embedding():
     layer = check_layer(
         L.Embedding, {"input_dim": 7, "output_dim": 3}, (2, 5), (2, 5, 3), 1, [(7, 3)], int_inputs=7
