@@ -351,7 +351,7 @@ class Plan:
     """The steps a trace recorded, pruned to those the outputs and side effects need, compiled into one
     generated Python function that passes NumPy arrays from step to step (no Tensor, no tape node)."""
 
-    def __init__(self, recorder, outputs, name="function"):
+    def __init__(self, recorder, outputs, name="function", shape_generic=False):
         leaves, self._rebuild = flatten_with_rebuild(outputs)
         self.outputs = []
         for leaf in leaves:
@@ -371,7 +371,10 @@ class Plan:
         self.name = name
         pending = {id(step): [arr] for step, arr in recorder.sources}
         self._runners = [_runner(step, pending.get(id(step))) for step in self.steps]
-        self.targets, self.buffers = _memory_plan(self, recorder.slots)
+        # a plan run for several shapes (reduce_retracing) writes no buffer sized for one of them
+        self.shape_generic = shape_generic
+        self.targets, self.buffers = ({}, []) if shape_generic else _memory_plan(self, recorder.slots)
+        self.recording = (recorder, outputs)  # what a shape-generic plan of the same trace is built from
         self._lock = threading.RLock()  # the buffers are the plan's own: one run at a time
         self._run = self._compile()
 
@@ -747,6 +750,7 @@ class Function:
         self.reduce_retracing = bool(reduce_retracing)
         self.jit_compile = jit_compile
         self._plans = {}
+        self._generic = []  # (relaxed key, plan) of the shape-generic plans (reduce_retracing)
         self._traces = 0
         self._warned = False
 
@@ -767,8 +771,13 @@ class Function:
         leaves = []
         key = _key((args, kwargs), leaves)
         plan = self._plans.get(key)
+        if plan is None and self._generic:
+            plan = next((p for relaxed, p in self._generic if _fits(relaxed, key)), None)
         if plan is None:
-            plan = self._plans[key] = self._trace(args, kwargs)
+            plan = self._trace(args, kwargs)
+            if self.reduce_retracing:
+                plan = self._generalize(key, plan)
+            self._plans[key] = plan
         if _tape_state.recording:  # a tape outside records: run op by op so that it sees the ops
             return plan.run_eager([x if isinstance(x, Tensor) else wrap(x) for x in leaves])
         return plan([x._value if isinstance(x, Tensor) else x for x in leaves])
@@ -801,6 +810,20 @@ class Function:
                 stacklevel=3,
             )
         return Plan(recorder, outputs, self.__name__)
+
+    def _generalize(self, key, plan):
+        """With ``reduce_retracing``: when ``plan`` was traced for tensor shapes that differ from an
+        earlier trace's only in some dimensions (the rest of the signature equal), and the two traces recorded
+        the same steps with the same constants (so no Python code read a size that changed), the plan made
+        from this trace serves every call whose shapes fit the relaxed signature (those dimensions ``None``):
+        no trace per new size. Otherwise ``plan`` (for this signature only)."""
+        for other_key, other in [*reversed(self._generic), *self._plans.items()]:  # the most relaxed first
+            relaxed = _relax(other_key, key)
+            if relaxed is not None and _same_steps(other, plan):
+                generic = Plan(*plan.recording, self.__name__, shape_generic=True)
+                self._generic.append((relaxed, generic))
+                return generic
+        return plan
 
     def _check_signature(self, args, kwargs):
         flat = flatten(list(args) + list(kwargs.values()))
@@ -881,6 +904,87 @@ def _key(x, leaves):
     return (type(x), x)
 
 
+def _relax(a, b):
+    """The signature with ``None`` where the tensor shapes of the keys ``a`` and ``b`` differ, when they
+    differ in tensor dimensions only (same structure, ranks, dtypes and other values); else None."""
+    if a == b:
+        return None
+    found = []
+
+    def walk(x, y):
+        if x.__class__ is not tuple or y.__class__ is not tuple or len(x) != len(y):
+            return x == y
+        if len(x) == 3 and x[0] == "Tensor" and y[0] == "Tensor":
+            if x[2] != y[2] or len(x[1]) != len(y[1]):
+                return False
+            found.append(1)
+            return ("Tensor", tuple(d if d == e else None for d, e in zip(x[1], y[1])), x[2])
+        parts = [walk(u, v) for u, v in zip(x, y)]
+        if any(p is False for p in parts):
+            return False
+        return tuple(u if p is True else p for u, p in zip(x, parts))
+
+    relaxed = walk(a, b)
+    return relaxed if relaxed is not False and found else None
+
+
+def _fits(relaxed, key):
+    """Whether the signature ``key`` fits ``relaxed`` (its ``None`` dimensions match any size)."""
+    if relaxed.__class__ is not tuple or key.__class__ is not tuple or len(relaxed) != len(key):
+        return relaxed == key
+    if len(relaxed) == 3 and relaxed[0] == "Tensor" and key[0] == "Tensor":
+        return relaxed[2] == key[2] and len(relaxed[1]) == len(key[1]) and all(
+            d is None or d == e for d, e in zip(relaxed[1], key[1]))
+    return all(_fits(r, k) for r, k in zip(relaxed, key))
+
+
+def _same_steps(a, b):
+    """Whether plans ``a`` and ``b`` are the same steps on the same constants and parameters (traced for
+    different shapes: then nothing they fixed at trace time depended on the sizes that changed)."""
+    if a.inputs != b.inputs or len(a.steps) != len(b.steps) or len(a.outputs) != len(b.outputs):
+        return False
+    if any(x[0] != y[0] or (x[0] == "c" and not _same_value(x[1], y[1])) or (x[0] != "c" and x[1] != y[1])
+           for x, y in zip(a.outputs, b.outputs)):
+        return False
+    for x, y in zip(a.steps, b.steps):
+        if x.kind != y.kind or x.fn is not y.fn or x.outs != y.outs or not _same_value(x.ins, y.ins):
+            return False
+        if not _same_value(x.params, y.params):
+            return False
+        if x.kind == "host":
+            if x.meta[1] != y.meta[1] or x.meta[3] != y.meta[3]:  # the kinds of its arguments and results
+                return False
+        elif not _same_value(x.meta, y.meta):
+            return False
+    return True
+
+
+def _same_value(x, y):
+    """Equality of trace-time constants: arrays by shape, dtype and values, references by what they name."""
+    if x.__class__ is not y.__class__:
+        return False
+    if isinstance(x, (list, tuple)):
+        return len(x) == len(y) and all(_same_value(u, v) for u, v in zip(x, y))
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(_same_value(x[k], y[k]) for k in x)
+    if x.__class__ is _Var:
+        return x.var is y.var
+    if x.__class__ is _Const:
+        return _same_value(x.value, y.value)
+    if x.__class__ is _Seq:
+        return x.type is y.type and _same_value(x.items, y.items)
+    if isinstance(x, Tensor):
+        x, y = x._value, y._value
+    if isinstance(x, B.ndarray):
+        return x.shape == y.shape and x.dtype == y.dtype and bool(B.xp.array_equal(x, y, equal_nan=True))
+    if x is y:
+        return True
+    try:
+        return bool(x == y)
+    except (TypeError, ValueError):
+        return False
+
+
 def _is_input(x):
     """A tensor argument of a traced function: a Tensor that is not a Variable, or an array."""
     return isinstance(x, B.ndarray) or (isinstance(x, Tensor) and not isinstance(x, Variable))
@@ -959,7 +1063,9 @@ def function(func=None, input_signature=None, reduce_retracing=False, jit_compil
     Args:
         func: the function (or use ``@tp.function(...)`` with arguments).
         input_signature: a list of :class:`TensorSpec`: calls must pass tensors that fit them.
-        reduce_retracing: do not warn about retracing (plans are still made per concrete shape).
+        reduce_retracing: on a retrace for tensor shapes that differ only in some dimensions, relax those
+            dimensions to ``None`` and serve every fitting call with the plan of that trace, when the two
+            traces recorded the same steps (no Python code read a size that changed); and do not warn.
         jit_compile: accepted for TensorFlow compatibility; every plan is compiled the same way.
 
     Returns:

@@ -448,3 +448,62 @@ def test_index_arrays_of_a_backend_chosen_after_import_are_inputs_of_the_plan():
         assert compiled.tracing_count == 1
     finally:
         tp.set_backend(before)
+
+
+def test_reduce_retracing_relaxes_the_dimensions_that_changed_and_traces_once_for_them():
+    traces = []
+
+    @tp.function(reduce_retracing=True)
+    def f(x, y):
+        traces.append(x.shape)
+        return tp.reduce_sum(x * 2.0 + 1.0, axis=0) * y
+
+    y = tp.ones((3,))
+    for n in (2, 5, 7, 1, 5):
+        x = tp.constant(np.arange(3.0 * n, dtype=np.float32).reshape(n, 3))
+        assert _same(f(x, y), (x.numpy() * 2 + 1).sum(0))
+    assert f.tracing_count == 2  # the first shape, then (None, 3) once
+    f(tp.ones((2, 4)), tp.ones((4,)))  # another trailing size: a new signature, relaxed against (None, 3)
+    f(tp.ones((9, 4)), tp.ones((4,)))
+    assert f.tracing_count == 3
+    f(tp.ones((2, 3), dtype="float64"), tp.ones((3,), dtype="float64"))  # a dtype is never relaxed
+    assert f.tracing_count == 4 and len(traces) == 4
+
+
+def test_reduce_retracing_keeps_one_plan_per_shape_when_python_read_a_size():
+    @tp.function(reduce_retracing=True)
+    def f(x):
+        return tp.reshape(x, (x.shape[0] * 3,))  # the size is a Python number fixed in each trace
+
+    for n in (2, 4, 6):
+        assert _same(f(tp.ones((n, 3))), np.ones(3 * n))
+    assert f.tracing_count == 3
+
+
+def test_reduce_retracing_training_step_equals_eager_over_batch_sizes():
+    def make():
+        tp.random.set_seed(1)
+        model = tp.Sequential([tp.Input(shape=(4,)), tp.layers.Dense(8, activation="relu"),
+                               tp.layers.Dense(3)])
+        optimizer = tp.optimizers.Adam(0.01)
+        loss_fn = tp.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        def step(x, y):
+            with tp.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_weights)
+            optimizer.apply_gradients(zip(grads, model.trainable_weights))
+            return loss
+
+        return model, step
+
+    eager_model, eager = make()
+    model, step = make()
+    compiled = tp.function(step, reduce_retracing=True)
+    rng = np.random.default_rng(0)
+    for n in (8, 16, 5, 8, 3):
+        x, y = rng.standard_normal((n, 4)).astype(np.float32), rng.integers(0, 3, n)
+        assert _same(eager(x, y), compiled(x, y))
+    assert compiled.tracing_count == 2
+    for a, b in zip(eager_model.get_weights(), model.get_weights()):
+        assert _same(a, b)
