@@ -11,7 +11,9 @@
  * (truncation < 1e-8 relative), so it is branch-free and the compiler vectorizes the loops. Its results differ
  * from NumPy's float32 tanh by a few units in the last place.
  *
- * adam() is the Adam optimizer's update in one pass over the weight, its gradient and both moments.
+ * adam() is the Adam optimizer's update in one pass over the weight, its gradient and both moments; bias_act()
+ * and act_grad() are a dense layer's bias + activation and its gradient with the bias gradient, one pass each
+ * (_ckernels_dense.h).
  *
  * The window kernels (_ckernels_conv.h: im2col, col2im, max and average pooling forward and backward) split
  * the batch across POSIX threads, with the GIL released for the whole call; the caller says how many threads.
@@ -26,7 +28,7 @@
 #include <pthread.h>
 #endif
 
-#define CKERNELS_VERSION 5
+#define CKERNELS_VERSION 6
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
@@ -63,10 +65,12 @@ static inline float tanh_f(float x)
 
 #define T float
 #define TANH tanh_f
+#define SQRT sqrtf
 #define SFX f32
 #define ATTR
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
+#include "_ckernels_dense.h"
 #undef SFX
 #undef ATTR
 #if DISPATCH
@@ -74,26 +78,32 @@ static inline float tanh_f(float x)
 #define ATTR __attribute__((target("arch=x86-64-v3")))
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
+#include "_ckernels_dense.h"
 #undef SFX
 #undef ATTR
 #define SFX f32_v4
 #define ATTR __attribute__((target("arch=x86-64-v4,prefer-vector-width=512")))
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
+#include "_ckernels_dense.h"
 #undef SFX
 #undef ATTR
 #endif
 #undef T
 #undef TANH
+#undef SQRT
 
 #define T double
 #define TANH tanh
+#define SQRT sqrt
 #define SFX f64
 #define ATTR
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
+#include "_ckernels_dense.h"
 #undef T
 #undef TANH
+#undef SQRT
 #undef SFX
 #undef ATTR
 
@@ -128,11 +138,14 @@ typedef struct {
                          const float *, float *, float *, float *, float *, Py_ssize_t, Py_ssize_t,
                          Py_ssize_t, Py_ssize_t, Py_ssize_t);
     void (*tanh)(const float *, float *, Py_ssize_t);
+    void (*bias_act)(float *, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+    void (*act_grad)(const float *, const float *, float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+    void (*adam)(float *, const float *, float *, float *, Py_ssize_t, float, float, float, float);
     const char *isa;
 } Kernels;
 
 #define KERNELS(sfx, name) {lstm_forward_##sfx, lstm_backward_##sfx, gru_forward_##sfx, gru_backward_##sfx, \
-                            tanh_##sfx, name}
+                            tanh_##sfx, bias_act_##sfx, act_grad_##sfx, adam_##sfx, name}
 static Kernels f32 = KERNELS(f32, "baseline");
 
 static void pick_kernels(void)
@@ -851,37 +864,149 @@ static PyObject *gru_sequence_grad(PyObject *self, PyObject *const *args, Py_ssi
     return seq_run(&q, &a, gru_rows_f32, gru_rows_f64, 2 * n, threads);
 }
 
-/* --- Adam: one pass over the weight, its gradient and both moments ------------------------------------------- */
-/* The update of tapeflow.optimizers.Adam (its scaled moments m' = m / (1 - beta_1), v' = v / (1 - beta_2)):
- * m' = b1 m' + g; v' = b2 v' + g^2; w -= m' / (sqrt(v' c) + e), c and e folding every scalar. */
+/* --- the dense layer's neighbours and Adam (_ckernels_dense.h), split over threads ----------------------------- */
 typedef struct {
     char kind;
-    void *w, *m, *v;
-    const void *g;
+    int act;
+    void *y, *gz, *gb, *m, *v;
+    const void *b, *g, *out;
+    Py_ssize_t n;
     double b1, b2, c, e;
-} AdamJob;
+    void *partial; /* act_grad with threads: one row of column sums per thread */
+} DenseJob;
 
-#define ADAM_LOOP(T, SQRT)                                                                                     \
-    {                                                                                                          \
-        T *restrict w = (T *)j->w + i0, *restrict m = (T *)j->m + i0, *restrict v = (T *)j->v + i0;            \
-        const T *restrict g = (const T *)j->g + i0;                                                            \
-        const T b1 = (T)j->b1, b2 = (T)j->b2, c = (T)j->c, e = (T)j->e;                                        \
-        for (Py_ssize_t i = 0; i < i1 - i0; i++) {                                                             \
-            const T gi = g[i], mi = b1 * m[i] + gi, vi = b2 * v[i] + gi * gi;                                  \
-            m[i] = mi;                                                                                         \
-            v[i] = vi;                                                                                         \
-            w[i] -= mi / (SQRT(vi * c) + e);                                                                   \
-        }                                                                                                      \
-    }
+static void bias_act_rows(const void *ctx, int tid, Py_ssize_t r0, Py_ssize_t r1)
+{
+    const DenseJob *j = ctx;
+    (void)tid;
+    if (j->kind == 'f')
+        f32.bias_act(j->y, j->b, r0, r1, j->n, j->act);
+    else
+        bias_act_f64(j->y, j->b, r0, r1, j->n, j->act);
+}
+
+static void act_grad_rows(const void *ctx, int tid, Py_ssize_t r0, Py_ssize_t r1)
+{
+    const DenseJob *j = ctx;
+    const size_t size = j->kind == 'f' ? sizeof(float) : sizeof(double);
+    void *gb = j->gb && j->partial ? (char *)j->partial + (size_t)tid * (size_t)j->n * size : j->gb;
+    if (j->kind == 'f')
+        f32.act_grad(j->g, j->out, j->gz, gb, r0, r1, j->n, j->act);
+    else
+        act_grad_f64(j->g, j->out, j->gz, gb, r0, r1, j->n, j->act);
+}
 
 static void adam_rows(const void *ctx, int tid, Py_ssize_t i0, Py_ssize_t i1)
 {
-    const AdamJob *j = ctx;
+    const DenseJob *j = ctx;
     (void)tid;
     if (j->kind == 'f')
-        ADAM_LOOP(float, sqrtf)
+        f32.adam((float *)j->y + i0, (const float *)j->g + i0, (float *)j->m + i0, (float *)j->v + i0, i1 - i0,
+                 (float)j->b1, (float)j->b2, (float)j->c, (float)j->e);
     else
-        ADAM_LOOP(double, sqrt)
+        adam_f64((double *)j->y + i0, (const double *)j->g + i0, (double *)j->m + i0, (double *)j->v + i0,
+                 i1 - i0, j->b1, j->b2, j->c, j->e);
+}
+
+static int thread_count(PyObject *obj, int *threads)
+{
+    long th = PyLong_AsLong(obj);
+    if (th == -1 && PyErr_Occurred())
+        return -1;
+    *threads = th < 1 ? 1 : th > MAX_THREADS ? MAX_THREADS : (int)th;
+    return 0;
+}
+
+/* rows and n of a C-contiguous buffer read as (rows, n), n its last dimension (1 for a 0-d one) */
+static Py_ssize_t last_dim(Py_buffer *v)
+{
+    return v->ndim ? v->shape[v->ndim - 1] : 1;
+}
+
+PyDoc_STRVAR(bias_act_doc,
+"bias_act(y, b, act, threads)\n--\n\n"
+"In place: y = act(y + b) over y's rows (b: its last dimension's length, or None); act 0 linear, 1 relu.");
+
+static PyObject *bias_act_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "bias_act takes 4 arguments");
+        return NULL;
+    }
+    DenseJob j = {0};
+    int threads;
+    j.act = PyObject_IsTrue(args[2]);
+    if (j.act < 0 || thread_count(args[3], &threads) < 0)
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    Py_buffer *yv;
+    void *b;
+    if (get(&a, args[0], "y", 1, 0, -1, &j.y, &yv) < 0 ||
+        get(&a, args[1], "b", 0, 1, last_dim(yv), &b, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    j.b = b, j.kind = a.kind, j.n = last_dim(yv);
+    const Py_ssize_t rows = j.n ? yv->len / yv->itemsize / j.n : 0;
+    Py_BEGIN_ALLOW_THREADS
+    parallel(bias_act_rows, &j, rows, threads);
+    Py_END_ALLOW_THREADS
+    release(&a);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(act_grad_doc,
+"act_grad(g, out, gz, gb, act, threads)\n--\n\n"
+"gz = g * act'(out) (act 1 relu; with act 0 gz is None and g is used as it is) and, when gb is given, gb = the\n"
+"sum of gz over every row (gb's length: the last dimension), in one pass split over threads.");
+
+static PyObject *act_grad_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "act_grad takes 6 arguments");
+        return NULL;
+    }
+    DenseJob j = {0};
+    int threads;
+    j.act = PyObject_IsTrue(args[4]);
+    if (j.act < 0 || thread_count(args[5], &threads) < 0)
+        return NULL;
+    Args a = {.count = 0, .kind = 0};
+    Py_buffer *gv;
+    void *g, *out;
+    if (get(&a, args[0], "g", 0, 0, -1, &g, &gv) < 0 ||
+        get(&a, args[1], "out", 0, 0, gv->len / gv->itemsize, &out, NULL) < 0 ||
+        get(&a, args[2], "gz", 1, !j.act, gv->len / gv->itemsize, &j.gz, NULL) < 0 ||
+        get(&a, args[3], "gb", 1, 1, last_dim(gv), &j.gb, NULL) < 0) {
+        release(&a);
+        return NULL;
+    }
+    j.g = g, j.out = out, j.kind = a.kind, j.n = last_dim(gv);
+    const Py_ssize_t rows = j.n ? gv->len / gv->itemsize / j.n : 0;
+    const size_t size = (size_t)gv->itemsize, row = (size_t)j.n * size;
+    if (threads > rows)
+        threads = rows < 1 ? 1 : (int)rows;
+    if (j.gb && threads > 1 && !(j.partial = PyMem_Calloc((size_t)threads, row ? row : 1))) {
+        release(&a);
+        return PyErr_NoMemory();
+    }
+    if (j.gb)
+        memset(j.gb, 0, row);
+    Py_BEGIN_ALLOW_THREADS
+    parallel(act_grad_rows, &j, rows, threads);
+    Py_END_ALLOW_THREADS
+    if (j.partial) {  /* the threads' column sums, added in thread order */
+        for (int t = 0; t < threads; t++)
+            for (Py_ssize_t k = 0; k < j.n; k++) {
+                if (j.kind == 'f')
+                    ((float *)j.gb)[k] += ((float *)j.partial)[t * j.n + k];
+                else
+                    ((double *)j.gb)[k] += ((double *)j.partial)[t * j.n + k];
+            }
+        PyMem_Free(j.partial);
+    }
+    release(&a);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(adam_doc,
@@ -894,20 +1019,20 @@ static PyObject *adam_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_TypeError, "adam takes 9 arguments");
         return NULL;
     }
-    AdamJob j;
+    DenseJob j = {0};
     double *scalars[4] = {&j.b1, &j.b2, &j.c, &j.e};
     for (int i = 0; i < 4; i++) {
         *scalars[i] = PyFloat_AsDouble(args[4 + i]);
         if (*scalars[i] == -1.0 && PyErr_Occurred())
             return NULL;
     }
-    long th = PyLong_AsLong(args[8]);
-    if (th == -1 && PyErr_Occurred())
+    int threads;
+    if (thread_count(args[8], &threads) < 0)
         return NULL;
     Args a = {.count = 0, .kind = 0};
     Py_buffer *wv;
     void *g;
-    if (get(&a, args[0], "w", 1, 0, -1, &j.w, &wv) < 0 ||
+    if (get(&a, args[0], "w", 1, 0, -1, &j.y, &wv) < 0 ||
         get(&a, args[1], "g", 0, 0, wv->len / wv->itemsize, &g, NULL) < 0 ||
         get(&a, args[2], "m", 1, 0, wv->len / wv->itemsize, &j.m, NULL) < 0 ||
         get(&a, args[3], "v", 1, 0, wv->len / wv->itemsize, &j.v, NULL) < 0) {
@@ -916,7 +1041,6 @@ static PyObject *adam_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     j.g = g;
     j.kind = a.kind;
-    const int threads = th < 1 ? 1 : th > MAX_THREADS ? MAX_THREADS : (int)th;
     Py_BEGIN_ALLOW_THREADS
     parallel(adam_rows, &j, wv->len / wv->itemsize, threads);
     Py_END_ALLOW_THREADS
@@ -960,6 +1084,8 @@ static PyMethodDef methods[] = {
     {"gru_sequence", (PyCFunction)(void (*)(void))gru_sequence, METH_FASTCALL, gru_sequence_doc},
     {"gru_sequence_grad", (PyCFunction)(void (*)(void))gru_sequence_grad, METH_FASTCALL, gru_sequence_grad_doc},
     {"adam", (PyCFunction)(void (*)(void))adam_py, METH_FASTCALL, adam_doc},
+    {"bias_act", (PyCFunction)(void (*)(void))bias_act_py, METH_FASTCALL, bias_act_doc},
+    {"act_grad", (PyCFunction)(void (*)(void))act_grad_py, METH_FASTCALL, act_grad_doc},
     {"im2col", (PyCFunction)(void (*)(void))im2col_py, METH_FASTCALL, im2col_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im_py, METH_FASTCALL, col2im_doc},
     {"max_pool", (PyCFunction)(void (*)(void))max_pool_py, METH_FASTCALL, max_pool_doc},

@@ -21,7 +21,7 @@ from numpy import ndarray as _host_array
 from tapeflow import _backend as B
 from tapeflow import _env
 
-_CKERNELS_VERSION = 5  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
+_CKERNELS_VERSION = 6  # must match CKERNELS_VERSION in tapeflow/_ckernels.c
 
 # below this many elements per thread, a thread costs more than it saves (its start is ~20-50 us)
 _PER_THREAD = 1 << 16

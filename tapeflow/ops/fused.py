@@ -14,7 +14,7 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow._tape import _state
 from tapeflow._tensor import Tensor, wrap
-from tapeflow.ops import fusable
+from tapeflow.ops import _native, fusable
 from tapeflow.ops._registry import Op, defop
 
 xp = B.xp
@@ -26,15 +26,55 @@ def _no_bias(b):
     return isinstance(b, (int, float)) and b == 0
 
 
-def _dense(x, kernel, bias, activation=fusable.LINEAR):
-    y = xp.matmul(x, kernel)
-    fused = B.fused()  # CuPy: bias and activation in one kernel launch
-    if fused is not None and not _no_bias(bias):
-        if fused.bias_activation(y, bias, activation.name) is not None:
+# the activations the C kernels apply beside the matrix product (their code in _ckernels_dense.h)
+_C_ACTIVATIONS = {fusable.LINEAR: 0, fusable.RELU: 1}
+
+
+def _c_kernels(activation, *arrays):
+    """The C kernels when they can take these C-contiguous arrays and this activation, else None."""
+    k = _native.usable(*arrays) if activation in _C_ACTIVATIONS else None
+    return k if k is not None and all(a.flags.c_contiguous for a in arrays) else None
+
+
+def _bias_activation_(y, bias, activation):
+    """``activation(y + bias)`` written into ``y`` (a fresh matrix product), one pass over it where it can."""
+    has_bias = not _no_bias(bias)
+    if has_bias:
+        fused = B.fused()  # CuPy: bias and activation in one kernel launch
+        if fused is not None and fused.bias_activation(y, bias, activation.name) is not None:
             return y
-    if not _no_bias(bias):
+    n = y.shape[-1] if y.ndim else 1
+    if not has_bias or (getattr(bias, "shape", None) == (n,) and bias.dtype == y.dtype):
+        k = _c_kernels(activation, y, *((bias,) if has_bias else ()))
+        if k is not None:
+            k.bias_act(y, bias if has_bias else None, _C_ACTIVATIONS[activation],
+                       _native.threads(y.size, y.size // max(n, 1)))
+            return y
+    if has_bias:
         y += bias  # y is a fresh array: add in place
     return activation.forward_(y)
+
+
+def _preactivation_grad(activation, g, out, with_bias):
+    """``(gz, gb)``: ``g * activation'(out)`` and, when ``with_bias``, its sum over every axis but the last
+    (the bias gradient), one pass over ``g`` where the C kernels can take it."""
+    n = out.shape[-1] if out.ndim else 1
+    k = _c_kernels(activation, g, out)
+    if k is not None and g.shape == out.shape:
+        relu = _C_ACTIVATIONS[activation]
+        gz = xp.empty_like(g) if relu else None
+        gb = xp.empty(n, g.dtype) if with_bias else None
+        k.act_grad(g, out, gz, gb, relu, _native.threads(g.size, g.size // max(n, 1)))
+        return (gz if relu else g), gb
+    fused = B.fused()  # CuPy: g * f'(out) in one kernel launch
+    gz = None if fused is None else fused.activation_grad(activation.name, g, out)
+    if gz is None:
+        gz = activation.backward(g, out)
+    return gz, (gz.reshape(-1, n).sum(axis=0) if with_bias else None)
+
+
+def _dense(x, kernel, bias, activation=fusable.LINEAR):
+    return _bias_activation_(xp.matmul(x, kernel), bias, activation)
 
 
 def _dense_explain(x, kernel, bias, activation=fusable.LINEAR):
@@ -57,14 +97,10 @@ def _dense_vjp(g, out, x, kernel, bias, activation=fusable.LINEAR, needs=(True, 
     """
     k, n = kernel.shape
     if not _state.recording:
-        fused = B.fused()  # CuPy: g * f'(out) in one kernel launch
-        gz = None if fused is None else fused.activation_grad(activation.name, g._value, out._value)
-        if gz is None:
-            gz = activation.backward(g._value, out._value)
+        gz, gb = _preactivation_grad(activation, g._value, out._value, needs[2])
         gx = wrap(xp.matmul(gz, _raw(kernel).T)) if needs[0] else None
         gk = wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz.reshape(-1, n))) if needs[1] else None
-        gb = wrap(gz.reshape(-1, n).sum(axis=0)) if needs[2] else None
-        return gx, gk, gb
+        return gx, gk, None if gb is None else wrap(gb)
     from tapeflow.ops.linalg_ops import matmul_op
     from tapeflow.ops.manipulation import reshape, transpose
     from tapeflow.ops.reduction import sum as _sum
