@@ -63,6 +63,14 @@ static inline float tanh_f(float x)
     return copysignf(-em1 / (2.0f + em1), x);
 }
 
+/* the geometry of a 2-D window op (see _ckernels_conv.h) */
+typedef struct {
+    Py_ssize_t n, h, w, c;   /* input */
+    Py_ssize_t oh, ow;       /* output positions */
+    Py_ssize_t kh, kw, sh, sw, dh, dw, ph, pw;  /* window, strides, dilation, padding before */
+} Geometry;
+
+
 #define T float
 #define TANH tanh_f
 #define SQRT sqrtf
@@ -71,6 +79,7 @@ static inline float tanh_f(float x)
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
 #include "_ckernels_dense.h"
+#include "_ckernels_conv.h"
 #undef SFX
 #undef ATTR
 #if DISPATCH
@@ -79,6 +88,7 @@ static inline float tanh_f(float x)
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
 #include "_ckernels_dense.h"
+#include "_ckernels_conv.h"
 #undef SFX
 #undef ATTR
 #define SFX f32_v4
@@ -86,6 +96,7 @@ static inline float tanh_f(float x)
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
 #include "_ckernels_dense.h"
+#include "_ckernels_conv.h"
 #undef SFX
 #undef ATTR
 #endif
@@ -101,29 +112,13 @@ static inline float tanh_f(float x)
 #include "_ckernels_lstm.h"
 #include "_ckernels_gru.h"
 #include "_ckernels_dense.h"
+#include "_ckernels_conv.h"
 #undef T
 #undef TANH
 #undef SQRT
 #undef SFX
 #undef ATTR
 
-/* the geometry of a 2-D window op (see _ckernels_conv.h) */
-typedef struct {
-    Py_ssize_t n, h, w, c;   /* input */
-    Py_ssize_t oh, ow;       /* output positions */
-    Py_ssize_t kh, kw, sh, sw, dh, dw, ph, pw;  /* window, strides, dilation, padding before */
-} Geometry;
-
-#define T float
-#define SFX f32
-#include "_ckernels_conv.h"
-#undef T
-#undef SFX
-#define T double
-#define SFX f64
-#include "_ckernels_conv.h"
-#undef T
-#undef SFX
 
 /* the float32 kernels of one instruction set */
 typedef struct {
@@ -141,11 +136,19 @@ typedef struct {
     void (*bias_act)(float *, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*act_grad)(const float *, const float *, float *, float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*adam)(float *, const float *, float *, float *, Py_ssize_t, float, float, float, float);
+    void (*im2col)(const Geometry *, const float *, float *, float, Py_ssize_t, Py_ssize_t);
+    void (*col2im)(const Geometry *, const float *, float *, Py_ssize_t, Py_ssize_t);
+    void (*max_pool)(const Geometry *, const float *, float *, Py_ssize_t, Py_ssize_t);
+    void (*max_pool_grad)(const Geometry *, const float *, const float *, const float *, float *, float *,
+                          Py_ssize_t, Py_ssize_t);
+    void (*avg_pool)(const Geometry *, const float *, float *, Py_ssize_t, Py_ssize_t);
+    void (*avg_pool_grad)(const Geometry *, const float *, float *, Py_ssize_t, Py_ssize_t);
     const char *isa;
 } Kernels;
 
 #define KERNELS(sfx, name) {lstm_forward_##sfx, lstm_backward_##sfx, gru_forward_##sfx, gru_backward_##sfx, \
-                            tanh_##sfx, bias_act_##sfx, act_grad_##sfx, adam_##sfx, name}
+                            tanh_##sfx, bias_act_##sfx, act_grad_##sfx, adam_##sfx, im2col_##sfx, col2im_##sfx, \
+                            max_pool_##sfx, max_pool_grad_##sfx, avg_pool_##sfx, avg_pool_grad_##sfx, name}
 static Kernels f32 = KERNELS(f32, "baseline");
 
 static void pick_kernels(void)
@@ -412,12 +415,12 @@ static void run_slice(const Job *j, int tid, Py_ssize_t b0, Py_ssize_t b1)
     const Geometry *q = &j->q;
     if (j->kind == 'f') {
         switch (j->op) {
-        case IM2COL: im2col_f32(q, j->a, j->out, (float)j->pad_value, b0, b1); break;
-        case COL2IM: col2im_f32(q, j->a, j->out, b0, b1); break;
-        case MAX_POOL: max_pool_f32(q, j->a, j->out, b0, b1); break;
-        case MAX_POOL_GRAD: max_pool_grad_f32(q, j->a, j->b, j->c, j->out, (float *)j->scratch + tid * q->c, b0, b1); break;
-        case AVG_POOL: avg_pool_f32(q, j->a, j->out, b0, b1); break;
-        case AVG_POOL_GRAD: avg_pool_grad_f32(q, j->a, j->out, b0, b1); break;
+        case IM2COL: f32.im2col(q, j->a, j->out, (float)j->pad_value, b0, b1); break;
+        case COL2IM: f32.col2im(q, j->a, j->out, b0, b1); break;
+        case MAX_POOL: f32.max_pool(q, j->a, j->out, b0, b1); break;
+        case MAX_POOL_GRAD: f32.max_pool_grad(q, j->a, j->b, j->c, j->out, (float *)j->scratch + tid * q->c, b0, b1); break;
+        case AVG_POOL: f32.avg_pool(q, j->a, j->out, b0, b1); break;
+        case AVG_POOL_GRAD: f32.avg_pool_grad(q, j->a, j->out, b0, b1); break;
         }
     } else {
         switch (j->op) {

@@ -1,6 +1,7 @@
 /* The window kernels of convolution and pooling (tapeflow/ops/conv.py, tapeflow/ops/pooling.py) for one
  * element type: im2col, its adjoint col2im, and max/average pooling forward and backward, each one pass over
- * the data. Included by _ckernels.c with T (the element type) and SFX (the name suffix) defined.
+ * the data. Included by _ckernels.c with T (the element type), SFX (the name suffix) and ATTR (function
+ * attributes: the instruction set to compile for) defined.
  *
  * Layouts are channels-last and C-contiguous, 2-D (1-D callers pass a height of 1):
  *   x   (batch, H, W, C)            the input (its padding is virtual: out-of-range positions read pad_value)
@@ -13,7 +14,7 @@
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 
-static void CAT(im2col_, SFX)(const Geometry *q, const T *restrict x, T *restrict col, T pad_value,
+ATTR static void CAT(im2col_, SFX)(const Geometry *q, const T *restrict x, T *restrict col, T pad_value,
                               Py_ssize_t b0, Py_ssize_t b1)
 {
     const Py_ssize_t C = q->c, row = q->w * C, window = q->kh * q->kw;
@@ -38,7 +39,7 @@ static void CAT(im2col_, SFX)(const Geometry *q, const T *restrict x, T *restric
     }
 }
 
-static void CAT(col2im_, SFX)(const Geometry *q, const T *restrict col, T *restrict x, Py_ssize_t b0,
+ATTR static void CAT(col2im_, SFX)(const Geometry *q, const T *restrict col, T *restrict x, Py_ssize_t b0,
                               Py_ssize_t b1)
 {
     const Py_ssize_t C = q->c, row = q->w * C, window = q->kh * q->kw;
@@ -63,7 +64,7 @@ static void CAT(col2im_, SFX)(const Geometry *q, const T *restrict col, T *restr
 }
 
 /* max pooling: NaN wins (as NumPy's maximum), a window with no real element gives -inf */
-static void CAT(max_pool_, SFX)(const Geometry *q, const T *restrict x, T *restrict y, Py_ssize_t b0,
+ATTR static void CAT(max_pool_, SFX)(const Geometry *q, const T *restrict x, T *restrict y, Py_ssize_t b0,
                                 Py_ssize_t b1)
 {
     const Py_ssize_t C = q->c, row = q->w * C;
@@ -94,7 +95,7 @@ static void CAT(max_pool_, SFX)(const Geometry *q, const T *restrict x, T *restr
 /* each window's gradient to the first (row-major) element equal to its maximum y; none when y is NaN.
  * `left` (C elements of scratch) holds what a window's gradient has not yet given away: all of g until the
  * first maximum, then 0 (branch-free, so the channel loops vectorize). */
-static void CAT(max_pool_grad_, SFX)(const Geometry *q, const T *restrict x, const T *restrict y,
+ATTR static void CAT(max_pool_grad_, SFX)(const Geometry *q, const T *restrict x, const T *restrict y,
                                      const T *restrict g, T *restrict dx, T *restrict left,
                                      Py_ssize_t b0, Py_ssize_t b1)
 {
@@ -142,7 +143,7 @@ static void CAT(max_pool_grad_, SFX)(const Geometry *q, const T *restrict x, con
 }
 
 /* average pooling over the real elements of each window (padded positions are left out of the count) */
-static void CAT(avg_pool_, SFX)(const Geometry *q, const T *restrict x, T *restrict y, Py_ssize_t b0,
+ATTR static void CAT(avg_pool_, SFX)(const Geometry *q, const T *restrict x, T *restrict y, Py_ssize_t b0,
                                 Py_ssize_t b1)
 {
     const Py_ssize_t C = q->c, row = q->w * C;
@@ -175,7 +176,7 @@ static void CAT(avg_pool_, SFX)(const Geometry *q, const T *restrict x, T *restr
     }
 }
 
-static void CAT(avg_pool_grad_, SFX)(const Geometry *q, const T *restrict g, T *restrict dx, Py_ssize_t b0,
+ATTR static void CAT(avg_pool_grad_, SFX)(const Geometry *q, const T *restrict g, T *restrict dx, Py_ssize_t b0,
                                      Py_ssize_t b1)
 {
     const Py_ssize_t C = q->c, row = q->w * C;

@@ -1,6 +1,7 @@
 """The C kernels beside a dense layer's matrix products (``tapeflow._ckernels.bias_act`` and ``act_grad``:
 bias + activation in one pass, and the activation's gradient with the bias gradient in one pass) against the
-NumPy code they replace, and every instruction-set variant of them and of the Adam kernel."""
+NumPy code they replace, and every instruction-set variant of them, of the Adam kernel and of the window
+kernels."""
 
 from __future__ import annotations
 
@@ -97,14 +98,35 @@ K.adam(w32, g.astype(np.float32), m32, v32, 0.9, 0.999, 2.0, 1e-3, 2)
 m, v = 0.9 * m + g, 0.999 * v + g * g
 w -= m / (np.sqrt(v * 2.0) + 1e-3)
 worst = max(worst, *(float(np.abs(a - r).max() / np.abs(r).max()) for a, r in ((w32, w), (m32, m), (v32, v))))
+
+import tapeflow as tp
+import tapeflow.ops._native as N
+from tapeflow.ops import conv, pooling
+x = rng.standard_normal((3, 9, 9, 5)).astype(np.float32)
+kernel = tp.Variable(rng.standard_normal((3, 3, 5, 6)).astype(np.float32))
+
+
+def conv_pool():  # im2col, max and average pooling, their gradients and col2im
+    with tp.GradientTape() as tape:
+        y = conv.conv(tp.constant(x), kernel, padding="same")
+        pools = [pooling.max_pool(y, 2, 2), pooling.max_pool(y, 3, 2, "same"),
+                 pooling.avg_pool(y, 3, 2, "same")]
+        loss = sum(tp.sum(z * z) for z in pools)
+    return [z.numpy() for z in pools] + [tape.gradient(loss, kernel).numpy()]
+
+
+fast = conv_pool()
+N.ckernels = None
+for a, r in zip(fast, conv_pool()):
+    worst = max(worst, float(np.abs(a - r).max() / np.abs(r).max()))
 print(K.ISA, worst)
 """
 
 
 @pytest.mark.parametrize("isa", ["baseline", "x86-64-v3", ""])
 def test_every_instruction_set_variant_matches_numpy(isa):
-    """The float32 dense and Adam kernels are compiled for several instruction sets (TAPEFLOW_CKERNELS_ISA
-    caps the choice at import): each must agree with NumPy in float64."""
+    """The float32 dense, Adam, window and pooling kernels are compiled for several instruction sets
+    (TAPEFLOW_CKERNELS_ISA caps the choice at import): each must agree with NumPy."""
     _kernels()
     env = dict(os.environ, TAPEFLOW_CKERNELS_ISA=isa)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
