@@ -24,7 +24,7 @@ import math
 
 from tapeflow import _backend as B
 from tapeflow.errors import ShapeError
-from tapeflow.ops import _native
+from tapeflow.ops import _native, _reuse
 from tapeflow.ops._registry import defop
 
 xp = B.xp
@@ -113,7 +113,7 @@ def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
     k = _native.usable(x) if nd <= 2 and c >= 4 and all(lo >= 0 for lo, _ in pads) else None
     if k is not None:
         out = _out_lengths(x.shape, kernel_size, strides, dilation, pads)
-        res = xp.empty((n, *out, window, c), dtype=x.dtype)
+        res = _reuse.empty("im2col", (n, *out, window, c), x.dtype)
         args = _as_2d(xp.ascontiguousarray(x), res, kernel_size, strides, dilation, pads)
         k.im2col(*args, float(pad_value))
         return res
@@ -195,7 +195,7 @@ def _fold(p, spatial, kernel_size, strides, dilation, pads):
     out = out[:nd]
     k = _native.usable(p) if nd <= 2 and all(lo >= 0 for lo, _ in pads) else None
     if k is not None:
-        res = xp.empty((n, *spatial, c), dtype=p.dtype)
+        res = _reuse.empty("col2im", (n, *spatial, c), p.dtype)
         image, cols, *geometry = _as_2d(res, xp.ascontiguousarray(p), kernel_size, strides, dilation, pads)
         k.col2im(cols, image, *geometry)
         return res

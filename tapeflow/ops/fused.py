@@ -14,7 +14,7 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow._tape import _state
 from tapeflow._tensor import Tensor, wrap
-from tapeflow.ops import _native, fusable
+from tapeflow.ops import _native, _reuse, fusable
 from tapeflow.ops._registry import Op, defop
 
 xp = B.xp
@@ -62,7 +62,7 @@ def _preactivation_grad(activation, g, out, with_bias):
     k = _c_kernels(activation, g, out)
     if k is not None and g.shape == out.shape:
         relu = _C_ACTIVATIONS[activation]
-        gz = xp.empty_like(g) if relu else None
+        gz = _reuse.empty("dense.gz", g.shape, g.dtype) if relu else None
         gb = xp.empty(n, g.dtype) if with_bias else None
         k.act_grad(g, out, gz, gb, relu, _native.threads(g.size, g.size // max(n, 1)))
         return (gz if relu else g), gb
@@ -74,7 +74,7 @@ def _preactivation_grad(activation, g, out, with_bias):
 
 
 def _dense(x, kernel, bias, activation=fusable.LINEAR):
-    return _bias_activation_(xp.matmul(x, kernel), bias, activation)
+    return _bias_activation_(_reuse.matmul("dense", x, kernel), bias, activation)
 
 
 def _dense_explain(x, kernel, bias, activation=fusable.LINEAR):
@@ -98,8 +98,9 @@ def _dense_vjp(g, out, x, kernel, bias, activation=fusable.LINEAR, needs=(True, 
     k, n = kernel.shape
     if not _state.recording:
         gz, gb = _preactivation_grad(activation, g._value, out._value, needs[2])
-        gx = wrap(xp.matmul(gz, _raw(kernel).T)) if needs[0] else None
-        gk = wrap(xp.matmul(_raw(x).reshape(-1, k).T, gz.reshape(-1, n))) if needs[1] else None
+        gx = wrap(_reuse.matmul("dense.gx", gz, _raw(kernel).T)) if needs[0] else None
+        gz2 = gz.reshape(-1, n)
+        gk = wrap(_reuse.matmul("dense.gk", _raw(x).reshape(-1, k).T, gz2)) if needs[1] else None
         return gx, gk, None if gb is None else wrap(gb)
     from tapeflow.ops.linalg_ops import matmul_op
     from tapeflow.ops.manipulation import reshape, transpose

@@ -18,7 +18,7 @@ import math
 from tapeflow import _backend as B
 from tapeflow._tape import _state
 from tapeflow._tensor import wrap
-from tapeflow.ops import _native
+from tapeflow.ops import _native, _reuse
 from tapeflow.ops._registry import defop
 from tapeflow.ops.conv import (
     _as_2d,
@@ -51,7 +51,7 @@ def _pooled(kernel, x, kernel_size, strides, pads):
     """``kernel`` (the C max_pool or avg_pool) over ``x``: a new ``(batch, *out, channels)`` array."""
     ones = (1,) * len(kernel_size)
     out = _out_lengths(x.shape, kernel_size, strides, ones, pads)
-    y = xp.empty((x.shape[0], *out, x.shape[-1]), dtype=x.dtype)
+    y = _reuse.empty(kernel.__name__, (x.shape[0], *out, x.shape[-1]), x.dtype)
     kernel(*_as_2d(xp.ascontiguousarray(x), y, kernel_size, strides, ones, pads))
     return y
 
@@ -81,7 +81,7 @@ def _max_pool_grad(g, out, x, kernel_size, strides, pads):
         k = _c_pool(ov, kernel_size)
         if k is not None:
             xv = xp.ascontiguousarray(x._value)
-            dx = xp.empty(xv.shape, dtype=ov.dtype)
+            dx = _reuse.empty("max_pool_grad", xv.shape, ov.dtype)
             image, y, *geometry = _as_2d(xv, ov, kernel_size, strides, (1,) * nd, pads)
             k.max_pool_grad(image, y, xp.ascontiguousarray(g._value, dtype=ov.dtype), dx, *geometry)
             return wrap(dx)

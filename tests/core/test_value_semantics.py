@@ -131,3 +131,45 @@ def test_steady_training_updates_in_place_without_copies(optimizer):
     model.train_on_batch(x[:16], y[:16])
     assert _tensor._copies[0] == copies
     assert [id(v._value) for v in model.weights] == ids
+
+
+def _cnn_step(model, x, y):
+    """One forward and backward pass through every op that reuses its buffers (dense, im2col, col2im, max
+    pooling and its gradient): the logits, the loss and every gradient."""
+    with tp.GradientTape() as tape:
+        logits = model(x)
+        loss = tp.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits)
+    return [logits, loss, *tape.gradient(loss, model.trainable_variables)]
+
+
+def test_reused_step_buffers_never_change_tensors_still_held():
+    """Large step arrays are reused once nothing refers to them (tapeflow/ops/_reuse.py): what a caller still
+    holds from one step (outputs, gradients, a view of one) keeps its value through the next steps."""
+    from tapeflow.ops import _reuse
+
+    tp.random.set_seed(0)
+    L = tp.layers
+    model = tp.Sequential([L.Input(shape=(12, 12, 3)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2),
+                           L.Conv2D(16, 3, activation="relu"), L.Flatten(), L.Dense(64, activation="relu"),
+                           L.Dense(4)])
+    rng = np.random.default_rng(0)
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(_reuse, "MIN_SIZE", 1)  # every array goes through the cache
+    try:
+        held = []
+        for step in range(3):
+            x = rng.standard_normal((40, 12, 12, 3)).astype(np.float32)
+            tensors = _cnn_step(model, x, rng.integers(0, 4, 40))
+            held.append([(t, t.numpy().copy()) for t in tensors])
+            view = tensors[2].numpy()[1:]  # a view keeps its base from reuse too
+            held.append([(view, view.copy())])
+            for t, value in (pair for batch in held for pair in batch):
+                np.testing.assert_array_equal(t if isinstance(t, np.ndarray) else t.numpy(), value)
+        before = {id(b) for bufs in _reuse._cache.values() for b in bufs}
+        del held, tensors, view
+        _cnn_step(model, x, np.zeros(40, np.int64))
+        after = {id(b) for bufs in _reuse._cache.values() for b in bufs}
+        assert before & after  # once released, the step's arrays were taken again
+    finally:
+        monkey.undo()
+        _reuse.clear()
