@@ -51,10 +51,13 @@ def _only_cached():
 _ONLY_CACHED = None if _refcount is None else _only_cached()
 
 
-def empty(site, shape, dtype):
+def empty(site, shape, dtype, like=None):
     """An uninitialized NumPy array of ``shape`` and ``dtype`` for call site ``site``: one handed out here
-    before when nothing but this cache refers to it any more (see the module docstring), else a new one."""
+    before when nothing but this cache refers to it any more (see the module docstring), else a new one.
+    With ``like`` an array of another library (CuPy), a new array of that library."""
     shape = tuple(shape)
+    if like is not None and like.__class__ is not np.ndarray:
+        return B.xp.empty(shape, dtype)
     if _refcount is None or _size(shape) < MIN_SIZE:
         return np.empty(shape, dtype)
     key = (site, shape, np.dtype(dtype))

@@ -123,7 +123,7 @@ def _extract(x, kernel_size, strides, dilation, pads, pad_value=0.0):
         return v.reshape(n, *v.shape[1:nd + 1], window, c)
     # few channels (a first layer on images): one contiguous copy per window offset is several times faster
     xpad, out = _padded(x, kernel_size, strides, dilation, pads, pad_value)
-    res = xp.empty((n, *out, window, c), dtype=x.dtype)
+    res = _reuse.empty("im2col", (n, *out, window, c), x.dtype, like=x)
     for k, src in enumerate(_offsets(kernel_size, strides, dilation, out)):
         res[..., k, :] = xpad[src]
     return res
