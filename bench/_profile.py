@@ -1,11 +1,11 @@
 """Where a training step's time goes: ``python -m bench._profile [workload ...] [--threads N] [--out DIR]``.
 
-Profiles each workload of the training suites (``cnn64``, ``cnn256``, ``lstm64``, ``gru64``, ...: the names
-registered in ``bench/_training.py``) with cProfile over process CPU time (so a busy machine's waiting is not
-counted), after warm-up steps, and prints the functions that take the most CPU time per step. ``--threads 1``
-(the default) runs BLAS and tapeflow's C kernels on one thread, the per-core cost; PyTorch's CPU time per step
-at the same thread count is measured beside it. ``--allocator tuned`` raises glibc's thresholds first (as the
-warm benchmark rows do); the default leaves glibc's defaults. Writes
+Profiles each workload of the training suites (``cnn64``, ``cnn256``, ``lstm64``, ``gru64``, ``mlp32``,
+``mlp128``, ...: the names registered through ``bench/_training.py``) with cProfile over process CPU time (so
+a busy machine's waiting is not counted), after warm-up steps, and prints the functions that take the most CPU
+time per step. ``--threads 1`` (the default) runs BLAS and tapeflow's C kernels on one thread, the per-core
+cost; PyTorch's CPU time per step at the same thread count is measured beside it. ``--allocator tuned`` raises
+glibc's thresholds first (as the warm benchmark rows do); the default leaves glibc's defaults. Writes
 ``bench/results/<date>-<machine>-profile-<allocator>-allocator.json``.
 """
 
@@ -74,6 +74,7 @@ def main(argv=None):
         exec(_env.allocator_prelude("tuned"), {})
     import bench.cnn  # noqa: F401  (registers the workloads)
     import bench.lstm  # noqa: F401
+    import bench.training  # noqa: F401
     from bench import _env
     from bench.run import _machine_slug
     from tapeflow.ops import _native

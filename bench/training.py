@@ -21,6 +21,7 @@ import numpy as np
 
 import bench
 from bench import _env as env
+from bench._training import workload
 
 SIZES = (784, 512, 256, 10)
 KEYS = [
@@ -31,6 +32,23 @@ KEYS = [
     ("infer1024", "MLP inference (predict_on_batch), batch 1024"),
     ("predict1024", "MLP predict() over 8192 samples, batch 1024"),
 ]
+
+
+# the MLP's train_on_batch step for `python -m bench._profile mlp32 mlp128` (where a step's CPU time goes)
+for _batch in (32, 128):
+    workload(f"mlp{_batch}", _batch, """
+model = tp.Sequential([tp.Input(shape=(784,)), L.Dense(512, activation="relu"),
+                       L.Dense(256, activation="relu"), L.Dense(10)])
+model.compile(optimizer=tp.optimizers.Adam(1e-3),
+              loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
+x = rng.random((batch, 784), dtype=np.float32)
+y = rng.integers(0, 10, batch)
+""", """
+model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+opt = torch.optim.Adam(model.parameters(), 1e-3)
+x = torch.rand(batch, 784)
+y = torch.randint(0, 10, (batch,))
+""", "nn.functional.cross_entropy(model(x), y)")
 
 
 def _data(quick):

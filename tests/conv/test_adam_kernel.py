@@ -58,3 +58,33 @@ def test_adam_kernel_checks_its_arguments():
         k.adam(w)
     with pytest.raises(ValueError, match="`m` has 3 elements, expected 4"):
         k.adam(w, w.copy(), np.zeros(3, np.float32), w.copy(), 0.9, 0.999, 1.0, 1e-7, 1)
+
+
+def test_fit_updates_every_float32_variable_with_the_c_kernel(monkeypatch):
+    """``fit``'s Adam takes the one-pass C update for every variable, with threads for the large ones."""
+    kernels = _kernels()
+    calls = []
+
+    class Spy:
+        VERSION = kernels.VERSION
+
+        def __getattr__(self, name):
+            fn = getattr(kernels, name)
+            if name != "adam":
+                return fn
+
+            def adam(w, *args):
+                calls.append((w.size, args[-1]))
+                return fn(w, *args)
+
+            return adam
+
+    monkeypatch.setattr(N, "ckernels", Spy())
+    monkeypatch.setattr(N, "CORES", 2)
+    layers = [tp.Input(shape=(600,)), tp.layers.Dense(300, activation="relu"), tp.layers.Dense(3)]
+    model = tp.Sequential(layers)
+    model.compile(optimizer=tp.optimizers.Adam(1e-3),
+                  loss=tp.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((64, 600), dtype=np.float32)
+    model.fit(x, np.arange(64) % 3, batch_size=32, epochs=1, verbose=0)
+    assert sorted(calls) == sorted([(3, 1), (300, 1), (900, 1), (180000, 2)] * 2)
