@@ -13,8 +13,10 @@ time only. See docs/function.md for the semantics and the pitfalls.
 from __future__ import annotations
 
 import functools
+import statistics
 import sys
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -382,21 +384,42 @@ class Plan:
     # --- running
     def __call__(self, arrays):
         """Run the plan on the input arrays; returns the outputs in the function's structure."""
-        set_handler = _array_handler()
-        previous = None if set_handler is None else set_handler(None)  # the caching allocator, for this run
-        try:
-            if self.buffers:
-                with self._lock:
-                    vals = self._run(arrays)
-            else:
-                vals = self._run(arrays)
-        finally:
-            if previous is not None:
-                set_handler(previous)
+        vals = self._run_cached(self._run, arrays)
         out = []
         for (kind, k), v in zip(self.outputs, vals):
             out.append(k if kind == "c" else wrap(v) if kind == "t" else v)
         return self._rebuild(out)
+
+    def _run_cached(self, run, arrays):
+        """``run(arrays)`` with NumPy allocating through the array cache (see :func:`_array_handler`), under
+        the plan's lock when it owns buffers."""
+        set_handler = _array_handler()
+        previous = None if set_handler is None else set_handler(None)
+        try:
+            if self.buffers:
+                with self._lock:
+                    return run(arrays)
+            return run(arrays)
+        finally:
+            if previous is not None:
+                set_handler(previous)
+
+    def profile(self, arrays, repeat=20):
+        """Run the plan ``repeat`` times on ``arrays`` (host calls and updates included) and return each
+        step's median CPU time: ``[(step, seconds)]``. CPU time is the process's (``time.process_time``), so
+        threads a step starts count."""
+        lines = self.source.split("\n")
+        head = 2 if self.inputs else 1  # "def run(inputs):" and the unpacking of the inputs
+        timed = lines[:head] + ["    _t = _clock()"]
+        for i, line in enumerate(lines[head:-1]):  # one line per step
+            timed += [line, f"    _times[{i}].append(_clock() - _t); _t = _clock()"]
+        timed.append(lines[-1])
+        times = [[] for _ in self.steps]
+        ns = dict(self._namespace, _clock=time.process_time, _times=times)
+        exec(compile("\n".join(timed), f"<tp.function profile of {self.name}>", "exec"), ns)  # noqa: S102
+        for _ in range(repeat):
+            self._run_cached(ns["run"], arrays)
+        return [(step, statistics.median(t)) for step, t in zip(self.steps, times)]
 
     def run_flat(self, xs):
         """Run on the arrays ``xs`` (explicit inputs, then every captured value); the outputs as arrays."""
@@ -532,6 +555,7 @@ class Plan:
         results = "".join(f"s{k}, " if kind != "c" else "None, " for kind, k in self.outputs)
         lines.append(f"    return ({results})")
         self.source = "\n".join(lines)
+        self._namespace = dict(ns)  # what the source refers to (for profile)
         exec(compile(self.source, f"<tp.function plan of {self.name}>", "exec"), ns)  # noqa: S102
         return ns["run"]
 
@@ -791,9 +815,7 @@ class Function:
             self._check_signature(args[bound:], kwargs)
         leaves = []
         key = _key((args, kwargs), leaves)
-        plan = self._plans.get(key)
-        if plan is None and self._generic:
-            plan = next((p for relaxed, p in self._generic if _fits(relaxed, key)), None)
+        plan = self._known_plan(key)
         if plan is None:
             plan = self._trace(args, kwargs)
             if self.reduce_retracing:
@@ -831,6 +853,13 @@ class Function:
                 stacklevel=3,
             )
         return Plan(recorder, outputs, self.__name__)
+
+    def _known_plan(self, key):
+        """The plan for the signature ``key``: its own, or a relaxed one it fits; None when not traced."""
+        plan = self._plans.get(key)
+        if plan is None and self._generic:
+            plan = next((p for relaxed, p in self._generic if _fits(relaxed, key)), None)
+        return plan
 
     def _generalize(self, key, plan):
         """With ``reduce_retracing``: when ``plan`` was traced for tensor shapes that differ from an
@@ -881,6 +910,29 @@ class Function:
         from tapeflow.plot import tape
 
         return tape(self, **kwargs)
+
+    def plan_profile(self, *args, repeat=20, **kwargs) -> str:
+        """Where a call's time goes: run the plan for these arguments ``repeat`` times (tracing first if
+        needed; its updates and host calls happen each time) and tabulate each step's median CPU time.
+
+        Example:
+            >>> import tapeflow as tp
+            >>> f = tp.function(lambda x: tp.exp(x) * 2.0)
+            >>> print(f.plan_profile(tp.ones((3,)), repeat=3).splitlines()[0][:38])
+            Profile of <lambda>: 2 steps, CPU time
+        """
+        leaves = []
+        key = _key((args, kwargs), leaves)
+        if self._known_plan(key) is None:
+            self(*args, **kwargs)
+        plan = self._known_plan(key)
+        rows = plan.profile([x._value if isinstance(x, Tensor) else x for x in leaves], repeat)
+        total = sum(t for _, t in rows) or 1.0
+        lines = [f"Profile of {self.__name__}: {len(rows)} steps, CPU time per call (median of {repeat}), "
+                 f"{total * 1e6:,.1f} us in all"]
+        for i, (step, t) in enumerate(rows):
+            lines.append(f"  {i:4d} {step.name:<28} {t * 1e6:10.1f} us {100 * t / total:5.1f}%")
+        return "\n".join(lines)
 
     def plan_graph(self):
         """The most recent plan as a :class:`tapeflow.explain.TapeGraph` (what :meth:`graph` draws)."""

@@ -543,3 +543,22 @@ def test_array_cache_hands_a_freed_block_back_and_zeroes_it_for_zeros(kernels):
     assert k.array_cache_clear() == 8 << 14
     with pytest.raises(TypeError, match="capsule or None"):
         k.set_array_handler(3)
+
+
+def test_plan_profile_times_every_step_and_runs_its_updates():
+    w = tp.Variable([1.0, 2.0])
+
+    @tp.function(reduce_retracing=True)
+    def step(x):
+        w.assign_sub(tp.reduce_sum(x, axis=0) * 0.5)
+        return tp.tanh(x * w)
+
+    step(tp.ones((2, 2)))
+    step(tp.ones((3, 2)))  # relaxed to (None, 2)
+    table = step.plan_profile(tp.ones((4, 2)), repeat=5)  # a shape served by the relaxed plan
+    lines = table.splitlines()
+    assert lines[0].startswith("Profile of step: ") and "median of 5" in lines[0]
+    steps = [line.split()[1] for line in step.plan_summary().splitlines()[2:]]
+    assert [line.split()[1] for line in lines[1:]] == steps
+    assert step.tracing_count == 2
+    assert _same(w, [1.0 - 0.5 * (2 + 3 + 5 * 4), 2.0 - 0.5 * (2 + 3 + 5 * 4)])  # 5 profiled runs updated w
