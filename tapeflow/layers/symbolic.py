@@ -18,6 +18,7 @@ from tapeflow._nest import contains, flatten, map_structure
 from tapeflow._tape import no_recording
 from tapeflow._tensor import Tensor
 from tapeflow.dtypes import as_dtype, floatx
+from tapeflow.errors import add_note
 from tapeflow.layers._budget import activation_limit, check_activation
 from tapeflow.layers.shapes import map_shapes, standardize_shape
 
@@ -209,7 +210,7 @@ def symbolic_call(layer, inputs, args, kwargs, training):
     except Exception as e:
         # a note, not type(e)(message): the exception keeps its type, arguments and traceback
         # (rebuilding it breaks every exception whose constructor takes other arguments)
-        e.add_note(f"(while calling layer '{layer.name}' on symbolic inputs {[t.shape for t in leaves]})")
+        add_note(e, f"(while calling layer '{layer.name}' on symbolic inputs {[t.shape for t in leaves]})")
         raise
     node = CallNode(layer, inputs, args, kwargs, training)
     for i, t in enumerate(flatten(outputs)):

@@ -26,6 +26,8 @@ import os
 import re
 import tempfile
 
+from tapeflow.errors import add_note
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; stale temporary files are left alone there
@@ -161,7 +163,7 @@ def atomic_write(path):
             if e.errno is not None:
                 e.filename = path  # "[Errno 28] No space left on device: 'model.tapeflow'", not a bare errno
             else:
-                e.add_note(f"(while saving {path!r})")
+                add_note(e, f"(while saving {path!r})")
         raise
     fsync_dir(folder)
 
