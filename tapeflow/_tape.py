@@ -1,11 +1,13 @@
 """Automatic differentiation: the graph nodes that ops record and the GradientTape that walks them back.
 
 How recording works. Every op output gets a :class:`Node` when at least one of its inputs is tracked by a tape
-that is recording. A node lists the *recorders* (one per tape) that tracked it, its parent nodes, and only
-what its gradient rules need (inputs and/or output, as the op declares) — nothing else is kept alive.
-``tape.gradient`` walks the nodes its recorder tracked, in reverse topological order, with an explicit stack
-(no recursion: a chain of 100,000 ops differentiates). The gradient rules are written with tapeflow ops, so
-while an outer tape records, the backward pass is itself recorded: tapes nest for higher derivatives.
+that is recording (the op call path, ``tapeflow.ops._registry._CALL``, makes it with the steps defined here:
+:func:`watch_accessed`, :func:`tapes_for`, :func:`untracked_output`). A node lists the *recorders* (one per
+tape) that tracked it, its parent nodes, and only what its gradient rules need (inputs and/or output, as the
+op declares) — nothing else is kept alive. ``tape.gradient`` walks the nodes its recorder tracked, in reverse
+topological order, with an explicit stack (no recursion: a chain of 100,000 ops differentiates). The gradient
+rules are written with tapeflow ops, so while an outer tape records, the backward pass is itself recorded:
+tapes nest for higher derivatives.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tapeflow.errors import ShapeError
 
 class _Recording(list):
     """The recorders of the tapes recording now, innermost last; ``frozen`` is the same as a tuple, kept up to
-    date on every change so that :func:`record` can tell with one identity test that a parent node was
+    date on every change so that the op call path can tell with one identity test that a parent node was
     recorded by exactly the tapes recording now (then its children share the parent's ``tapes`` tuple)."""
 
     __slots__ = ("frozen",)
@@ -163,7 +165,7 @@ class _Recorder:
                     node.tapes = (*[r for r in tapes if r.active], self)
         now = _state.recording.frozen
         if node.tapes == now:
-            node.tapes = now  # share the tuple: record()'s fast path
+            node.tapes = now  # share the tuple: the op call path's fast test
         self.watched[id(t)] = t
         self.leaf_ids.add(id(node))
 
@@ -222,81 +224,42 @@ def _call_site():
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "?"
 
 
-def record(op, args, vals, params, out):
-    """Return the node for an op output whose inputs include tracked tensors (called by the op registry):
-    None when no input is tracked, OUTSIDE when tracked inputs are recorded by no tape recording now."""
-    recording = _state.recording
-    if not recording:
-        return OUTSIDE
-    now = recording.frozen
-    save = op.save_inputs
-    if len(args) == 1 and args[0].__class__ is Tensor:  # one tracked Tensor input, the common unary case
-        a = args[0]
-        p = a._node
-        if p is not None and p.tapes is now:
-            saved = out if op.save_output else None
-            if save:
-                return Node(op, (p,), (a,), params, saved, None, now)
-            v = vals[0]
-            return Node(op, (p,), None, params, saved, ((v.shape, v.dtype),), now)
-    parents = []
-    inputs = [] if save else None
-    same = True  # every tracked parent recorded by exactly the tapes recording now (the common case)
-    for a, v in zip(args, vals):
-        cls = a.__class__
-        if cls is Tensor:
-            p = a._node
-            if p is not None and p.tapes is not now:
-                same = False
-        elif isinstance(a, Tensor):
-            if isinstance(a, Variable):
-                if a.trainable and (v.dtype.kind == "f" or v.dtype.name == "bfloat16"):
-                    for r in recording:
-                        if r.watch_accessed and id(a) not in r.watched:
-                            r.watch(a)
-                a = wrap(v, a._node)  # a snapshot: a later assign must not change what was recorded
-            p = a._node
-            same = False
-        else:
-            p = None
-            a = v
-        parents.append(p)
-        if save:
-            inputs.append(a)
-    if same:
-        tapes = now
-    else:
-        found = []
-        for r in recording:
-            for p in parents:
-                if p is not None and r in p.tapes:
-                    found.append(r)
-                    break
-        if not found:
-            # Tracked by a tape that is open but paused (stop_recording): OUTSIDE, so its gradient() says so.
-            # Otherwise a constant: untracked Variables, values from closed tapes: no gradient, as TensorFlow.
-            paused = any(p is not None and any(r.active for r in p.tapes) for p in parents)
-            return OUTSIDE if paused else None
-        # share one tuple: children take the fast path
-        tapes = now if len(found) == len(now) else tuple(found)
-    if save:
-        return Node(op, tuple(parents), tuple(inputs), params, out if op.save_output else None, None, tapes)
-    specs = tuple(_scalar_spec(v) for v in vals)
-    return Node(op, tuple(parents), None, params, out if op.save_output else None, specs, tapes)
+# What an op call records is written once, in the op registry's call path (tapeflow.ops._registry._CALL):
+# a node whose parents are the inputs' nodes and whose ``tapes`` are the tapes recording now that track one
+# of them. These are the steps it takes from here.
 
 
-def _watch_accessed(v, value, recording, now):
-    """A Variable read while tapes record: let each tape that watches accessed variables watch it. Returns its
-    node when now every recording tape tracks it (else None: the caller takes the general path)."""
+def watch_accessed(v, value, recording):
+    """A Variable read while tapes record: each recording tape that watches accessed variables watches it
+    (when it is trainable and of a float dtype). Its leaf node then shares the ``recording.frozen`` tuple when
+    exactly the recording tapes track it (a persistent tape entered again records a new tuple)."""
     if v.trainable and (value.dtype.kind == "f" or value.dtype.name == "bfloat16"):
         for r in recording:
             if r.watch_accessed and id(v) not in r.watched:
                 r.watch(v)
     node = v._node
-    return node if node is not None and node.tapes is now else None
+    if node is not None and node.tapes == recording.frozen:
+        node.tapes = recording.frozen
 
 
-def _scalar_spec(v):
+def tapes_for(parents, recording, now):
+    """The ``tapes`` of a new node whose parents are not all tracked by exactly the tapes recording now: the
+    recording tapes that track a parent (``now`` itself when that is all of them, so that children share the
+    tuple); empty when none does (see :func:`untracked_output`)."""
+    found = [r for r in recording if any(p is not None and r in p.tapes for p in parents)]
+    return now if len(found) == len(now) else tuple(found)
+
+
+def untracked_output(parents):
+    """The node of an op output whose tracked inputs no recording tape tracks: :data:`OUTSIDE` when a tape
+    that tracks one is open but paused (``stop_recording``: its ``gradient()`` then says so), else None, a
+    constant (untracked Variables, values from closed tapes: no gradient, as TensorFlow)."""
+    paused = any(p is not None and any(r.active for r in p.tapes) for p in parents)
+    return OUTSIDE if paused else None
+
+
+def scalar_spec(v):
+    """``(shape, dtype)`` of an op input the node does not keep (dtype None for a Python scalar)."""
     if v.__class__ is float or v.__class__ is int or v.__class__ is bool:
         return (), None
     if v.__class__ is _ndarray:

@@ -440,10 +440,10 @@ def _unwrap(x):
 # --- Tensor operators
 # ----------------------------------------------------------------------------------------
 def _reflect(op):
-    call2 = op.call2
+    call = op.binary()
 
     def reflected(self, other):
-        return call2(other, self)
+        return call(other, self)
 
     reflected.__name__ = f"reflected_{op.name}"
     return reflected
@@ -458,7 +458,7 @@ _OPERATORS = {
     "__xor__": logical_xor,
 }
 for _name, _op in _OPERATORS.items():
-    setattr(Tensor, _name, _op.call2)  # a plain function, so `t + 1` calls it with no extra frame
+    setattr(Tensor, _name, _op.binary())  # a plain function, so `t + 1` calls it with no extra frame
 for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "floordiv", "mod", "and", "or", "xor"):
     setattr(Tensor, f"__r{_name}__", _reflect(_OPERATORS[f"__{_name}__"]))
 Tensor.__neg__ = negative

@@ -108,3 +108,43 @@ def test_squeeze_expand_dims_and_einsum_errors_name_the_op():
         tp.expand_dims(x, 5)
     with pytest.raises(tp.ShapeError, match=r"einsum: operands of shapes \(2, 3\), \(2, 3\) do not fit"):
         tp.einsum("ij,jk->ik", x, x)
+
+
+class _TwoArgumentError(ValueError):
+    """An exception whose constructor takes two required arguments: ``type(e)(message)`` cannot rebuild it."""
+
+    def __init__(self, code, detail):
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+
+class _NotAValueError(Exception):
+    def __init__(self, code, detail):
+        super().__init__(code, detail)
+        self.code = code
+
+
+@pytest.mark.parametrize("n_inputs", [1, 2, 3])  # each number of inputs runs its own form of the call path
+@pytest.mark.parametrize("error", [_TwoArgumentError, _NotAValueError])
+def test_forward_error_keeps_its_object_and_gains_the_op_and_shapes(error, n_inputs):
+    from tapeflow.ops._registry import REGISTRY, Op
+
+    def forward(*arrays):
+        raise error(7, "bad")
+
+    op = Op("raises_in_forward", forward, vjp=lambda g, out, *xs: [g] * len(xs))
+    try:
+        inputs = [tp.ones((2, 3)), tp.ones(3), 2.0][:n_inputs]
+        with pytest.raises(error) as info:
+            op(*inputs)
+        e = info.value
+        assert type(e) is error and e.args == (7, "bad") and e.code == 7  # the object itself
+        shapes = " and ".join(["(2, 3)", "(3,)", "()"][:n_inputs])
+        assert e.__notes__ == [f"(while running op 'raises_in_forward' on inputs of shapes {shapes})"]
+        assert info.traceback[-1].name == "forward"  # its own traceback, down to where it was raised
+        if n_inputs == 2:  # what the operators call (`x * y` is `multiply.binary()(x, y)`)
+            with pytest.raises(error, match="raises_in_forward"):
+                op.binary()(*inputs)
+    finally:
+        del REGISTRY["raises_in_forward"]
