@@ -29,7 +29,7 @@ from __future__ import annotations
 from tapeflow import _backend as B
 from tapeflow._tape import OUTSIDE, _state
 from tapeflow._tensor import Tensor
-from tapeflow.ops import _native
+from tapeflow.ops import _native, _reuse
 from tapeflow.ops import fusable as F
 from tapeflow.ops._blas import gemm_address, single_thread
 from tapeflow.ops._registry import Op
@@ -145,7 +145,7 @@ def _lstm_c(zx, h0, c0, u, mask, recurrent_mask, k):
     dtype = zx.dtype
     zx, h0, c0 = (xp.ascontiguousarray(a) for a in (zx, h0, c0))
     mask = _c_mask(mask, steps, batch, dtype)
-    out = xp.empty((steps, batch, 6 * n), dtype=dtype)
+    out = _reuse.empty("lstm", (steps, batch, 6 * n), dtype, like=zx)
     whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:
         with single_thread():  # the kernel's threads call gemm: one BLAS thread each
@@ -171,7 +171,7 @@ def _lstm_vjp_c(gv, ov, c0, uv, mask, recurrent_mask, k):
     gv, c0 = xp.ascontiguousarray(gv, dtype=dtype), xp.ascontiguousarray(c0, dtype=dtype)
     mask = _c_mask(mask, steps, batch, dtype)
     rmask = _rmask(recurrent_mask, batch, n, dtype)
-    dz = xp.empty((steps, batch, 4 * n), dtype=dtype)
+    dz = _reuse.empty("lstm.dz", (steps, batch, 4 * n), dtype, like=ov)
     whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:  # the kernel clears the state gradients itself, row slice by row slice
         dhmm, dc = xp.empty((batch, n), dtype=dtype), xp.empty((batch, n), dtype=dtype)
@@ -338,7 +338,7 @@ def _gru_c(zx, h0, u, b, mask, recurrent_mask, k):
     dtype = zx.dtype
     zx, h0, b = (xp.ascontiguousarray(a) for a in (zx, h0, b))
     mask = _c_mask(mask, steps, batch, dtype)
-    out = xp.empty((steps, batch, 5 * n), dtype=dtype)  # h, z, r, hh, rec_h
+    out = _reuse.empty("gru", (steps, batch, 5 * n), dtype, like=zx)  # h, z, r, hh, rec_h
     whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:
         with single_thread():  # the kernel's threads call gemm: one BLAS thread each
@@ -364,8 +364,8 @@ def _gru_bptt_c(gv, ov, h0, uv, mask, recurrent_mask, k):
     gv, h0 = xp.ascontiguousarray(gv, dtype=dtype), xp.ascontiguousarray(h0, dtype=dtype)
     mask = _c_mask(mask, steps, batch, dtype)
     rmask = _rmask(recurrent_mask, batch, n, dtype)
-    dzx = xp.empty((steps, batch, 3 * n), dtype=dtype)
-    drec = xp.empty((steps, batch, 3 * n), dtype=dtype)
+    dzx = _reuse.empty("gru.dzx", (steps, batch, 3 * n), dtype, like=ov)
+    drec = _reuse.empty("gru.drec", (steps, batch, 3 * n), dtype, like=ov)
     whole = _sequence_args(dtype, batch) if k is _native.ckernels else None  # (C only: calls BLAS from C)
     if whole is not None:  # the kernel clears the state gradients itself, row slice by row slice
         dhmm, carry = xp.empty((batch, n), dtype=dtype), xp.empty((batch, n), dtype=dtype)

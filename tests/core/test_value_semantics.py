@@ -133,33 +133,42 @@ def test_steady_training_updates_in_place_without_copies(optimizer):
     assert [id(v._value) for v in model.weights] == ids
 
 
-def _cnn_step(model, x, y):
-    """One forward and backward pass through every op that reuses its buffers (dense, im2col, col2im, max
-    pooling and its gradient): the logits, the loss and every gradient."""
+def _step(model, x, y):
+    """One forward and backward pass: the logits, the loss and every gradient."""
     with tp.GradientTape() as tape:
         logits = model(x)
         loss = tp.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits)
     return [logits, loss, *tape.gradient(loss, model.trainable_variables)]
 
 
-def test_reused_step_buffers_never_change_tensors_still_held():
-    """Large step arrays are reused once nothing refers to them (tapeflow/ops/_reuse.py): what a caller still
+def _cnn():
+    L = tp.layers
+    return [L.Input(shape=(12, 12, 3)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2),
+            L.Conv2D(16, 3, activation="relu"), L.Flatten(), L.Dense(64, activation="relu"), L.Dense(4)]
+
+
+def _rnn():
+    L = tp.layers
+    return [L.Input(shape=(6, 3)), L.LSTM(8, return_sequences=True), L.GRU(8), L.Dense(4)]
+
+
+@pytest.mark.parametrize("layers, shape", [(_cnn, (40, 12, 12, 3)), (_rnn, (40, 6, 3))], ids=["cnn", "rnn"])
+def test_reused_step_buffers_never_change_tensors_still_held(layers, shape):
+    """Large step arrays are reused once nothing refers to them (tapeflow/ops/_reuse.py: dense, im2col,
+    col2im, max pooling and its gradient, the LSTM/GRU sequences and their gradients): what a caller still
     holds from one step (outputs, gradients, a view of one) keeps its value through the next steps."""
     from tapeflow.ops import _reuse
 
     tp.random.set_seed(0)
-    L = tp.layers
-    model = tp.Sequential([L.Input(shape=(12, 12, 3)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2),
-                           L.Conv2D(16, 3, activation="relu"), L.Flatten(), L.Dense(64, activation="relu"),
-                           L.Dense(4)])
+    model = tp.Sequential(layers())
     rng = np.random.default_rng(0)
     monkey = pytest.MonkeyPatch()
     monkey.setattr(_reuse, "MIN_SIZE", 1)  # every array goes through the cache
     try:
         held = []
         for step in range(3):
-            x = rng.standard_normal((40, 12, 12, 3)).astype(np.float32)
-            tensors = _cnn_step(model, x, rng.integers(0, 4, 40))
+            x = rng.standard_normal(shape).astype(np.float32)
+            tensors = _step(model, x, rng.integers(0, 4, shape[0]))
             held.append([(t, t.numpy().copy()) for t in tensors])
             view = tensors[2].numpy()[1:]  # a view keeps its base from reuse too
             held.append([(view, view.copy())])
@@ -167,7 +176,7 @@ def test_reused_step_buffers_never_change_tensors_still_held():
                 np.testing.assert_array_equal(t if isinstance(t, np.ndarray) else t.numpy(), value)
         before = {id(b) for bufs in _reuse._cache.values() for b in bufs}
         del held, tensors, view
-        _cnn_step(model, x, np.zeros(40, np.int64))
+        _step(model, x, np.zeros(shape[0], np.int64))
         after = {id(b) for bufs in _reuse._cache.values() for b in bufs}
         assert before & after  # once released, the step's arrays were taken again
     finally:
