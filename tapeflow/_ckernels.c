@@ -929,20 +929,27 @@ static Py_ssize_t last_dim(Py_buffer *v)
     return v->ndim ? v->shape[v->ndim - 1] : 1;
 }
 
+/* bias_act / act_grad: `want` arguments, the last two (act, threads) read into j->act and *threads */
+static int act_and_threads(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *name,
+                           DenseJob *j, int *threads)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments", name, want);
+        return -1;
+    }
+    j->act = PyObject_IsTrue(args[want - 2]);
+    return j->act < 0 ? -1 : thread_count(args[want - 1], threads);
+}
+
 PyDoc_STRVAR(bias_act_doc,
 "bias_act(y, b, act, threads)\n--\n\n"
 "In place: y = act(y + b) over y's rows (b: its last dimension's length, or None); act 0 linear, 1 relu.");
 
 static PyObject *bias_act_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "bias_act takes 4 arguments");
-        return NULL;
-    }
     DenseJob j = {0};
     int threads;
-    j.act = PyObject_IsTrue(args[2]);
-    if (j.act < 0 || thread_count(args[3], &threads) < 0)
+    if (act_and_threads(args, nargs, 4, "bias_act", &j, &threads) < 0)
         return NULL;
     Args a = {.count = 0, .kind = 0};
     Py_buffer *yv;
@@ -968,14 +975,9 @@ PyDoc_STRVAR(act_grad_doc,
 
 static PyObject *act_grad_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "act_grad takes 6 arguments");
-        return NULL;
-    }
     DenseJob j = {0};
     int threads;
-    j.act = PyObject_IsTrue(args[4]);
-    if (j.act < 0 || thread_count(args[5], &threads) < 0)
+    if (act_and_threads(args, nargs, 6, "act_grad", &j, &threads) < 0)
         return NULL;
     Args a = {.count = 0, .kind = 0};
     Py_buffer *gv;
