@@ -14,7 +14,7 @@ _ARGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-trapping-math", "-fno-
 _LINK = ["-pthread"] if _POSIX else []
 
 _DEPENDS = ["tapeflow/_ckernels_lstm.h", "tapeflow/_ckernels_gru.h", "tapeflow/_ckernels_conv.h",
-            "tapeflow/_ckernels_seq.h", "tapeflow/_ckernels_dense.h", "tapeflow/_ckernels_cache.h"]
+            "tapeflow/_ckernels_seq.h", "tapeflow/_ckernels_dense.h"]
 
 setup(ext_modules=[Extension("tapeflow._ckernels", ["tapeflow/_ckernels.c"], depends=_DEPENDS,
                              extra_compile_args=_ARGS, extra_link_args=_LINK, optional=True)])

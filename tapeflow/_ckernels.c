@@ -15,9 +15,6 @@
  * and act_grad() are a dense layer's bias + activation and its gradient with the bias gradient, one pass each
  * (_ckernels_dense.h).
  *
- * set_array_handler() installs a caching allocator for NumPy array data (_ckernels_cache.h) while a
- * tp.function plan runs.
- *
  * The window kernels (_ckernels_conv.h: im2col, col2im, max and average pooling forward and backward) split
  * the batch across POSIX threads, with the GIL released for the whole call; the caller says how many threads.
  */
@@ -1081,8 +1078,6 @@ static PyObject *tanh_py(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
-#include "_ckernels_cache.h"
-
 static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))lstm_forward, METH_FASTCALL, lstm_forward_doc},
     {"lstm_backward", (PyCFunction)(void (*)(void))lstm_backward, METH_FASTCALL, lstm_backward_doc},
@@ -1102,8 +1097,6 @@ static PyMethodDef methods[] = {
     {"max_pool_grad", (PyCFunction)(void (*)(void))max_pool_grad_py, METH_FASTCALL, max_pool_grad_doc},
     {"avg_pool", (PyCFunction)(void (*)(void))avg_pool_py, METH_FASTCALL, avg_pool_doc},
     {"avg_pool_grad", (PyCFunction)(void (*)(void))avg_pool_grad_py, METH_FASTCALL, avg_pool_grad_doc},
-    {"set_array_handler", (PyCFunction)(void (*)(void))set_array_handler_py, METH_FASTCALL, set_array_handler_doc},
-    {"array_cache_clear", (PyCFunction)(void (*)(void))array_cache_clear_py, METH_FASTCALL, array_cache_clear_doc},
     {NULL, NULL, 0, NULL},
 };
 

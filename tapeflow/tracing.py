@@ -27,7 +27,6 @@ from tapeflow._nest import flatten, flatten_with_rebuild, map_structure
 from tapeflow._tape import _state as _tape_state
 from tapeflow._tensor import Tensor, Variable, wrap
 from tapeflow.dtypes import as_dtype
-from tapeflow.ops import _native
 
 __all__ = ["function", "Function", "TensorSpec", "TracingError", "print"]
 
@@ -384,25 +383,18 @@ class Plan:
     # --- running
     def __call__(self, arrays):
         """Run the plan on the input arrays; returns the outputs in the function's structure."""
-        vals = self._run_cached(self._run, arrays)
+        vals = self._run_locked(self._run, arrays)
         out = []
         for (kind, k), v in zip(self.outputs, vals):
             out.append(k if kind == "c" else wrap(v) if kind == "t" else v)
         return self._rebuild(out)
 
-    def _run_cached(self, run, arrays):
-        """``run(arrays)`` with NumPy allocating through the array cache (see :func:`_array_handler`), under
-        the plan's lock when it owns buffers."""
-        set_handler = _array_handler()
-        previous = None if set_handler is None else set_handler(None)
-        try:
-            if self.buffers:
-                with self._lock:
-                    return run(arrays)
-            return run(arrays)
-        finally:
-            if previous is not None:
-                set_handler(previous)
+    def _run_locked(self, run, arrays):
+        """``run(arrays)``, under the plan's lock when it owns buffers (one run at a time writes them)."""
+        if self.buffers:
+            with self._lock:
+                return run(arrays)
+        return run(arrays)
 
     def profile(self, arrays, repeat=20):
         """Run the plan ``repeat`` times on ``arrays`` (host calls and updates included) and return each
@@ -418,7 +410,7 @@ class Plan:
         ns = dict(self._namespace, _clock=time.process_time, _times=times)
         exec(compile("\n".join(timed), f"<tp.function profile of {self.name}>", "exec"), ns)  # noqa: S102
         for _ in range(repeat):
-            self._run_cached(ns["run"], arrays)
+            self._run_locked(ns["run"], arrays)
         return [(step, statistics.median(t)) for step, t in zip(self.steps, times)]
 
     def run_flat(self, xs):
@@ -580,20 +572,6 @@ class Plan:
         return out
 
 
-def _array_handler():
-    """The C kernels' ``set_array_handler`` when the arrays are NumPy's (>= 1.22), else None.
-
-    While a plan runs, NumPy allocates array data through a cache of freed blocks (``_ckernels_cache.h``):
-    a plan frees and allocates the same sizes on every call, and without it glibc hands a step's megabytes
-    back to the system and page-faults them in again on the next (half the time of a small CNN's step).
-    """
-    k = _native.ckernels
-    if k is None or B.get_backend() != "numpy" or not _NUMPY_HANDLERS:
-        return None
-    return getattr(k, "set_array_handler", None)
-
-
-_NUMPY_HANDLERS = np.lib.NumpyVersion(np.__version__) >= "1.22.0"
 IN_PLACE_SIZE = 1024  # smaller arrays: NumPy's `out=` costs more than the allocation it saves
 
 
