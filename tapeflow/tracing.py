@@ -899,10 +899,13 @@ class Function:
             >>> print(f.plan_profile(tp.ones((3,)), repeat=3).splitlines()[0][:38])
             Profile of <lambda>: 2 steps, CPU time
         """
+        return self._profile(args, kwargs, repeat)
+
+    def _profile(self, args, kwargs, repeat, bound=0):
         leaves = []
         key = _key((args, kwargs), leaves)
         if self._known_plan(key) is None:
-            self(*args, **kwargs)
+            self._call(args, kwargs, bound)
         plan = self._known_plan(key)
         rows = plan.profile([x._value if isinstance(x, Tensor) else x for x in leaves], repeat)
         total = sum(t for _, t in rows) or 1.0
@@ -929,6 +932,10 @@ class _BoundFunction:
 
     def __call__(self, *args, **kwargs):
         return self._function._call((self._obj, *args), kwargs, bound=1)
+
+    def plan_profile(self, *args, repeat=20, **kwargs) -> str:
+        """:meth:`Function.plan_profile` of this instance's call."""
+        return self._function._profile((self._obj, *args), kwargs, repeat, bound=1)
 
     def __getattr__(self, name):
         return getattr(self._function, name)

@@ -526,3 +526,18 @@ def test_plan_profile_times_every_step_and_runs_its_updates():
     assert [line.split()[1] for line in lines[1:]] == steps
     assert step.tracing_count == 2
     assert _same(w, [1.0 - 0.5 * (2 + 3 + 5 * 4), 2.0 - 0.5 * (2 + 3 + 5 * 4)])  # 5 profiled runs updated w
+
+
+def test_plan_profile_of_a_decorated_method_runs_for_its_instance():
+    class Counter:
+        def __init__(self):
+            self.total = tp.Variable(0.0)
+
+        @tp.function
+        def add(self, x):
+            self.total.assign_add(tp.reduce_sum(x))
+            return self.total * 1.0
+
+    counter = Counter()
+    assert "assign_add" in counter.add.plan_profile(tp.ones((2,)), repeat=3)
+    assert _same(counter.total, 8.0)  # the first call (it traces), then the 3 profiled runs
