@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from tapeflow import _alloc, _env, dtypes, random
+from tapeflow import _alloc, _env, autodiff, dtypes, random
 from tapeflow._backend import backend, get_backend, set_backend
 from tapeflow._printing import get_printoptions, printoptions, r_view, set_printoptions
 from tapeflow._tensor import Tensor, Variable
@@ -52,6 +52,14 @@ bool = bool_  # noqa: A001 - TensorFlow's name, tp.bool
 reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod = sum, mean, max, min, prod  # noqa: F405
 reduce_std, reduce_variance, reduce_logsumexp = std, var, logsumexp  # noqa: F405
 __version__ = "0.1.0"
+
+
+def _draw_tape(tape, target, **kwargs):
+    """``GradientTape.graph``'s drawer: :func:`tapeflow.plot.tape`, imported on the first drawing."""
+    return importlib.import_module("tapeflow.plot").tape(tape, target, **kwargs)
+
+
+autodiff.register_graph_drawer(_draw_tape)  # the core imports nothing above it; the top plugs the drawing in
 
 # Subpackages load on first use, so `import tapeflow` stays fast and optional extras stay optional.
 _LAZY_MODULES = {

@@ -230,7 +230,7 @@ class GradientTape:
         jac = self.jacobian(target, source, unconnected_gradients=unconnected_gradients)
         return None if jac is None else _batch_diag(jac, target, source)
 
-    # --- reading the tape (implemented in tapeflow.explain and tapeflow.plot) -----------------------------
+    # --- reading the tape (implemented in tapeflow.explain; drawn by the drawer registered below) ---------
     def summary(self, target=None):
         """A text table of what this tape recorded (the ops behind ``target`` when given); see
         :func:`tapeflow.explain.summary`."""
@@ -247,13 +247,28 @@ class GradientTape:
 
     def graph(self, target, **kwargs):
         """Draw the recorded computation behind ``target`` (a matplotlib Figure); see
-        :func:`tapeflow.plot.tape`."""
-        from tapeflow.plot import tape
-
-        return tape(self, target, **kwargs)
+        :func:`tapeflow.plot.tape`, which ``import tapeflow`` registers as the drawer (the data drawn is
+        :func:`tapeflow.explain.tape_graph`'s)."""
+        draw = _graph_drawer.get("draw")
+        if draw is None:
+            raise RuntimeError("GradientTape.graph: no drawer is registered; call tp.plot.tape(tape, target)")
+        return draw(self, target, **kwargs)
 
     def __repr__(self):
         return f"<tapeflow.GradientTape persistent={self._persistent} watched={len(self._recorder.watched)}>"
+
+
+# The core draws nothing and imports no room above it: the package's top (tapeflow/__init__.py) registers
+# tapeflow.plot's drawer here, loaded on the first call.
+_graph_drawer = {}
+
+
+def register_graph_drawer(draw):
+    """Make ``GradientTape.graph(target, **kwargs)`` call ``draw(tape, target, **kwargs)``; returns the drawer
+    it replaces (``None`` if none). ``import tapeflow`` registers :func:`tapeflow.plot.tape`."""
+    previous = _graph_drawer.get("draw")
+    _graph_drawer["draw"] = draw
+    return previous
 
 
 def _batch_diag(jac, target, source):

@@ -19,9 +19,9 @@ ROOMS = [
     ("tensor", ["tapeflow/_tensor.py"], set()),
     ("tape", ["tapeflow/_tape.py"], {"tensor"}),
     ("ops", sorted(str(p.relative_to(ROOT.parent)) for p in (ROOT / "ops").glob("*.py")), {"tensor", "tape"}),
-    # tapeflow.explain reads a tape (it imports only tensor and tape); tapeflow.plot draws one: the one import
-    # back up left in the core, for GradientTape.graph (issue 11 lists it; moving the method breaks its users)
-    ("autodiff", ["tapeflow/autodiff.py"], {"tensor", "tape", "ops", "tapeflow.explain", "tapeflow.plot"}),
+    # tapeflow.explain reads a tape; GradientTape.graph draws with the drawer tapeflow/__init__.py registers
+    # (tapeflow.plot's), so autodiff imports nothing above the core
+    ("autodiff", ["tapeflow/autodiff.py", "tapeflow/explain.py"], {"tensor", "tape", "ops"}),
 ]
 
 
@@ -34,7 +34,7 @@ def _room_of(module):
         return "tape"
     if module == "tapeflow.ops" or module.startswith("tapeflow.ops."):
         return "ops"
-    if module == "tapeflow.autodiff":
+    if module in ("tapeflow.autodiff", "tapeflow.explain"):
         return "autodiff"
     return module  # a room above the core
 
