@@ -148,12 +148,27 @@ def checks_values() -> bool:
 
 
 def to_numpy(x) -> np.ndarray:
-    """The host NumPy array of a backend array (or anything array-like): the one place values leave the
-    backend. A NumPy array is returned as it is; a CuPy (or strict) array is copied to the host."""
+    """The host NumPy array of a backend array, a Tensor, a pandas object or Python data: the one place
+    values leave the backend, and tapeflow's one "to NumPy" helper.
+
+    A NumPy array is returned as it is; a CuPy (or strict) array is copied to the host; a Tensor gives its
+    read-only value (as ``np.asarray(tensor)`` does); a pandas Series or DataFrame its ``to_numpy()``; other
+    data go through ``np.asarray`` (so Python floats stay float64 here: :func:`tapeflow.dtypes.python_default`
+    gives TensorFlow's dtype for them). Nests are walked by the caller (``tapeflow._nest.map_structure``).
+
+    Example:
+        >>> to_numpy([1.0, 2.0])
+        array([1., 2.])
+    """
     if isinstance(x, np.ndarray):
         return x
+    if isinstance(x, (dict, np.generic)):
+        return np.asarray(x)
+    convert = getattr(x, "to_numpy", None)  # pandas (its `get` is a dict-style lookup, not a copy)
+    if callable(convert):
+        return np.asarray(convert())
     get = getattr(x, "get", None)  # CuPy's (and the strict backend's) explicit device-to-host copy
-    if get is not None and not isinstance(x, (dict, np.generic)):
+    if get is not None:
         return get()
     return np.asarray(x)
 

@@ -17,11 +17,10 @@ from tapeflow import _printing
 from tapeflow._trace import host as _host
 from tapeflow._trace import python_value as _python_value
 from tapeflow._trace import state as _trace
-from tapeflow.dtypes import as_dtype
+from tapeflow.dtypes import as_dtype, python_default
 from tapeflow.errors import ShapeError
 
 _SCALARS = (int, float, bool)
-_PY_DEFAULTS = {np.dtype("float64"): np.dtype("float32"), np.dtype("int64"): np.dtype("int32")}
 
 
 def to_array(value, dtype=None):
@@ -36,8 +35,8 @@ def to_array(value, dtype=None):
     else:
         arr = B.xp.asarray(value)
         if dtype is None:
-            default = _PY_DEFAULTS.get(arr.dtype)
-            if default is not None:
+            default = python_default(arr.dtype)
+            if default != arr.dtype:
                 arr = arr.astype(default)
     if dtype is not None:
         dtype = as_dtype(dtype)

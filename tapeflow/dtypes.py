@@ -92,6 +92,21 @@ def as_dtype(dtype) -> np.dtype | None:
     return out
 
 
+def python_default(dtype) -> np.dtype:
+    """The dtype TensorFlow gives Python data that NumPy reads as ``dtype``: float64 becomes float32 and
+    int64 int32 (``tp.constant(1.5)`` is float32); other dtypes stay.
+
+    Example:
+        >>> python_default(np.asarray([1.5]).dtype), python_default(np.dtype("bool"))
+        (dtype('float32'), dtype('bool'))
+    """
+    dtype = np.dtype(dtype)
+    return _PYTHON_DEFAULTS.get(dtype, dtype)
+
+
+_PYTHON_DEFAULTS = {np.dtype("float64"): np.dtype("float32"), np.dtype("int64"): np.dtype("int32")}
+
+
 def is_floating(dtype) -> bool:
     """True for float16/32/64 (and bfloat16)."""
     dtype = np.dtype(dtype)

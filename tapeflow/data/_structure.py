@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import _nest
+from tapeflow.dtypes import python_default
 
 _CONTAINERS = (tuple, dict)  # a list is a leaf here (data), as in TensorFlow
 
@@ -30,25 +32,14 @@ def flatten(structure) -> list:
 
 
 def to_numpy(value):
-    """A leaf as a NumPy array: Tensors unwrap, pandas objects give their values, Python data convert."""
-    if isinstance(value, (np.ndarray, np.generic)):
+    """A leaf as a NumPy array (:func:`tapeflow._backend.to_numpy`); Python numbers and lists get
+    TensorFlow's dtypes (float32, int32), as ``tp.constant`` gives them. A NumPy scalar stays as it is."""
+    if isinstance(value, np.generic):
         return value
-    numpy = getattr(value, "numpy", None)
-    if callable(numpy) and not _is_pandas(value):
-        return np.asarray(numpy())
-    if _is_pandas(value):
-        return value.to_numpy()
-    arr = np.asarray(value)
-    # Python floats and ints follow TensorFlow's defaults, as tp.constant does.
-    if arr.dtype == np.float64 and not isinstance(value, (np.generic, np.ndarray)):
-        arr = arr.astype(np.float32)
-    elif arr.dtype == np.int64 and not isinstance(value, (np.generic, np.ndarray)):
-        arr = arr.astype(np.int32)
+    arr = B.to_numpy(value)
+    if isinstance(value, (int, float, complex, list, tuple, range)):  # Python data (np.generic left above)
+        arr = arr.astype(python_default(arr.dtype), copy=False)
     return arr
-
-
-def _is_pandas(value) -> bool:
-    return type(value).__module__.startswith("pandas")
 
 
 def describe(structure) -> str:

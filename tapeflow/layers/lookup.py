@@ -16,6 +16,7 @@ import hashlib
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow._tensor import Tensor
 from tapeflow.layers.base import Layer, register_serializable
 from tapeflow.layers.preprocessing import _batches
@@ -65,12 +66,6 @@ def encode(indices, depth, output_mode, dtype, count_weights=None, idf_weights=N
     return Tensor(out.astype(dtype))
 
 
-def _as_array(x):
-    if isinstance(x, Tensor):
-        return x.numpy()
-    return np.asarray(x)
-
-
 class _Preprocessing(Layer):
     """Integer and string inputs stay as they are (no cast to the layer's float dtype); lists of strings
     become one array."""
@@ -118,8 +113,8 @@ class CategoryEncoding(_Preprocessing):
         self.output_mode = _check_mode("CategoryEncoding", output_mode, ("one_hot", "multi_hot", "count"))
 
     def call(self, inputs, count_weights=None):
-        return encode(_as_array(inputs).astype(np.int64), self.num_tokens, self.output_mode, self.dtype,
-                      None if count_weights is None else _as_array(count_weights), layer_name=self.name)
+        return encode(B.to_numpy(inputs).astype(np.int64), self.num_tokens, self.output_mode, self.dtype,
+                      None if count_weights is None else B.to_numpy(count_weights), layer_name=self.name)
 
     def get_config(self):
         return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode}
@@ -169,7 +164,7 @@ class Discretization(_Preprocessing):
         if self.bin_boundaries is None:
             raise RuntimeError(f"Layer '{self.name}' (Discretization) has no boundaries: call adapt(data) "
                                "first, or pass bin_boundaries=")
-        idx = np.digitize(_as_array(inputs), self.bin_boundaries)
+        idx = np.digitize(B.to_numpy(inputs), self.bin_boundaries)
         return encode(idx, len(self.bin_boundaries) + 1, self.output_mode, self.dtype, layer_name=self.name)
 
     def get_config(self):
@@ -220,7 +215,7 @@ class Hashing(_Preprocessing):
         self.output_mode = _check_mode("Hashing", output_mode, _MODES[:4])
 
     def call(self, inputs):
-        x = _as_array(inputs)
+        x = B.to_numpy(inputs)
         h = stable_hash(x, self.salt)
         if self.mask_value is None:
             idx = (h % np.uint64(self.num_bins)).astype(np.int64)
@@ -293,7 +288,7 @@ class IndexLookup(_Preprocessing):
             ValueError: for repeated tokens, special tokens inside it, or IDF weights of another length.
         """
         vocab = self._read_file(vocabulary) if isinstance(vocabulary, str) else [self._token(v) for v in
-                                                                                 _as_array(vocabulary).tolist()]
+                                                                                 B.to_numpy(vocabulary).tolist()]
         head = [self.mask_token] if self.mask_token is not None else []
         head += [self.oov_token] * self.num_oov_indices
         if head and vocab[:len(head)] == head:  # given with its special tokens (get_vocabulary's output)
@@ -387,7 +382,7 @@ class IndexLookup(_Preprocessing):
         return out.reshape(np.shape(tokens))
 
     def call(self, inputs):
-        x = _as_array(inputs)
+        x = B.to_numpy(inputs)
         if self.invert:
             vocab = np.asarray(self.get_vocabulary(), dtype=object)
             idx = x.astype(np.int64)

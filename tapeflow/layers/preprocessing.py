@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow import ops
 from tapeflow.layers.base import Layer, register_serializable
-
-
-def _to_numpy(value):
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "to_numpy"):  # pandas
-        return value.to_numpy()
-    return np.asarray(value)
 
 
 def _batches(data, batch_size, steps):
@@ -21,7 +14,7 @@ def _batches(data, batch_size, steps):
     if hasattr(data, "as_numpy_iterator"):  # a tp.data.Dataset (duck-typed: data sits above layers)
         source = data.as_numpy_iterator()
     elif isinstance(data, (list, tuple)) or hasattr(data, "shape"):
-        arr = _to_numpy(data)
+        arr = B.to_numpy(data)
         size = batch_size or len(arr) or 1
         source = (arr[i:i + size] for i in range(0, len(arr), size))
     else:
@@ -31,7 +24,7 @@ def _batches(data, batch_size, steps):
             return
         if isinstance(batch, tuple):  # (x, y) elements: adapt to the features
             batch = batch[0]
-        yield _to_numpy(batch)
+        yield B.to_numpy(batch)
 
 
 @register_serializable

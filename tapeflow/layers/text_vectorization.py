@@ -7,9 +7,10 @@ import string
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow._tensor import Tensor
 from tapeflow.layers.base import register_serializable
-from tapeflow.layers.lookup import StringLookup, _as_array, _check_mode, _Preprocessing
+from tapeflow.layers.lookup import StringLookup, _check_mode, _Preprocessing
 from tapeflow.layers.preprocessing import _batches
 
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
@@ -130,7 +131,7 @@ class TextVectorization(_Preprocessing):
 
     # --- the computation -----------------------------------------------------------------------------------
     def call(self, inputs):
-        docs, shape = self._documents(_as_array(inputs))
+        docs, shape = self._documents(B.to_numpy(inputs))
         if len(shape) > 1:
             raise self._shape_error("takes one string per sample", "(batch,) or (batch, 1)", shape)
         ids = [self._lookup.lookup(np.asarray(d, dtype=str)) if d else np.zeros(0, np.int64) for d in docs]

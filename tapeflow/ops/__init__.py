@@ -340,7 +340,7 @@ def is_tensor(x):
 
 def convert_to_numpy(x):
     """The value of ``x`` as a NumPy array (no gradient)."""
-    return np.asarray(_unwrap(x))
+    return B.to_numpy(_unwrap(x))
 
 
 def any(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name

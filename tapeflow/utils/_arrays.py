@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapeflow import _backend as B
 from tapeflow.ops.indexing import all_dims
-
-
-def _as_numpy(x):
-    return x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x)
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
@@ -32,7 +29,7 @@ def to_categorical(y, num_classes=None, dtype="float32"):
                [0., 0., 1.],
                [0., 1., 0.]], dtype=float32)
     """
-    y = _as_numpy(y)
+    y = B.to_numpy(y)
     if y.ndim > 1 and y.shape[-1] == 1:
         y = y[..., 0]
     if y.size and (y.dtype.kind not in "iu" and not np.all(y == np.round(y))):
@@ -61,7 +58,8 @@ def normalize(x, axis=-1, order=2):
         array([[0.6, 0.8],
                [0. , 0. ]])
     """
-    x = _as_numpy(x).astype(np.float64) if _as_numpy(x).dtype.kind in "iub" else _as_numpy(x)
+    x = B.to_numpy(x)
+    x = x.astype(np.float64) if x.dtype.kind in "iub" else x
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.where(norm == 0, 1, norm)
 
