@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -54,6 +55,28 @@ def generator(seed=None) -> np.random.Generator:
     if isinstance(seed, SeedGenerator):
         return seed.generator
     return np.random.default_rng(seed)
+
+
+@contextlib.contextmanager
+def use_global_generator(generator):
+    """Make draws from the global generator (``seed=None``) use ``generator`` during the block; the global one
+    is back afterwards, not advanced. Process-wide, like the global generator itself.
+
+    Example:
+        >>> import numpy as np
+        >>> import tapeflow as tp
+        >>> with tp.random.use_global_generator(np.random.default_rng(7)):
+        ...     a = tp.random.generator().random()
+        >>> a == np.random.default_rng(7).random()
+        True
+    """
+    global _generator
+    saved = _generator
+    _generator = generator
+    try:
+        yield generator
+    finally:
+        _generator = saved
 
 
 def generator_of(owner) -> np.random.Generator:

@@ -1,7 +1,9 @@
 """Callbacks (``tp.callbacks``): hooks into ``fit``/``evaluate``/``predict``.
 
 History, EarlyStopping, ModelCheckpoint, LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
-LambdaCallback, ProgbarLogger, TensorBoard, SwapEMAWeights, and the :class:`Callback` base to write your own.
+LambdaCallback, ProgbarLogger, TensorBoard, SwapEMAWeights, and the :class:`Callback` base to write your own;
+:class:`TrainingHooks`, the interface through which a strategy changes how the loops run
+(:mod:`tapeflow.callbacks.hooks`).
 
 Example:
     >>> import tapeflow as tp
@@ -18,6 +20,7 @@ from tapeflow.callbacks.base import (
     SwapEMAWeights,
     TerminateOnNaN,
 )
+from tapeflow.callbacks.hooks import TrainingHooks
 from tapeflow.callbacks.logging import CSVLogger, LearningRateScheduler
 from tapeflow.callbacks.monitor import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from tapeflow.callbacks.progbar import Progbar, ProgbarLogger, resolve_verbose
@@ -39,6 +42,7 @@ __all__ = [
     "resolve_verbose",
     "TensorBoard",
     "SwapEMAWeights",
+    "TrainingHooks",
 ]
 __all__ += ["BackupAndRestore", "LivePlot"]  # noqa: F822 - defined in saving.backup / plot.live, loaded on use
 

@@ -28,7 +28,8 @@ class Callback:
 
     Hooks: ``on_{train,test,predict}_{begin,end}(logs)``, ``on_epoch_{begin,end}(epoch, logs)``,
     ``on_{train,test,predict}_batch_{begin,end}(batch, logs)``. ``logs`` holds the running metrics (floats);
-    at ``on_epoch_end`` also the ``val_`` figures.
+    at ``on_epoch_end`` also the ``val_`` figures. One question: :meth:`resume_epoch`, the epoch ``fit``
+    starts from (how ``BackupAndRestore`` resumes a run).
 
     Example:
         >>> import tapeflow as tp
@@ -54,6 +55,18 @@ class Callback:
 
     def on_train_end(self, logs=None):
         pass
+
+    def resume_epoch(self, epoch):
+        """The epoch ``fit`` should start from, asked of every callback after ``on_train_begin``: ``epoch`` is
+        where it would start (its ``initial_epoch``, or a later one an earlier callback asked for). Return it
+        unchanged (the default) or a later epoch to resume a run.
+
+        Example:
+            >>> import tapeflow as tp
+            >>> tp.callbacks.Callback().resume_epoch(3)
+            3
+        """
+        return epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         pass
@@ -114,6 +127,13 @@ class CallbackList:
 
     def wants(self, hook) -> bool:
         return bool(self._by_hook[hook])
+
+    def resume_epoch(self, epoch):
+        """The epoch to start from: ``epoch`` passed through every callback's :meth:`Callback.resume_epoch`
+        (never earlier than ``epoch``)."""
+        for cb in self.callbacks:
+            epoch = max(epoch, cb.resume_epoch(epoch))
+        return epoch
 
 
 class History(Callback):

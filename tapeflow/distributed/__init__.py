@@ -26,9 +26,15 @@ from __future__ import annotations
 import builtins
 import functools
 
+from tapeflow.callbacks import hooks as _hooks
 from tapeflow.distributed._comm import world
-from tapeflow.distributed._context import current as get_strategy
 from tapeflow.distributed.strategy import DataParallel, shard_bounds
+
+
+def get_strategy():
+    """The :class:`DataParallel` strategy of the innermost active ``strategy.scope()`` block, or ``None``."""
+    hooks = _hooks.current()
+    return hooks if isinstance(hooks, DataParallel) else None
 
 
 def rank() -> int:

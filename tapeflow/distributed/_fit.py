@@ -1,18 +1,19 @@
 """What ``model.fit`` does differently under a :class:`~tapeflow.distributed.DataParallel` strategy.
 
-``fit`` creates one :class:`FitSession` when the model was compiled inside ``strategy.scope()`` and calls it
-at four points (marked ``[distributed]`` in ``tapeflow/models/model.py``): ``begin`` once, ``train_step`` for
-every batch, ``end_epoch`` after each epoch's batches, ``end`` when training stops. Everything else in ``fit``
-(callbacks, validation, history) runs unchanged on every rank, fed with logs that are already global.
+The strategy is a set of :class:`~tapeflow.callbacks.TrainingHooks`: for each ``fit`` of a model compiled
+inside ``strategy.scope()`` it gives ``fit`` one :class:`FitSession`, which ``fit`` consults at the hooks'
+points (``data``, ``callbacks``, ``run_batch``, ``reduce_gradients``, ``end_epoch``, ``end``). Everything
+else in ``fit`` (callbacks, validation, history) runs unchanged on every rank, fed with logs that are already
+global.
 
 - **Same start.** At the first step (after callbacks' ``on_train_begin``, so a state restored on rank 0
   counts) rank 0 broadcasts every model variable and the optimizer's state.
 - **Same batches.** Every rank shuffles with a copy of rank 0's generator, so all ranks walk the same global
   batches; rank ``r`` keeps its slice (:func:`~tapeflow.distributed.shard_bounds`). Other random draws
   (dropout) stay each rank's own.
-- **Same update.** The model's ``_reduce_gradients`` hook averages gradients weighted by each rank's number of
-  samples. A rank whose slice is empty skips the forward pass, joins the all-reduce with weight 0 and applies
-  the same averaged update, so every rank runs the same number of steps.
+- **Same update.** ``Model.reduce_gradients`` asks the session, which averages gradients weighted by each
+  rank's number of samples. A rank whose slice is empty skips the forward pass, joins the all-reduce with
+  weight 0 and applies the same averaged update, so every rank runs the same number of steps.
 - **Global logs.** Metric states (sums and counts) are summed over ranks before each step's logs are read.
   Validation is sharded the same way: each rank evaluates its slice of every validation batch.
 - **Rank 0 does the I/O.** On other ranks ``verbose`` becomes 0 and chief-only callbacks (progress,
@@ -28,7 +29,8 @@ import numpy as np
 from tapeflow import _backend as B
 from tapeflow import random as _random
 from tapeflow._nest import flatten
-from tapeflow.callbacks import Callback
+from tapeflow._tensor import to_array
+from tapeflow.callbacks import Callback, TrainingHooks
 
 # Callbacks whose only effect is output, run by rank 0 alone (matched by class name along the MRO, so
 # callbacks defined elsewhere, such as tp.plot's LivePlot, need not be imported here).
@@ -98,6 +100,9 @@ class RestoreEverywhereWriteOnChief(Callback):
         self.strategy.barrier()
         self.callback.on_train_begin(logs)
 
+    def resume_epoch(self, epoch):
+        return self.callback.resume_epoch(epoch)  # restored on every rank, so every rank resumes alike
+
 
 def _on_chief(hook):
     def call(self, *args):
@@ -153,14 +158,8 @@ class ShardedData:
         step = 0
         while True:
             # Draws made while the adapter produces a batch (its shuffling) come from the shared generator.
-            saved = _random._generator
-            _random._generator = shared
-            try:
-                batch = next(batches)
-            except StopIteration:
-                batch = None
-            finally:
-                _random._generator = saved
+            with _random.use_global_generator(shared):
+                batch = next(batches, None)
             if check:
                 self._check_same_batch(batch, step)
             if batch is None:
@@ -209,8 +208,8 @@ def _crc(batch) -> float:
     return float(value)
 
 
-class FitSession:
-    """The distributed side of one ``fit`` call (see the module docstring)."""
+class FitSession(TrainingHooks):
+    """The training hooks of one ``fit`` under a strategy (see the module docstring)."""
 
     def __init__(self, strategy, model):
         self.strategy = strategy
@@ -220,20 +219,19 @@ class FitSession:
         self._synced = False
         self._shared = None
         self._state_at_begin = None
+        self._vars = None
 
-    # -- begin / end --
-    def begin(self, data, val, verbose, callbacks):
-        """Prepare ``fit``: returns ``(data, val, verbose, callbacks)`` to use instead of the given ones.
+    # -- the hooks fit calls --
+    def data(self, adapter):
+        """The same global batches on every rank, each yielding this rank's :class:`Shard`. Builds the model
+        from the first sample if it has no weights yet (so every rank holds the same variables before the
+        first step)."""
+        self._build(adapter)
+        return ShardedData(adapter, self)
 
-        Builds the model from the first sample if it has no weights yet (so every rank holds the same
-        variables before the first step), wraps the data so every rank takes its shard of the
-        same global batches, installs the gradient hook, and leaves the output to rank 0.
-        """
-        model = self.model
-        self._build(data)
-        model.__dict__["_reduce_gradients"] = self._reduce_gradients
-        model.__dict__["test_step"] = self._test_step
-        callbacks = list(callbacks or [])
+    def callbacks(self, callbacks, verbose):
+        """Backups restore on every rank and write on rank 0; other ranks run silent, without the chief-only
+        callbacks (progress, checkpoints, logs, plots)."""
         callbacks = [
             RestoreEverywhereWriteOnChief(c, self.strategy)
             if _class_named(c, RESTORE_EVERYWHERE_WRITE_ON_CHIEF) else c
@@ -242,9 +240,53 @@ class FitSession:
         if not self.strategy.is_chief:
             verbose = 0
             callbacks = [c for c in callbacks if not _is_chief_only(c)]
-        val = None if val is None else ShardedData(val, self)
-        return ShardedData(data, self), val, verbose, callbacks
+        return callbacks, verbose
 
+    def run_batch(self, step, batch):
+        """One shard: the step on this rank's samples (a rank with none joins the gradient all-reduce with
+        weight 0 and applies the same update), then the global logs. A batch that is not a shard (an
+        ``evaluate`` a callback runs) goes to ``step`` unchanged."""
+        if not isinstance(batch, Shard):
+            return step(batch)
+        training = step.name == "train_step"
+        if training and not self._synced:
+            self.sync()
+        self._weight = batch.weight
+        logs = {}
+        if batch.weight:
+            logs = dict(step(batch.batch) or {})
+        else:
+            self._build_metrics(batch.first)
+            if training:
+                self._apply_no_samples()
+        logs.update(self.global_logs())
+        return logs
+
+    def reduce_gradients(self, grads):
+        """The sample-weighted mean of the gradients over ranks."""
+        return self.strategy.reduce_gradients(grads, variables=self._variables(), weight=self._weight)
+
+    def end_epoch(self, epoch):
+        """Average the non-trainable float variables (BatchNormalization's moving statistics) over ranks."""
+        variables = [v for v in self.model.non_trainable_weights if v.dtype.kind == "f"]
+        if not variables or self.comm.size == 1:
+            return
+        # mean = rank 0's value + the mean deviation from it: exactly rank 0's value where all ranks agree
+        # (frozen weights), where a plain mean of n equal numbers may be off by a rounding step.
+        local = [B.xp.array(to_array(v), copy=True) for v in variables]
+        self.strategy.broadcast(variables, root=0)
+        deviations = self.strategy.reduce_gradients([a - to_array(v) for a, v in zip(local, variables)])
+        for v, d in zip(variables, deviations):
+            v.assign_add(d)
+
+    def end(self):
+        """Leave the global generator where one process would have it."""
+        generator = _random.generator()
+        if self._shared is not None and generator.bit_generator.state == self._state_at_begin:
+            # Nothing but shuffling drew numbers: continue from the shared stream, as one process would.
+            generator.bit_generator.state = self._shared.bit_generator.state
+
+    # -- helpers --
     def shared_generator(self):
         """The shuffling generator every rank shares: a copy of rank 0's global generator, taken when the
         first epoch starts (after callbacks' ``on_train_begin``, which may restore a saved state)."""
@@ -280,16 +322,15 @@ class FitSession:
         for cm in pending:
             cm.build(y, y_pred)
 
-    def end(self):
-        """Undo ``begin``: remove the hook; leave the global generator where one process would have it."""
-        self.model.__dict__.pop("_reduce_gradients", None)
-        self.model.__dict__.pop("test_step", None)
-        generator = _random.generator()
-        if self._shared is not None and generator.bit_generator.state == self._state_at_begin:
-            # Nothing but shuffling drew numbers: continue from the shared stream, as one process would.
-            generator.bit_generator.state = self._shared.bit_generator.state
+    def _apply_no_samples(self):
+        """A step on no samples: weight 0 in the all-reduce, then the same update as the other ranks."""
+        model = self.model
+        variables = self._variables()
+        grads = self.reduce_gradients([None] * len(variables))
+        model.optimizer.apply_gradients(zip(grads, variables))
+        if model._has_constraints:
+            model._apply_constraints()
 
-    # -- steps --
     def sync(self):
         """Broadcast rank 0's model variables and optimizer state (checked to match across ranks first)."""
         self._synced = True
@@ -298,64 +339,9 @@ class FitSession:
             self.strategy.broadcast_optimizer(self.model.optimizer, variables=self._variables())
 
     def _variables(self):
-        model = self.model
-        return model._train_vars if model._train_vars is not None else model.trainable_weights
-
-    def _reduce_gradients(self, grads):
-        """The model's gradient hook: the sample-weighted mean over ranks."""
-        return self.strategy.reduce_gradients(grads, variables=self._variables(), weight=self._weight)
-
-    def train_step(self, shard):
-        """One step on this rank's shard; returns the global logs."""
-        if not self._synced:
-            self.sync()
-        model = self.model
-        self._weight = shard.weight
-        logs = {}
-        if shard.weight:
-            from tapeflow.models._data import pack
-
-            logs = dict(model.train_step(pack(*shard.batch)) or {})
-        else:  # no samples here: join the all-reduce with weight 0 and apply the same update
-            self._build_metrics(shard.first)
-            variables = self._variables()
-            grads = self._reduce_gradients([None] * len(variables))
-            model.optimizer.apply_gradients(zip(grads, variables))
-            if model._has_constraints:
-                model._apply_constraints()
-        logs.update(self.global_logs())
-        return logs
-
-    def _test_step(self, batch):
-        """The model's ``test_step`` during ``fit``: validation shards are evaluated on their rank and the
-        metric states summed, so every rank gets the metrics of the whole validation set at a ``1 / size``
-        share of the work. Anything else (``evaluate`` called from a callback) runs unchanged."""
-        model = self.model
-        step = type(model).test_step
-        if not isinstance(batch, Shard):
-            return step(model, batch)
-        logs = {}
-        if batch.weight:
-            from tapeflow.models._data import pack
-
-            logs = dict(step(model, pack(*batch.batch)) or {})
-        else:
-            self._build_metrics(batch.first)
-        logs.update(self.global_logs())
-        return logs
-
-    def end_epoch(self):
-        """Average the non-trainable float variables (BatchNormalization's moving statistics) over ranks."""
-        variables = [v for v in self.model.non_trainable_weights if v.dtype.kind == "f"]
-        if not variables or self.comm.size == 1:
-            return
-        # mean = rank 0's value + the mean deviation from it: exactly rank 0's value where all ranks agree
-        # (frozen weights), where a plain mean of n equal numbers may be off by a rounding step.
-        local = [B.xp.array(v._value, copy=True) for v in variables]
-        self.strategy.broadcast(variables, root=0)
-        deviations = self.strategy.reduce_gradients([a - v._value for a, v in zip(local, variables)])
-        for v, d in zip(variables, deviations):
-            v._value = v._value + d._value
+        if self._vars is None:  # looked up once per fit, as fit does (the model is built by then)
+            self._vars = self.model.trainable_weights
+        return self._vars
 
     # -- metrics --
     def global_logs(self):

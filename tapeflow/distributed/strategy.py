@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 
 from tapeflow import _backend as B
-from tapeflow._tensor import Tensor, Variable, to_array, wrap
-from tapeflow.distributed import _buffers, _context
+from tapeflow._tensor import Variable, to_array, wrap
+from tapeflow.callbacks.hooks import NO_HOOKS, TrainingHooks
+from tapeflow.distributed import _buffers
 from tapeflow.distributed._comm import (
     Communicator,
     MPICommunicator,
@@ -35,11 +36,13 @@ from tapeflow.distributed._comm import (
 _OPS = ("mean", "sum")
 
 
-class DataParallel:
+class DataParallel(TrainingHooks):
     """Synchronous data-parallel training over MPI (or one process, where every collective is the identity).
 
     Use it as ``with strategy.scope(): model = ...; model.compile(...)`` and call the unchanged ``model.fit``;
-    or call :meth:`reduce_gradients` and :meth:`broadcast` in a custom loop.
+    or call :meth:`reduce_gradients` and :meth:`broadcast` in a custom loop. It is a set of
+    :class:`~tapeflow.callbacks.TrainingHooks`: each ``fit`` gets its own session of them (sharded batches,
+    averaged gradients and metrics, output on rank 0); ``evaluate`` and ``predict`` run in full on every rank.
 
     Args:
         comm: ``None`` for all processes of the job (``MPI.COMM_WORLD`` under ``mpiexec``, a one-process
@@ -108,8 +111,17 @@ class DataParallel:
             ...     tp.distributed.get_strategy() is strategy
             True
         """
-        with _context.entered(self):
+        with super().scope():
             yield self
+
+    def begin(self, model, loop):
+        """The training hooks of one ``fit`` (a :class:`~tapeflow.distributed._fit.FitSession`); ``evaluate``
+        and ``predict`` run unchanged (identical weights give identical results on every rank)."""
+        if loop != "fit":
+            return NO_HOOKS
+        from tapeflow.distributed._fit import FitSession
+
+        return FitSession(self, model)
 
     # -- collectives for custom loops --
     def reduce_gradients(self, grads, variables=None, weight=None):
@@ -152,7 +164,7 @@ class DataParallel:
                 arrays.append(None)
                 specs.append((v.shape, v.dtype))
                 continue
-            a = g._value if isinstance(g, Tensor) else to_array(g)
+            a = to_array(g)
             if v is not None and tuple(a.shape) != tuple(v.shape):
                 raise ValueError(
                     f"reduce_gradients: gradient {i} has shape {tuple(a.shape)} but variable '{v.name}' "
@@ -193,10 +205,11 @@ class DataParallel:
         )
         check_root(root, self.size)
         if self.size > 1:
-            values = _buffers.broadcast_arrays(self.comm, [v._value for v in flat], root, self.bucket_bytes)
+            arrays = [to_array(v) for v in flat]
+            values = _buffers.broadcast_arrays(self.comm, arrays, root, self.bucket_bytes)
             if self.rank != root:
                 for v, value in zip(flat, values):
-                    v._value = B.xp.array(value, copy=True)
+                    v.assign(value)
         for optimizer in optimizers:
             self.broadcast_optimizer(optimizer, root=root)
         return flat
@@ -265,12 +278,6 @@ class DataParallel:
     def barrier(self):
         """Wait until every rank reaches this call."""
         self.comm.barrier()
-
-    def _fit_session(self, model):
-        """The per-``fit`` helper ``Model.fit`` calls when the model was compiled in :meth:`scope`."""
-        from tapeflow.distributed._fit import FitSession
-
-        return FitSession(self, model)
 
     # -- sharding --
     def shard_bounds(self, n):

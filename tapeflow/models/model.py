@@ -2,8 +2,11 @@
 
 ``fit`` runs exactly what users write by hand: ``train_step`` records the forward pass and the loss on a
 ``tp.GradientTape``, takes the gradient of the loss with respect to ``trainable_weights``, passes it through
-``_reduce_gradients`` (the hook where data-parallel training averages gradients across processes), and applies
-it with the optimizer. Nothing is differentiated by any other mechanism.
+``reduce_gradients`` (where data-parallel training averages gradients across processes), and applies it with
+the optimizer. Nothing is differentiated by any other mechanism.
+
+``fit``, ``evaluate`` and ``predict`` consult the model's :class:`~tapeflow.callbacks.TrainingHooks` (those
+active when it was compiled: a data-parallel strategy's, or none) at fixed points, the same in all three.
 
 ``tp.Model(inputs, outputs)`` builds a functional model; subclass ``tp.Model`` and write ``call`` for
 anything else.
@@ -11,6 +14,7 @@ anything else.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -24,7 +28,7 @@ from tapeflow._tape import no_recording
 from tapeflow._tensor import Tensor
 from tapeflow._trace import host
 from tapeflow.autodiff import GradientTape
-from tapeflow.distributed import _context as _distribute_context
+from tapeflow.callbacks import hooks as _hooks
 from tapeflow.errors import ShapeError
 from tapeflow.layers.base import Layer
 from tapeflow.metrics import Mean, Metric
@@ -110,6 +114,8 @@ class Model(Layer):
         d["_train_vars"] = None
         d["_compiled"] = False
         d["_weighted_metrics"] = None
+        d["_training_hooks"] = _hooks.NO_HOOKS  # chosen at compile
+        d["_running_hooks"] = _hooks.NO_HOOKS  # those of the fit/evaluate/predict call running
 
     # Models pass inputs to their layers unchanged (an Embedding needs its integer indices).
     def _convert(self, x):
@@ -261,8 +267,16 @@ class Model(Layer):
         self._compiled = True
         self.__dict__["_jit"] = jit_compile is True and not run_eagerly
         self.__dict__["_step_functions"] = {}  # name -> _CompiledStep
-        # [distributed] a model compiled inside `strategy.scope()` trains with that strategy
-        self.__dict__["_distribute_strategy"] = _distribute_context.current()
+        # a model compiled inside `hooks.scope()` (a strategy's) runs its loops with those hooks
+        self.__dict__["_training_hooks"] = _hooks.current() or _hooks.NO_HOOKS
+
+    @property
+    def training_hooks(self):
+        """The :class:`~tapeflow.callbacks.TrainingHooks` that ``fit``, ``evaluate`` and ``predict`` consult:
+        those whose ``scope()`` was active at ``compile`` (a :class:`~tapeflow.distributed.DataParallel`
+        strategy, say), or ``None``."""
+        hooks = self.__dict__.get("_training_hooks")
+        return None if hooks is _hooks.NO_HOOKS else hooks
 
     def _assert_compiled(self, what):
         if not self._compiled:
@@ -361,7 +375,7 @@ class Model(Layer):
         if variables is None:
             variables = self.trainable_weights
         grads = tape.gradient(loss, variables)
-        grads = self._reduce_gradients(grads)
+        grads = self.reduce_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, variables))
         if self._has_constraints:
             self._apply_constraints()
@@ -378,13 +392,34 @@ class Model(Layer):
             known = self._step_functions[name] = _CompiledStep(fn, name)
         return functools.partial(known, self)
 
-    def _reduce_gradients(self, grads):
-        """Combine gradients across workers before they are applied (identity here).
+    def reduce_gradients(self, grads):
+        """The gradients to apply, given this process's: what the running loop's
+        :meth:`TrainingHooks.reduce_gradients <tapeflow.callbacks.TrainingHooks.reduce_gradients>` makes of
+        them (under a data-parallel strategy, their average over processes; otherwise ``grads`` unchanged).
 
-        The distributed training hook: a data-parallel strategy replaces this to all-reduce (average) the
-        gradients of the replicas, so every process applies the same update.
+        A ``train_step`` of your own calls it between ``tape.gradient`` and ``apply_gradients``, as the
+        built-in one does.
         """
-        return grads
+        return self.__dict__.get("_running_hooks", _hooks.NO_HOOKS).reduce_gradients(grads)
+
+    def _loop_hooks(self, loop):
+        """The training hooks for one call of ``loop`` (``"fit"``, ``"evaluate"``, ``"predict"``)."""
+        return self.__dict__.get("_training_hooks", _hooks.NO_HOOKS).begin(self, loop)
+
+    def _step_for(self, name, hooks):
+        """``self.<name>`` as the loops run it on a batch (through tp.function where allowed)."""
+        return _BatchStep(name, self._step(name) if hooks.compiled_steps else getattr(self, name))
+
+    @contextlib.contextmanager
+    def _running(self, hooks):
+        """``hooks`` answer :meth:`reduce_gradients` during the block; ``hooks.end()`` when it ends."""
+        previous = self.__dict__.get("_running_hooks", _hooks.NO_HOOKS)
+        self.__dict__["_running_hooks"] = hooks
+        try:
+            yield hooks
+        finally:
+            self.__dict__["_running_hooks"] = previous
+            hooks.end()
 
     def test_step(self, data):
         """One evaluation step: forward pass (``training=False``), loss and metrics; returns the logs."""
@@ -484,13 +519,17 @@ class Model(Layer):
                 dtype=self.dtype,
             )
         verbose = _callbacks.resolve_verbose(verbose)
-        # [distributed] under `strategy.scope()`: shard batches, average gradients and metrics, I/O on rank 0
-        strategy = self.__dict__.get("_distribute_strategy")
-        dist = strategy._fit_session(self) if strategy is not None else None
-        if dist is not None:
-            data, val, verbose, callbacks = dist.begin(data, val, verbose, callbacks)
+        hooks = self._loop_hooks("fit")
+        with self._running(hooks):
+            data = hooks.data(data)
+            val = None if val is None else hooks.data(val)
+            callbacks, verbose = hooks.callbacks(list(callbacks or []), verbose)
+            return self._fit_epochs(hooks, data, val, epochs, initial_epoch, verbose, callbacks,
+                                    validation_freq)
+
+    def _fit_epochs(self, hooks, data, val, epochs, initial_epoch, verbose, callbacks, validation_freq):
         self.history = _callbacks.History()
-        cbs = [self.history, *(callbacks or [])]
+        cbs = [self.history, *callbacks]
         if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
             cbs.append(_callbacks.ProgbarLogger(verbose))
         params = {
@@ -507,7 +546,8 @@ class Model(Layer):
         self._train_vars = None
         logs = {}
         cbl.call("on_train_begin", logs)
-        initial_epoch = max(initial_epoch, self.__dict__.pop("_initial_epoch", 0))  # BackupAndRestore resumes
+        initial_epoch = cbl.resume_epoch(initial_epoch)  # BackupAndRestore resumes after its backup
+        train = self._step_for("train_step", hooks)
         try:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
@@ -515,20 +555,16 @@ class Model(Layer):
                 step_logs = {}
                 for step, batch in enumerate(data.epoch()):
                     cbl.call("on_train_batch_begin", step, {})
-                    if dist is None:
-                        step_logs = _logs(self._step("train_step")(_data.pack(*batch)))
-                    else:
-                        step_logs = _logs(dist.train_step(batch))
+                    step_logs = _logs(hooks.run_batch(train, batch))
                     if self._train_vars is None:
                         self._train_vars = self.trainable_weights
                     cbl.call("on_train_batch_end", step, step_logs)
                     if self.stop_training:
                         break
-                if dist is not None:  # [distributed]
-                    dist.end_epoch()
+                hooks.end_epoch(epoch)
                 logs = dict(step_logs)
                 if val is not None and (epoch + 1) % validation_freq == 0 and not self._nan_stop():
-                    val_logs = self._run_evaluation(val, cbl)
+                    val_logs = self._run_evaluation(val, cbl, hooks)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 _warn_nan(logs, epoch, advise=not any(isinstance(c, _callbacks.TerminateOnNaN) for c in cbs))
                 cbl.call("on_epoch_end", epoch, logs)
@@ -536,8 +572,6 @@ class Model(Layer):
                     break
         finally:
             self._train_vars = None
-            if dist is not None:  # [distributed]
-                dist.end()
         self.optimizer.finalize_variable_values(self.trainable_weights)  # use_ema: the averages are kept
         cbl.call("on_train_end", logs)
         return self.history
@@ -545,13 +579,14 @@ class Model(Layer):
     def _nan_stop(self):
         return self.stop_training and self.stop_reason is not None
 
-    def _run_evaluation(self, data, cbl):
+    def _run_evaluation(self, data, cbl, hooks):
         self.reset_metrics()
         cbl.call("on_test_begin", {})
         logs = {}
+        test = self._step_for("test_step", hooks)
         for step, batch in enumerate(data.epoch()):
             cbl.call("on_test_batch_begin", step, {})
-            logs = _logs(self._step("test_step")(_data.pack(*batch) if isinstance(batch, tuple) else batch))
+            logs = _logs(hooks.run_batch(test, batch))
             cbl.call("on_test_batch_end", step, logs)
         cbl.call("on_test_end", logs)
         return logs
@@ -574,8 +609,11 @@ class Model(Layer):
             ``return_dict=True``.
         """
         self._assert_compiled("evaluate")
-        data, cbl = self._batches_and_callbacks(x, y, sample_weight, batch_size, steps, verbose, callbacks)
-        logs = self._run_evaluation(data, cbl)
+        hooks = self._loop_hooks("evaluate")
+        with self._running(hooks):
+            data, cbl = self._batches_and_callbacks(hooks, x, y, sample_weight, batch_size, steps, verbose,
+                                                    callbacks)
+            logs = self._run_evaluation(data, cbl, hooks)
         return _results(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -586,15 +624,19 @@ class Model(Layer):
         """
         if verbose == "auto":
             verbose = 1 if _callbacks.resolve_verbose("auto") == 1 else 0
-        data, cbl = self._batches_and_callbacks(x, None, None, batch_size, steps, verbose, callbacks)
-        cbl.call("on_predict_begin", {})
-        outputs = []
-        for step, batch in enumerate(data.epoch()):
-            cbl.call("on_predict_batch_begin", step, {})
-            out = self._step("predict_step")(_data.pack(*batch))
-            outputs.append(map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out))
-            cbl.call("on_predict_batch_end", step, {"outputs": out})
-        cbl.call("on_predict_end", {})
+        hooks = self._loop_hooks("predict")
+        with self._running(hooks):
+            data, cbl = self._batches_and_callbacks(hooks, x, None, None, batch_size, steps, verbose,
+                                                    callbacks)
+            cbl.call("on_predict_begin", {})
+            outputs = []
+            predict = self._step_for("predict_step", hooks)
+            for step, batch in enumerate(data.epoch()):
+                cbl.call("on_predict_batch_begin", step, {})
+                out = hooks.run_batch(predict, batch)
+                outputs.append(map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out))
+                cbl.call("on_predict_batch_end", step, {"outputs": out})
+            cbl.call("on_predict_end", {})
         if not outputs:
             raise ValueError("predict: no batches (empty input)")
         first = outputs[0]  # joined on the backend, then brought to the host once per output
@@ -604,15 +646,15 @@ class Model(Layer):
             return {k: B.to_numpy(B.xp.concatenate([o[k] for o in outputs])) for k in first}
         return B.to_numpy(outputs[0] if len(outputs) == 1 else B.xp.concatenate(outputs))
 
-    def _batches_and_callbacks(self, x, y, sample_weight, batch_size, steps, verbose, callbacks):
-        """The data adapter and the callback list (plus a progress bar if ``verbose``) of evaluate/predict."""
+    def _batches_and_callbacks(self, hooks, x, y, sample_weight, batch_size, steps, verbose, callbacks):
+        """The data adapter and the callback list (plus a progress bar if ``verbose``) of evaluate/predict, as
+        ``hooks`` leave them."""
         _check_count("evaluate" if y is not None else "predict", "batch_size", batch_size, allow_none=True)
-        data = _data.adapt(
+        data = hooks.data(_data.adapt(
             x, y, sample_weight, batch_size=32 if batch_size is None else batch_size, steps_per_epoch=steps,
             dtype=self.dtype,
-        )
-        verbose = _callbacks.resolve_verbose(verbose)
-        cbs = list(callbacks or [])
+        ))
+        cbs, verbose = hooks.callbacks(list(callbacks or []), _callbacks.resolve_verbose(verbose))
         if verbose:
             cbs.append(_callbacks.ProgbarLogger(verbose))
         params = {"steps": data.steps, "verbose": verbose}
@@ -748,6 +790,20 @@ class Model(Layer):
         return super().from_config(config)
 
 
+class _BatchStep:
+    """A model step as the loops hand it to ``TrainingHooks.run_batch``: called on a batch of the data (a
+    tuple ``(x, y, sample_weight)`` is packed as Keras passes it); ``name`` says which step it is."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.fn = fn
+
+    def __call__(self, batch):
+        return self.fn(_data.pack(*batch) if isinstance(batch, tuple) else batch)
+
+
 class _LossTracker(Mean):
     """The mean loss over an epoch. ``compute_loss`` counts each batch's loss; a Keras 3 ``train_step`` that
     also passes that same loss tensor to this tracker is not counted twice."""
@@ -872,5 +928,5 @@ def _warn_nan(logs, epoch, advise=True):
             f"Epoch {epoch + 1}: the training loss is {loss}. Training diverged (try a smaller "
             f"learning rate){tip}.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the user's fit call
         )

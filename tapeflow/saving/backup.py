@@ -5,8 +5,9 @@ At the end of every epoch the callback writes one archive (atomically: a kill mi
 backup whole) holding everything the rest of the run depends on: the weights, the optimizer's slots and
 iteration count, its learning rate, the global random generator's state (which draws the next epoch's
 shuffle and dropout masks), the state of every layer's private generator (layers made with ``seed=``), and
-the History so far. When ``fit`` starts with a backup present, the callback restores all of it and ``fit``
-continues with the next epoch. After a run completes, the backup is deleted (``delete_checkpoint=True``).
+the History so far. When ``fit`` starts with a backup present, the callback restores all of it (in
+``on_train_begin``) and answers ``fit``'s :meth:`~tapeflow.callbacks.Callback.resume_epoch` with the next
+epoch. After a run completes, the backup is deleted (``delete_checkpoint=True``).
 
 Not restored: the internal counters of other callbacks (``EarlyStopping``'s patience, ``ReduceLROnPlateau``'s
 wait), as in Keras; and data pipelines with their own random state (``tp.data`` shuffling with a fixed seed
@@ -59,6 +60,7 @@ class BackupAndRestore(Callback):
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint
+        self._epochs_completed = 0  # by the restored backup
 
     @property
     def path(self) -> str:
@@ -67,8 +69,13 @@ class BackupAndRestore(Callback):
 
     def on_train_begin(self, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
+        self._epochs_completed = 0
         if os.path.exists(self.path):
-            self._restore()
+            self._epochs_completed = self._restore()
+
+    def resume_epoch(self, epoch):
+        """The epoch after the restored backup (``epoch`` when there was none, or it is later)."""
+        return max(epoch, self._epochs_completed)
 
     def on_epoch_end(self, epoch, logs=None):
         model = self.model
@@ -97,6 +104,7 @@ class BackupAndRestore(Callback):
                 os.remove(self.path)
 
     def _restore(self):
+        """Put the backup's state into the model; return the number of epochs it completed."""
         model, what = self.model, repr(self.path)
         with archive.open_archive(self.path, lazy=archive.ARRAY_MEMBERS) as members:
             if (members["metadata.json"]["kind"] != "backup" or "training_state.json" not in members
@@ -117,7 +125,7 @@ class BackupAndRestore(Callback):
         done = state.get("epochs_completed")
         if not isinstance(done, int) or isinstance(done, bool) or done < 0:
             raise FileFormatError(f"{what}: invalid epochs_completed {done!r}")
-        model._initial_epoch = done  # fit() continues from here
+        return done
 
 
 def _plain_lr(optimizer):

@@ -132,7 +132,7 @@ def test_subclassed_model_and_custom_train_step():
         def call(self, x, training=None):
             return self.out(self.hidden(x))
 
-        def _reduce_gradients(self, grads):
+        def reduce_gradients(self, grads):
             calls["reduce"] += 1
             return grads
 
