@@ -14,6 +14,7 @@ loops call the hooks in this order:
 - ``callbacks(callbacks, verbose)``: the callbacks to run and the verbosity, as ``(callbacks, verbose)``.
 - ``run_batch(step, batch)``: one batch; calls ``step(batch)``, the model's ``train_step``, ``test_step`` or
   ``predict_step`` (``step.name`` says which), and returns what it returns (logs; ``predict``'s outputs).
+  ``batch`` is what ``data`` yielded, a tuple ``(x, y, sample_weight)`` packed as the steps take it.
 - ``reduce_gradients(grads)``: the gradients ``train_step`` applies (``Model.reduce_gradients`` asks it).
 - ``end_epoch(epoch)``: after each epoch's training batches (``fit``).
 - ``end()``: when the call ends, also on an error.

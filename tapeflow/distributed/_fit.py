@@ -254,7 +254,9 @@ class FitSession(TrainingHooks):
         self._weight = batch.weight
         logs = {}
         if batch.weight:
-            logs = dict(step(batch.batch) or {})
+            from tapeflow.models._data import pack
+
+            logs = dict(step(pack(*batch.batch)) or {})
         else:
             self._build_metrics(batch.first)
             if training:

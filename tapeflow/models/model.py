@@ -114,7 +114,7 @@ class Model(Layer):
         d["_train_vars"] = None
         d["_compiled"] = False
         d["_weighted_metrics"] = None
-        d["_training_hooks"] = _hooks.NO_HOOKS  # chosen at compile
+        d["_training_hooks"] = None  # chosen at compile
         d["_running_hooks"] = _hooks.NO_HOOKS  # those of the fit/evaluate/predict call running
 
     # Models pass inputs to their layers unchanged (an Embedding needs its integer indices).
@@ -268,15 +268,14 @@ class Model(Layer):
         self.__dict__["_jit"] = jit_compile is True and not run_eagerly
         self.__dict__["_step_functions"] = {}  # name -> _CompiledStep
         # a model compiled inside `hooks.scope()` (a strategy's) runs its loops with those hooks
-        self.__dict__["_training_hooks"] = _hooks.current() or _hooks.NO_HOOKS
+        self.__dict__["_training_hooks"] = _hooks.current()
 
     @property
     def training_hooks(self):
         """The :class:`~tapeflow.callbacks.TrainingHooks` that ``fit``, ``evaluate`` and ``predict`` consult:
         those whose ``scope()`` was active at ``compile`` (a :class:`~tapeflow.distributed.DataParallel`
         strategy, say), or ``None``."""
-        hooks = self.__dict__.get("_training_hooks")
-        return None if hooks is _hooks.NO_HOOKS else hooks
+        return self.__dict__.get("_training_hooks")
 
     def _assert_compiled(self, what):
         if not self._compiled:
@@ -404,21 +403,26 @@ class Model(Layer):
 
     def _loop_hooks(self, loop):
         """The training hooks for one call of ``loop`` (``"fit"``, ``"evaluate"``, ``"predict"``)."""
-        return self.__dict__.get("_training_hooks", _hooks.NO_HOOKS).begin(self, loop)
+        return (self.__dict__.get("_training_hooks") or _hooks.NO_HOOKS).begin(self, loop)
 
     def _step_for(self, name, hooks):
-        """``self.<name>`` as the loops run it on a batch (through tp.function where allowed)."""
-        return _BatchStep(name, self._step(name) if hooks.compiled_steps else getattr(self, name))
+        """``self.<name>`` as the loops hand it to ``hooks.run_batch``: through tp.function where the model
+        and the hooks allow, and with a ``name`` (a partial: no frame of its own in a traceback)."""
+        step = functools.partial(self._step(name) if hooks.compiled_steps else getattr(self, name))
+        step.name = name
+        return step
 
     @contextlib.contextmanager
     def _running(self, hooks):
-        """``hooks`` answer :meth:`reduce_gradients` during the block; ``hooks.end()`` when it ends."""
+        """``hooks`` answer :meth:`reduce_gradients` during the block; ``hooks.end()`` when it ends. The
+        trainable variables ``fit`` keeps for its steps are looked up again afterwards."""
         previous = self.__dict__.get("_running_hooks", _hooks.NO_HOOKS)
         self.__dict__["_running_hooks"] = hooks
         try:
             yield hooks
         finally:
             self.__dict__["_running_hooks"] = previous
+            self._train_vars = None
             hooks.end()
 
     def test_step(self, data):
@@ -524,38 +528,33 @@ class Model(Layer):
             data = hooks.data(data)
             val = None if val is None else hooks.data(val)
             callbacks, verbose = hooks.callbacks(list(callbacks or []), verbose)
-            return self._fit_epochs(hooks, data, val, epochs, initial_epoch, verbose, callbacks,
-                                    validation_freq)
-
-    def _fit_epochs(self, hooks, data, val, epochs, initial_epoch, verbose, callbacks, validation_freq):
-        self.history = _callbacks.History()
-        cbs = [self.history, *callbacks]
-        if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
-            cbs.append(_callbacks.ProgbarLogger(verbose))
-        params = {
-            "epochs": epochs,
-            "steps": data.steps,
-            "verbose": verbose,
-            "batch_size": data.batch_size,
-            "samples": data.num_samples,
-            "_in_fit": True,
-        }
-        cbl = _callbacks.CallbackList(cbs, model=self, params=params)
-        self.stop_training = False
-        self.stop_reason = None
-        self._train_vars = None
-        logs = {}
-        cbl.call("on_train_begin", logs)
-        initial_epoch = cbl.resume_epoch(initial_epoch)  # BackupAndRestore resumes after its backup
-        train = self._step_for("train_step", hooks)
-        try:
+            self.history = _callbacks.History()
+            cbs = [self.history, *callbacks]
+            if verbose and not any(isinstance(c, _callbacks.ProgbarLogger) for c in cbs):
+                cbs.append(_callbacks.ProgbarLogger(verbose))
+            params = {
+                "epochs": epochs,
+                "steps": data.steps,
+                "verbose": verbose,
+                "batch_size": data.batch_size,
+                "samples": data.num_samples,
+                "_in_fit": True,
+            }
+            cbl = _callbacks.CallbackList(cbs, model=self, params=params)
+            self.stop_training = False
+            self.stop_reason = None
+            self._train_vars = None
+            logs = {}
+            cbl.call("on_train_begin", logs)
+            initial_epoch = cbl.resume_epoch(initial_epoch)  # BackupAndRestore resumes after its backup
+            train = self._step_for("train_step", hooks)
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
                 cbl.call("on_epoch_begin", epoch, {})
                 step_logs = {}
                 for step, batch in enumerate(data.epoch()):
                     cbl.call("on_train_batch_begin", step, {})
-                    step_logs = _logs(hooks.run_batch(train, batch))
+                    step_logs = _logs(hooks.run_batch(train, _packed(batch)))
                     if self._train_vars is None:
                         self._train_vars = self.trainable_weights
                     cbl.call("on_train_batch_end", step, step_logs)
@@ -570,11 +569,9 @@ class Model(Layer):
                 cbl.call("on_epoch_end", epoch, logs)
                 if self.stop_training:
                     break
-        finally:
-            self._train_vars = None
-        self.optimizer.finalize_variable_values(self.trainable_weights)  # use_ema: the averages are kept
-        cbl.call("on_train_end", logs)
-        return self.history
+            self.optimizer.finalize_variable_values(self.trainable_weights)  # use_ema: the averages are kept
+            cbl.call("on_train_end", logs)
+            return self.history
 
     def _nan_stop(self):
         return self.stop_training and self.stop_reason is not None
@@ -586,7 +583,7 @@ class Model(Layer):
         test = self._step_for("test_step", hooks)
         for step, batch in enumerate(data.epoch()):
             cbl.call("on_test_batch_begin", step, {})
-            logs = _logs(hooks.run_batch(test, batch))
+            logs = _logs(hooks.run_batch(test, _packed(batch)))
             cbl.call("on_test_batch_end", step, logs)
         cbl.call("on_test_end", logs)
         return logs
@@ -633,7 +630,7 @@ class Model(Layer):
             predict = self._step_for("predict_step", hooks)
             for step, batch in enumerate(data.epoch()):
                 cbl.call("on_predict_batch_begin", step, {})
-                out = hooks.run_batch(predict, batch)
+                out = hooks.run_batch(predict, _packed(batch))
                 outputs.append(map_structure(lambda t: t._value if isinstance(t, Tensor) else t, out))
                 cbl.call("on_predict_batch_end", step, {"outputs": out})
             cbl.call("on_predict_end", {})
@@ -790,20 +787,6 @@ class Model(Layer):
         return super().from_config(config)
 
 
-class _BatchStep:
-    """A model step as the loops hand it to ``TrainingHooks.run_batch``: called on a batch of the data (a
-    tuple ``(x, y, sample_weight)`` is packed as Keras passes it); ``name`` says which step it is."""
-
-    __slots__ = ("name", "fn")
-
-    def __init__(self, name, fn):
-        self.name = name
-        self.fn = fn
-
-    def __call__(self, batch):
-        return self.fn(_data.pack(*batch) if isinstance(batch, tuple) else batch)
-
-
 class _LossTracker(Mean):
     """The mean loss over an epoch. ``compute_loss`` counts each batch's loss; a Keras 3 ``train_step`` that
     also passes that same loss tensor to this tracker is not counted twice."""
@@ -845,6 +828,11 @@ def _functional_subclass(cls, functional):
                                                      "__qualname__": cls.__qualname__})
         _FUNCTIONAL_SUBCLASSES[cls] = sub
     return sub
+
+
+def _packed(batch):
+    """A batch of a data adapter as the steps take it: ``(x, y, sample_weight)`` packed as Keras passes it."""
+    return _data.pack(*batch) if isinstance(batch, tuple) else batch
 
 
 def _looks_like_metrics(value):
@@ -928,5 +916,5 @@ def _warn_nan(logs, epoch, advise=True):
             f"Epoch {epoch + 1}: the training loss is {loss}. Training diverged (try a smaller "
             f"learning rate){tip}.",
             UserWarning,
-            stacklevel=4,  # the user's fit call
+            stacklevel=3,
         )
