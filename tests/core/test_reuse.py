@@ -74,3 +74,35 @@ def test_threads_never_get_the_same_array():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_training_steps_in_threads_match_serial_ones(monkeypatch):
+    """Dense gradients from several threads at once, every array through the cache: each thread's values are
+    those it computes alone."""
+    import tapeflow as tp
+    from tapeflow.ops import fused
+
+    monkeypatch.setattr(_reuse, "MIN_SIZE", 1)
+    rng = np.random.default_rng(0)
+    kernel = tp.Variable(rng.standard_normal((20, 30)).astype(np.float32))
+    bias = tp.Variable(rng.standard_normal(30).astype(np.float32))
+    xs = [rng.standard_normal((16, 20)).astype(np.float32) for _ in range(4)]
+
+    def grads(i):
+        for _ in range(40):
+            with tp.GradientTape() as tape:
+                y = fused.dense(xs[i], kernel, bias, activation="relu")
+                loss = tp.reduce_sum(y * y)
+            out = [y.numpy()] + [g.numpy() for g in tape.gradient(loss, [kernel, bias])]
+        return out
+
+    expected = [grads(i) for i in range(4)]
+    results = [None] * 4
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, grads(i))) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
