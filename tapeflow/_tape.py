@@ -238,8 +238,9 @@ def watch_accessed(v, value, recording):
             if r.watch_accessed and id(v) not in r.watched:
                 r.watch(v)
     node = v._node
-    if node is not None and node.tapes == recording.frozen:
-        node.tapes = recording.frozen
+    now = recording.frozen
+    if node is not None and node.tapes is not now and node.tapes == now:
+        node.tapes = now  # the same tapes, entered again: share their new tuple (see _Recorder.watch)
 
 
 def tapes_for(parents, recording, now):

@@ -106,8 +106,7 @@ class Op:
 # over lists (`a{i}` becomes `a[i]`). Per input: `a{i}` the argument, `v{i}` its array (or Python scalar),
 # `p{i}` its node, or the Variable itself (tracked even before a tape watches it), or None for a constant;
 # `s{i}` what the op's node keeps of it. `{args}`, `{vals}`, `{parents}` and `{saved}` list those of every
-# input; `{forward}`, `{params_or_none}`, `{untracked}`, `{signature}` and `{prologue}` are filled in by
-# `_render`.
+# input; `_render` fills in the other `{...}` (the keyword parameters, or none for the operators' form).
 _CALL = """\
 def make(op):
     forward = op.forward
@@ -117,37 +116,32 @@ def make(op):
 
     def call({signature}):
         {prologue}
-        arrays = False
         for i in INPUTS:
-            c = a{i}.__class__
-            if c is Tensor:
+            c{i} = a{i}.__class__
+            if c{i} is Tensor:
                 v{i} = a{i}._value
                 p{i} = a{i}._node
-                arrays = True
-            elif c is float or c is int or c is bool:
-                v{i} = a{i}
-                p{i} = None
-            elif c is Variable or isinstance(a{i}, Variable):
+            elif c{i} is Variable:
                 v{i} = a{i}._value
                 p{i} = a{i}
-                arrays = True
-            elif isinstance(a{i}, Tensor):  # a Variable's slice
+            elif c{i} is float or c{i} is int or c{i} is bool:
+                v{i} = a{i}
+                p{i} = None
+            elif isinstance(a{i}, Tensor):  # a subclass: of Variable, or a Variable's slice
                 v{i} = a{i}._value
-                p{i} = a{i}._node
-                arrays = True
-            elif hasattr(c, "__tapeflow_op__"):  # a placeholder (the functional API's symbolic tensor)
-                return c.__tapeflow_op__(op, ({args},), params)
+                p{i} = a{i} if isinstance(a{i}, Variable) else a{i}._node
+            elif hasattr(c{i}, "__tapeflow_op__"):  # a placeholder (the functional API's symbolic tensor)
+                return c{i}.__tapeflow_op__(op, ({args},), {params})
             else:
                 v{i} = to_array(a{i})
                 p{i} = None
-                arrays = True
-        if not arrays:  # Python scalars only: arrays of TensorFlow's default dtypes
+        if {scalars_only}:  # made arrays of TensorFlow's default dtypes
             for i in INPUTS:
                 v{i} = to_array(v{i})
         try:
             out = {forward}
         except Exception as e:
-            error = op._error(e, ({vals},), params)
+            error = op._error(e, ({vals},), {params})
             if error is e:
                 raise
             raise error from e
@@ -164,7 +158,7 @@ def make(op):
             t._node = OUTSIDE  # computed from tracked values while no tape records
         else:
             now = recording.frozen
-            same = True  # every parent recorded by exactly the tapes recording now: the node shares the tuple
+            tapes = now  # the node shares this tuple, unless a parent is tracked by other tapes (then None)
             for i in INPUTS:
                 if p{i} is None:  # a constant: kept as the Tensor it is, else as its array (`v{i} is a{i}`
                     # for Python scalars and backend arrays), or its shape and dtype only
@@ -180,15 +174,14 @@ def make(op):
                         watch_accessed(a{i}, v{i}, recording)
                         p{i} = a{i}._node
                         if p{i} is None or p{i}.tapes is not now:
-                            same = False
+                            tapes = None
                     # a snapshot of its value: a later update of the Variable cannot change the gradient
                     s{i} = wrap(v{i}, p{i}) if save_inputs else (v{i}.shape, v{i}.dtype)
                 else:
                     if p{i}.tapes is not now:
-                        same = False
+                        tapes = None
                     s{i} = a{i} if save_inputs else (v{i}.shape, v{i}.dtype)
-            tapes = now if same else tapes_for(({parents},), recording, now)
-            if tapes:
+            if tapes is not None or (tapes := tapes_for(({parents},), recording, now)):
                 node = new(Node)
                 node.op = op
                 node.parents = ({parents},)
@@ -237,20 +230,23 @@ def _render(n, params):
     if n is None:
         each = {"{args}": "*a", "{vals}": "*v", "{parents}": "*p", "{saved}": "*s",
                 "{signature}": "*a, **params",
-                "{prologue}": "v = list(a); p = [None] * len(a); s = [None] * len(a)",
-                "{untracked}": "all(q is None for q in p)"}
+                "{prologue}": "c = [None] * len(a); v = list(a); p = [None] * len(a); s = [None] * len(a)",
+                "{untracked}": "all(q is None for q in p)", "{scalars_only}": "all(k in SCALARS for k in c)"}
     else:
         each = {f"{{{name}}}": ", ".join(f"{x}{i}" for i in range(n))
                 for name, x in (("args", "a"), ("vals", "v"), ("parents", "p"), ("saved", "s"))}
         each["{signature}"] = each["{args}"] + (", **params" if params else "")
-        each["{prologue}"] = "" if params else "params = NO_PARAMS"
+        each["{prologue}"] = ""
         each["{untracked}"] = " and ".join(f"p{i} is None" for i in range(n))
+        each["{scalars_only}"] = " and ".join(f"c{i} in SCALARS" for i in range(n))
     if params:
         each["{forward}"] = "forward({vals}, **params) if params else forward({vals})"
         each["{params_or_none}"] = "params or None"
+        each["{params}"] = "params"
     else:
         each["{forward}"] = "forward({vals})"
         each["{params_or_none}"] = "None"
+        each["{params}"] = "NO_PARAMS"
     source = "\n".join(out) + "\n"
     for key in ("{forward}", "{params_or_none}", *each):  # {forward} first: it holds {vals}
         source = source.replace(key, each[key])
@@ -277,7 +273,8 @@ def _call_path(n, params):
                      "new": object.__new__, "ndarray": B.ndarray, "trace": _trace, "state": _tape._state,
                      "Node": _tape.Node, "OUTSIDE": _tape.OUTSIDE, "note_nondiff": _tape.note_nondiff,
                      "watch_accessed": _tape.watch_accessed, "tapes_for": _tape.tapes_for,
-                     "untracked_output": _tape.untracked_output, "spec": _tape.scalar_spec, "NO_PARAMS": {}}
+                     "untracked_output": _tape.untracked_output, "spec": _tape.scalar_spec, "NO_PARAMS": {},
+                     "SCALARS": frozenset((float, int, bool))}
         exec(compile(source, filename, "exec"), namespace)
         make = _MAKERS[n, params] = namespace["make"]
     return make
