@@ -451,3 +451,31 @@ def test_stop_recording_inside_an_outer_tape_marks_the_inner_tapes_view():
                 z = x * 3  # outer records it; inner does not
         assert float(outer.gradient(z, x)) == 3.0
     assert inner.gradient(z, x) is None
+
+
+@pytest.mark.parametrize("name, pattern", [
+    ("multiply", ("var", 2.0)), ("add", ("const", "var")), ("divide", (2.0, "tracked")), ("exp", ("var",)),
+    ("maximum", ("tracked", "const")),
+])
+def test_each_form_of_the_op_call_path_records_the_same(name, pattern):
+    """The call path (``_CALL``) is written out for one input and for two and kept as loops for any other
+    number: every form gives the same value, the same node (what it keeps of each input) and gradient."""
+    from tapeflow.ops._registry import REGISTRY, _call_path
+
+    op = REGISTRY[name]
+    straight = _call_path(len(pattern), len(pattern) == 1)(op)
+    loops = _call_path(None, True)(op)
+    seen = []
+    for form in (straight, loops):
+        v = tp.Variable([[1.0, 2.0], [3.0, 4.0]])
+        c = tp.constant([[0.5, -1.0], [2.0, 3.0]])
+        with tp.GradientTape(persistent=True) as tape:
+            tracked = v * 1.5
+            inputs = [{"var": v, "const": c, "tracked": tracked}.get(p, p) if isinstance(p, str) else p
+                      for p in pattern]
+            y = form(*inputs)
+        node = y._node
+        kept = node.inputs if node.inputs is not None else node.specs
+        seen.append((y.numpy().tolist(), node.op.name, len(node.parents), len(node.tapes),
+                     [type(k).__name__ for k in kept], tape.gradient(y, v).numpy().tolist()))
+    assert seen[0] == seen[1]
