@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 
 
-def _cpu_ms(step, n):
-    start = time.process_time()
-    for _ in range(n):
+def _cpu_ms(step, n, min_seconds=0.5):
+    """CPU ms per call of ``step`` over at least ``n`` calls and ``min_seconds`` of CPU time (so a short step
+    is not read from a few milliseconds that one garbage collection can double)."""
+    calls, start = 0, time.process_time()
+    while calls < n or time.process_time() - start < min_seconds:
         step()
-    return (time.process_time() - start) / n * 1e3
+        calls += 1
+    return (time.process_time() - start) / calls * 1e3
 
 
 def profile(name, steps=20, top=12):
