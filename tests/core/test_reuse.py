@@ -10,6 +10,7 @@ import pytest
 
 from tapeflow.ops import _reuse
 
+pytestmark = pytest.mark.host_only(reason="the cache holds NumPy arrays only; other array libraries allocate")
 SHAPE = (256, 256)  # above MIN_SIZE
 
 
