@@ -40,13 +40,20 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import threading
 
-_scopes = []  # the hooks of the active ``scope()`` blocks, innermost last
+
+class _Scopes(threading.local):  # each thread's own stack: a scope opened in one thread is not another's
+    def __init__(self):
+        self.stack = []  # the hooks of the active ``scope()`` blocks, innermost last
+
+
+_scopes = _Scopes()
 
 
 def current():
-    """The hooks of the innermost active ``scope()`` block, or ``None``."""
-    return _scopes[-1] if _scopes else None
+    """The hooks of this thread's innermost active ``scope()`` block, or ``None``."""
+    return _scopes.stack[-1] if _scopes.stack else None
 
 
 class TrainingHooks:
@@ -58,7 +65,7 @@ class TrainingHooks:
     @contextlib.contextmanager
     def scope(self):
         """Models compiled inside this block run ``fit``/``evaluate``/``predict`` with these hooks (blocks
-        nest; the innermost wins).
+        nest; the innermost wins; a block belongs to the thread that opened it).
 
         Example:
             >>> import tapeflow as tp
@@ -67,11 +74,11 @@ class TrainingHooks:
             ...     tp.callbacks.hooks.current() is hooks
             True
         """
-        _scopes.append(self)
+        _scopes.stack.append(self)
         try:
             yield self
         finally:
-            _scopes.pop()
+            _scopes.stack.pop()
 
     def begin(self, model, loop):
         """The hooks for one call of ``loop`` (``"fit"``, ``"evaluate"`` or ``"predict"``) on ``model``."""

@@ -199,3 +199,16 @@ def test_callback_resume_epoch_sets_where_fit_starts():
     history = model.fit(x, y, epochs=4, verbose=0, callbacks=[ResumeAt(), Later()])
     assert history.epoch == [2, 3]
     assert model.fit(x, y, epochs=4, initial_epoch=3, verbose=0, callbacks=[ResumeAt()]).epoch == [3]
+
+
+def test_a_scope_belongs_to_the_thread_that_opened_it():
+    import threading
+
+    hooks = tp.callbacks.TrainingHooks()
+    seen = []
+    with hooks.scope():
+        worker = threading.Thread(target=lambda: seen.append(tp.callbacks.hooks.current()))
+        worker.start()
+        worker.join()
+        assert tp.callbacks.hooks.current() is hooks
+    assert seen == [None]
