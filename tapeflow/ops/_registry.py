@@ -68,7 +68,11 @@ class Op:
         """Run the op on Tensors, Variables, arrays or Python scalars (see :data:`_CALL`): ``forward`` on
         their arrays; the output is a new Tensor, which the recording tapes record if an input is tracked."""
         n = len(args)
-        return self._calls[0 if n > 2 or (n == 2 and params) else n](*args, **params)
+        if n == 1:
+            return self._calls[1](args[0], params)
+        if n == 2 and not params:
+            return self._calls[2](args[0], args[1])
+        return self._calls[0](args, params)
 
     def binary(self):
         """``op(a, b)`` as a plain function of two arguments: what the Tensor operators are (``__add__`` is
@@ -135,7 +139,7 @@ def make(op):
             else:
                 v{i} = to_array(a{i})
                 p{i} = None
-        if {scalars_only}:  # made arrays of TensorFlow's default dtypes
+        if {scalars_only}:  # Python scalars only: arrays of TensorFlow's default dtypes
             for i in INPUTS:
                 v{i} = to_array(v{i})
         try:
@@ -229,16 +233,18 @@ def _render(n, params):
             out += [b[4:].replace("{i}", str(i)) for i in range(n) for b in body]
     if n is None:
         each = {"{args}": "*a", "{vals}": "*v", "{parents}": "*p", "{saved}": "*s",
-                "{signature}": "*a, **params",
+                "{signature}": "a, params",
                 "{prologue}": "c = [None] * len(a); v = list(a); p = [None] * len(a); s = [None] * len(a)",
                 "{untracked}": "all(q is None for q in p)", "{scalars_only}": "all(k in SCALARS for k in c)"}
     else:
         each = {f"{{{name}}}": ", ".join(f"{x}{i}" for i in range(n))
                 for name, x in (("args", "a"), ("vals", "v"), ("parents", "p"), ("saved", "s"))}
-        each["{signature}"] = each["{args}"] + (", **params" if params else "")
+        each["{signature}"] = each["{args}"] + (", params" if params else "")
         each["{prologue}"] = ""
         each["{untracked}"] = " and ".join(f"p{i} is None" for i in range(n))
-        each["{scalars_only}"] = " and ".join(f"c{i} in SCALARS" for i in range(n))
+        # `v{i} is a{i}` first: false for any Tensor, and cheaper than a set lookup
+        each["{scalars_only}"] = " and ".join([f"v{i} is a{i}" for i in range(n)]
+                                              + [f"c{i} in SCALARS" for i in range(n)])
     if params:
         each["{forward}"] = "forward({vals}, **params) if params else forward({vals})"
         each["{params_or_none}"] = "params or None"
