@@ -55,11 +55,13 @@ def _check_loadable(path, last_reported):
 
 def test_kill_9_during_save_never_breaks_the_previous_file(tmp_path):
     """Kill a process that saves a model in a loop at random moments; the file always loads, whole and
-    consistent, and holds at least the last save the process reported."""
+    consistent, and holds at least the last save the process reported. Kills continue (up to 24) until two
+    have landed inside a save: where a kill lands depends on the machine's speed and load."""
     rng = random.Random(7)
     path = tmp_path / "model.tapeflow"
-    kills_mid_save = 0
-    for _ in range(6):
+    kills, kills_mid_save = 0, 0
+    while kills < 6 or (kills_mid_save < 2 and kills < 24):
+        kills += 1
         child = subprocess.Popen([sys.executable, str(HERE / "crash_child.py"), str(path)],
                                  stdout=subprocess.PIPE, text=True, cwd=tmp_path)
         try:
@@ -77,4 +79,4 @@ def test_kill_9_during_save_never_breaks_the_previous_file(tmp_path):
             p.unlink()
         assert step in (reported[-1], reported[-1] + 1)
     # the test must actually exercise the dangerous window, not only kills between saves
-    assert kills_mid_save >= 2, f"only {kills_mid_save} of 6 kills landed inside a save"
+    assert kills_mid_save >= 2, f"only {kills_mid_save} of {kills} kills landed inside a save"
