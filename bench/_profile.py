@@ -69,8 +69,8 @@ def main(argv=None):
                         help="glibc's defaults, or its mmap/trim thresholds raised first (bench/_env.py)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before NumPy or PyTorch load their pools
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TAPEFLOW_KERNEL_THREADS"):
+        os.environ[var] = str(args.threads)  # before NumPy, PyTorch or tapeflow's kernels size their pools
     if args.allocator == "tuned":
         from bench import _env
 
@@ -80,9 +80,6 @@ def main(argv=None):
     import bench.training  # noqa: F401
     from bench import _env
     from bench.run import _machine_slug
-    from tapeflow.ops import _native
-
-    _native.CORES = args.threads
     try:
         import torch
 

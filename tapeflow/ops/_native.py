@@ -7,14 +7,20 @@ passes (im2col, col2im, max/average pooling and their gradients), which split th
 the GIL released.
 
 Switches, read once at import: ``TAPEFLOW_CKERNELS=0`` turns the extension off; ``TAPEFLOW_CKERNELS_ISA=
-baseline`` (or ``x86-64-v3``) keeps the recurrent kernels off AVX-512 (or AVX2) code. The kernels read host
+baseline`` (or ``x86-64-v3``) keeps the recurrent kernels off AVX-512 (or AVX2) code;
+``TAPEFLOW_KERNEL_THREADS=N`` lets a kernel split its work over up to N threads (:data:`CORES`, default 1).
+
+Why one thread by default: the matrix products run on the BLAS's own thread pool, and OpenBLAS's threads keep
+spinning for a while after each product. A kernel's extra threads then compete with them for the cores, and
+a step loses more to that than it gains: on the project's 2-core machine, at the BLAS's default two threads,
+the MLP step took 1.26-1.28 ms with one kernel thread and 1.93-2.87 ms with two (batch 32), 2.6-2.8 against
+3.5-4.1 ms at batch 128, and the CNN, LSTM and GRU steps were as fast or faster with one. With the BLAS on one
+thread (``OPENBLAS_NUM_THREADS=1``), more kernel threads can pay. The kernels read host
 memory, so they take NumPy arrays only (CuPy's and the strict backend's go the array-library way). Tests set
 :data:`ckernels` to None to exercise the NumPy code.
 """
 
 from __future__ import annotations
-
-import os
 
 from numpy import ndarray as _host_array
 
@@ -38,15 +44,8 @@ def load():
     return _ckernels if getattr(_ckernels, "VERSION", None) == _CKERNELS_VERSION else None
 
 
-def _cores():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 ckernels = load()
-CORES = _cores()
+CORES = _env.count("TAPEFLOW_KERNEL_THREADS", 1)  # the most threads one kernel call uses
 
 
 def threads(elements, batch):
