@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = False
 # set by `python -m bench --workloads a,b`: the training suites run only these workloads (None: all)
 ONLY = None
+ROUNDS = None  # --rounds: fresh-process rounds per contender in the training suites (None: each suite's own)
 
 
 def chosen(name):

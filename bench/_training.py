@@ -98,13 +98,14 @@ MODES = (("same process", "tuned", True), ("separate processes, warm allocator",
          ("separate processes, cold allocator", "default", False))
 
 
-def compare(suite, name, label, quick=False, rounds=3, target=1.2):
+def compare(suite, name, label, quick=False, rounds=None, target=1.2):
     """Rows for workload ``name`` (registered by ``bench/<suite>.py``): samples/s per contender and mode.
 
     Returns one row per (mode, contender) with every round's figure in ``rounds``; tapeflow's row has
     ``speedup_vs_reference`` (its samples/s over PyTorch's: > 1 is faster) checked against ``target``, and for
     workloads with a FLOP count ``blas_limit_fraction`` (the step's FLOP rate over a large sgemm's rate).
     """
+    rounds = rounds or bench.ROUNDS or 3
     impls = ["tapeflow"] + (["torch"] if importlib.util.find_spec("torch") is not None else [])
     note = "" if "torch" in impls else "PyTorch not installed: its rows are left out"
     if quick:

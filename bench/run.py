@@ -70,6 +70,8 @@ def main(argv=None):
     parser.add_argument("--workloads", default=None,
                         help="comma-separated workload names to run in the training suites (cnn64, lstm256, "
                              "gru64, tob32, fit128, infer1024, ...; default: all)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds per contender in the cnn, lstm and training suites (default 3)")
     parser.add_argument("--out", default=None, help="folder for the JSON results (default: bench/results; "
                         "a --quick run writes none unless given)")
     args = parser.parse_args(argv)
@@ -86,6 +88,7 @@ def main(argv=None):
 
     bench.SMOKE = args.quick
     bench.ONLY = None if args.workloads is None else set(args.workloads.split(","))
+    bench.ROUNDS = args.rounds
     from bench import _env
 
     facts = _env.machine()  # the load before the run

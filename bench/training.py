@@ -239,7 +239,7 @@ def measure(impls, quick=False, keys=None):
                 fn()
             out[key] = {impl: None for impl in impls}
             continue
-        times = bench.interleaved(calls, repeat=3, min_time=0.05)
+        times = bench.interleaved(calls, repeat=7, min_time=0.05)
         out[key] = {impl: fns[impl][key][1] / t for impl, t in times.items()}
     out["_threads"] = env.thread_pools()
     return out
@@ -271,7 +271,7 @@ def run(quick=False, rounds=None):
         measure(impls, quick=True, keys=[k for k, _ in _keys()])
         return [{"workload": label, "impl": impl, "value": None, "unit": "samples/s",
                  "mode": "quick (one call)", "note": note} for _, label in _keys() for impl in impls]
-    rounds = rounds or 3
+    rounds = rounds or bench.ROUNDS or 3
     keys = [k for k, _ in _keys()]
     rows = []
     for mode, allocator, same in MODES:
