@@ -98,19 +98,22 @@ def run(quick=False, rounds=None):
 
     Args:
         quick: one round of fewer batches (a smoke run).
-        rounds: fresh processes to take the median over (default 1 quick, 3 otherwise).
+        rounds: fresh processes to take the median over (default 1 quick, else ``--rounds`` or 3).
 
     Returns:
-        Rows ``{workload, impl, value, unit, reference, ratio_vs_reference, target, meets_target}``; values
-        are microseconds per step (medians).
+        Rows ``{workload, impl, value, unit, reference, ratio_vs_reference, target, meets_target, rounds}``;
+        values are microseconds per step (medians; ``rounds`` has every process's).
     """
     if quick:  # a smoke run: every workload once, no figures
         bench.run_snippet(_CODE.format(quick=True))
         return [{"workload": label, "impl": impl, "value": None, "unit": "us", "mode": "quick (one call)"}
                 for label, _, _ in WORKLOADS.values() for impl in ("tapeflow", "tapeflow-eager")]
-    measured = bench.alternate({"tapeflow": _CODE.format(quick=quick)}, rounds=rounds or 3)
+    measured = bench.alternate({"tapeflow": _CODE.format(quick=quick)}, rounds=rounds or bench.ROUNDS or 3)
     out = []
     for key, (label, reference, target) in WORKLOADS.items():
         values = {impl: seconds * 1e6 for impl, seconds in measured["tapeflow"][key].items()}
-        out.extend(bench.rows(label, values, unit="us", reference=reference, target=target))
+        rows = bench.rows(label, values, unit="us", reference=reference, target=target)
+        for row in rows:  # every process's figure, so the whole range can be quoted
+            row["rounds"] = [r[key][row["impl"]] * 1e6 for r in measured["_all"]["tapeflow"]]
+        out.extend(rows)
     return out
