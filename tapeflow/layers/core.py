@@ -213,6 +213,14 @@ class Identity(Layer):
         return inputs
 
 
+def mask_shape(shape, noise_shape):
+    """The shape of a dropout mask for inputs of ``shape``: ``noise_shape`` with its ``None`` entries taken
+    from ``shape`` (``shape`` itself when ``noise_shape`` is None)."""
+    if noise_shape is None:
+        return shape
+    return tuple(s if n is None else n for s, n in zip(shape, noise_shape))
+
+
 @register_serializable
 class Dropout(Layer):
     """Randomly zero a fraction ``rate`` of the inputs while training, scaling the rest by ``1 / (1 - rate)``.
@@ -251,9 +259,7 @@ class Dropout(Layer):
     def call(self, inputs, training=None):
         if not in_training(training) or self.rate == 0:
             return inputs
-        shape = inputs.shape
-        if self.noise_shape is not None:
-            shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        shape = mask_shape(inputs.shape, self.noise_shape)
         mask = _trace.source(functools.partial(_random.generator_of, self), _dropout_mask, shape, self.rate,
                              inputs.dtype)
         return inputs * Tensor(mask)

@@ -13,6 +13,7 @@ from tapeflow import random as _random
 from tapeflow import regularizers as _regularizers
 from tapeflow._tensor import Tensor
 from tapeflow.layers.base import Layer, in_training, register_serializable
+from tapeflow.layers.core import mask_shape
 
 
 def _rate(name, value, upper_open=True):
@@ -132,9 +133,7 @@ class AlphaDropout(_Noise):
     def call(self, inputs, training=None):
         if not in_training(training) or self.rate == 0:
             return inputs
-        shape = inputs.shape
-        if self.noise_shape is not None:
-            shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        shape = mask_shape(inputs.shape, self.noise_shape)
         keep = (B.uniform(_random.generator_of(self), shape) >= self.rate).astype(inputs.dtype)
         alpha_p, rate = self._ALPHA_P, self.rate
         a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
