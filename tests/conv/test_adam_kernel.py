@@ -7,7 +7,7 @@ import pytest
 
 import tapeflow as tp
 import tapeflow.ops._native as N
-from tests.conv.test_window_kernels import _kernels
+from tests.conv.test_window_kernels import _kernels, spy_on
 
 
 def _train(steps, dtype, shape, **adam):
@@ -33,17 +33,7 @@ def test_c_adam_matches_numpy(monkeypatch, dtype, tol, shape):
 
 
 def test_amsgrad_and_other_dtypes_take_the_numpy_update(monkeypatch):
-    calls = []
-    kernels = _kernels()
-
-    class Spy:
-        VERSION = kernels.VERSION
-
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(kernels, name)
-
-    monkeypatch.setattr(N, "ckernels", Spy())
+    calls = spy_on(monkeypatch, _kernels())
     _train(2, np.float32, (4,), amsgrad=True)
     _train(2, np.float16, (4,))
     assert calls == []

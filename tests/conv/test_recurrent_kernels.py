@@ -21,6 +21,7 @@ import tapeflow.ops.recurrent as R
 from tapeflow._tensor import Tensor
 from tapeflow.ops import fusable
 from tests.conv.op_cases_conv import CASES as CONV_CASES
+from tests.conv.test_window_kernels import spy_on
 from tests.core.gradcheck import assert_gradients
 
 BUILT = N.load()
@@ -210,16 +211,7 @@ def test_layer_training_step_is_the_same_in_both_paths(kernels, monkeypatch, lay
 
 
 def test_other_activations_and_dtypes_use_numpy(kernels, monkeypatch):
-    calls = []
-
-    class Spy:
-        VERSION = kernels.VERSION
-
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(kernels, name)
-
-    monkeypatch.setattr(N, "ckernels", Spy())
+    calls = spy_on(monkeypatch, kernels)
     _, zx, h0, u, c0, _, _, _ = _problem("lstm", np.float64)
     R._lstm(zx, h0, c0, u, activation=fusable.RELU)
     R._lstm(zx, h0, c0, u, recurrent_activation=fusable.TANH)

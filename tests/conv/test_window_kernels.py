@@ -33,6 +33,21 @@ def _kernels():
     return BUILT
 
 
+def spy_on(monkeypatch, kernels):
+    """Route the ops' use of ``kernels`` through a spy; returns the list of kernel names they look up."""
+    calls = []
+
+    class Spy:
+        VERSION = kernels.VERSION
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(kernels, name)
+
+    monkeypatch.setattr(N, "ckernels", Spy())
+    return calls
+
+
 def _both(fn, monkeypatch):
     """``fn()`` on the NumPy path, then on the C path with a thread per sample (up to the core count)."""
     kernels = _kernels()
